@@ -1,0 +1,240 @@
+//! Partial signatures on H(app_id), their verification (one by one and batched), and recovery of
+//! the app key from any t of them.
+
+use super::point::{G1Point, G2Point, SecretScalar};
+use super::poly::{lagrange_at_zero, msm_g2, powers, Commitment, EvalPoint, Share};
+use crate::{Error, Result, Secret};
+use blstrs::{Bls12, G1Affine, G1Projective, G2Affine, G2Prepared, G2Projective, Gt, Scalar};
+use ff::Field;
+use group::{Curve, Group};
+use pairing::{MillerLoopResult, MultiMillerLoop};
+use sha2::{Digest, Sha256};
+use zeroize::DefaultIsZeroes;
+
+/// Domain separation tag for H(app_id), in RFC 9380 form; changing it is a wire break.
+pub const APP_ID_DST: &[u8] = b"KMS_APP_KEY_V1_BLS12381G1_XMD:SHA-256_SSWU_RO_";
+
+/// RFC 9380 hash_to_curve into G1 (BLS12381G1_XMD:SHA-256_SSWU_RO_) under a given DST.
+pub fn hash_to_g1(msg: &[u8], dst: &[u8]) -> G1Point {
+    G1Point(G1Projective::hash_to_curve(msg, dst, &[]).to_affine())
+}
+
+/// H(app_id) with [`APP_ID_DST`].
+pub fn hash_app_id(app_id: &[u8]) -> G1Point {
+    hash_to_g1(app_id, APP_ID_DST)
+}
+
+/// σ_i = x_i·H(app_id), tagged with the signer's evaluation point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartialSignature {
+    pub point: EvalPoint,
+    pub signature: G1Point,
+}
+
+/// An application's key: s·H(app_id) for the master secret s. It decrypts everything sent to
+/// the app id, so it is a secret.
+pub struct AppKey(pub(crate) Secret<SecretG1>);
+
+#[derive(Clone, Copy, Default)]
+pub(crate) struct SecretG1(pub(crate) G1Affine);
+impl DefaultIsZeroes for SecretG1 {}
+
+impl core::fmt::Debug for AppKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("AppKey([REDACTED])")
+    }
+}
+
+impl AppKey {
+    /// The 48-byte compressed encoding (for callers that must persist it).
+    pub fn to_bytes(&self) -> Secret<[u8; 48]> {
+        self.0.expose(|k| Secret::new(k.0.to_compressed()))
+    }
+
+    /// Decodes and checks a key against the master public key.
+    pub fn from_bytes(bytes: &[u8], app_id: &[u8], mpk: &G2Point) -> Result<Self> {
+        let point = G1Point::from_bytes(bytes)?;
+        check_against_mpk(&point, &hash_app_id(app_id), mpk)?;
+        Ok(Self(Secret::new(SecretG1(point.0))))
+    }
+}
+
+/// Computes this participant's partial signature on `app_id`.
+pub fn partial_sign(share: &Share, app_id: &[u8]) -> PartialSignature {
+    let h = G1Projective::hash_to_curve(app_id, APP_ID_DST, &[]);
+    let sig = share.value.expose(|v| (h * v.0).to_affine());
+    PartialSignature {
+        point: share.point,
+        signature: G1Point(sig),
+    }
+}
+
+fn neg_g2() -> G2Prepared {
+    G2Prepared::from((-G2Projective::generator()).to_affine())
+}
+
+/// e(a, -G2)·e(b, q) == 1, i.e. e(a, G2) == e(b, q).
+fn pairing_eq(a: &G1Affine, b: &G1Affine, q: &G2Affine) -> bool {
+    let q = G2Prepared::from(*q);
+    let ml = Bls12::multi_miller_loop(&[(a, &neg_g2()), (b, &q)]);
+    bool::from(Gt::is_identity(&ml.final_exponentiation()))
+}
+
+/// Verifies one partial: e(σ_i, G2) == e(H(app_id), X_i) with X_i the commitment at x_i.
+pub fn verify_partial(
+    commitment: &Commitment,
+    partial: &PartialSignature,
+    h: &G1Point,
+) -> Result<()> {
+    let public_share = commitment.evaluate(&partial.point).to_affine();
+    if pairing_eq(&partial.signature.0, &h.0, &public_share) {
+        Ok(())
+    } else {
+        Err(Error::InvalidPartial(0))
+    }
+}
+
+/// 128-bit coefficients derived from the whole batch (Fiat–Shamir), so batch verification needs no
+/// RNG and a forger cannot choose partials that cancel out.
+fn batch_coefficients(
+    commitment: &Commitment,
+    partials: &[PartialSignature],
+    h: &G1Point,
+) -> Vec<Scalar> {
+    let mut hasher = Sha256::new()
+        .chain_update(b"KMS_BATCH_VERIFY_V1")
+        .chain_update(h.to_bytes());
+    hasher.update(commitment.to_bytes());
+    for p in partials {
+        hasher.update(p.point.to_bytes());
+        hasher.update(p.signature.to_bytes());
+    }
+    let seed = hasher.finalize();
+    (0..partials.len() as u64)
+        .map(|i| {
+            let d = Sha256::new()
+                .chain_update(seed)
+                .chain_update(i.to_be_bytes())
+                .finalize();
+            let mut limbs = [0u64; 4];
+            for (limb, chunk) in limbs.iter_mut().zip(d.chunks_exact(8)).take(2) {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(chunk);
+                *limb = u64::from_le_bytes(b);
+            }
+            Option::from(Scalar::from_u64s_le(&limbs)).unwrap_or(Scalar::ONE)
+        })
+        .collect()
+}
+
+/// Verifies many partials with two pairings: with coefficients c_i,
+/// e(Σ c_i·σ_i, G2) == e(H, Σ_j C_j·(Σ_i c_i·x_i^j)). Succeeds only if (with overwhelming
+/// probability) every partial is valid; use [`find_invalid_partials`] to name the culprits.
+pub fn batch_verify_partials(
+    commitment: &Commitment,
+    partials: &[PartialSignature],
+    h: &G1Point,
+) -> Result<()> {
+    if partials.is_empty() {
+        return Ok(());
+    }
+    let cs = batch_coefficients(commitment, partials, h);
+    let t = commitment.threshold();
+    let mut weights = vec![Scalar::ZERO; t];
+    for (p, c) in partials.iter().zip(&cs) {
+        for (w, xp) in weights.iter_mut().zip(powers(p.point.scalar(), t)) {
+            *w += xp * c;
+        }
+    }
+    let combined_share = msm_g2(commitment.points(), &weights).to_affine();
+    let sigs: Vec<G1Projective> = partials
+        .iter()
+        .map(|p| G1Projective::from(p.signature.0))
+        .collect();
+    let combined_sig = G1Projective::multi_exp(&sigs, &cs).to_affine();
+    if pairing_eq(&combined_sig, &h.0, &combined_share) {
+        Ok(())
+    } else {
+        Err(Error::InvalidSignature)
+    }
+}
+
+/// Positions of the partials that do not verify (batch first, one by one only on failure).
+pub fn find_invalid_partials(
+    commitment: &Commitment,
+    partials: &[PartialSignature],
+    h: &G1Point,
+) -> Vec<usize> {
+    if batch_verify_partials(commitment, partials, h).is_ok() {
+        return Vec::new();
+    }
+    partials
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| verify_partial(commitment, p, h).is_err())
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Lagrange interpolation at zero over exactly `threshold` partials with distinct points.
+/// Unverified: a bad partial gives a wrong key. Prefer [`recover_verified`].
+pub fn recover(threshold: usize, partials: &[PartialSignature]) -> Result<G1Point> {
+    if threshold == 0 {
+        return Err(Error::InvalidThreshold("threshold must be at least 1"));
+    }
+    let chosen = partials
+        .get(..threshold)
+        .ok_or(Error::InvalidThreshold("fewer partials than the threshold"))?;
+    let points: Vec<EvalPoint> = chosen.iter().map(|p| p.point).collect();
+    let lambdas = lagrange_at_zero(&points)?;
+    let sigs: Vec<G1Projective> = chosen
+        .iter()
+        .map(|p| G1Projective::from(p.signature.0))
+        .collect();
+    let sum = if sigs.len() <= 2 {
+        sigs.iter().zip(&lambdas).map(|(s, l)| s * l).sum()
+    } else {
+        G1Projective::multi_exp(&sigs, &lambdas)
+    };
+    if bool::from(sum.is_identity()) {
+        return Err(Error::RecoveryMismatch);
+    }
+    Ok(G1Point(sum.to_affine()))
+}
+
+fn check_against_mpk(key: &G1Point, h: &G1Point, mpk: &G2Point) -> Result<()> {
+    if pairing_eq(&key.0, &h.0, &mpk.0) {
+        Ok(())
+    } else {
+        Err(Error::RecoveryMismatch)
+    }
+}
+
+/// The client's path: drops invalid partials (naming none of them as fatal), recovers from the
+/// first t valid ones and checks e(key, G2) == e(H(app_id), MPK) before returning the key.
+/// Returns the key and the positions of the partials that were rejected.
+pub fn recover_verified(
+    commitment: &Commitment,
+    app_id: &[u8],
+    partials: &[PartialSignature],
+) -> Result<(AppKey, Vec<usize>)> {
+    let h = hash_app_id(app_id);
+    let bad = find_invalid_partials(commitment, partials, &h);
+    let good: Vec<PartialSignature> = partials
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !bad.contains(i))
+        .map(|(_, p)| *p)
+        .collect();
+    let key = recover(commitment.threshold(), &good)?;
+    check_against_mpk(&key, &h, &commitment.public_key())?;
+    Ok((AppKey(Secret::new(SecretG1(key.0))), bad))
+}
+
+/// The app key computed directly from the master secret (tests and single-party tools only).
+pub fn app_key_from_master(master: &Secret<SecretScalar>, app_id: &[u8]) -> AppKey {
+    let h = G1Projective::hash_to_curve(app_id, APP_ID_DST, &[]);
+    AppKey(Secret::new(SecretG1(
+        master.expose(|s| (h * s.0).to_affine()),
+    )))
+}
