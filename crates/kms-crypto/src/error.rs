@@ -48,10 +48,6 @@ pub enum Error {
     /// A secret share does not match the public commitment it was dealt under.
     #[error("share does not match the commitment")]
     InvalidShare,
-    /// A partial signature did not verify against the public polynomial; carries its position in
-    /// the list that was given.
-    #[error("partial signature at position {0} is invalid")]
-    InvalidPartial(u32),
     /// A recovered signature did not verify against the master public key.
     #[error("recovered signature does not verify against the master public key")]
     RecoveryMismatch,

@@ -90,7 +90,7 @@ pub fn verify_partial(
     if pairing_eq(&partial.signature.0, &h.0, &public_share) {
         Ok(())
     } else {
-        Err(Error::InvalidPartial(0))
+        Err(Error::InvalidSignature)
     }
 }
 

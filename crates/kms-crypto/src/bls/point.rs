@@ -41,19 +41,28 @@ fn array<const N: usize>(bytes: &[u8], what: &'static str) -> Result<[u8; N]> {
     })
 }
 
+/// Decoding (which checks the curve equation), identity and subgroup checks, each with its own
+/// error.
+fn checked<A: PrimeCurveAffine>(
+    decoded: Option<A>,
+    torsion_free: impl Fn(&A) -> Choice,
+) -> Result<A> {
+    let p = decoded.ok_or(Error::NotOnCurve)?;
+    if bool::from(p.is_identity()) {
+        return Err(Error::IdentityPoint);
+    }
+    if !bool::from(torsion_free(&p)) {
+        return Err(Error::NotInSubgroup);
+    }
+    Ok(p)
+}
+
 impl G1Point {
     /// Decodes a 48-byte compressed point with every check.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let raw: [u8; 48] = array(bytes, "G1 point")?;
-        let p: G1Affine =
-            Option::from(G1Affine::from_compressed_unchecked(&raw)).ok_or(Error::NotOnCurve)?;
-        if bool::from(p.is_identity()) {
-            return Err(Error::IdentityPoint);
-        }
-        if !bool::from(p.is_torsion_free()) {
-            return Err(Error::NotInSubgroup);
-        }
-        Ok(Self(p))
+        let p: Option<G1Affine> = G1Affine::from_compressed_unchecked(&raw).into();
+        checked(p, |p| p.is_torsion_free()).map(Self)
     }
 
     /// The 48-byte compressed encoding.
@@ -71,15 +80,8 @@ impl G2Point {
     /// Decodes a 96-byte compressed point with every check.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let raw: [u8; 96] = array(bytes, "G2 point")?;
-        let p: G2Affine =
-            Option::from(G2Affine::from_compressed_unchecked(&raw)).ok_or(Error::NotOnCurve)?;
-        if bool::from(p.is_identity()) {
-            return Err(Error::IdentityPoint);
-        }
-        if !bool::from(p.is_torsion_free()) {
-            return Err(Error::NotInSubgroup);
-        }
-        Ok(Self(p))
+        let p: Option<G2Affine> = G2Affine::from_compressed_unchecked(&raw).into();
+        checked(p, |p| p.is_torsion_free()).map(Self)
     }
 
     /// The 96-byte compressed encoding.

@@ -26,7 +26,7 @@ pub use verify::{
     verify_signature,
 };
 
-/// The G1 scalar field order r (the group order).
+/// 256-bit unsigned integers (coordinates, key material), as the rest of the API takes them.
 pub use alloy_primitives::U256;
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use super::int::{format_u256, parse_u256};
 use crate::{Error, Result};
 use alloy_primitives::U256;
 use ark_bn254::{Fq, Fq2, G1Affine, G1Projective, G2Affine, G2Projective};
+use ark_ec::short_weierstrass::{Affine, SWCurveConfig};
 use ark_ec::{AffineRepr, CurveGroup};
 use ark_ff::{BigInt, PrimeField};
 
@@ -26,6 +27,25 @@ pub(crate) fn fq_to_u256(v: &Fq) -> U256 {
     U256::from_limbs(v.into_bigint().0)
 }
 
+/// Identity, curve and subgroup checks, in that order, each with its own error.
+fn checked<P: SWCurveConfig>(p: Affine<P>) -> Result<Affine<P>> {
+    let p = non_identity(p)?;
+    if !p.is_on_curve() {
+        return Err(Error::NotOnCurve);
+    }
+    if !p.is_in_correct_subgroup_assuming_on_curve() {
+        return Err(Error::NotInSubgroup);
+    }
+    Ok(p)
+}
+
+fn non_identity<P: SWCurveConfig>(p: Affine<P>) -> Result<Affine<P>> {
+    if p.is_zero() {
+        return Err(Error::IdentityPoint);
+    }
+    Ok(p)
+}
+
 impl G1Point {
     /// Builds a point from affine coordinates, checking canonical encoding, curve, subgroup and
     /// identity. `(0, 0)`, the EVM's encoding of infinity, is rejected as the identity.
@@ -44,25 +64,12 @@ impl G1Point {
 
     /// Checks an arkworks affine point.
     pub fn from_affine(p: G1Affine) -> Result<Self> {
-        if p.is_zero() {
-            return Err(Error::IdentityPoint);
-        }
-        if !p.is_on_curve() {
-            return Err(Error::NotOnCurve);
-        }
-        if !p.is_in_correct_subgroup_assuming_on_curve() {
-            return Err(Error::NotInSubgroup);
-        }
-        Ok(Self(p))
+        checked(p).map(Self)
     }
 
     /// Normalises a projective result; only the identity can fail, as G1 has prime order.
     pub(crate) fn from_projective(p: G1Projective) -> Result<Self> {
-        let a = p.into_affine();
-        if a.is_zero() {
-            return Err(Error::IdentityPoint);
-        }
-        Ok(Self(a))
+        non_identity(p.into_affine()).map(Self)
     }
 
     /// For products the caller knows are not the identity (a non-zero scalar times a checked point).
@@ -137,24 +144,11 @@ impl G2Point {
 
     /// Checks an arkworks affine point.
     pub fn from_affine(p: G2Affine) -> Result<Self> {
-        if p.is_zero() {
-            return Err(Error::IdentityPoint);
-        }
-        if !p.is_on_curve() {
-            return Err(Error::NotOnCurve);
-        }
-        if !p.is_in_correct_subgroup_assuming_on_curve() {
-            return Err(Error::NotInSubgroup);
-        }
-        Ok(Self(p))
+        checked(p).map(Self)
     }
 
     pub(crate) fn from_projective(p: G2Projective) -> Result<Self> {
-        let a = p.into_affine();
-        if a.is_zero() {
-            return Err(Error::IdentityPoint);
-        }
-        Ok(Self(a))
+        non_identity(p.into_affine()).map(Self)
     }
 
     /// The generator, equal to BN254.sol's `generatorG2()`.
