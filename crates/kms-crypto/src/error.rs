@@ -54,6 +54,9 @@ pub enum Error {
     /// An IBE ciphertext could not be decrypted (tampered, truncated, wrong app id, wrong key).
     #[error("ciphertext rejected: {0}")]
     Ciphertext(&'static str),
+    /// An ECDSA signature is malformed, malleated (high s) or recovers no key.
+    #[error("ECDSA signature rejected: {0}")]
+    MalformedEcdsaSignature(&'static str),
     /// A keystore file is malformed or uses an unsupported format.
     #[error("keystore: {0}")]
     Keystore(&'static str),

@@ -19,6 +19,7 @@
     )
 )]
 
+pub mod auth;
 pub mod bls;
 pub mod bn254;
 mod error;

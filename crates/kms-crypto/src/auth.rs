@@ -1,0 +1,391 @@
+//! EOA authentication of requests to the operator-key service, with EIP-712 typed data.
+//!
+//! Every state-changing or signing request is one of the [`Request`] variants, signed by the
+//! operator's EOA over the EIP-712 digest with domain `{name: "KMS Signer", version: "1", chainId}`.
+//! Each carries a nonce (single use per EOA) and a deadline (unix seconds), which the service
+//! checks. [`Request::typed_data`] gives the exact JSON a wallet signs (`cast wallet sign --data`,
+//! eth-account's `encode_typed_data`), so what a user reads in a wallet is what is checked here.
+
+use crate::{Error, Result, Secret};
+use alloy_primitives::{Address, Signature, B256, U256};
+use alloy_sol_types::{sol, Eip712Domain, SolStruct};
+use serde_json::{json, Value};
+
+/// The service's EIP-712 domain name and version.
+pub const DOMAIN_NAME: &str = "KMS Signer";
+pub const DOMAIN_VERSION: &str = "1";
+
+/// secp256k1 group order / 2: signatures with a larger s are malleated copies and are refused.
+const HALF_N: U256 = U256::from_be_bytes([
+    0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0x5d, 0x57, 0x6e, 0x73, 0x57, 0xa4, 0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b, 0x20, 0xa0,
+]);
+
+mod typed {
+    use super::sol;
+    sol! {
+        struct CreateKey { address operator; uint64 nonce; uint64 deadline; }
+        struct RotateKey { address operator; uint64 nonce; uint64 deadline; }
+        struct SignHash { address operator; bytes32 messageHash; uint32 keyVersion; uint64 nonce; uint64 deadline; }
+        struct ScalarMul { address operator; uint256 pointX; uint256 pointY; uint32 keyVersion; uint64 nonce; uint64 deadline; }
+        struct PubkeyRegistration { address operator; address registry; uint64 chainId; uint32 keyVersion; uint64 nonce; uint64 deadline; }
+        struct KeyRegistration { address operator; address avs; uint32 operatorSetId; address registrar; uint64 chainId; string domainVersion; uint32 keyVersion; uint64 nonce; uint64 deadline; }
+    }
+}
+
+/// Replay protection carried by every request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Freshness {
+    pub nonce: u64,
+    pub deadline: u64,
+}
+
+/// An authenticated operation. `key_version` 0 means "the active version".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    CreateKey {
+        operator: Address,
+        fresh: Freshness,
+    },
+    RotateKey {
+        operator: Address,
+        fresh: Freshness,
+    },
+    SignHash {
+        operator: Address,
+        message_hash: B256,
+        key_version: u32,
+        fresh: Freshness,
+    },
+    ScalarMul {
+        operator: Address,
+        point_x: U256,
+        point_y: U256,
+        key_version: u32,
+        fresh: Freshness,
+    },
+    PubkeyRegistration {
+        operator: Address,
+        registry: Address,
+        chain_id: u64,
+        key_version: u32,
+        fresh: Freshness,
+    },
+    KeyRegistration {
+        operator: Address,
+        avs: Address,
+        operator_set_id: u32,
+        registrar: Address,
+        chain_id: u64,
+        domain_version: String,
+        key_version: u32,
+        fresh: Freshness,
+    },
+}
+
+fn domain(chain_id: u64) -> Eip712Domain {
+    Eip712Domain::new(
+        Some(DOMAIN_NAME.into()),
+        Some(DOMAIN_VERSION.into()),
+        Some(U256::from(chain_id)),
+        None,
+        None,
+    )
+}
+
+fn field(name: &str, ty: &str) -> Value {
+    json!({ "name": name, "type": ty })
+}
+
+impl Request {
+    /// The EOA the request is for (and must be signed by).
+    pub fn operator(&self) -> Address {
+        match self {
+            Request::CreateKey { operator, .. }
+            | Request::RotateKey { operator, .. }
+            | Request::SignHash { operator, .. }
+            | Request::ScalarMul { operator, .. }
+            | Request::PubkeyRegistration { operator, .. }
+            | Request::KeyRegistration { operator, .. } => *operator,
+        }
+    }
+
+    /// Nonce and deadline.
+    pub fn freshness(&self) -> Freshness {
+        match self {
+            Request::CreateKey { fresh, .. }
+            | Request::RotateKey { fresh, .. }
+            | Request::SignHash { fresh, .. }
+            | Request::ScalarMul { fresh, .. }
+            | Request::PubkeyRegistration { fresh, .. }
+            | Request::KeyRegistration { fresh, .. } => *fresh,
+        }
+    }
+
+    /// The primary type's name, also the operation's name in the audit log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::CreateKey { .. } => "CreateKey",
+            Request::RotateKey { .. } => "RotateKey",
+            Request::SignHash { .. } => "SignHash",
+            Request::ScalarMul { .. } => "ScalarMul",
+            Request::PubkeyRegistration { .. } => "PubkeyRegistration",
+            Request::KeyRegistration { .. } => "KeyRegistration",
+        }
+    }
+
+    /// The EIP-712 digest the EOA signs, for the service's chain id.
+    pub fn digest(&self, chain_id: u64) -> B256 {
+        let d = domain(chain_id);
+        match self.clone() {
+            Request::CreateKey { operator, fresh } => typed::CreateKey {
+                operator,
+                nonce: fresh.nonce,
+                deadline: fresh.deadline,
+            }
+            .eip712_signing_hash(&d),
+            Request::RotateKey { operator, fresh } => typed::RotateKey {
+                operator,
+                nonce: fresh.nonce,
+                deadline: fresh.deadline,
+            }
+            .eip712_signing_hash(&d),
+            Request::SignHash {
+                operator,
+                message_hash,
+                key_version,
+                fresh,
+            } => typed::SignHash {
+                operator,
+                messageHash: message_hash,
+                keyVersion: key_version,
+                nonce: fresh.nonce,
+                deadline: fresh.deadline,
+            }
+            .eip712_signing_hash(&d),
+            Request::ScalarMul {
+                operator,
+                point_x,
+                point_y,
+                key_version,
+                fresh,
+            } => typed::ScalarMul {
+                operator,
+                pointX: point_x,
+                pointY: point_y,
+                keyVersion: key_version,
+                nonce: fresh.nonce,
+                deadline: fresh.deadline,
+            }
+            .eip712_signing_hash(&d),
+            Request::PubkeyRegistration {
+                operator,
+                registry,
+                chain_id,
+                key_version,
+                fresh,
+            } => typed::PubkeyRegistration {
+                operator,
+                registry,
+                chainId: chain_id,
+                keyVersion: key_version,
+                nonce: fresh.nonce,
+                deadline: fresh.deadline,
+            }
+            .eip712_signing_hash(&d),
+            Request::KeyRegistration {
+                operator,
+                avs,
+                operator_set_id,
+                registrar,
+                chain_id,
+                domain_version,
+                key_version,
+                fresh,
+            } => typed::KeyRegistration {
+                operator,
+                avs,
+                operatorSetId: operator_set_id,
+                registrar,
+                chainId: chain_id,
+                domainVersion: domain_version,
+                keyVersion: key_version,
+                nonce: fresh.nonce,
+                deadline: fresh.deadline,
+            }
+            .eip712_signing_hash(&d),
+        }
+    }
+
+    /// The full EIP-712 typed-data JSON for wallets (`cast wallet sign --data`).
+    pub fn typed_data(&self, chain_id: u64) -> Value {
+        let op = |a: &Address| a.to_checksum(None);
+        let tail = [field("nonce", "uint64"), field("deadline", "uint64")];
+        let (fields, mut message): (Vec<Value>, Value) = match self {
+            Request::CreateKey { operator, .. } | Request::RotateKey { operator, .. } => (
+                vec![field("operator", "address")],
+                json!({ "operator": op(operator) }),
+            ),
+            Request::SignHash {
+                operator,
+                message_hash,
+                key_version,
+                ..
+            } => (
+                vec![
+                    field("operator", "address"),
+                    field("messageHash", "bytes32"),
+                    field("keyVersion", "uint32"),
+                ],
+                json!({ "operator": op(operator), "messageHash": message_hash.to_string(), "keyVersion": key_version }),
+            ),
+            Request::ScalarMul {
+                operator,
+                point_x,
+                point_y,
+                key_version,
+                ..
+            } => (
+                vec![
+                    field("operator", "address"),
+                    field("pointX", "uint256"),
+                    field("pointY", "uint256"),
+                    field("keyVersion", "uint32"),
+                ],
+                json!({ "operator": op(operator), "pointX": point_x.to_string(), "pointY": point_y.to_string(), "keyVersion": key_version }),
+            ),
+            Request::PubkeyRegistration {
+                operator,
+                registry,
+                chain_id,
+                key_version,
+                ..
+            } => (
+                vec![
+                    field("operator", "address"),
+                    field("registry", "address"),
+                    field("chainId", "uint64"),
+                    field("keyVersion", "uint32"),
+                ],
+                json!({ "operator": op(operator), "registry": op(registry), "chainId": chain_id, "keyVersion": key_version }),
+            ),
+            Request::KeyRegistration {
+                operator,
+                avs,
+                operator_set_id,
+                registrar,
+                chain_id,
+                domain_version,
+                key_version,
+                ..
+            } => (
+                vec![
+                    field("operator", "address"),
+                    field("avs", "address"),
+                    field("operatorSetId", "uint32"),
+                    field("registrar", "address"),
+                    field("chainId", "uint64"),
+                    field("domainVersion", "string"),
+                    field("keyVersion", "uint32"),
+                ],
+                json!({
+                    "operator": op(operator), "avs": op(avs), "operatorSetId": operator_set_id,
+                    "registrar": op(registrar), "chainId": chain_id, "domainVersion": domain_version,
+                    "keyVersion": key_version,
+                }),
+            ),
+        };
+        // 64-bit values go as decimal strings: JavaScript wallets parse JSON numbers as doubles and
+        // would sign a rounded value above 2^53.
+        let fresh = self.freshness();
+        if let Some(m) = message.as_object_mut() {
+            m.insert("nonce".into(), json!(fresh.nonce.to_string()));
+            m.insert("deadline".into(), json!(fresh.deadline.to_string()));
+            if let Some(chain) = m.get_mut("chainId") {
+                *chain = json!(chain.to_string());
+            }
+        }
+        let mut all = fields;
+        all.extend(tail);
+        json!({
+            "types": {
+                "EIP712Domain": [field("name", "string"), field("version", "string"), field("chainId", "uint256")],
+                self.kind(): all,
+            },
+            "primaryType": self.kind(),
+            "domain": { "name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": chain_id.to_string() },
+            "message": message,
+        })
+    }
+}
+
+/// Recovers the EOA that signed `digest`. Accepts only 65-byte `r || s || v` signatures with v in
+/// {0, 1, 27, 28}, r and s non-zero and s in the lower half of the order (no malleated copies).
+pub fn recover_signer(digest: &B256, signature: &[u8]) -> Result<Address> {
+    let raw: &[u8; 65] = signature.try_into().map_err(|_| Error::WrongLength {
+        what: "ECDSA signature",
+        expected: 65,
+        got: signature.len(),
+    })?;
+    if !matches!(raw.get(64), Some(0 | 1 | 27 | 28)) {
+        return Err(Error::MalformedEcdsaSignature("v must be 0, 1, 27 or 28"));
+    }
+    let sig = Signature::from_raw_array(raw)
+        .map_err(|_| Error::MalformedEcdsaSignature("unparseable"))?;
+    if sig.r().is_zero() || sig.s().is_zero() {
+        return Err(Error::MalformedEcdsaSignature("zero r or s"));
+    }
+    if sig.s() > HALF_N {
+        return Err(Error::MalformedEcdsaSignature(
+            "high s (malleated signature)",
+        ));
+    }
+    sig.recover_address_from_prehash(digest)
+        .map_err(|_| Error::MalformedEcdsaSignature("no key recovers from it"))
+}
+
+/// An EOA's secp256k1 key, for clients that sign requests.
+pub struct EoaKey(k256::ecdsa::SigningKey);
+
+impl core::fmt::Debug for EoaKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "EoaKey({})", self.address())
+    }
+}
+
+impl EoaKey {
+    /// From 32 secret bytes.
+    pub fn from_bytes(bytes: &Secret<[u8; 32]>) -> Result<Self> {
+        bytes
+            .expose(|b| k256::ecdsa::SigningKey::from_slice(b))
+            .map(Self)
+            .map_err(|_| Error::MalformedScalar)
+    }
+
+    /// A fresh key from the RNG.
+    pub fn random(rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng)) -> Self {
+        Self(k256::ecdsa::SigningKey::random(rng))
+    }
+
+    /// The EOA address.
+    pub fn address(&self) -> Address {
+        Address::from_public_key(self.0.verifying_key())
+    }
+
+    /// Signs a digest: 65 bytes `r || s || v` with low s and v in {27, 28}.
+    pub fn sign_digest(&self, digest: &B256) -> Result<[u8; 65]> {
+        let (sig, recid) = self
+            .0
+            .sign_prehash_recoverable(digest.as_slice())
+            .map_err(|_| Error::MalformedEcdsaSignature("signing failed"))?;
+        let sig = Signature::from_signature_and_parity(sig, recid.is_y_odd()).normalized_s();
+        let mut out = sig.as_bytes();
+        if let Some(v) = out.get_mut(64) {
+            *v = 27 + u8::from(sig.v());
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests;

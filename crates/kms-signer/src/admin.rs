@@ -1,0 +1,70 @@
+//! Host-side administration over a data directory (the service must be stopped: the database is
+//! opened exclusively): import an existing operator keystore, list keys, verify the audit log.
+
+use crate::audit::{self, AuditEntry, AuditLog};
+use crate::keyring::{secret_aad, version_record, KeyRecord, KeyRing};
+use crate::ledger::{now, Ledger, Op};
+use alloy_primitives::Address;
+use anyhow::Context;
+use kms_store::{KekSource, Store};
+use std::path::Path;
+use std::sync::Arc;
+
+pub fn open(data_dir: &Path, kek: &KekSource) -> anyhow::Result<Store> {
+    anyhow::ensure!(
+        data_dir.join(kms_store::DB_FILE).exists(),
+        "no store in {}",
+        data_dir.display()
+    );
+    Store::open(data_dir, kek, &mut rand_core::OsRng)
+        .context("opening the data directory (is the service running?)")
+}
+
+/// Imports a BN254 keystore (eigenlayer-cli or EIP-2335 layout) as version 1 of `eoa`'s key.
+pub async fn import(
+    store: Store,
+    eoa: Address,
+    keystore_json: &str,
+    password: &str,
+) -> anyhow::Result<KeyRecord> {
+    let sk = kms_crypto::keystore::decrypt_any(keystore_json, password)
+        .context("reading the keystore")?;
+    let store = Arc::new(store);
+    let ring = KeyRing::load(&store)?;
+    anyhow::ensure!(ring.record(&eoa).is_none(), "{eoa} already has a key");
+    let sealed = sk.to_be_bytes().expose(|b| {
+        store
+            .kek()
+            .seal(&secret_aad(&eoa, 1), b, &mut rand_core::OsRng)
+    })?;
+    let record = KeyRecord {
+        eoa,
+        versions: vec![version_record(1, now(), &sk)],
+    };
+    let audit_entry = AuditEntry {
+        eoa: eoa.to_checksum(None),
+        op: "ImportKey",
+        key_version: 1,
+        request_digest: String::new(),
+        outcome: "ok".into(),
+    };
+    let ledger = Ledger::start(store.clone(), AuditLog::open(&store)?);
+    ledger
+        .submit(Op::CreateKey {
+            nonce: None,
+            record: record.clone(),
+            sealed,
+            audit: audit_entry,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+    Ok(record)
+}
+
+pub fn list(store: &Store) -> anyhow::Result<Vec<KeyRecord>> {
+    Ok(KeyRing::load(store)?.records())
+}
+
+pub fn verify_audit(store: &Store) -> anyhow::Result<u64> {
+    audit::verify(store)
+}

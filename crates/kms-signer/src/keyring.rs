@@ -1,0 +1,264 @@
+//! Operator keys: the persisted records (public parts and version states) and the in-memory view
+//! with unsealed secrets that signing uses.
+//!
+//! A key has versions 1, 2, ...; exactly one is `Active`. Rotation moves the active one to `Grace`
+//! (usable when a request names it, until a deadline) and adds a new active version. A version
+//! past its grace becomes `Retired`: its public keys stay for verification, its sealed secret is
+//! deleted from the store and dropped from memory.
+
+use alloy_primitives::Address;
+use kms_crypto::bn254::SecretKey;
+use kms_store::redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use kms_store::Store;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// eoa (20 bytes) -> JSON `KeyRecord`.
+pub const KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("keys");
+/// eoa (20) || version (4, BE) -> sealed 32-byte secret.
+pub const SECRETS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("secrets");
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum VersionState {
+    Active,
+    Grace { until: u64 },
+    Retired { at: u64 },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VersionRecord {
+    pub version: u32,
+    pub created_at: u64,
+    #[serde(flatten)]
+    pub state: VersionState,
+    /// G1 public key, decimal (x, y).
+    pub g1: [String; 2],
+    /// G2 public key, decimal, Solidity order ([x.c1, x.c0], [y.c1, y.c0]).
+    pub g2: [[String; 2]; 2],
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub eoa: Address,
+    pub versions: Vec<VersionRecord>,
+}
+
+impl KeyRecord {
+    pub fn active(&self) -> Option<&VersionRecord> {
+        self.versions
+            .iter()
+            .find(|v| v.state == VersionState::Active)
+    }
+    pub fn latest_version(&self) -> u32 {
+        self.versions.iter().map(|v| v.version).max().unwrap_or(0)
+    }
+}
+
+pub fn version_record(version: u32, created_at: u64, sk: &SecretKey) -> VersionRecord {
+    let (g1, g2) = (sk.public_g1(), sk.public_g2());
+    let (x, y) = g2.to_dec();
+    VersionRecord {
+        version,
+        created_at,
+        state: VersionState::Active,
+        g1: [g1.x_dec(), g1.y_dec()],
+        g2: [x, y],
+    }
+}
+
+/// The AEAD context of a sealed secret: which EOA and version it belongs to.
+pub fn secret_aad(eoa: &Address, version: u32) -> Vec<u8> {
+    format!("signer/secret/{eoa:#x}/{version}").into_bytes()
+}
+
+pub fn secret_row(eoa: &Address, version: u32) -> Vec<u8> {
+    let mut k = eoa.as_slice().to_vec();
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+/// One EOA's key in memory.
+pub struct KeyEntry {
+    pub record: KeyRecord,
+    pub secrets: HashMap<u32, Arc<SecretKey>>,
+}
+
+/// Which version a request may use.
+pub enum Usable {
+    Key(u32, Arc<SecretKey>),
+    UnknownEoa,
+    UnknownVersion,
+    Retired,
+}
+
+/// All keys, shared by the request handlers.
+#[derive(Default)]
+pub struct KeyRing {
+    map: RwLock<HashMap<Address, KeyEntry>>,
+}
+
+impl KeyRing {
+    /// Loads every record and unseals every secret that is not retired, checking each against
+    /// its recorded public key.
+    pub fn load(store: &Store) -> anyhow::Result<Self> {
+        let ring = KeyRing::default();
+        let tx = store.db().begin_read()?;
+        let keys = match tx.open_table(KEYS) {
+            Ok(t) => t,
+            Err(kms_store::redb::TableError::TableDoesNotExist(_)) => return Ok(ring),
+            Err(e) => return Err(e.into()),
+        };
+        let secrets = tx.open_table(SECRETS)?;
+        for row in keys.iter()? {
+            let (_, v) = row?;
+            let record: KeyRecord = serde_json::from_slice(v.value())?;
+            let mut entry = KeyEntry {
+                record: record.clone(),
+                secrets: HashMap::new(),
+            };
+            for ver in record
+                .versions
+                .iter()
+                .filter(|v| !matches!(v.state, VersionState::Retired { .. }))
+            {
+                let sealed = secrets
+                    .get(secret_row(&record.eoa, ver.version).as_slice())?
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("secret of {} v{} is missing", record.eoa, ver.version)
+                    })?;
+                let plain = store
+                    .kek()
+                    .open(&secret_aad(&record.eoa, ver.version), sealed.value())?;
+                let bytes: [u8; 32] = plain.as_slice().try_into()?;
+                let sk = SecretKey::from_be_bytes_reduced(&bytes)?;
+                anyhow::ensure!(
+                    sk.public_g1().x_dec() == ver.g1[0] && sk.public_g1().y_dec() == ver.g1[1],
+                    "secret of {} v{} does not match its public key",
+                    record.eoa,
+                    ver.version
+                );
+                entry.secrets.insert(ver.version, Arc::new(sk));
+            }
+            ring.put(entry);
+        }
+        Ok(ring)
+    }
+
+    pub fn put(&self, entry: KeyEntry) {
+        if let Ok(mut m) = self.map.write() {
+            m.insert(entry.record.eoa, entry);
+        }
+    }
+
+    pub fn record(&self, eoa: &Address) -> Option<KeyRecord> {
+        self.map.read().ok()?.get(eoa).map(|e| e.record.clone())
+    }
+
+    pub fn records(&self) -> Vec<KeyRecord> {
+        let mut all: Vec<KeyRecord> = self
+            .map
+            .read()
+            .map(|m| m.values().map(|e| e.record.clone()).collect())
+            .unwrap_or_default();
+        all.sort_by_key(|r| r.eoa);
+        all
+    }
+
+    /// The key a request may use: version 0 means the active one; a named version must be active
+    /// or in its grace period at `now`.
+    pub fn usable(&self, eoa: &Address, version: u32, now: u64) -> Usable {
+        let Ok(map) = self.map.read() else {
+            return Usable::UnknownEoa;
+        };
+        let Some(entry) = map.get(eoa) else {
+            return Usable::UnknownEoa;
+        };
+        let found = if version == 0 {
+            entry.record.active()
+        } else {
+            entry.record.versions.iter().find(|v| v.version == version)
+        };
+        let Some(ver) = found else {
+            return Usable::UnknownVersion;
+        };
+        let in_use = match ver.state {
+            VersionState::Active => true,
+            VersionState::Grace { until } => now < until,
+            VersionState::Retired { .. } => false,
+        };
+        match (in_use, entry.secrets.get(&ver.version)) {
+            (true, Some(sk)) => Usable::Key(ver.version, sk.clone()),
+            _ => Usable::Retired,
+        }
+    }
+
+    /// Versions whose grace has ended by `now`.
+    pub fn expired_grace(&self, now: u64) -> Vec<(Address, u32)> {
+        let Ok(map) = self.map.read() else {
+            return Vec::new();
+        };
+        map.values()
+            .flat_map(|e| {
+                e.record.versions.iter().filter_map(move |v| match v.state {
+                    VersionState::Grace { until } if until <= now => {
+                        Some((e.record.eoa, v.version))
+                    }
+                    _ => None,
+                })
+            })
+            .collect()
+    }
+
+    /// Active versions created at or before `cutoff` (for scheduled rotation).
+    pub fn active_older_than(&self, cutoff: u64) -> Vec<Address> {
+        let Ok(map) = self.map.read() else {
+            return Vec::new();
+        };
+        map.values()
+            .filter(|e| e.record.active().is_some_and(|a| a.created_at <= cutoff))
+            .map(|e| e.record.eoa)
+            .collect()
+    }
+
+    /// Counts of versions by state, for metrics.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        let Ok(map) = self.map.read() else {
+            return (0, 0, 0);
+        };
+        let mut c = (0, 0, 0);
+        for v in map.values().flat_map(|e| e.record.versions.iter()) {
+            match v.state {
+                VersionState::Active => c.0 += 1,
+                VersionState::Grace { .. } => c.1 += 1,
+                VersionState::Retired { .. } => c.2 += 1,
+            }
+        }
+        c
+    }
+}
+
+impl KeyRing {
+    /// Installs a new record with the secret of one new version (after rotation).
+    pub fn install_version(&self, record: &KeyRecord, version: u32, sk: Arc<SecretKey>) {
+        if let Ok(mut m) = self.map.write() {
+            let e = m.entry(record.eoa).or_insert_with(|| KeyEntry {
+                record: record.clone(),
+                secrets: HashMap::new(),
+            });
+            e.record = record.clone();
+            e.secrets.insert(version, sk);
+        }
+    }
+
+    /// Installs a record in which `version` is retired, dropping that version's secret.
+    pub fn retire_version(&self, record: &KeyRecord, version: u32) {
+        if let Ok(mut m) = self.map.write() {
+            if let Some(e) = m.get_mut(&record.eoa) {
+                e.record = record.clone();
+                e.secrets.remove(&version);
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! `kms-signer`: the operator-key service. Operators, known by their Ethereum EOA, get BN254 BLS
+//! keys that are generated inside the service, sealed at rest under a key-encryption key, and never
+//! returned; they authenticate every state-changing or signing request with an EIP-712 signature
+//! (nonce + deadline), and every such request, accepted or refused, lands in a hash-chained audit
+//! log before the answer is sent.
+
+pub mod admin;
+pub mod api;
+pub mod audit;
+pub mod config;
+pub mod error;
+pub mod keyring;
+pub mod ledger;
+pub mod metrics;
+
+use anyhow::Context;
+use std::sync::Arc;
+
+/// Opens the store, loads the keys and serves until SIGTERM or Ctrl-C.
+pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
+    let store = Arc::new(
+        kms_store::Store::open(&cfg.data_dir, &cfg.kek, &mut rand_core::OsRng)
+            .context("opening the data directory")?,
+    );
+    let ring = Arc::new(keyring::KeyRing::load(&store).context("loading keys")?);
+    let audit = audit::AuditLog::open(&store)?;
+    let ledger = ledger::Ledger::start(store.clone(), audit);
+    let state = Arc::new(api::AppState::new(cfg.clone(), store, ring, ledger));
+
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    if let Some(path) = &cfg.port_file {
+        // Written atomically so a watcher never reads half an address.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, addr.to_string())?;
+        std::fs::rename(&tmp, path)?;
+    }
+    tracing::info!(%addr, keys = state.ring.records().len(), "kms-signer listening");
+
+    let bg = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            api::retire_expired(&bg).await;
+            api::auto_rotate(&bg).await;
+        }
+    });
+
+    let app = api::router(state);
+    if let Some((cert, key)) = &cfg.tls {
+        anyhow::bail!(
+            "TLS ({} / {}) is not available in this build yet; terminate TLS in front of the service",
+            cert.display(),
+            key.display()
+        );
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    tracing::info!("kms-signer stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

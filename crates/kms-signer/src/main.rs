@@ -1,0 +1,184 @@
+//! The `kms-signer` binary: `serve` runs the service; the other subcommands administer a stopped
+//! service's data directory.
+
+use clap::{Args, Parser, Subcommand};
+use kms_signer::config::FileConfig;
+use kms_store::KekSource;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "kms-signer",
+    version,
+    about = "Operator-key service: BN254 keys per EOA, never exposed"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve(ServeArgs),
+    /// Import an operator keystore (eigenlayer-cli or EIP-2335 layout) for an EOA.
+    Import {
+        #[command(flatten)]
+        dir: DirArgs,
+        /// The operator's EOA.
+        #[arg(long)]
+        eoa: String,
+        #[arg(long)]
+        keystore: PathBuf,
+        #[arg(long)]
+        password_file: PathBuf,
+    },
+    /// List keys (public parts and version states).
+    Keys {
+        #[command(flatten)]
+        dir: DirArgs,
+    },
+    /// Audit log tools.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the whole hash chain; exit 1 and say where if any record was edited or removed.
+    Verify {
+        #[command(flatten)]
+        dir: DirArgs,
+    },
+}
+
+#[derive(Args)]
+struct DirArgs {
+    #[arg(long, env = "KMS_SIGNER_DATA_DIR")]
+    data_dir: PathBuf,
+    #[arg(
+        long,
+        env = "KMS_SIGNER_KEK_PASSPHRASE_FILE",
+        conflicts_with = "kek_key_file"
+    )]
+    kek_passphrase_file: Option<PathBuf>,
+    #[arg(long, env = "KMS_SIGNER_KEK_KEY_FILE")]
+    kek_key_file: Option<PathBuf>,
+}
+
+impl DirArgs {
+    fn kek(&self) -> anyhow::Result<KekSource> {
+        match (&self.kek_passphrase_file, &self.kek_key_file) {
+            (Some(p), None) => Ok(KekSource::PassphraseFile(p.clone())),
+            (None, Some(k)) => Ok(KekSource::KeyFile(k.clone())),
+            _ => anyhow::bail!("give --kek-passphrase-file or --kek-key-file"),
+        }
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML configuration file; flags and environment variables override it.
+    #[arg(long, env = "KMS_SIGNER_CONFIG")]
+    config: Option<PathBuf>,
+    #[arg(long, env = "KMS_SIGNER_LISTEN")]
+    listen: Option<SocketAddr>,
+    #[arg(long, env = "KMS_SIGNER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[arg(long, env = "KMS_SIGNER_KEK_PASSPHRASE_FILE")]
+    kek_passphrase_file: Option<PathBuf>,
+    #[arg(long, env = "KMS_SIGNER_KEK_KEY_FILE")]
+    kek_key_file: Option<PathBuf>,
+    /// Chain id of the EIP-712 domain requests are signed under.
+    #[arg(long, env = "KMS_SIGNER_CHAIN_ID")]
+    chain_id: Option<u64>,
+    /// Write the bound address here once listening (use with --listen 127.0.0.1:0).
+    #[arg(long, env = "KMS_SIGNER_PORT_FILE")]
+    port_file: Option<PathBuf>,
+    #[arg(long, env = "KMS_SIGNER_ROTATION_GRACE_SECS")]
+    rotation_grace_secs: Option<u64>,
+}
+
+fn serve_config(a: ServeArgs) -> anyhow::Result<kms_signer::config::Config> {
+    let mut f = match &a.config {
+        Some(p) => FileConfig::load(p)?,
+        None => FileConfig::default(),
+    };
+    f.listen = a.listen.or(f.listen);
+    f.data_dir = a.data_dir.or(f.data_dir);
+    if a.kek_passphrase_file.is_some() || a.kek_key_file.is_some() {
+        f.kek_passphrase_file = a.kek_passphrase_file;
+        f.kek_key_file = a.kek_key_file;
+    }
+    f.chain_id = a.chain_id.or(f.chain_id);
+    f.port_file = a.port_file.or(f.port_file);
+    f.rotation_grace_secs = a.rotation_grace_secs.or(f.rotation_grace_secs);
+    f.validate()
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(run(cli.command)) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::Serve(a) => kms_signer::serve(serve_config(a)?).await,
+        Command::Import {
+            dir,
+            eoa,
+            keystore,
+            password_file,
+        } => {
+            let eoa: alloy_primitives::Address = eoa
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--eoa is not an address"))?;
+            let json = std::fs::read_to_string(&keystore)?;
+            let mut password = std::fs::read_to_string(&password_file)?;
+            while password.ends_with('\n') || password.ends_with('\r') {
+                password.pop();
+            }
+            let store = kms_signer::admin::open(&dir.data_dir, &dir.kek()?)?;
+            let record = kms_signer::admin::import(store, eoa, &json, &password).await?;
+            println!("{}", serde_json::to_string_pretty(&record)?);
+            Ok(())
+        }
+        Command::Keys { dir } => {
+            let store = kms_signer::admin::open(&dir.data_dir, &dir.kek()?)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&kms_signer::admin::list(&store)?)?
+            );
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify { dir }) => {
+            let store = kms_signer::admin::open(&dir.data_dir, &dir.kek()?)?;
+            let n = kms_signer::admin::verify_audit(&store)?;
+            println!(
+                "{}",
+                serde_json::json!({ "records": n, "status": "intact" })
+            );
+            Ok(())
+        }
+    }
+}

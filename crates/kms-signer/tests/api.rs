@@ -1,0 +1,267 @@
+//! The real service over HTTP: every route and every error class.
+
+mod common;
+
+use alloy_primitives::{address, b256, U256};
+use common::*;
+use kms_crypto::bn254::{
+    hash_to_g1, verify_point_signature, verify_registration, verify_signature,
+};
+use serde_json::json;
+
+const HASH: alloy_primitives::B256 =
+    b256!("0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20");
+
+fn started() -> (tempfile::TempDir, Signer, Http) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Signer::start(dir.path(), &[]);
+    let http = Http::new(&s.url);
+    (dir, s, http)
+}
+
+#[test]
+fn create_then_read_and_a_second_create_is_a_conflict() {
+    let (_d, _s, http) = started();
+    let mut op = Operator::new(1);
+    let (status, body) = http.post("/v1/keys", &op.create_body());
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["active_version"], 1);
+    assert_eq!(body["versions"][0]["state"], "active");
+    let g1_created = g1(&body["versions"][0]["g1"]);
+    let (status, read) = http.get(&format!("/v1/keys/{}", op.eoa()));
+    assert_eq!(status, 200);
+    assert_eq!(g1(&read["versions"][0]["g1"]), g1_created);
+    let (_, list) = http.get("/v1/keys");
+    assert_eq!(list["keys"].as_array().unwrap().len(), 1);
+    let (status, again) = http.post("/v1/keys", &op.create_body());
+    assert_eq!((status, code(&again)), (409, "key_exists"));
+    // The key is unchanged by the refused create.
+    let (_, read) = http.get(&format!("/v1/keys/{}", op.eoa()));
+    assert_eq!(g1(&read["versions"][0]["g1"]), g1_created);
+}
+
+#[test]
+fn sign_scalar_mul_and_registration_verify_as_eigenlayer_does() {
+    let (_d, _s, http) = started();
+    let mut op = Operator::new(2);
+    http.post("/v1/keys", &op.create_body());
+    let eoa = op.eoa();
+    let path = |r: &str| format!("/v1/keys/{eoa}/{r}");
+
+    let (status, signed) = http.post(&path("sign"), &op.sign_body(HASH, 0));
+    assert_eq!(status, 200, "{signed}");
+    let (pk1, pk2) = (g1(&signed["g1"]), g2(&signed["g2"]));
+    verify_signature(&HASH.0, &g1(&signed["signature"]), &pk1, &pk2).unwrap();
+    assert_eq!(g1(&signed["message_point"]), hash_to_g1(&HASH.0));
+
+    let h = hash_to_g1(&HASH.0);
+    let (status, mul) = http.post(&path("scalar-mul"), &op.scalar_mul_body(h.x(), h.y()));
+    assert_eq!(status, 200, "{mul}");
+    assert_eq!(mul["signature"], signed["signature"]);
+    verify_point_signature(&h, &g1(&mul["signature"]), &pk2).unwrap();
+
+    let registry = address!("5FbDB2315678afecb367f032d93F642f64180aa3");
+    let (status, reg) = http.post(
+        &path("registration"),
+        &op.registration_body(registry, 31337),
+    );
+    assert_eq!(status, 200, "{reg}");
+    let params = &reg["pubkeyRegistrationParams"];
+    verify_registration(
+        &g1(&reg["message_point"]),
+        &g1(&params["pubkeyRegistrationSignature"]),
+        &pk1,
+        &pk2,
+    )
+    .unwrap();
+}
+
+#[test]
+fn authentication_failures_are_refused_and_change_nothing() {
+    let (_d, _s, http) = started();
+    let mut op = Operator::new(3);
+    http.post("/v1/keys", &op.create_body());
+    let url = format!("/v1/keys/{}/sign", op.eoa());
+
+    // Replay: the same body twice.
+    let body = op.sign_body(HASH, 0);
+    assert_eq!(http.post(&url, &body).0, 200);
+    let (status, r) = http.post(&url, &body);
+    assert_eq!((status, code(&r)), (409, "nonce_reused"));
+
+    // Expired and too-far deadlines (signed correctly for those deadlines).
+    for (deadline, expected) in [
+        (now() - 1, "expired"),
+        (now() + 100_000, "deadline_too_far"),
+    ] {
+        let fresh = kms_crypto::auth::Freshness {
+            nonce: 77_000 + deadline % 1000,
+            deadline,
+        };
+        let req = kms_crypto::auth::Request::SignHash {
+            operator: op.eoa(),
+            message_hash: HASH,
+            key_version: 0,
+            fresh,
+        };
+        let b = json!({ "message_hash": HASH.to_string(), "nonce": fresh.nonce, "deadline": deadline, "signature": op.sign(&req) });
+        let (status, r) = http.post(&url, &b);
+        assert_eq!((status, code(&r)), (401, expected));
+    }
+
+    // Signed by another EOA.
+    let mut mallory = Operator::new(4);
+    let mut forged = mallory.sign_body(HASH, 0);
+    forged["nonce"] = json!(mallory.nonce);
+    let (status, r) = http.post(&url, &forged);
+    assert_eq!((status, code(&r)), (401, "wrong_signer"));
+
+    // Signed for another chain id.
+    let mut other_chain = Operator::new(3);
+    other_chain.chain_id = 1;
+    other_chain.nonce = 5_000_000;
+    let (status, r) = http.post(&url, &other_chain.sign_body(HASH, 0));
+    assert_eq!((status, code(&r)), (401, "wrong_signer"));
+
+    // A malleated (high-s) copy of a valid signature.
+    let mut body = op.sign_body(HASH, 0);
+    let sig = hex::decode(&body["signature"].as_str().unwrap()[2..]).unwrap();
+    let n = U256::from_str_radix(
+        "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141",
+        16,
+    )
+    .unwrap();
+    let mut high = sig.clone();
+    high[32..64].copy_from_slice(&(n - U256::from_be_slice(&sig[32..64])).to_be_bytes::<32>());
+    high[64] = if sig[64] == 27 { 28 } else { 27 };
+    body["signature"] = json!(format!("0x{}", hex::encode(&high)));
+    let (status, r) = http.post(&url, &body);
+    assert_eq!((status, code(&r)), (401, "bad_signature"));
+    // The untouched signature of that same body still works: nothing was consumed.
+    body["signature"] = json!(format!("0x{}", hex::encode(&sig)));
+    assert_eq!(http.post(&url, &body).0, 200);
+
+    // A valid signature for an EOA without a key.
+    let mut stranger = Operator::new(5);
+    let (status, r) = http.post(
+        &format!("/v1/keys/{}/sign", stranger.eoa()),
+        &stranger.sign_body(HASH, 0),
+    );
+    assert_eq!((status, code(&r)), (404, "unknown_key"));
+    let (status, r) = http.get(&format!("/v1/keys/{}", stranger.eoa()));
+    assert_eq!((status, code(&r)), (404, "unknown_key"));
+}
+
+#[test]
+fn malformed_input_gets_stable_4xx_codes() {
+    let (_d, _s, http) = started();
+    let mut op = Operator::new(6);
+    http.post("/v1/keys", &op.create_body());
+    let url = format!("/v1/keys/{}/sign", op.eoa());
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (b"{not json".to_vec(), 400, "bad_json"),
+        (b"{}".to_vec(), 400, "bad_json"),
+        (br#"{"message_hash":"0x12","nonce":1,"deadline":1,"signature":"0x"}"#.to_vec(), 400, "invalid_hash"),
+        (br#"{"message_hash":"zz","nonce":1,"deadline":1,"signature":"0x"}"#.to_vec(), 400, "invalid_hash"),
+        (br#"{"message_hash":"0x0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20","nonce":-1,"deadline":1,"signature":"0x"}"#.to_vec(), 400, "bad_json"),
+        (br#"{"message_hash":"0x0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20","nonce":1,"deadline":1,"signature":"0x","extra":1}"#.to_vec(), 400, "bad_json"),
+        (vec![b' '; 64 * 1024], 413, "body_too_large"),
+    ];
+    for (body, status, expected) in cases {
+        let (s, r) = http.post_raw(&url, body);
+        assert_eq!((s, code(&r)), (status, expected));
+    }
+    let (s, r) = http.post_raw("/v1/keys/not-an-address/sign", b"{}".to_vec());
+    assert!(s == 400, "{s} {r}");
+    let (s, r) = http.get("/v1/nothing-here");
+    assert_eq!((s, code(&r)), (404, "no_route"));
+    let (s, r) = http.get("/v1/keys/0x1234");
+    assert_eq!((s, code(&r)), (400, "invalid_address"));
+}
+
+#[test]
+fn invalid_curve_points_are_refused_before_the_key_is_touched() {
+    let (_d, _s, http) = started();
+    let mut op = Operator::new(7);
+    http.post("/v1/keys", &op.create_body());
+    let url = format!("/v1/keys/{}/scalar-mul", op.eoa());
+    let p = U256::from_str_radix(
+        "21888242871839275222246405745257275088696311157297823662689037894645226208583",
+        10,
+    )
+    .unwrap();
+    let mut somedata = [0u8; 32];
+    somedata[..8].copy_from_slice(b"somedata");
+    let bad = [
+        (U256::ZERO, U256::ZERO),                    // identity (EVM encoding)
+        (U256::from(1), U256::from(1)),              // on y^2 = x^3
+        (U256::from(2), U256::from(3)),              // on y^2 = x^3 + 1
+        (U256::ZERO, U256::from(2)),                 // on y^2 = x^3 + 4
+        (p + U256::from(1), U256::from(2)),          // x >= p
+        (U256::from_be_bytes(somedata), U256::ZERO), // cerberus's test point
+    ];
+    for (x, y) in bad {
+        let body = op.scalar_mul_body(x, y);
+        let (status, r) = http.post(&url, &body);
+        assert_eq!((status, code(&r)), (400, "invalid_point"), "({x}, {y})");
+        // The nonce was not consumed: the key was never used for it.
+        let n = body["nonce"].as_u64().unwrap();
+        op.nonce = n - 1;
+        let g = kms_crypto::bn254::G1Point::generator();
+        let (status, _) = http.post(&url, &op.scalar_mul_body(g.x(), g.y()));
+        assert_eq!(status, 200);
+    }
+}
+
+#[test]
+fn seed_routes_remain_as_authenticated_aliases() {
+    let (_d, _s, http) = started();
+    let mut op = Operator::new(8);
+    http.post("/v1/keys", &op.create_body());
+    let (s, k) = http.get(&format!("/api/keys/{}", op.eoa()));
+    assert_eq!(s, 200);
+    assert_eq!(k["active_version"], 1);
+    assert_eq!(http.get("/api/keys").1["keys"].as_array().unwrap().len(), 1);
+    let h = hash_to_g1(&HASH.0);
+    let mut body = op.scalar_mul_body(h.x(), h.y());
+    let legacy = json!({
+        "eoa_address": op.eoa().to_string(), "hash_x": h.x_dec(), "hash_y": h.y_dec(),
+        "nonce": body["nonce"], "deadline": body["deadline"], "signature": body["signature"],
+    });
+    let (s, r) = http.post("/api/scalar_mul", &legacy);
+    assert_eq!(s, 200, "{r}");
+    verify_point_signature(&h, &g1(&r["signature"]), &g2(&r["g2"])).unwrap();
+    assert!(r.get("private_key").is_none() && r.get("secret_key").is_none());
+    // Without a valid signature the alias refuses, like the main route.
+    body["signature"] = json!("0x00");
+    let unsigned = json!({ "eoa_address": op.eoa().to_string(), "hash_x": h.x_dec(), "hash_y": h.y_dec(), "nonce": 1, "deadline": now() + 10, "signature": "0x00" });
+    assert_eq!(http.post("/api/scalar_mul", &unsigned).0, 401);
+    let sb = op.sign_body(HASH, 0);
+    let legacy_sign = json!({ "eoa_address": op.eoa().to_string(), "message_hash": HASH.to_string(), "nonce": sb["nonce"], "deadline": sb["deadline"], "signature": sb["signature"] });
+    let (s, r) = http.post("/api/sign", &legacy_sign);
+    assert_eq!(s, 200, "{r}");
+}
+
+#[test]
+fn health_metrics_and_openapi_are_served() {
+    let (_d, _s, http) = started();
+    let mut op = Operator::new(9);
+    http.post("/v1/keys", &op.create_body());
+    http.post(
+        &format!("/v1/keys/{}/sign", op.eoa()),
+        &op.sign_body(HASH, 0),
+    );
+    let (s, h) = http.get("/healthz");
+    assert_eq!((s, h["status"].as_str()), (200, Some("ok")));
+    let (s, m) = http.get_text("/metrics");
+    assert_eq!(s, 200);
+    assert!(
+        m.contains(r#"kms_signer_requests_total{route="/v1/keys/{eoa}/sign",status="200"} 1"#),
+        "{m}"
+    );
+    assert!(m.contains(r#"kms_signer_keys{state="active"} 1"#), "{m}");
+    assert!(m.contains("kms_signer_signing_seconds_count 1"), "{m}");
+    let (s, doc) = http.get("/openapi.json");
+    assert_eq!(s, 200);
+    assert!(doc["paths"]["/v1/keys/{eoa}/sign"].is_object(), "{doc}");
+}

@@ -1,0 +1,273 @@
+//! Test harness: the real `kms-signer` binary on 127.0.0.1:0 with a fresh data directory, and a
+//! client that signs requests with an EOA key the way a wallet would.
+#![allow(dead_code)]
+
+use alloy_primitives::{Address, B256, U256};
+use kms_crypto::auth::{EoaKey, Freshness, Request};
+use kms_crypto::bn254::{G1Point, G2Point};
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub const CHAIN_ID: u64 = 31337;
+
+pub struct Signer {
+    pub dir: PathBuf,
+    pub url: String,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_kms-signer")
+}
+
+impl Signer {
+    /// Starts the service in `dir` (created if missing) with extra flags.
+    pub fn start(dir: &Path, extra: &[&str]) -> Signer {
+        std::fs::create_dir_all(dir).unwrap();
+        let pass = dir.join("kek.pass");
+        if !pass.exists() {
+            std::fs::write(&pass, "test passphrase\n").unwrap();
+        }
+        let port_file = dir.join("port");
+        let _ = std::fs::remove_file(&port_file);
+        let log = dir.join(format!("signer-{}.log", now_ms()));
+        let child = Command::new(bin())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--chain-id",
+                &CHAIN_ID.to_string(),
+            ])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--kek-passphrase-file")
+            .arg(&pass)
+            .arg("--port-file")
+            .arg(&port_file)
+            .args(extra)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let addr = loop {
+            if let Ok(a) = std::fs::read_to_string(&port_file) {
+                break a;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "signer did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Signer {
+            dir: dir.to_path_buf(),
+            url: format!("http://{addr}"),
+            child,
+            log,
+        }
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+}
+
+impl Drop for Signer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// An operator with an EOA key, making signed requests.
+pub struct Operator {
+    pub key: EoaKey,
+    pub nonce: u64,
+    pub chain_id: u64,
+}
+
+impl Operator {
+    pub fn new(seed: u64) -> Self {
+        Self {
+            key: EoaKey::random(&mut ChaCha20Rng::seed_from_u64(seed)),
+            nonce: seed * 1000,
+            chain_id: CHAIN_ID,
+        }
+    }
+
+    pub fn eoa(&self) -> Address {
+        self.key.address()
+    }
+
+    pub fn fresh(&mut self) -> Freshness {
+        self.nonce += 1;
+        Freshness {
+            nonce: self.nonce,
+            deadline: now() + 120,
+        }
+    }
+
+    pub fn sign(&self, req: &Request) -> String {
+        format!(
+            "0x{}",
+            hex::encode(self.key.sign_digest(&req.digest(self.chain_id)).unwrap())
+        )
+    }
+
+    pub fn create_body(&mut self) -> Value {
+        let fresh = self.fresh();
+        let req = Request::CreateKey {
+            operator: self.eoa(),
+            fresh,
+        };
+        json!({ "operator": self.eoa().to_string(), "nonce": fresh.nonce, "deadline": fresh.deadline, "signature": self.sign(&req) })
+    }
+
+    pub fn rotate_body(&mut self) -> Value {
+        let fresh = self.fresh();
+        let req = Request::RotateKey {
+            operator: self.eoa(),
+            fresh,
+        };
+        json!({ "nonce": fresh.nonce, "deadline": fresh.deadline, "signature": self.sign(&req) })
+    }
+
+    pub fn sign_body(&mut self, hash: B256, key_version: u32) -> Value {
+        let fresh = self.fresh();
+        let req = Request::SignHash {
+            operator: self.eoa(),
+            message_hash: hash,
+            key_version,
+            fresh,
+        };
+        json!({ "message_hash": hash.to_string(), "key_version": key_version, "nonce": fresh.nonce, "deadline": fresh.deadline, "signature": self.sign(&req) })
+    }
+
+    pub fn scalar_mul_body(&mut self, x: U256, y: U256) -> Value {
+        let fresh = self.fresh();
+        let req = Request::ScalarMul {
+            operator: self.eoa(),
+            point_x: x,
+            point_y: y,
+            key_version: 0,
+            fresh,
+        };
+        json!({ "hash": { "x": x.to_string(), "y": y.to_string() }, "nonce": fresh.nonce, "deadline": fresh.deadline, "signature": self.sign(&req) })
+    }
+
+    pub fn registration_body(&mut self, registry: Address, chain_id: u64) -> Value {
+        let fresh = self.fresh();
+        let req = Request::PubkeyRegistration {
+            operator: self.eoa(),
+            registry,
+            chain_id,
+            key_version: 0,
+            fresh,
+        };
+        json!({ "registry": registry.to_string(), "chain_id": chain_id, "nonce": fresh.nonce, "deadline": fresh.deadline, "signature": self.sign(&req) })
+    }
+}
+
+pub struct Http {
+    client: reqwest::blocking::Client,
+    pub base: String,
+}
+
+impl Http {
+    pub fn new(base: &str) -> Self {
+        Self {
+            client: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            base: base.to_owned(),
+        }
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    pub fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    pub fn get_text(&self, path: &str) -> (u16, String) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    }
+}
+
+pub fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("<no code>")
+}
+
+pub fn g1(v: &Value) -> G1Point {
+    G1Point::from_dec_or_hex(v["x"].as_str().unwrap(), v["y"].as_str().unwrap()).unwrap()
+}
+
+pub fn g2(v: &Value) -> G2Point {
+    let s = |a: &Value, i: usize| a[i].as_str().unwrap().to_owned();
+    G2Point::from_dec_or_hex(
+        [&s(&v["x"], 0), &s(&v["x"], 1)],
+        [&s(&v["y"], 0), &s(&v["y"], 1)],
+    )
+    .unwrap()
+}

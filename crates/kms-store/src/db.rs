@@ -1,0 +1,180 @@
+//! The redb database of one data directory, unlocked by its KEK.
+//!
+//! On first open the store gets a random Argon2id salt and a KEK check value (a sealed constant);
+//! every later open must reproduce the KEK that opens the check value, so a wrong passphrase or
+//! key file stops start-up with a clear error instead of producing unreadable records.
+
+use crate::kek::{Kek, KekSource};
+use crate::{Error, Result};
+use rand_core::{CryptoRng, RngCore};
+use redb::{Database, ReadableDatabase, TableDefinition};
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// Store-wide settings: salt and KEK check value. Services keep their own tables.
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+const SALT_KEY: &str = "kek_salt";
+const CHECK_KEY: &str = "kek_check";
+const CHECK_AAD: &[u8] = b"meta/kek_check";
+const CHECK_VALUE: &[u8] = b"KMS_KEK_CHECK_V1";
+
+/// File name of the database inside a data directory.
+pub const DB_FILE: &str = "store.redb";
+
+/// An open, unlocked store.
+pub struct Store {
+    db: Database,
+    kek: Kek,
+}
+
+impl core::fmt::Debug for Store {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    std::fs::read(path)
+        .map(Zeroizing::new)
+        .map_err(|_| Error::KekSource("cannot read the passphrase or key file"))
+}
+
+impl Store {
+    /// Opens or creates the store in `dir` and unlocks it with the KEK from `source`.
+    pub fn open(
+        dir: &Path,
+        source: &KekSource,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Database(e.to_string()))?;
+        let db = Database::create(dir.join(DB_FILE))?;
+        let salt = Self::salt(&db, rng)?;
+        let kek = match source {
+            KekSource::KeyFile(path) => Kek::from_key_file_content(&read_file(path)?)?,
+            KekSource::PassphraseFile(path) => {
+                let mut text = read_file(path)?;
+                // Editors end files with a newline; it is not part of the passphrase.
+                while matches!(text.last(), Some(b'\n' | b'\r')) {
+                    text.pop();
+                }
+                Kek::from_passphrase(&text, &salt)?
+            }
+        };
+        Self::unlock(db, kek, rng)
+    }
+
+    /// Opens a store with a KEK the caller already holds (tests, tools).
+    pub fn open_with_kek(
+        dir: &Path,
+        kek: Kek,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Database(e.to_string()))?;
+        let db = Database::create(dir.join(DB_FILE))?;
+        Self::unlock(db, kek, rng)
+    }
+
+    fn salt(db: &Database, rng: &mut (impl RngCore + CryptoRng)) -> Result<[u8; 16]> {
+        if let Some(salt) = Self::read_meta_in(db, SALT_KEY)? {
+            return salt
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::Corrupt("kek salt"));
+        }
+        let mut salt = [0u8; 16];
+        rng.fill_bytes(&mut salt);
+        let tx = db.begin_write()?;
+        tx.open_table(META)?.insert(SALT_KEY, salt.as_slice())?;
+        tx.commit()?;
+        Ok(salt)
+    }
+
+    fn unlock(db: Database, kek: Kek, rng: &mut (impl RngCore + CryptoRng)) -> Result<Self> {
+        match Self::read_meta_in(&db, CHECK_KEY)? {
+            Some(sealed) => {
+                let value = kek.open(CHECK_AAD, &sealed).map_err(|_| Error::WrongKek)?;
+                if value.as_slice() != CHECK_VALUE {
+                    return Err(Error::WrongKek);
+                }
+            }
+            None => {
+                let sealed = kek.seal(CHECK_AAD, CHECK_VALUE, rng)?;
+                let tx = db.begin_write()?;
+                tx.open_table(META)?.insert(CHECK_KEY, sealed.as_slice())?;
+                tx.commit()?;
+            }
+        }
+        Ok(Self { db, kek })
+    }
+
+    fn read_meta_in(db: &Database, key: &str) -> Result<Option<Vec<u8>>> {
+        let tx = db.begin_read()?;
+        let table = match tx.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(table.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    /// The database, for the service's own tables. Commits are durable (fsync) by default.
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// The KEK, for sealing and opening the service's secret records.
+    pub fn kek(&self) -> &Kek {
+        &self.kek
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    #[test]
+    fn reopening_needs_the_same_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        let pass = dir.path().join("pass");
+        std::fs::write(&pass, "correct horse\n").unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let source = KekSource::PassphraseFile(pass.clone());
+        let data = dir.path().join("data");
+        let store = Store::open(&data, &source, &mut rng).unwrap();
+        let sealed = store.kek().seal(b"a", b"b", &mut rng).unwrap();
+        drop(store);
+        // Same passphrase without the newline: same KEK.
+        std::fs::write(&pass, "correct horse").unwrap();
+        let again = Store::open(&data, &source, &mut rng).unwrap();
+        assert_eq!(again.kek().open(b"a", &sealed).unwrap().as_slice(), b"b");
+        drop(again);
+        std::fs::write(&pass, "wrong horse").unwrap();
+        assert!(matches!(
+            Store::open(&data, &source, &mut rng),
+            Err(Error::WrongKek)
+        ));
+    }
+
+    #[test]
+    fn reopening_needs_the_same_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("kek");
+        std::fs::write(&key, [5u8; 32]).unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let data = dir.path().join("data");
+        Store::open(&data, &KekSource::KeyFile(key.clone()), &mut rng).unwrap();
+        std::fs::write(&key, [6u8; 32]).unwrap();
+        assert!(matches!(
+            Store::open(&data, &KekSource::KeyFile(key), &mut rng),
+            Err(Error::WrongKek)
+        ));
+        let missing = KekSource::KeyFile(dir.path().join("missing"));
+        assert!(matches!(
+            Store::open(&data, &missing, &mut rng),
+            Err(Error::KekSource(_))
+        ));
+    }
+}
