@@ -265,3 +265,56 @@ fn health_metrics_and_openapi_are_served() {
     assert_eq!(s, 200);
     assert!(doc["paths"]["/v1/keys/{eoa}/sign"].is_object(), "{doc}");
 }
+
+#[test]
+fn per_eoa_rate_limit_answers_429_and_spares_other_eoas() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("signer.toml");
+    std::fs::write(&cfg, "rate_limit_per_sec = 1\nrate_limit_burst = 3\n").unwrap();
+    let s = Signer::start(dir.path(), &["--config", cfg.to_str().unwrap()]);
+    let http = Http::new(&s.url);
+    let mut op = Operator::new(30);
+    let mut other = Operator::new(31);
+    assert_eq!(http.post("/v1/keys", &op.create_body()).0, 201);
+    let url = format!("/v1/keys/{}/sign", op.eoa());
+    let statuses: Vec<u16> = (0..4)
+        .map(|_| http.post(&url, &op.sign_body(HASH, 0)).0)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        2,
+        "{statuses:?}"
+    );
+    let (status, r) = http.post(&url, &op.sign_body(HASH, 0));
+    assert_eq!((status, code(&r)), (429, "rate_limited"));
+    // Another EOA has its own budget.
+    assert_eq!(http.post("/v1/keys", &other.create_body()).0, 201);
+}
+
+#[test]
+fn unknown_config_fields_stop_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("signer.toml");
+    std::fs::write(&cfg, "rate_limit_per_second = 1\n").unwrap();
+    std::fs::write(dir.path().join("kek.pass"), "x").unwrap();
+    let out = std::process::Command::new(bin())
+        .args([
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--kek-passphrase-file")
+        .arg(dir.path().join("kek.pass"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown field"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -82,13 +82,15 @@ fn kill_9_during_create_and_rotate_loses_nothing_acknowledged() {
                 .map(|(_, v)| *v)
                 .collect();
             for version in versions {
-                if !signatures.contains_key(&(eoa, version)) {
+                if let std::collections::btree_map::Entry::Vacant(slot) =
+                    signatures.entry((eoa, version))
+                {
                     let (status, r) = http.post(
                         &format!("/v1/keys/{eoa}/sign"),
                         &op.sign_body(HASH, version as u32),
                     );
                     assert_eq!(status, 200, "{r}");
-                    signatures.insert((eoa, version), r["signature"].clone());
+                    slot.insert(r["signature"].clone());
                 }
             }
         }
