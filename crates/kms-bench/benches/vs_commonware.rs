@@ -54,6 +54,17 @@ fn bench_threshold(c: &mut Criterion) {
                 })
             });
         }
+        // Like commonware's warm sharing: public shares computed once per epoch.
+        let points: Vec<bls::EvalPoint> = ours.partials.iter().map(|p| p.point).collect();
+        let cached = bls::PublicShares::new(&ours.commitment, &points);
+        g.bench_function(BenchmarkId::new("ours_cached", &label), |b| {
+            let mut k = 0;
+            b.iter(|| {
+                k = (k + 1) % n;
+                let h = bls::hash_app_id(black_box(APP_ID));
+                cached.verify(&ours.partials[k], &h).expect("valid")
+            })
+        });
         g.bench_function(BenchmarkId::new("commonware_warm", &label), |b| {
             let mut k = 0;
             b.iter(|| {

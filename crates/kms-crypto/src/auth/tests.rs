@@ -179,3 +179,32 @@ fn eoa_key_debug_shows_only_the_address() {
     let k = key();
     assert_eq!(format!("{k:?}"), format!("EoaKey({})", k.address()));
 }
+
+/// The worked example of docs/0004: its digest and the JSON wallets sign are pinned, and the
+/// signature is the one both `cast wallet sign --data` and eth-account produce for anvil's first key.
+#[test]
+fn worked_example_is_pinned() {
+    let req = Request::SignHash {
+        operator: address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266"),
+        message_hash: b256!("0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"),
+        key_version: 0,
+        fresh: Freshness {
+            nonce: 42,
+            deadline: 1_900_000_000,
+        },
+    };
+    assert_eq!(
+        req.digest(31337),
+        b256!("7e23fa1686184fabd42f77de078c08820497d46ec02060d018cac563ef7624b8")
+    );
+    let expected: Value = serde_json::from_str(
+        r#"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"}],"SignHash":[{"name":"operator","type":"address"},{"name":"messageHash","type":"bytes32"},{"name":"keyVersion","type":"uint32"},{"name":"nonce","type":"uint64"},{"name":"deadline","type":"uint64"}]},"primaryType":"SignHash","domain":{"name":"KMS Signer","version":"1","chainId":"31337"},"message":{"operator":"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266","messageHash":"0x0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20","keyVersion":0,"nonce":"42","deadline":"1900000000"}}"#,
+    )
+    .unwrap();
+    assert_eq!(req.typed_data(31337), expected);
+    let sig = hex::decode("42927e5b935723fe84cf77ce1e2e046bc43508849a2e71df9f14ff5707fab07603ddb31b20a82ad9d2ace35c764f295e57c56a602fbfab01f65c7502c9d3b7351c").unwrap();
+    assert_eq!(
+        recover_signer(&req.digest(31337), &sig).unwrap(),
+        address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266")
+    );
+}

@@ -9,6 +9,7 @@ use ff::Field;
 use group::{Curve, Group};
 use pairing::{MillerLoopResult, MultiMillerLoop};
 use sha2::{Digest, Sha256};
+use std::sync::OnceLock;
 use zeroize::DefaultIsZeroes;
 
 /// Domain separation tag for H(app_id), in RFC 9380 form; changing it is a wire break.
@@ -69,15 +70,51 @@ pub fn partial_sign(share: &Share, app_id: &[u8]) -> PartialSignature {
     }
 }
 
-fn neg_g2() -> G2Prepared {
-    G2Prepared::from((-G2Projective::generator()).to_affine())
+/// -G2, prepared once: the Miller-loop precomputation costs as much as a G2 multiplication.
+fn neg_g2() -> &'static G2Prepared {
+    static NEG_G2: OnceLock<G2Prepared> = OnceLock::new();
+    NEG_G2.get_or_init(|| G2Prepared::from((-G2Projective::generator()).to_affine()))
 }
 
 /// e(a, -G2)·e(b, q) == 1, i.e. e(a, G2) == e(b, q).
 fn pairing_eq(a: &G1Affine, b: &G1Affine, q: &G2Affine) -> bool {
-    let q = G2Prepared::from(*q);
-    let ml = Bls12::multi_miller_loop(&[(a, &neg_g2()), (b, &q)]);
+    pairing_eq_prepared(a, b, &G2Prepared::from(*q))
+}
+
+fn pairing_eq_prepared(a: &G1Affine, b: &G1Affine, q: &G2Prepared) -> bool {
+    let ml = Bls12::multi_miller_loop(&[(a, neg_g2()), (b, q)]);
     bool::from(Gt::is_identity(&ml.final_exponentiation()))
+}
+
+/// Public shares of a commitment at known evaluation points, computed once (per epoch) so that
+/// checking a partial costs two pairings and no commitment evaluation.
+pub struct PublicShares {
+    shares: Vec<(EvalPoint, G2Prepared)>,
+}
+
+impl PublicShares {
+    /// Evaluates the commitment at every point and prepares the results for pairing.
+    pub fn new(commitment: &Commitment, points: &[EvalPoint]) -> Self {
+        let shares = points
+            .iter()
+            .map(|x| (*x, G2Prepared::from(commitment.evaluate(x).to_affine())))
+            .collect();
+        Self { shares }
+    }
+
+    /// Verifies one partial from a participant whose share is known.
+    pub fn verify(&self, partial: &PartialSignature, h: &G1Point) -> Result<()> {
+        let (_, share) = self
+            .shares
+            .iter()
+            .find(|(x, _)| *x == partial.point)
+            .ok_or(Error::InvalidEvaluationPoint("not a participant"))?;
+        if pairing_eq_prepared(&partial.signature.0, &h.0, share) {
+            Ok(())
+        } else {
+            Err(Error::InvalidSignature)
+        }
+    }
 }
 
 /// Verifies one partial: e(σ_i, G2) == e(H(app_id), X_i) with X_i the commitment at x_i.

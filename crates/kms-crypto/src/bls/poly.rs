@@ -263,29 +263,25 @@ pub fn lagrange_at_zero(points: &[EvalPoint]) -> Result<Vec<Scalar>> {
     if points.is_empty() {
         return Err(Error::InvalidThreshold("no points"));
     }
-    let mut numerators = Vec::with_capacity(points.len());
+    // l_i = P / (x_i · prod_{j != i} (x_j - x_i)) with P = prod_j x_j: one product per pair and
+    // one inversion in all.
+    let product: Scalar = points.iter().map(|x| *x.scalar()).product();
     let mut denominators = Vec::with_capacity(points.len());
     for (i, xi) in points.iter().enumerate() {
-        let (mut num, mut den) = (Scalar::ONE, Scalar::ONE);
+        let mut den = *xi.scalar();
         for (j, xj) in points.iter().enumerate() {
             if i != j {
                 let diff = xj.scalar() - xi.scalar();
                 if bool::from(diff.is_zero()) {
                     return Err(Error::InvalidEvaluationPoint("duplicate"));
                 }
-                num *= xj.scalar();
                 den *= diff;
             }
         }
-        numerators.push(num);
         denominators.push(den);
     }
     batch_invert(&mut denominators)?;
-    Ok(numerators
-        .iter()
-        .zip(&denominators)
-        .map(|(n, d)| n * d)
-        .collect())
+    Ok(denominators.iter().map(|d| product * d).collect())
 }
 
 /// Montgomery's trick: one inversion for the whole slice.

@@ -304,3 +304,22 @@ proptest! {
         prop_assert_eq!(Commitment::from_bytes(&commitment.to_bytes()).unwrap(), commitment);
     }
 }
+
+#[test]
+fn precomputed_public_shares_verify_like_the_commitment() {
+    let (_, commitment, shares) = deal(5, 4, 9);
+    let points: Vec<EvalPoint> = shares.iter().map(|s| s.point).collect();
+    let cached = PublicShares::new(&commitment, &points);
+    let h = hash_app_id(b"app");
+    for s in &shares {
+        cached.verify(&partial_sign(s, b"app"), &h).unwrap();
+        assert_eq!(
+            cached.verify(&partial_sign(s, b"other"), &h),
+            Err(Error::InvalidSignature)
+        );
+    }
+    let stranger = Polynomial::random(4, &mut rng(10))
+        .unwrap()
+        .evaluate(&EvalPoint::from_index(99).unwrap());
+    assert!(cached.verify(&partial_sign(&stranger, b"app"), &h).is_err());
+}
