@@ -1,13 +1,15 @@
-//! `kms`: the command-line tool for users and developers of the KMS. For now it carries the key
-//! tools (like `cast`, for this project's formats); client commands and the devnet come later.
+//! `kms`: the command-line tool for users and developers of the KMS. It carries the key tools (like
+//! `cast`, for this project's formats) and the operator-key service's client commands; the devnet
+//! comes later.
 //!
 //! Output is JSON on stdout; errors go to stderr. Exit codes: 0 success, 2 bad input (arguments,
-//! files, points, passwords), 1 any other failure.
+//! files, points, passwords, and requests a service refused with a 4xx), 1 any other failure.
 
 mod bn254;
 mod error;
 mod files;
 mod json;
+mod signer;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +29,8 @@ enum Command {
     /// BN254 key tools, EigenLayer-exact (BN254.sol hashToG1, Solidity G2 order).
     #[command(subcommand)]
     Bn254(bn254::Bn254Command),
+    /// Client of the operator-key service (kms-signer): keys, signatures, registration, rotation.
+    Signer(signer::SignerArgs),
 }
 
 fn main() {
@@ -40,6 +44,7 @@ fn main() {
     };
     let result = match cli.command {
         Command::Bn254(cmd) => bn254::run(cmd),
+        Command::Signer(args) => signer::run(args),
     };
     match result {
         Ok(value) => println!(

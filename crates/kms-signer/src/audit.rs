@@ -7,7 +7,9 @@
 //! back to an older copy is not detectable from inside it; anchor the head elsewhere for that.)
 
 use hmac::{Hmac, Mac};
-use kms_store::redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use kms_store::redb::{
+    ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
 use kms_store::{Store, META};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -80,6 +82,15 @@ fn decode_head(bytes: &[u8]) -> anyhow::Result<Head> {
     })
 }
 
+/// The stored head, if any record was ever written.
+fn read_head(tx: &ReadTransaction) -> anyhow::Result<Option<Head>> {
+    match tx.open_table(META) {
+        Ok(t) => t.get(HEAD_KEY)?.map(|v| decode_head(v.value())).transpose(),
+        Err(kms_store::redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Appends records inside the caller's write transaction.
 pub struct AuditLog {
     key: kms_crypto::Secret<[u8; 32]>,
@@ -90,15 +101,7 @@ impl AuditLog {
     /// Loads the head from the store.
     pub fn open(store: &Store) -> anyhow::Result<Self> {
         let key = store.kek().derive(KEY_LABEL);
-        let tx = store.db().begin_read()?;
-        let head = match tx.open_table(META) {
-            Ok(t) => t
-                .get(HEAD_KEY)?
-                .map(|v| decode_head(v.value()))
-                .transpose()?,
-            Err(kms_store::redb::TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let head = read_head(&store.db().begin_read()?)?;
         Ok(Self {
             key,
             head: head.unwrap_or(Head {
@@ -156,14 +159,7 @@ impl AuditLog {
 pub fn verify(store: &Store) -> anyhow::Result<u64> {
     let key = store.kek().derive(KEY_LABEL);
     let tx = store.db().begin_read()?;
-    let head = match tx.open_table(META) {
-        Ok(t) => t
-            .get(HEAD_KEY)?
-            .map(|v| decode_head(v.value()))
-            .transpose()?,
-        Err(kms_store::redb::TableError::TableDoesNotExist(_)) => None,
-        Err(e) => return Err(e.into()),
-    };
+    let head = read_head(&tx)?;
     let mut prev = [0u8; 32];
     let mut expected_seq = 0u64;
     match tx.open_table(AUDIT) {

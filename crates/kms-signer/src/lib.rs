@@ -12,12 +12,18 @@ pub mod error;
 pub mod keyring;
 pub mod ledger;
 pub mod metrics;
+pub mod tls;
 
 use anyhow::Context;
 use std::sync::Arc;
 
 /// Opens the store, loads the keys and serves until SIGTERM or Ctrl-C.
 pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
+    // Checked first, so a bad certificate or key fails start-up before anything else happens.
+    let tls = match &cfg.tls {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
     let store = Arc::new(
         kms_store::Store::open(&cfg.data_dir, &cfg.kek, &mut rand_core::OsRng)
             .context("opening the data directory")?,
@@ -37,7 +43,12 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         std::fs::write(&tmp, addr.to_string())?;
         std::fs::rename(&tmp, path)?;
     }
-    tracing::info!(%addr, keys = state.ring.records().len(), "kms-signer listening");
+    tracing::info!(
+        %addr,
+        tls = tls.is_some(),
+        keys = state.ring.records().len(),
+        "kms-signer listening"
+    );
 
     let bg = state.clone();
     tokio::spawn(async move {
@@ -50,16 +61,18 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     });
 
     let app = api::router(state);
-    if let Some((cert, key)) = &cfg.tls {
-        anyhow::bail!(
-            "TLS ({} / {}) is not available in this build yet; terminate TLS in front of the service",
-            cert.display(),
-            key.display()
-        );
+    match tls {
+        Some(config) => {
+            axum::serve(tls::TlsListener::new(listener, config)?, app)
+                .with_graceful_shutdown(shutdown())
+                .await?
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown())
+                .await?
+        }
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
     tracing::info!("kms-signer stopped");
     Ok(())
 }

@@ -98,6 +98,12 @@ struct ServeArgs {
     port_file: Option<PathBuf>,
     #[arg(long, env = "KMS_SIGNER_ROTATION_GRACE_SECS")]
     rotation_grace_secs: Option<u64>,
+    /// PEM certificate chain (leaf first); with --tls-key-file, serve HTTPS only.
+    #[arg(long, env = "KMS_SIGNER_TLS_CERT_FILE")]
+    tls_cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, RSA or EC) of the --tls-cert-file leaf.
+    #[arg(long, env = "KMS_SIGNER_TLS_KEY_FILE")]
+    tls_key_file: Option<PathBuf>,
 }
 
 fn serve_config(a: ServeArgs) -> anyhow::Result<kms_signer::config::Config> {
@@ -114,6 +120,8 @@ fn serve_config(a: ServeArgs) -> anyhow::Result<kms_signer::config::Config> {
     f.chain_id = a.chain_id.or(f.chain_id);
     f.port_file = a.port_file.or(f.port_file);
     f.rotation_grace_secs = a.rotation_grace_secs.or(f.rotation_grace_secs);
+    f.tls_cert_file = a.tls_cert_file.or(f.tls_cert_file);
+    f.tls_key_file = a.tls_key_file.or(f.tls_key_file);
     f.validate()
 }
 

@@ -9,6 +9,7 @@ use common::*;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -111,6 +112,9 @@ fn kill_9_during_create_and_rotate_loses_nothing_acknowledged() {
         }
         let url = signer.url.clone();
         let sender_acked = acked.clone();
+        let progress = Arc::new(AtomicUsize::new(0));
+        let sender_progress = progress.clone();
+        let total = bodies.len();
         let sender = std::thread::spawn(move || {
             let http = Http::new(&url);
             for (eoa, path, body) in bodies {
@@ -132,9 +136,19 @@ fn kill_9_during_create_and_rotate_loses_nothing_acknowledged() {
                         );
                     }
                 }
+                sender_progress.fetch_add(1, Ordering::SeqCst);
             }
         });
-        std::thread::sleep(Duration::from_millis(rng.next_u64() % 40));
+        // Kill after a random number of answered requests (whatever the machine's speed), then
+        // a random few milliseconds more, so the kill lands inside the next request.
+        let target = (rng.next_u64() % (total as u64 + 1)) as usize;
+        let waiting = std::time::Instant::now();
+        while progress.load(Ordering::SeqCst) < target
+            && waiting.elapsed() < Duration::from_secs(30)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(rng.next_u64() % 4));
         signer.stop(); // SIGKILL
         sender.join().unwrap();
     }

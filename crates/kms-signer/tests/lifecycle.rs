@@ -298,3 +298,34 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn scheduled_rotation_rotates_active_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("signer.toml");
+    std::fs::write(&cfg, "auto_rotate_secs = 2\n").unwrap();
+    let s = Signer::start(dir.path(), &["--config", cfg.to_str().unwrap()]);
+    let http = Http::new(&s.url);
+    let mut op = Operator::new(14);
+    assert_eq!(http.post("/v1/keys", &op.create_body()).0, 201);
+    let started = std::time::Instant::now();
+    loop {
+        let (_, key) = http.get(&format!("/v1/keys/{}", op.eoa()));
+        if key["active_version"].as_u64().unwrap() >= 2 {
+            assert_eq!(key["versions"][0]["state"], "grace");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no scheduled rotation: {key}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    s.stop();
+    let out = admin(dir.path(), &["audit", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

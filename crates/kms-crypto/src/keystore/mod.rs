@@ -18,7 +18,10 @@
 //!   above>, "crypto": <V3 crypto section>, "uuid", "version": 4, "curveType": "bn254"}`; the
 //!   password is used as raw bytes.
 //!
-//! In every format the decrypted plaintext is read as a big-endian integer of any length (1 to
+//! Ethereum account (secp256k1) key files in go-ethereum's V3 format are read too
+//! ([`decrypt_eth_keystore`]), for the EOA keys that authenticate requests to the services.
+//!
+//! In every BN254 format the decrypted plaintext is read as a big-endian integer of any length (1 to
 //! 128 bytes) and reduced modulo the group order r, which is what gnark's `fr.Element.SetBytes`
 //! (eigensdk) and `big.Int.SetBytes` followed by scalar multiplication (crypto-libs) do. That
 //! covers crypto-libs' minimal-length `big.Int.Bytes()` plaintexts and its early keystores whose
@@ -106,6 +109,19 @@ pub fn encrypt_eip2335_keystore(
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<String> {
     eip2335::encrypt(sk, password, kdf, rng)
+}
+
+/// Decrypts a go-ethereum account key file (Web3 Secret Storage V3, as geth, clef, `cast wallet`
+/// and eth-account write it) into the 32-byte secp256k1 secret key, e.g. for
+/// [`EoaKey::from_bytes`](crate::auth::EoaKey::from_bytes).
+///
+/// `password` is used byte for byte, as go-ethereum does. The file must have `version` 3 and a
+/// 32-byte ciphertext; scrypt and PBKDF2-HMAC-SHA256 are read, with the same bounds as for BN254
+/// files. If the file declares an `address`, the key must match it
+/// ([`Error::KeystorePubkeyMismatch`](crate::Error::KeystorePubkeyMismatch) otherwise). A wrong
+/// password is [`Error::WrongPassword`](crate::Error::WrongPassword).
+pub fn decrypt_eth_keystore(json: &str, password: &[u8]) -> Result<crate::Secret<[u8; 32]>> {
+    v3::decrypt_secp256k1(json::parse_object(json)?, password)
 }
 
 /// Tells which layout a keystore uses, without decrypting it.

@@ -1,12 +1,14 @@
-//! go-ethereum's Web3 Secret Storage (V3) crypto section, and the two BN254 files built on it:
-//! eigensdk's `{"pubKey", "crypto"}` and crypto-libs' legacy `{"publicKey", "crypto", ...}`.
+//! go-ethereum's Web3 Secret Storage (V3) crypto section, and the files built on it: eigensdk's
+//! `{"pubKey", "crypto"}` and crypto-libs' legacy `{"publicKey", "crypto", ...}` (BN254), and
+//! go-ethereum's own account key file `{"address", "crypto", "id", "version": 3}` (secp256k1).
 
 use super::crypto::{self, DerivedKey};
 use super::json::{self, Object};
 use super::params::{self, Kdf, KdfChoice, Pbkdf2Params, ScryptParams};
 use super::pubkey::{self, DeclaredPubkey};
 use crate::bn254::SecretKey;
-use crate::{Error, Result};
+use crate::{Error, Result, Secret};
+use alloy_primitives::Address;
 use rand_core::{CryptoRng, RngCore};
 use serde::Serialize;
 
@@ -110,6 +112,60 @@ pub(super) fn decrypt_legacy(obj: &Object, password: &[u8]) -> Result<SecretKey>
         "keystore has no publicKey string",
     )?)?;
     decrypt_with_pubkey(obj, password, &declared)
+}
+
+/// go-ethereum's account key file: `version` 3, a V3 `crypto` section (`Crypto` as older geth wrote
+/// it is accepted too) whose plaintext is the 32-byte secp256k1 secret key, and an optional
+/// `address` (hex, with or without `0x`) that the key must match.
+pub(super) fn decrypt_secp256k1(mut obj: Object, password: &[u8]) -> Result<Secret<[u8; 32]>> {
+    if obj.get("version").and_then(serde_json::Value::as_u64) != Some(3) {
+        return Err(Error::Keystore(
+            "not an Ethereum V3 key file (version must be 3)",
+        ));
+    }
+    if !obj.contains_key("crypto") {
+        if let Some(c) = obj.remove("Crypto") {
+            obj.insert("crypto".into(), c);
+        }
+    }
+    let declared = match obj.get("address") {
+        None => None,
+        Some(v) => Some(
+            parse_address(v.as_str())
+                .ok_or(Error::Keystore("address is not a 20-byte hex address"))?,
+        ),
+    };
+    let c = parse_crypto(&obj)?;
+    if c.ciphertext.len() != 32 {
+        return Err(Error::Keystore(
+            "ciphertext length is not that of a secp256k1 key (32 bytes)",
+        ));
+    }
+    let plaintext = decrypt_crypto(&c, password)?;
+    let mut secret = Secret::new([0u8; 32]);
+    secret.expose_mut(|out| {
+        for (dst, src) in out.iter_mut().zip(plaintext.iter()) {
+            *dst = *src;
+        }
+    });
+    // Zero and values at or above the group order are not keys (go-ethereum refuses them too).
+    let key = secret
+        .expose(|b| k256::ecdsa::SigningKey::from_slice(b))
+        .map_err(|_| Error::Keystore("decrypted key is not a valid secp256k1 secret key"))?;
+    if let Some(address) = declared {
+        if Address::from_private_key(&key) != address {
+            return Err(Error::KeystorePubkeyMismatch);
+        }
+    }
+    Ok(secret)
+}
+
+fn parse_address(text: Option<&str>) -> Option<Address> {
+    let text = text?;
+    let bytes = hex::decode(text.strip_prefix("0x").unwrap_or(text)).ok()?;
+    <[u8; 20]>::try_from(bytes.as_slice())
+        .ok()
+        .map(Address::from)
 }
 
 /// crypto-libs' optional `curveType`: absent, or `bn254` in any case.

@@ -1,0 +1,278 @@
+//! `kms signer ...`: client commands of the operator-key service (`kms-signer`).
+//!
+//! Every command that uses or changes a key signs its request with the operator's EOA key, read
+//! from a file: `--eoa-key-file F` (the 32-byte secp256k1 key as 0x-hex) or `--eoa-keystore F
+//! --password-file P` (an Ethereum V3 key file as geth, clef, `cast wallet` and eth-account write
+//! it). `--chain-id` must be the chain id the service is configured with (it is part of the EIP-712
+//! domain the requests are signed under). The service's JSON answer is printed as it is; a refusal
+//! prints the service's error code and message and exits 2 (any 4xx), other failures exit 1.
+
+use crate::error::CliError;
+use crate::files::{read_password, read_text};
+use alloy_primitives::{Address, B256, U256};
+use clap::{Args, Subcommand};
+use kms_client::{EoaKey, SignerClient};
+use kms_crypto::bn254::parse_u256;
+use kms_crypto::keystore::decrypt_eth_keystore;
+use kms_crypto::Secret;
+use serde_json::Value;
+use std::path::PathBuf;
+use zeroize::Zeroizing;
+
+#[derive(Args)]
+pub struct SignerArgs {
+    /// The service's base URL.
+    #[arg(
+        long,
+        global = true,
+        env = "KMS_SIGNER_URL",
+        default_value = "http://127.0.0.1:9100"
+    )]
+    url: String,
+    /// The chain id the service is configured with (its EIP-712 domain's chainId).
+    #[arg(
+        long,
+        global = true,
+        env = "KMS_SIGNER_CHAIN_ID",
+        default_value_t = 31337
+    )]
+    chain_id: u64,
+    #[command(subcommand)]
+    command: SignerCommand,
+}
+
+#[derive(Subcommand)]
+pub enum SignerCommand {
+    /// Create the EOA's BN254 key inside the service; prints its public keys.
+    CreateKey(EoaSource),
+    /// Print key records (public keys, version states): one EOA's with --eoa, else all. Needs no
+    /// EOA key.
+    Keys {
+        /// The EOA whose key to show.
+        #[arg(long)]
+        eoa: Option<String>,
+    },
+    /// Sign a 32-byte message hash: sk·hashToG1(hash).
+    Sign {
+        #[command(flatten)]
+        eoa: EoaSource,
+        /// 0x-prefixed 32-byte hex.
+        #[arg(long)]
+        message_hash: String,
+        #[command(flatten)]
+        version: KeyVersion,
+    },
+    /// Multiply a G1 point by the key (the service checks the point first).
+    ScalarMul {
+        #[command(flatten)]
+        eoa: EoaSource,
+        /// Decimal or 0x-hex.
+        #[arg(long)]
+        point_x: String,
+        /// Decimal or 0x-hex.
+        #[arg(long)]
+        point_y: String,
+        #[command(flatten)]
+        version: KeyVersion,
+    },
+    /// The RegistryCoordinator's pubkeyRegistrationParams for the EOA as operator.
+    Registration {
+        #[command(flatten)]
+        eoa: EoaSource,
+        /// The RegistryCoordinator's address (the EIP-712 verifying contract).
+        #[arg(long)]
+        registry: String,
+        /// Chain id of the contract's EIP-712 domain [default: --chain-id].
+        #[arg(long)]
+        contract_chain_id: Option<u64>,
+        #[command(flatten)]
+        version: KeyVersion,
+    },
+    /// The KeyRegistrar's BN254 keyData and registration signature for an operator set.
+    KeyRegistration {
+        #[command(flatten)]
+        eoa: EoaSource,
+        /// The AVS's address.
+        #[arg(long)]
+        avs: String,
+        /// The operator set within the AVS.
+        #[arg(long)]
+        operator_set_id: u32,
+        /// The KeyRegistrar's address.
+        #[arg(long)]
+        registrar: String,
+        /// Chain id of the contract's EIP-712 domain [default: --chain-id].
+        #[arg(long)]
+        contract_chain_id: Option<u64>,
+        /// The major part of the core contracts' `version()` ("1" for 1.7.0, "v1" for early
+        /// v-prefixed deployments).
+        #[arg(long, default_value = "1")]
+        domain_version: String,
+        #[command(flatten)]
+        version: KeyVersion,
+    },
+    /// Add a new active key version; the previous one stays usable by number for the grace period.
+    Rotate(EoaSource),
+}
+
+/// Which key version to use.
+#[derive(Args)]
+pub struct KeyVersion {
+    /// Key version to use; 0 is the active one.
+    #[arg(long, default_value_t = 0)]
+    key_version: u32,
+}
+
+/// Where the EOA's secp256k1 key comes from: a file, or a V3 keystore and its password file.
+#[derive(Args)]
+#[group(required = true, multiple = true)]
+pub struct EoaSource {
+    /// File holding the EOA's secret key: 32 bytes as 0x-hex.
+    #[arg(long, conflicts_with_all = ["eoa_keystore", "password_file"])]
+    eoa_key_file: Option<PathBuf>,
+    /// An Ethereum V3 key file (geth, clef, cast wallet, eth-account) holding the EOA's key.
+    #[arg(long, requires = "password_file")]
+    eoa_keystore: Option<PathBuf>,
+    /// File holding the keystore's password (its final line ending is ignored).
+    #[arg(long, requires = "eoa_keystore")]
+    password_file: Option<PathBuf>,
+}
+
+impl EoaSource {
+    fn load(&self) -> Result<EoaKey, CliError> {
+        let secret = match (&self.eoa_key_file, &self.eoa_keystore, &self.password_file) {
+            (Some(file), None, None) => {
+                let text = read_text(file, "EOA key file")?;
+                parse_eoa_key(text.trim())?
+            }
+            (None, Some(keystore), Some(password_file)) => {
+                let json = read_text(keystore, "EOA keystore")?;
+                let password = read_password(password_file)?;
+                decrypt_eth_keystore(&json, password.as_bytes())
+                    .map_err(|e| CliError::bad(format!("EOA keystore: {e}")))?
+            }
+            _ => {
+                return Err(CliError::bad(
+                    "give --eoa-key-file, or --eoa-keystore with --password-file",
+                ))
+            }
+        };
+        EoaKey::from_bytes(&secret)
+            .map_err(|_| CliError::bad("the EOA key is not a valid secp256k1 secret key"))
+    }
+}
+
+fn parse_eoa_key(text: &str) -> Result<Secret<[u8; 32]>, CliError> {
+    let bad = || CliError::bad("the EOA key file must hold 32 bytes as 0x-hex");
+    let bytes =
+        Zeroizing::new(hex::decode(text.strip_prefix("0x").unwrap_or(text)).map_err(|_| bad())?);
+    if bytes.len() != 32 {
+        return Err(bad());
+    }
+    let mut secret = Secret::new([0u8; 32]);
+    secret.expose_mut(|out| out.copy_from_slice(&bytes));
+    Ok(secret)
+}
+
+fn parse_hash(text: &str) -> Result<B256, CliError> {
+    let digits = text
+        .strip_prefix("0x")
+        .ok_or_else(|| CliError::bad("--message-hash must be 0x-prefixed hex"))?;
+    let bytes =
+        hex::decode(digits).map_err(|_| CliError::bad("--message-hash is not valid hex"))?;
+    let array: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+        CliError::bad(format!("--message-hash must be 32 bytes, got {}", b.len()))
+    })?;
+    Ok(B256::from(array))
+}
+
+fn parse_address(text: &str, what: &str) -> Result<Address, CliError> {
+    text.parse::<Address>()
+        .map_err(|_| CliError::bad(format!("{what} is not a 20-byte 0x address")))
+}
+
+fn parse_coordinate(text: &str, what: &str) -> Result<U256, CliError> {
+    parse_u256(text).map_err(|e| CliError::bad(format!("{what}: {e}")))
+}
+
+/// A 4xx answer is the caller's mistake (exit 2); no answer or a 5xx is a failure (exit 1). The
+/// message carries the service's code and message, or the transport error's whole chain.
+fn client_error(e: kms_client::Error) -> CliError {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    if e.is_client_error() || matches!(e, kms_client::Error::InvalidUrl(_)) {
+        CliError::BadInput(message)
+    } else {
+        CliError::Failure(message)
+    }
+}
+
+pub fn run(args: SignerArgs) -> Result<Value, CliError> {
+    let client = SignerClient::new(&args.url, args.chain_id).map_err(client_error)?;
+    let service_chain = args.chain_id;
+    // Arguments are checked before the EOA key is loaded (a keystore costs a KDF run).
+    let answer = match args.command {
+        SignerCommand::CreateKey(eoa) => client.create_key(&eoa.load()?),
+        SignerCommand::Keys { eoa: Some(eoa) } => client.get_key(parse_address(&eoa, "--eoa")?),
+        SignerCommand::Keys { eoa: None } => client.list_keys(),
+        SignerCommand::Sign {
+            eoa,
+            message_hash,
+            version,
+        } => {
+            let hash = parse_hash(&message_hash)?;
+            client.sign(&eoa.load()?, hash, version.key_version)
+        }
+        SignerCommand::ScalarMul {
+            eoa,
+            point_x,
+            point_y,
+            version,
+        } => {
+            let x = parse_coordinate(&point_x, "--point-x")?;
+            let y = parse_coordinate(&point_y, "--point-y")?;
+            client.scalar_mul(&eoa.load()?, x, y, version.key_version)
+        }
+        SignerCommand::Registration {
+            eoa,
+            registry,
+            contract_chain_id,
+            version,
+        } => {
+            let registry = parse_address(&registry, "--registry")?;
+            client.registration(
+                &eoa.load()?,
+                registry,
+                contract_chain_id.unwrap_or(service_chain),
+                version.key_version,
+            )
+        }
+        SignerCommand::KeyRegistration {
+            eoa,
+            avs,
+            operator_set_id,
+            registrar,
+            contract_chain_id,
+            domain_version,
+            version,
+        } => {
+            let avs = parse_address(&avs, "--avs")?;
+            let registrar = parse_address(&registrar, "--registrar")?;
+            client.key_registration(
+                &eoa.load()?,
+                avs,
+                operator_set_id,
+                registrar,
+                contract_chain_id.unwrap_or(service_chain),
+                &domain_version,
+                version.key_version,
+            )
+        }
+        SignerCommand::Rotate(eoa) => client.rotate(&eoa.load()?),
+    };
+    answer.map_err(client_error)
+}
