@@ -37,6 +37,9 @@ pub struct SignerArgs {
         default_value_t = 31337
     )]
     chain_id: u64,
+    /// PEM file with extra CA certificates to trust for an https URL (e.g. the service's own).
+    #[arg(long, global = true, env = "KMS_SIGNER_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: SignerCommand,
 }
@@ -204,7 +207,12 @@ fn client_error(e: kms_client::Error) -> CliError {
         message.push_str(&format!(": {cause}"));
         source = cause.source();
     }
-    if e.is_client_error() || matches!(e, kms_client::Error::InvalidUrl(_)) {
+    if e.is_client_error()
+        || matches!(
+            e,
+            kms_client::Error::InvalidUrl(_) | kms_client::Error::InvalidCa(_)
+        )
+    {
         CliError::BadInput(message)
     } else {
         CliError::Failure(message)
@@ -212,7 +220,20 @@ fn client_error(e: kms_client::Error) -> CliError {
 }
 
 pub fn run(args: SignerArgs) -> Result<Value, CliError> {
-    let client = SignerClient::new(&args.url, args.chain_id).map_err(client_error)?;
+    let roots = match &args.ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| CliError::bad(format!("--ca-file {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let client = SignerClient::with_options(
+        &args.url,
+        args.chain_id,
+        kms_client::DEFAULT_TIMEOUT,
+        roots.as_deref(),
+    )
+    .map_err(client_error)?;
     let service_chain = args.chain_id;
     // Arguments are checked before the EOA key is loaded (a keystore costs a KDF run).
     let answer = match args.command {

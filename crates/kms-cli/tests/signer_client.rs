@@ -112,6 +112,11 @@ struct Service {
 
 impl Service {
     fn start() -> Service {
+        Self::start_with(&[])
+    }
+
+    /// Starts the service with extra `serve` flags.
+    fn start_with(extra: &[&str]) -> Service {
         let dir = tempfile::tempdir().unwrap();
         let pass = dir.path().join("kek.pass");
         std::fs::write(&pass, "test passphrase\n").unwrap();
@@ -126,6 +131,7 @@ impl Service {
             .arg(&pass)
             .arg("--port-file")
             .arg(&port_file)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -785,4 +791,39 @@ fn refusals_and_bad_input() {
     assert_eq!((e.status(), e.code()), (Some(401), Some("wrong_signer")));
     assert!(e.is_client_error());
     assert_eq!(client.get_key(key.address()).unwrap()["active_version"], 1);
+}
+
+#[test]
+fn an_https_service_is_reached_with_its_ca_file_and_refused_without() {
+    let certs = tempfile::tempdir().unwrap();
+    let made =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let cert = certs.path().join("cert.pem");
+    let key = certs.path().join("key.pem");
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let svc = Service::start_with(&["--tls-cert-file", cert, "--tls-key-file", key]);
+    let url = svc.url.replacen("http://", "https://", 1);
+    let listed = ok(&url, &["keys", "--ca-file", cert]);
+    assert_eq!(listed["keys"], serde_json::json!([]));
+    // Without the CA the certificate is not trusted: no answer, exit 1.
+    let out = kms(&["signer", "keys", "--url", &url], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A CA file that is not PEM is bad input.
+    let out = kms(
+        &["signer", "keys", "--url", &url, "--ca-file", "/dev/null"],
+        &[],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

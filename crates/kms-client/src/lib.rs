@@ -42,6 +42,9 @@ pub enum Error {
     /// The base URL is unusable.
     #[error("invalid service URL: {0}")]
     InvalidUrl(&'static str),
+    /// The extra CA certificates could not be read as PEM.
+    #[error("CA certificates: {0}")]
+    InvalidCa(&'static str),
     /// The service refused the request with its error shape `{"error": {"code", "message"}}`.
     #[error("the service refused the request (HTTP {status}, {code}): {message}")]
     Api {
@@ -109,8 +112,30 @@ impl SignerClient {
     /// As [`SignerClient::new`] with another whole-request timeout (the connect timeout is the
     /// smaller of it and [`CONNECT_TIMEOUT`]). Redirects are not followed.
     pub fn with_timeout(base_url: &str, chain_id: u64, timeout: Duration) -> Result<Self> {
+        Self::with_options(base_url, chain_id, timeout, None)
+    }
+
+    /// As [`SignerClient::with_timeout`], also trusting the PEM certificates in `extra_roots`
+    /// (for a service with its own CA or a self-signed certificate) besides the bundled web roots.
+    pub fn with_options(
+        base_url: &str,
+        chain_id: u64,
+        timeout: Duration,
+        extra_roots: Option<&[u8]>,
+    ) -> Result<Self> {
         let base = normalize_base(base_url)?;
-        let http = reqwest::blocking::Client::builder()
+        let mut builder = reqwest::blocking::Client::builder();
+        if let Some(pem) = extra_roots {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|_| Error::InvalidCa("not PEM"))?;
+            if certs.is_empty() {
+                return Err(Error::InvalidCa("no certificate in the PEM data"));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder
             .timeout(timeout)
             .connect_timeout(timeout.min(CONNECT_TIMEOUT))
             .redirect(reqwest::redirect::Policy::none())
