@@ -4,7 +4,6 @@
 use crate::error::CliError;
 use crate::files::{read_password, read_text, write_new_private};
 use crate::json::{g1, g2};
-use alloy_primitives::Address;
 use clap::{Args, Subcommand};
 use kms_crypto::bn254::{
     hash_to_g1, key_registrar_digest, key_registrar_key_data, registry_coordinator_digest,
@@ -121,22 +120,6 @@ impl KeySource {
     }
 }
 
-fn parse_hash(text: &str) -> Result<[u8; 32], CliError> {
-    let hex_digits = text
-        .strip_prefix("0x")
-        .ok_or_else(|| CliError::bad("message hash must be 0x-prefixed hex"))?;
-    let bytes =
-        hex::decode(hex_digits).map_err(|_| CliError::bad("message hash is not valid hex"))?;
-    bytes.try_into().map_err(|b: Vec<u8>| {
-        CliError::bad(format!("message hash must be 32 bytes, got {}", b.len()))
-    })
-}
-
-fn parse_address(text: &str, what: &str) -> Result<Address, CliError> {
-    text.parse::<Address>()
-        .map_err(|_| CliError::bad(format!("{what} is not a 20-byte 0x address")))
-}
-
 fn keys_json(sk: &SecretKey) -> (Value, Value) {
     (g1(&sk.public_g1()), g2(&sk.public_g2()))
 }
@@ -166,9 +149,11 @@ pub fn run(cmd: Bn254Command) -> Result<Value, CliError> {
             let (pk1, pk2) = keys_json(&key.load()?);
             Ok(json!({ "g1": pk1, "g2": pk2 }))
         }
-        Bn254Command::HashToG1 { message_hash } => Ok(g1(&hash_to_g1(&parse_hash(&message_hash)?))),
+        Bn254Command::HashToG1 { message_hash } => {
+            Ok(g1(&hash_to_g1(&crate::parse::hash(&message_hash)?.0)))
+        }
         Bn254Command::Sign { key, message_hash } => {
-            let digest = parse_hash(&message_hash)?;
+            let digest = crate::parse::hash(&message_hash)?.0;
             let sk = key.load()?;
             let (point, sig) = sk.sign_hash(&digest);
             let (pk1, pk2) = keys_json(&sk);
@@ -190,8 +175,8 @@ pub fn run(cmd: Bn254Command) -> Result<Value, CliError> {
             registry,
             chain_id,
         } => {
-            let operator = parse_address(&operator, "--operator")?;
-            let registry = parse_address(&registry, "--registry")?;
+            let operator = crate::parse::address(&operator, "--operator")?;
+            let registry = crate::parse::address(&registry, "--registry")?;
             let sk = key.load()?;
             let domain = Eip712Domain::registry_coordinator(chain_id, registry);
             let digest = registry_coordinator_digest(&domain, operator);
@@ -219,9 +204,9 @@ pub fn run(cmd: Bn254Command) -> Result<Value, CliError> {
             chain_id,
             domain_version,
         } => {
-            let operator = parse_address(&operator, "--operator")?;
-            let avs = parse_address(&avs, "--avs")?;
-            let registrar = parse_address(&registrar, "--registrar")?;
+            let operator = crate::parse::address(&operator, "--operator")?;
+            let avs = crate::parse::address(&avs, "--avs")?;
+            let registrar = crate::parse::address(&registrar, "--registrar")?;
             let sk = key.load()?;
             let key_data = key_registrar_key_data(&sk.public_g1(), &sk.public_g2());
             let domain = Eip712Domain::eigenlayer_core(&domain_version, chain_id, registrar);

@@ -9,6 +9,7 @@ mod bn254;
 mod error;
 mod files;
 mod json;
+mod parse;
 mod signer;
 
 use clap::{Parser, Subcommand};

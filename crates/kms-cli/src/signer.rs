@@ -9,7 +9,7 @@
 
 use crate::error::CliError;
 use crate::files::{read_password, read_text};
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::U256;
 use clap::{Args, Subcommand};
 use kms_client::{EoaKey, SignerClient};
 use kms_crypto::bn254::parse_u256;
@@ -177,23 +177,6 @@ fn parse_eoa_key(text: &str) -> Result<Secret<[u8; 32]>, CliError> {
     Ok(secret)
 }
 
-fn parse_hash(text: &str) -> Result<B256, CliError> {
-    let digits = text
-        .strip_prefix("0x")
-        .ok_or_else(|| CliError::bad("--message-hash must be 0x-prefixed hex"))?;
-    let bytes =
-        hex::decode(digits).map_err(|_| CliError::bad("--message-hash is not valid hex"))?;
-    let array: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-        CliError::bad(format!("--message-hash must be 32 bytes, got {}", b.len()))
-    })?;
-    Ok(B256::from(array))
-}
-
-fn parse_address(text: &str, what: &str) -> Result<Address, CliError> {
-    text.parse::<Address>()
-        .map_err(|_| CliError::bad(format!("{what} is not a 20-byte 0x address")))
-}
-
 fn parse_coordinate(text: &str, what: &str) -> Result<U256, CliError> {
     parse_u256(text).map_err(|e| CliError::bad(format!("{what}: {e}")))
 }
@@ -238,14 +221,16 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
     // Arguments are checked before the EOA key is loaded (a keystore costs a KDF run).
     let answer = match args.command {
         SignerCommand::CreateKey(eoa) => client.create_key(&eoa.load()?),
-        SignerCommand::Keys { eoa: Some(eoa) } => client.get_key(parse_address(&eoa, "--eoa")?),
+        SignerCommand::Keys { eoa: Some(eoa) } => {
+            client.get_key(crate::parse::address(&eoa, "--eoa")?)
+        }
         SignerCommand::Keys { eoa: None } => client.list_keys(),
         SignerCommand::Sign {
             eoa,
             message_hash,
             version,
         } => {
-            let hash = parse_hash(&message_hash)?;
+            let hash = crate::parse::hash(&message_hash)?;
             client.sign(&eoa.load()?, hash, version.key_version)
         }
         SignerCommand::ScalarMul {
@@ -264,7 +249,7 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
             contract_chain_id,
             version,
         } => {
-            let registry = parse_address(&registry, "--registry")?;
+            let registry = crate::parse::address(&registry, "--registry")?;
             client.registration(
                 &eoa.load()?,
                 registry,
@@ -281,8 +266,8 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
             domain_version,
             version,
         } => {
-            let avs = parse_address(&avs, "--avs")?;
-            let registrar = parse_address(&registrar, "--registrar")?;
+            let avs = crate::parse::address(&avs, "--avs")?;
+            let registrar = crate::parse::address(&registrar, "--registrar")?;
             client.key_registration(
                 &eoa.load()?,
                 avs,
