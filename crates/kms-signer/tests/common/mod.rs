@@ -205,6 +205,9 @@ impl Http {
     pub fn new(base: &str) -> Self {
         Self {
             client: reqwest::blocking::Client::builder()
+                // The server may close a connection after refusing a request (a 413 body is not
+                // drained); never reuse a pooled connection, so the next request cannot race that.
+                .pool_max_idle_per_host(0)
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
