@@ -66,6 +66,9 @@ pub enum Error {
     /// The keystore decrypted, but to a key that does not match the public key it declares.
     #[error("keystore: decrypted key does not match the declared public key")]
     KeystorePubkeyMismatch,
+    /// A sealed share could not be made or opened (wrong key, tampered, small-order key).
+    #[error("sealed box: {0}")]
+    Seal(&'static str),
 }
 
 /// Result alias for this crate.

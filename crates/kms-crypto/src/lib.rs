@@ -25,6 +25,7 @@ pub mod bn254;
 mod error;
 pub mod ibe;
 pub mod keystore;
+pub mod seal;
 pub mod secret;
 
 pub use error::{Error, Result};

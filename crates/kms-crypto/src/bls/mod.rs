@@ -7,10 +7,15 @@
 //! bytes) are small and hashing to the curve is cheap. H(app_id) is RFC 9380 hash_to_curve
 //! (BLS12381G1_XMD:SHA-256_SSWU_RO_) with this project's versioned DST, [`APP_ID_DST`].
 
+mod dealing;
 mod partial;
 mod point;
 mod poly;
 
+pub use dealing::{
+    batch_coefficient, combine_commitments, combine_shares, public_share,
+    verify_public_shares_batch, verify_shares_batch,
+};
 pub use partial::{
     app_key_from_master, batch_verify_partials, find_invalid_partials, hash_app_id, hash_to_g1,
     partial_sign, recover, recover_verified, verify_partial, AppKey, PartialSignature,

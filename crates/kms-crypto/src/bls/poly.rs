@@ -162,6 +162,14 @@ impl Commitment {
         })
     }
 
+    /// From affine points already known to be checked (crate-internal combinations).
+    pub(crate) fn from_affine(coeffs: Vec<G2Affine>) -> Result<Self> {
+        if coeffs.is_empty() {
+            return Err(Error::InvalidThreshold("empty commitment"));
+        }
+        Ok(Self { coeffs })
+    }
+
     /// Decodes concatenated 96-byte compressed points.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         if bytes.is_empty() || !bytes.len().is_multiple_of(96) {

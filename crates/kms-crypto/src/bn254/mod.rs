@@ -22,8 +22,8 @@ pub use registration::{
     KEY_REGISTRAR_TYPE, REGISTRY_COORDINATOR_TYPE,
 };
 pub use verify::{
-    aggregate_g1, aggregate_g2, keys_match, verify_point_signature, verify_registration,
-    verify_signature,
+    aggregate_g1, aggregate_g2, batch_verify_hash_signatures, keys_match, verify_point_signature,
+    verify_registration, verify_signature,
 };
 
 /// 256-bit unsigned integers (coordinates, key material), as the rest of the API takes them.

@@ -1,0 +1,377 @@
+//! Public checks that anyone can run from signed messages alone: envelope signatures (batched),
+//! dealer logs (batched across logs) and evidence.
+
+use crate::message::{keccak, AckEntry, Body, DealerLog, Envelope, Evidence, Kind, RawEnvelope};
+use crate::round::RoundConfig;
+use crate::Address;
+use kms_crypto::bls::{
+    verify_public_shares_batch, verify_shares_batch, EvalPoint, G2Point, SecretScalar, Share,
+};
+use kms_crypto::seal::open_with_ephemeral;
+use kms_crypto::{bn254, Secret};
+use std::collections::BTreeSet;
+
+/// Which list of the round a sender of this kind must be in.
+pub(crate) fn sender_key<'a>(
+    cfg: &'a RoundConfig,
+    raw: &RawEnvelope,
+) -> Option<&'a bn254::G2Point> {
+    let list = match raw.kind {
+        Kind::Deal | Kind::Log => &cfg.dealers,
+        _ => &cfg.players,
+    };
+    list.binary_search_by_key(&raw.sender, |o| o.address)
+        .ok()
+        .and_then(|i| list.get(i))
+        .map(|o| &o.key_g2)
+}
+
+/// Envelope ids whose signatures have been checked, so nothing is verified twice.
+#[derive(Default, Clone)]
+pub struct SigCache(BTreeSet<[u8; 32]>);
+
+impl SigCache {
+    /// Checks the signatures of `raws` (all from senders known to the round), batched; returns
+    /// one verdict per input. Unknown senders are `false`.
+    pub fn verify(&mut self, cfg: &RoundConfig, raws: &[&RawEnvelope]) -> Vec<bool> {
+        let ids: Vec<[u8; 32]> = raws.iter().map(|r| keccak(&r.encode())).collect();
+        let mut todo: Vec<usize> = Vec::new();
+        let mut out = vec![false; raws.len()];
+        for (i, (raw, id)) in raws.iter().zip(&ids).enumerate() {
+            if self.0.contains(id) {
+                if let Some(o) = out.get_mut(i) {
+                    *o = true;
+                }
+            } else if raw.round == cfg.digest() && sender_key(cfg, raw).is_some() {
+                todo.push(i);
+            }
+        }
+        let digests: Vec<[u8; 32]> = todo
+            .iter()
+            .filter_map(|&i| raws.get(i).map(|r| r.signing_digest()))
+            .collect();
+        let items: Vec<(&[u8; 32], &bn254::G1Point, &bn254::G2Point)> = todo
+            .iter()
+            .zip(&digests)
+            .filter_map(|(&i, d)| {
+                let raw = raws.get(i)?;
+                Some((d, &raw.signature, sender_key(cfg, raw)?))
+            })
+            .collect();
+        let seed = keccak(
+            &todo
+                .iter()
+                .filter_map(|&i| ids.get(i))
+                .flatten()
+                .copied()
+                .collect::<Vec<u8>>(),
+        );
+        let all_good = bn254::batch_verify_hash_signatures(&items, &seed);
+        for (&i, (d, sig, key)) in todo.iter().zip(&items) {
+            let ok =
+                all_good || bn254::verify_point_signature(&bn254::hash_to_g1(d), sig, key).is_ok();
+            if ok {
+                if let (Some(o), Some(id)) = (out.get_mut(i), ids.get(i)) {
+                    *o = true;
+                    self.0.insert(*id);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What is wrong with a dealer log.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LogFault {
+    #[error("log signature or sender invalid")]
+    BadSignature,
+    #[error("commitment has the wrong degree")]
+    WrongDegree,
+    #[error("commitment's constant term is not the dealer's previous public share")]
+    BadConstant,
+    #[error("wrong number of sealed shares")]
+    ShareCount,
+    #[error("ack from player {0} is invalid")]
+    BadAck(u16),
+    #[error("player {0} has neither an ack nor a reveal")]
+    Missing(u16),
+    #[error("player {0} has both an ack and a reveal, or two reveals")]
+    Conflicting(u16),
+    #[error("more reveals than n - t")]
+    TooManyReveals,
+    #[error("revealed share for player {0} does not match the commitment")]
+    BadReveal(u16),
+}
+
+/// Why a player's share was revealed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RevealKind {
+    /// The sealed share holds the revealed value: the player just did not ack.
+    NoAck,
+    /// The sealed share did not hold the (valid) revealed value: the dealer sent a bad share.
+    BadShare,
+}
+
+/// A valid log's summary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogInfo {
+    pub reveals: Vec<(u16, RevealKind)>,
+}
+
+/// Associated data of a sealed share: round, dealer, player.
+pub(crate) fn share_aad(round: &[u8; 32], dealer: &Address, player: &Address) -> Vec<u8> {
+    [b"KMS_SHARE_V1".as_slice(), round, dealer, player].concat()
+}
+
+/// What a player acks: keccak(commitment hash || its sealed share).
+pub(crate) fn ack_hash(commitment_hash: &[u8; 32], sealed: &kms_crypto::seal::Sealed) -> [u8; 32] {
+    keccak(&[commitment_hash.as_slice(), &sealed.to_bytes()].concat())
+}
+
+/// Checks logs (each a signed `Log` envelope) from public data, batching every pairing and MSM
+/// across them. One result per input, in order.
+pub fn check_logs(
+    cfg: &RoundConfig,
+    logs: &[&Envelope],
+    sigs: &mut SigCache,
+) -> Vec<Result<LogInfo, LogFault>> {
+    let mut results: Vec<Result<(), LogFault>> = vec![Ok(()); logs.len()];
+    let set = |results: &mut Vec<Result<(), LogFault>>, i: usize, f: LogFault| {
+        if let Some(r) = results.get_mut(i) {
+            if r.is_ok() {
+                *r = Err(f);
+            }
+        }
+    };
+    // Log signatures and every embedded ack, in one batch.
+    let mut raws: Vec<&RawEnvelope> = logs.iter().map(|l| &l.raw).collect();
+    for l in logs {
+        if let Body::Log(log) = &l.body {
+            raws.extend(log.acks.iter().map(|a| &a.raw));
+        }
+    }
+    let ok = sigs.verify(cfg, &raws);
+    let mut ok_iter = ok.into_iter();
+    let log_ok: Vec<bool> = ok_iter.by_ref().take(logs.len()).collect();
+    let ack_ok: Vec<bool> = ok_iter.collect();
+
+    let mut ack_pos = 0usize;
+    let mut dealer_of: Vec<Option<usize>> = Vec::with_capacity(logs.len());
+    let mut reveal_items: Vec<(usize, u16, Share, [u8; 32])> = Vec::new();
+    for (i, l) in logs.iter().enumerate() {
+        let dealer = cfg.dealer_index(&l.raw.sender);
+        dealer_of.push(dealer);
+        let Body::Log(log) = &l.body else {
+            set(&mut results, i, LogFault::BadSignature);
+            continue;
+        };
+        let n_acks = log.acks.len();
+        let acks_ok = ack_ok
+            .get(ack_pos..ack_pos + n_acks)
+            .unwrap_or(&[])
+            .to_vec();
+        ack_pos += n_acks;
+        let (Some(dealer), true, Kind::Log) = (dealer, log_ok.get(i) == Some(&true), l.raw.kind)
+        else {
+            set(&mut results, i, LogFault::BadSignature);
+            continue;
+        };
+        if let Err(f) = check_structure(cfg, dealer, log, &acks_ok, l, &mut reveal_items, i) {
+            set(&mut results, i, f);
+        }
+    }
+
+    // Revealed shares against their commitments, batched; one by one only if the batch fails.
+    let seed = keccak(&logs.iter().flat_map(|l| l.body_hash()).collect::<Vec<u8>>());
+    let items: Vec<(&kms_crypto::bls::Commitment, &Share)> = reveal_items
+        .iter()
+        .filter_map(|(i, _, s, _)| match &logs.get(*i)?.body {
+            Body::Log(log) => Some((&log.commitment, s)),
+            _ => None,
+        })
+        .collect();
+    if !verify_shares_batch(&items, &seed) {
+        for ((i, p, _, _), (c, s)) in reveal_items.iter().zip(&items) {
+            if c.verify_share(s).is_err() {
+                set(&mut results, *i, LogFault::BadReveal(*p));
+            }
+        }
+    }
+
+    // Reshare: each dealer's constant term is its previous public share.
+    if let Some(prev) = &cfg.previous {
+        let mut idx = Vec::new();
+        let mut pairs: Vec<(EvalPoint, G2Point)> = Vec::new();
+        for (i, l) in logs.iter().enumerate() {
+            if let (Body::Log(log), Some(Some(d))) = (&l.body, dealer_of.get(i)) {
+                if let Some(op) = cfg.dealers.get(*d) {
+                    idx.push(i);
+                    pairs.push((op.point, log.commitment.public_key()));
+                }
+            }
+        }
+        if !verify_public_shares_batch(prev, &pairs, &seed) {
+            for (i, (x, c0)) in idx.iter().zip(&pairs) {
+                if !verify_public_shares_batch(prev, &[(*x, *c0)], &seed) {
+                    set(&mut results, *i, LogFault::BadConstant);
+                }
+            }
+        }
+    }
+
+    // Adjudicate reveals: does the sealed share hold the revealed value?
+    let mut infos: Vec<LogInfo> = (0..logs.len())
+        .map(|_| LogInfo {
+            reveals: Vec::new(),
+        })
+        .collect();
+    for (i, p, share, eph) in &reveal_items {
+        let (Some(l), Some(Some(d))) = (logs.get(*i), dealer_of.get(*i)) else {
+            continue;
+        };
+        let (Body::Log(log), Some(dealer), Some(player)) = (
+            &l.body,
+            cfg.dealers.get(*d),
+            cfg.players.get(usize::from(*p)),
+        ) else {
+            continue;
+        };
+        let holds = log.shares.get(usize::from(*p)).is_some_and(|sealed| {
+            open_with_ephemeral(
+                &Secret::new(*eph),
+                &player.enc,
+                sealed,
+                &share_aad(&cfg.digest(), &dealer.address, &player.address),
+            )
+            .is_ok_and(|pt| {
+                pt.expose(|b| {
+                    share
+                        .value
+                        .expose(|v| v.to_bytes().expose(|sb| b.as_slice() == sb))
+                })
+            })
+        });
+        if let Some(info) = infos.get_mut(*i) {
+            info.reveals.push((
+                *p,
+                if holds {
+                    RevealKind::NoAck
+                } else {
+                    RevealKind::BadShare
+                },
+            ));
+        }
+    }
+    results
+        .into_iter()
+        .zip(infos)
+        .map(|(r, info)| r.map(|()| info))
+        .collect()
+}
+
+/// Everything about one log that needs no pairing or MSM.
+fn check_structure(
+    cfg: &RoundConfig,
+    dealer: usize,
+    log: &DealerLog,
+    acks_ok: &[bool],
+    env: &Envelope,
+    reveal_items: &mut Vec<(usize, u16, Share, [u8; 32])>,
+    log_pos: usize,
+) -> Result<(), LogFault> {
+    if log.commitment.threshold() != cfg.threshold {
+        return Err(LogFault::WrongDegree);
+    }
+    let n = cfg.players.len();
+    if log.shares.len() != n {
+        return Err(LogFault::ShareCount);
+    }
+    let mut covered = vec![false; n];
+    for (a, ok) in log.acks.iter().zip(acks_ok) {
+        let player = cfg.player_index(&a.raw.sender);
+        let p16 = player
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(u16::MAX);
+        let Some(p) = player else {
+            return Err(LogFault::BadAck(p16));
+        };
+        let entry = match &a.body {
+            Body::Acks(entries) if entries.len() == cfg.dealers.len() => entries.get(dealer),
+            _ => None,
+        };
+        let expected = log.shares.get(p).map(|s| ack_hash(&log.commitment_hash, s));
+        let acked = matches!((entry, expected), (Some(AckEntry::Ack(h)), Some(e)) if *h == e);
+        if !ok || !acked || a.raw.round != env.raw.round || a.raw.recipient.is_some() {
+            return Err(LogFault::BadAck(p16));
+        }
+        match covered.get_mut(p) {
+            Some(c) if !*c => *c = true,
+            _ => return Err(LogFault::Conflicting(p16)),
+        }
+    }
+    if log.reveals.len() > cfg.max_reveals() {
+        return Err(LogFault::TooManyReveals);
+    }
+    for rv in &log.reveals {
+        let p = usize::from(rv.player);
+        let Some(op) = cfg.players.get(p) else {
+            return Err(LogFault::BadReveal(rv.player));
+        };
+        match covered.get_mut(p) {
+            Some(c) if !*c => *c = true,
+            _ => return Err(LogFault::Conflicting(rv.player)),
+        }
+        let value =
+            SecretScalar::from_bytes(&rv.share).map_err(|_| LogFault::BadReveal(rv.player))?;
+        reveal_items.push((
+            log_pos,
+            rv.player,
+            Share {
+                point: op.point,
+                value: Secret::new(value),
+            },
+            rv.ephemeral,
+        ));
+    }
+    if let Some(p) = covered.iter().position(|c| !c) {
+        return Err(LogFault::Missing(u16::try_from(p).unwrap_or(u16::MAX)));
+    }
+    Ok(())
+}
+
+/// Whether a piece of evidence proves what it claims, from public data.
+pub fn evidence_holds(cfg: &RoundConfig, e: &Evidence, sigs: &mut SigCache) -> bool {
+    match e {
+        Evidence::InvalidLog(l) => {
+            l.raw.kind == Kind::Log
+                && cfg.dealer_index(&l.raw.sender).is_some()
+                && matches!(check_logs(cfg, &[l.as_ref()], sigs).first(), Some(Err(f)) if *f != LogFault::BadSignature)
+        }
+        Evidence::Equivocation(a, b) => {
+            if a.raw.sender != b.raw.sender || a.raw == b.raw {
+                return false;
+            }
+            let signed = sigs.verify(cfg, &[&a.raw, &b.raw]);
+            if signed.iter().any(|ok| !ok) {
+                return false;
+            }
+            match (&a.body, &b.body) {
+                (Body::Deal(_), Body::Deal(_)) => a.raw.recipient == b.raw.recipient,
+                (Body::Log(_), Body::Log(_)) => true,
+                (Body::Deal(d), Body::Log(l)) | (Body::Log(l), Body::Deal(d)) => {
+                    let deal = if a.raw.kind == Kind::Deal { a } else { b };
+                    let p = deal.raw.recipient.and_then(|r| cfg.player_index(&r));
+                    match p {
+                        Some(p) => {
+                            d.commitment_hash != l.commitment_hash
+                                || l.shares.get(p) != Some(&d.share)
+                        }
+                        None => false,
+                    }
+                }
+                _ => false,
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The threshold network's protocol as pure state machines: DKG and reshare on BLS12-381 with
+//! Feldman commitments, sealed shares, public dealer logs, leader-based agreement with BN254
+//! certificates, and `observe()` to finalize from public data. No IO, no clock, no global
+//! randomness: the caller feeds messages and decides when a phase ends, so whole clusters run in
+//! memory from a seed (see `sim`). Design: docs/0005-threshold-protocol.md.
+#![forbid(unsafe_code)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod check;
+pub mod codec;
+mod dealer;
+mod error;
+pub mod fuzz;
+mod inbox;
+pub mod message;
+mod observe;
+mod player;
+pub mod round;
+pub mod sim;
+
+pub use check::{check_logs, evidence_holds, LogFault, LogInfo, RevealKind, SigCache};
+pub use dealer::Dealer;
+pub use error::{ConfigError, DecodeError, ObserveError, Reject, RejectReason};
+pub use inbox::Inbox;
+pub use message::{
+    AckEntry, Body, Certificate, CommitmentCache, Complaint, Deal, DealerLog, DealerSet, Envelope,
+    Evidence, Kind, Lock, RawEnvelope, Reveal,
+};
+pub use observe::{observe, verify_certificate, Output, Verdict};
+pub use player::{Player, Received};
+pub use round::{Operator, RoundConfig, RoundKind};
+
+/// An operator's Ethereum address.
+pub type Address = [u8; 20];
+
+/// 0x-prefixed lowercase hex of an address.
+pub fn hex_address(a: &Address) -> String {
+    let mut s = String::from("0x");
+    for b in a {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}

@@ -1,0 +1,644 @@
+//! Messages: the signed envelope and every body, with their canonical codecs.
+//!
+//! An envelope is signed with the sender's BN254 operator key over
+//! keccak256(tag || round || sender || recipient || kind || keccak256(body)). Parsing is in two
+//! steps, [`RawEnvelope::parse`] (header and signature) and [`RawEnvelope::open`] (body), so that a
+//! body that fails to decode is blamed on its sender only once the sender's signature has checked.
+
+use crate::codec::{Reader, Writer};
+use crate::error::{DecodeError, Reject, RejectReason};
+use crate::round::g1_from_abi;
+use crate::Address;
+use alloy_primitives::keccak256;
+use kms_crypto::bls::Commitment;
+use kms_crypto::bn254;
+use kms_crypto::seal::Sealed;
+use std::collections::BTreeMap;
+
+const MSG_TAG: &[u8] = b"KMS_PROTOCOL_MSG_V1";
+const VOTE_TAG: &[u8] = b"KMS_VOTE_V1";
+const VERSION: u8 = 1;
+/// Sealed share: ephemeral key, 32-byte scalar, AES-GCM tag.
+pub const SEALED_SHARE_LEN: usize = 32 + 32 + 16;
+
+/// Message kinds, as on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Deal = 1,
+    Acks = 2,
+    Log = 3,
+    Status = 4,
+    Proposal = 5,
+    Vote = 6,
+    Certificate = 7,
+}
+
+impl Kind {
+    fn from_u8(v: u8) -> Result<Self, DecodeError> {
+        Ok(match v {
+            1 => Self::Deal,
+            2 => Self::Acks,
+            3 => Self::Log,
+            4 => Self::Status,
+            5 => Self::Proposal,
+            6 => Self::Vote,
+            7 => Self::Certificate,
+            _ => return Err(DecodeError::BadTag),
+        })
+    }
+}
+
+pub(crate) fn keccak(b: &[u8]) -> [u8; 32] {
+    keccak256(b).0
+}
+
+/// Decoded commitments by hash, so a commitment seen in a deal is not decoded (and subgroup
+/// checked) again when it comes back in the dealer's log.
+#[derive(Default, Clone)]
+pub struct CommitmentCache(BTreeMap<[u8; 32], Commitment>);
+
+impl CommitmentCache {
+    fn decode(&mut self, bytes: &[u8]) -> Result<(Commitment, [u8; 32]), DecodeError> {
+        let h = keccak(bytes);
+        if let Some(c) = self.0.get(&h) {
+            return Ok((c.clone(), h));
+        }
+        let c = Commitment::from_bytes(bytes)?;
+        self.0.insert(h, c.clone());
+        Ok((c, h))
+    }
+}
+
+/// Header, body bytes and signature of a message, signature not yet checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawEnvelope {
+    pub round: [u8; 32],
+    pub sender: Address,
+    /// `None`: broadcast.
+    pub recipient: Option<Address>,
+    pub kind: Kind,
+    pub body: Vec<u8>,
+    pub signature: bn254::G1Point,
+}
+
+impl RawEnvelope {
+    /// What the sender signs.
+    pub fn signing_digest(&self) -> [u8; 32] {
+        let mut w = Writer::default();
+        w.fixed(MSG_TAG).fixed(&self.round).fixed(&self.sender);
+        match &self.recipient {
+            Some(r) => w.u8(1).fixed(r),
+            None => w.u8(0).fixed(&[0u8; 20]),
+        };
+        w.u8(self.kind as u8).fixed(&keccak(&self.body));
+        keccak(&w.finish())
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        self.write(&mut w);
+        w.finish()
+    }
+
+    fn write(&self, w: &mut Writer) {
+        w.u8(VERSION).fixed(&self.round).fixed(&self.sender);
+        match &self.recipient {
+            Some(r) => w.u8(1).fixed(r),
+            None => w.u8(0),
+        };
+        w.u8(self.kind as u8)
+            .bytes(&self.body)
+            .fixed(&self.signature.to_abi_bytes());
+    }
+
+    /// Parses the header and signature point (checked on the curve); the body stays bytes.
+    pub fn parse(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let raw = Self::read(&mut r)?;
+        r.finish()?;
+        Ok(raw)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        if r.u8()? != VERSION {
+            return Err(DecodeError::BadVersion);
+        }
+        let round = r.array()?;
+        let sender = r.array()?;
+        let recipient = if r.bool()? { Some(r.array()?) } else { None };
+        let kind = Kind::from_u8(r.u8()?)?;
+        let body = r.bytes()?.to_vec();
+        let signature = g1_from_abi(&r.array()?)?;
+        Ok(Self {
+            round,
+            sender,
+            recipient,
+            kind,
+            body,
+            signature,
+        })
+    }
+
+    /// Checks the signature against the sender's key.
+    pub fn verify(&self, key: &bn254::G2Point) -> bool {
+        let h = bn254::hash_to_g1(&self.signing_digest());
+        bn254::verify_point_signature(&h, &self.signature, key).is_ok()
+    }
+
+    /// Decodes the body (call after the signature checked; failures are the sender's fault).
+    pub fn open(self, cache: &mut CommitmentCache) -> Result<Envelope, Reject> {
+        let sender = self.sender;
+        let body = Body::decode(self.kind, &self.body, cache)
+            .map_err(|e| Reject::by(sender, RejectReason::Malformed(e)))?;
+        Ok(Envelope { raw: self, body })
+    }
+}
+
+/// A message with its decoded body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    pub raw: RawEnvelope,
+    pub body: Body,
+}
+
+impl Envelope {
+    /// Encodes and signs a body.
+    pub fn sign(
+        round: [u8; 32],
+        sender: Address,
+        recipient: Option<Address>,
+        body: Body,
+        key: &bn254::SecretKey,
+    ) -> Self {
+        let mut raw = RawEnvelope {
+            round,
+            sender,
+            recipient,
+            kind: body.kind(),
+            body: body.encode(),
+            signature: bn254::G1Point::generator(),
+        };
+        raw.signature = key.sign_hash(&raw.signing_digest()).1;
+        Self { raw, body }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        self.raw.encode()
+    }
+
+    /// Identity of the message: keccak of its full encoding.
+    pub fn id(&self) -> [u8; 32] {
+        keccak(&self.encode())
+    }
+
+    /// keccak of the body bytes (a log's hash in a dealer set).
+    pub fn body_hash(&self) -> [u8; 32] {
+        keccak(&self.raw.body)
+    }
+}
+
+/// A player's verdict on one dealer's deal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Complaint {
+    NoDeal = 1,
+    WrongDegree = 2,
+    BadConstant = 3,
+    Undecryptable = 4,
+    BadShare = 5,
+}
+
+/// Per dealer: an ack of keccak(commitment || my sealed share), or a complaint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AckEntry {
+    Ack([u8; 32]),
+    Complaint(Complaint),
+}
+
+/// A player's share in clear plus the ephemeral secret its ciphertext was sealed with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reveal {
+    pub player: u16,
+    pub share: [u8; 32],
+    pub ephemeral: [u8; 32],
+}
+
+/// Deal: the commitment and the recipient's sealed share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deal {
+    pub commitment: Commitment,
+    pub commitment_hash: [u8; 32],
+    pub share: Sealed,
+}
+
+/// A dealer's public log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DealerLog {
+    pub commitment: Commitment,
+    pub commitment_hash: [u8; 32],
+    /// One per player, in player order.
+    pub shares: Vec<Sealed>,
+    /// Signed `Acks` messages that ack this dealing.
+    pub acks: Vec<Envelope>,
+    /// For every player without an ack.
+    pub reveals: Vec<Reveal>,
+}
+
+/// Proof that a dealer misbehaved, checkable by anyone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Evidence {
+    /// Two different signed deals (or logs) from one dealer in one round.
+    Equivocation(Box<Envelope>, Box<Envelope>),
+    /// A signed log that fails the public checks.
+    InvalidLog(Box<Envelope>),
+}
+
+/// What a certificate finalizes: the included logs by hash and the excluded dealers with proof.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct DealerSet {
+    /// (dealer index, keccak of the log body), sorted by index.
+    pub included: Vec<(u16, [u8; 32])>,
+    /// (dealer index, evidence), sorted by index.
+    pub excluded: Vec<(u16, Evidence)>,
+}
+
+impl DealerSet {
+    pub fn hash(&self) -> [u8; 32] {
+        let mut w = Writer::default();
+        self.write(&mut w);
+        keccak(&w.finish())
+    }
+
+    /// The message every voter signs: keccak(tag || round || set hash).
+    pub fn vote_digest(&self, round: &[u8; 32]) -> [u8; 32] {
+        vote_digest(round, &self.hash())
+    }
+
+    fn write(&self, w: &mut Writer) {
+        w.count(self.included.len());
+        for (i, h) in &self.included {
+            w.u16(*i).fixed(h);
+        }
+        w.count(self.excluded.len());
+        for (i, e) in &self.excluded {
+            w.u16(*i);
+            e.write(w);
+        }
+    }
+
+    fn read(r: &mut Reader<'_>, cache: &mut CommitmentCache) -> Result<Self, DecodeError> {
+        let n = r.count(34)?;
+        let mut included = Vec::with_capacity(n);
+        for _ in 0..n {
+            included.push((r.u16()?, r.array()?));
+        }
+        let m = r.count(3)?;
+        let mut excluded = Vec::with_capacity(m);
+        for _ in 0..m {
+            excluded.push((r.u16()?, Evidence::read(r, cache)?));
+        }
+        let strictly_sorted = |v: Vec<u16>| v.windows(2).all(|w| matches!(w, [a, b] if a < b));
+        if !strictly_sorted(included.iter().map(|(i, _)| *i).collect())
+            || !strictly_sorted(excluded.iter().map(|(i, _)| *i).collect())
+        {
+            return Err(DecodeError::Invalid("dealer set not sorted"));
+        }
+        Ok(Self { included, excluded })
+    }
+}
+
+pub(crate) fn vote_digest(round: &[u8; 32], set_hash: &[u8; 32]) -> [u8; 32] {
+    keccak(&[VOTE_TAG, round, set_hash].concat())
+}
+
+/// A player's earlier vote, carried to later leaders.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lock {
+    pub set: DealerSet,
+    pub vote: bn254::G1Point,
+}
+
+/// The aggregated votes of at least t players on one dealer set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Certificate {
+    pub round: [u8; 32],
+    pub set: DealerSet,
+    /// Player indices, strictly increasing.
+    pub signers: Vec<u16>,
+    /// Sum of the signers' BN254 signatures on `set.vote_digest(round)`.
+    pub signature: bn254::G1Point,
+}
+
+impl Certificate {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        self.write(&mut w);
+        w.finish()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let c = Self::read(&mut r, &mut CommitmentCache::default())?;
+        r.finish()?;
+        Ok(c)
+    }
+
+    fn write(&self, w: &mut Writer) {
+        w.fixed(&self.round);
+        self.set.write(w);
+        w.count(self.signers.len());
+        for s in &self.signers {
+            w.u16(*s);
+        }
+        w.fixed(&self.signature.to_abi_bytes());
+    }
+
+    fn read(r: &mut Reader<'_>, cache: &mut CommitmentCache) -> Result<Self, DecodeError> {
+        let round = r.array()?;
+        let set = DealerSet::read(r, cache)?;
+        let n = r.count(2)?;
+        let mut signers = Vec::with_capacity(n);
+        for _ in 0..n {
+            signers.push(r.u16()?);
+        }
+        let signature = g1_from_abi(&r.array()?)?;
+        Ok(Self {
+            round,
+            set,
+            signers,
+            signature,
+        })
+    }
+}
+
+/// Every message body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Body {
+    Deal(Deal),
+    Acks(Vec<AckEntry>),
+    Log(DealerLog),
+    Status {
+        attempt: u32,
+        lock: Option<Lock>,
+        evidence: Vec<Evidence>,
+    },
+    Proposal {
+        attempt: u32,
+        set: DealerSet,
+    },
+    Vote {
+        set_hash: [u8; 32],
+        signature: bn254::G1Point,
+    },
+    Certificate(Certificate),
+}
+
+impl Body {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Body::Deal(_) => Kind::Deal,
+            Body::Acks(_) => Kind::Acks,
+            Body::Log(_) => Kind::Log,
+            Body::Status { .. } => Kind::Status,
+            Body::Proposal { .. } => Kind::Proposal,
+            Body::Vote { .. } => Kind::Vote,
+            Body::Certificate(_) => Kind::Certificate,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        match self {
+            Body::Deal(d) => {
+                w.bytes(&d.commitment.to_bytes()).bytes(&d.share.to_bytes());
+            }
+            Body::Acks(entries) => write_acks(&mut w, entries),
+            Body::Log(l) => {
+                w.bytes(&l.commitment.to_bytes());
+                w.count(l.shares.len());
+                for s in &l.shares {
+                    w.bytes(&s.to_bytes());
+                }
+                w.count(l.acks.len());
+                for a in &l.acks {
+                    a.raw.write(&mut w);
+                }
+                w.count(l.reveals.len());
+                for rv in &l.reveals {
+                    w.u16(rv.player).fixed(&rv.share).fixed(&rv.ephemeral);
+                }
+            }
+            Body::Status {
+                attempt,
+                lock,
+                evidence,
+            } => {
+                w.u32(*attempt);
+                match lock {
+                    Some(l) => {
+                        w.u8(1);
+                        l.set.write(&mut w);
+                        w.fixed(&l.vote.to_abi_bytes());
+                    }
+                    None => {
+                        w.u8(0);
+                    }
+                }
+                w.count(evidence.len());
+                for e in evidence {
+                    e.write(&mut w);
+                }
+            }
+            Body::Proposal { attempt, set } => {
+                w.u32(*attempt);
+                set.write(&mut w);
+            }
+            Body::Vote {
+                set_hash,
+                signature,
+            } => {
+                w.fixed(set_hash).fixed(&signature.to_abi_bytes());
+            }
+            Body::Certificate(c) => c.write(&mut w),
+        }
+        w.finish()
+    }
+
+    pub fn decode(
+        kind: Kind,
+        bytes: &[u8],
+        cache: &mut CommitmentCache,
+    ) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let body = match kind {
+            Kind::Deal => {
+                let (commitment, commitment_hash) = cache.decode(r.bytes()?)?;
+                let share = read_sealed(&mut r)?;
+                Body::Deal(Deal {
+                    commitment,
+                    commitment_hash,
+                    share,
+                })
+            }
+            Kind::Acks => Body::Acks(read_acks(&mut r)?),
+            Kind::Log => {
+                let (commitment, commitment_hash) = cache.decode(r.bytes()?)?;
+                let n = r.count(4 + SEALED_SHARE_LEN)?;
+                let mut shares = Vec::with_capacity(n);
+                for _ in 0..n {
+                    shares.push(read_sealed(&mut r)?);
+                }
+                let n = r.count(100)?;
+                let mut acks = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let raw = RawEnvelope::read(&mut r)?;
+                    if raw.kind != Kind::Acks {
+                        return Err(DecodeError::Invalid(
+                            "log embeds a message that is not an ack",
+                        ));
+                    }
+                    let entries = {
+                        let mut inner = Reader::new(&raw.body);
+                        let e = read_acks(&mut inner)?;
+                        inner.finish()?;
+                        e
+                    };
+                    acks.push(Envelope {
+                        raw,
+                        body: Body::Acks(entries),
+                    });
+                }
+                let n = r.count(66)?;
+                let mut reveals = Vec::with_capacity(n);
+                for _ in 0..n {
+                    reveals.push(Reveal {
+                        player: r.u16()?,
+                        share: r.array()?,
+                        ephemeral: r.array()?,
+                    });
+                }
+                Body::Log(DealerLog {
+                    commitment,
+                    commitment_hash,
+                    shares,
+                    acks,
+                    reveals,
+                })
+            }
+            Kind::Status => {
+                let attempt = r.u32()?;
+                let lock = if r.bool()? {
+                    let set = DealerSet::read(&mut r, cache)?;
+                    let vote = g1_from_abi(&r.array()?)?;
+                    Some(Lock { set, vote })
+                } else {
+                    None
+                };
+                let n = r.count(3)?;
+                let mut evidence = Vec::with_capacity(n);
+                for _ in 0..n {
+                    evidence.push(Evidence::read(&mut r, cache)?);
+                }
+                Body::Status {
+                    attempt,
+                    lock,
+                    evidence,
+                }
+            }
+            Kind::Proposal => Body::Proposal {
+                attempt: r.u32()?,
+                set: DealerSet::read(&mut r, cache)?,
+            },
+            Kind::Vote => Body::Vote {
+                set_hash: r.array()?,
+                signature: g1_from_abi(&r.array()?)?,
+            },
+            Kind::Certificate => Body::Certificate(Certificate::read(&mut r, cache)?),
+        };
+        r.finish()?;
+        Ok(body)
+    }
+}
+
+fn write_acks(w: &mut Writer, entries: &[AckEntry]) {
+    w.count(entries.len());
+    for e in entries {
+        match e {
+            AckEntry::Ack(h) => {
+                w.u8(0).fixed(h);
+            }
+            AckEntry::Complaint(c) => {
+                w.u8(*c as u8);
+            }
+        }
+    }
+}
+
+fn read_acks(r: &mut Reader<'_>) -> Result<Vec<AckEntry>, DecodeError> {
+    let n = r.count(1)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(match r.u8()? {
+            0 => AckEntry::Ack(r.array()?),
+            1 => AckEntry::Complaint(Complaint::NoDeal),
+            2 => AckEntry::Complaint(Complaint::WrongDegree),
+            3 => AckEntry::Complaint(Complaint::BadConstant),
+            4 => AckEntry::Complaint(Complaint::Undecryptable),
+            5 => AckEntry::Complaint(Complaint::BadShare),
+            _ => return Err(DecodeError::BadTag),
+        });
+    }
+    Ok(out)
+}
+
+fn read_sealed(r: &mut Reader<'_>) -> Result<Sealed, DecodeError> {
+    let b = r.bytes()?;
+    if b.len() != SEALED_SHARE_LEN {
+        return Err(DecodeError::Invalid("sealed share length"));
+    }
+    Ok(Sealed::from_bytes(b)?)
+}
+
+impl Evidence {
+    fn write(&self, w: &mut Writer) {
+        match self {
+            Evidence::Equivocation(a, b) => {
+                w.u8(1);
+                a.raw.write(w);
+                b.raw.write(w);
+            }
+            Evidence::InvalidLog(l) => {
+                w.u8(2);
+                l.raw.write(w);
+            }
+        }
+    }
+
+    /// Evidence holds signed deals or logs, never further evidence, so decoding cannot recurse
+    /// without bound.
+    fn read(r: &mut Reader<'_>, cache: &mut CommitmentCache) -> Result<Self, DecodeError> {
+        let mut env = |r: &mut Reader<'_>| -> Result<Box<Envelope>, DecodeError> {
+            let raw = RawEnvelope::read(r)?;
+            if !matches!(raw.kind, Kind::Deal | Kind::Log) {
+                return Err(DecodeError::Invalid("evidence must be a deal or a log"));
+            }
+            let body = Body::decode(raw.kind, &raw.body, cache)?;
+            Ok(Box::new(Envelope { raw, body }))
+        };
+        match r.u8()? {
+            1 => {
+                let a = env(r)?;
+                let b = env(r)?;
+                Ok(Evidence::Equivocation(a, b))
+            }
+            2 => Ok(Evidence::InvalidLog(env(r)?)),
+            _ => Err(DecodeError::BadTag),
+        }
+    }
+
+    /// The dealer the evidence is against.
+    pub fn dealer(&self) -> Address {
+        match self {
+            Evidence::Equivocation(a, _) | Evidence::InvalidLog(a) => a.raw.sender,
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Finalization from public data: certificate + dealer logs -> public polynomial, verdicts, and
+//! (with the player's key) its share. A node that missed the round needs nothing else.
+
+use crate::check::{check_logs, evidence_holds, share_aad, LogFault, RevealKind, SigCache};
+use crate::message::{Body, Certificate, DealerSet, Envelope, Evidence};
+use crate::round::{Operator, RoundConfig, RoundKind};
+use crate::{Address, ObserveError};
+use kms_crypto::bls::{
+    combine_commitments, combine_shares, lagrange_at_zero, public_share, Commitment, EvalPoint,
+    G2Point, SecretScalar, Share,
+};
+use kms_crypto::seal::EncryptionKey;
+use kms_crypto::{bn254, Secret};
+
+/// What every honest node concludes about a dealer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Its dealing is in the certificate. `reveals` lists players whose share was published,
+    /// with the reason proven from the log.
+    Included { reveals: Vec<(Address, RevealKind)> },
+    /// Proven to have sent two different deals or logs.
+    Equivocated,
+    /// Its log was published and fails the public checks.
+    InvalidLog(LogFault),
+    /// No usable log made it into the certificate (offline, too slow, or its deals were refused).
+    NotIncluded,
+}
+
+/// A finalized round.
+#[derive(Debug)]
+pub struct Output {
+    pub epoch: u64,
+    pub round: [u8; 32],
+    /// The new public polynomial; its constant term is the MPK.
+    pub public: Commitment,
+    pub threshold: usize,
+    pub players: Vec<Operator>,
+    /// This player's share, when observed with its key.
+    pub share: Option<Share>,
+    /// One per dealer of the round, in dealer order.
+    pub verdicts: Vec<(Address, Verdict)>,
+    pub certificate: Certificate,
+}
+
+impl Output {
+    /// The master public key.
+    pub fn mpk(&self) -> G2Point {
+        self.public.public_key()
+    }
+
+    /// A player's public share (one MSM; callers cache).
+    pub fn public_share(&self, player: &Address) -> Option<G2Point> {
+        let op = self.players.iter().find(|o| &o.address == player)?;
+        public_share(&self.public, &op.point).ok()
+    }
+}
+
+/// Checks a certificate against the round: signers distinct players, at least t, aggregate
+/// signature valid under EigenLayer's BLSSignatureChecker equation, and a well-formed set.
+pub fn verify_certificate(cfg: &RoundConfig, cert: &Certificate) -> Result<(), ObserveError> {
+    if cert.round != cfg.digest() {
+        return Err(ObserveError::WrongRound);
+    }
+    check_set_shape(cfg, &cert.set).map_err(ObserveError::BadCertificate)?;
+    if cert.signers.len() < cfg.threshold {
+        return Err(ObserveError::BadCertificate("fewer than t signers"));
+    }
+    if !cert
+        .signers
+        .windows(2)
+        .all(|w| matches!(w, [a, b] if a < b))
+    {
+        return Err(ObserveError::BadCertificate(
+            "signers not strictly increasing",
+        ));
+    }
+    let mut g1 = Vec::with_capacity(cert.signers.len());
+    let mut g2 = Vec::with_capacity(cert.signers.len());
+    for s in &cert.signers {
+        let op = cfg
+            .players
+            .get(usize::from(*s))
+            .ok_or(ObserveError::BadCertificate("signer out of range"))?;
+        g1.push(op.key_g1);
+        g2.push(op.key_g2);
+    }
+    let apk1 = bn254::aggregate_g1(&g1).map_err(|_| ObserveError::BadCertificate("apk"))?;
+    let apk2 = bn254::aggregate_g2(&g2).map_err(|_| ObserveError::BadCertificate("apk"))?;
+    bn254::verify_signature(
+        &cert.set.vote_digest(&cfg.digest()),
+        &cert.signature,
+        &apk1,
+        &apk2,
+    )
+    .map_err(|_| ObserveError::BadCertificate("aggregate signature"))
+}
+
+/// Index ranges, disjointness and the minimum number of dealings.
+pub(crate) fn check_set_shape(cfg: &RoundConfig, set: &DealerSet) -> Result<(), &'static str> {
+    if set.included.len() < cfg.min_dealings() {
+        return Err("too few dealings");
+    }
+    let n = cfg.dealers.len();
+    if set.included.iter().any(|(d, _)| usize::from(*d) >= n)
+        || set.excluded.iter().any(|(d, _)| usize::from(*d) >= n)
+    {
+        return Err("dealer out of range");
+    }
+    if set
+        .excluded
+        .iter()
+        .any(|(d, _)| set.included.iter().any(|(i, _)| i == d))
+    {
+        return Err("dealer both included and excluded");
+    }
+    for (d, e) in &set.excluded {
+        if cfg.dealers.get(usize::from(*d)).map(|o| o.address) != Some(e.dealer()) {
+            return Err("evidence names another dealer");
+        }
+    }
+    Ok(())
+}
+
+/// Finalizes a round from its certificate and logs (any order, extras ignored). With `me`, also
+/// recovers that player's share from its sealed shares or reveals.
+pub fn observe(
+    cfg: &RoundConfig,
+    cert: &Certificate,
+    logs: &[Envelope],
+    me: Option<(&Address, &EncryptionKey)>,
+) -> Result<Output, ObserveError> {
+    observe_with(cfg, cert, logs, me, &mut SigCache::default())
+}
+
+pub(crate) fn observe_with(
+    cfg: &RoundConfig,
+    cert: &Certificate,
+    logs: &[Envelope],
+    me: Option<(&Address, &EncryptionKey)>,
+    sigs: &mut SigCache,
+) -> Result<Output, ObserveError> {
+    verify_certificate(cfg, cert)?;
+    let mut used: Vec<(usize, &Envelope)> = Vec::new();
+    let mut missing = Vec::new();
+    for (d, h) in &cert.set.included {
+        let dealer = cfg
+            .dealers
+            .get(usize::from(*d))
+            .ok_or(ObserveError::BadCertificate("dealer out of range"))?;
+        match logs
+            .iter()
+            .find(|l| l.raw.sender == dealer.address && l.body_hash() == *h)
+        {
+            Some(l) => used.push((usize::from(*d), l)),
+            None => missing.push(dealer.address),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ObserveError::MissingLogs(missing));
+    }
+    let envs: Vec<&Envelope> = used.iter().map(|(_, l)| *l).collect();
+    let infos = check_logs(cfg, &envs, sigs)
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ObserveError::InvalidLog)?;
+    for (_, e) in &cert.set.excluded {
+        if !evidence_holds(cfg, e, sigs) {
+            return Err(ObserveError::BadCertificate("evidence does not hold"));
+        }
+    }
+
+    // DKG: every included dealing, summed. Reshare: the first t_old, Lagrange-weighted.
+    let take = match cfg.kind {
+        RoundKind::Dkg => used.len(),
+        RoundKind::Reshare { .. } => cfg.previous_threshold(),
+    };
+    let chosen: Vec<(usize, &Envelope)> = used.iter().take(take).copied().collect();
+    let logs_of: Vec<&crate::message::DealerLog> = chosen
+        .iter()
+        .filter_map(|(_, l)| match &l.body {
+            Body::Log(log) => Some(log),
+            _ => None,
+        })
+        .collect();
+    let weights = match cfg.kind {
+        RoundKind::Dkg => None,
+        RoundKind::Reshare { .. } => {
+            let points: Vec<EvalPoint> = chosen
+                .iter()
+                .filter_map(|(d, _)| cfg.dealers.get(*d).map(|o| o.point))
+                .collect();
+            Some(lagrange_at_zero(&points)?)
+        }
+    };
+    let commitments: Vec<&Commitment> = logs_of.iter().map(|l| &l.commitment).collect();
+    let public = combine_commitments(&commitments, weights.as_deref())?;
+    if let Some(prev) = &cfg.previous {
+        if public.public_key() != prev.public_key() {
+            return Err(ObserveError::MasterKeyChanged);
+        }
+    }
+
+    let share = match me {
+        None => None,
+        Some((addr, key)) => Some(recover_share(
+            cfg,
+            addr,
+            key,
+            &chosen,
+            weights.as_deref(),
+            &public,
+        )?),
+    };
+
+    let mut verdicts = Vec::with_capacity(cfg.dealers.len());
+    for (d, op) in cfg.dealers.iter().enumerate() {
+        let included = used.iter().position(|(u, _)| *u == d);
+        let excluded = cert
+            .set
+            .excluded
+            .iter()
+            .find(|(x, _)| usize::from(*x) == d)
+            .map(|(_, e)| e);
+        let verdict = match (included, excluded) {
+            (Some(pos), _) => Verdict::Included {
+                reveals: infos
+                    .get(pos)
+                    .map(|i| {
+                        i.reveals
+                            .iter()
+                            .filter_map(|(p, k)| {
+                                cfg.players.get(usize::from(*p)).map(|o| (o.address, *k))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            },
+            (None, Some(Evidence::Equivocation(..))) => Verdict::Equivocated,
+            (None, Some(Evidence::InvalidLog(l))) => {
+                match check_logs(cfg, &[l.as_ref()], sigs).pop() {
+                    Some(Err(f)) => Verdict::InvalidLog(f),
+                    _ => Verdict::NotIncluded,
+                }
+            }
+            (None, None) => Verdict::NotIncluded,
+        };
+        verdicts.push((op.address, verdict));
+    }
+
+    Ok(Output {
+        epoch: cfg.epoch,
+        round: cfg.digest(),
+        public,
+        threshold: cfg.threshold,
+        players: cfg.players.clone(),
+        share,
+        verdicts,
+        certificate: cert.clone(),
+    })
+}
+
+fn recover_share(
+    cfg: &RoundConfig,
+    me: &Address,
+    key: &EncryptionKey,
+    chosen: &[(usize, &Envelope)],
+    weights: Option<&[blstrs::Scalar]>,
+    public: &Commitment,
+) -> Result<Share, ObserveError> {
+    let p = cfg
+        .player_index(me)
+        .ok_or(ObserveError::Share("not a player of this round"))?;
+    let op = cfg
+        .players
+        .get(p)
+        .ok_or(ObserveError::Share("not a player"))?;
+    let mut values: Vec<Secret<SecretScalar>> = Vec::with_capacity(chosen.len());
+    for (d, env) in chosen {
+        let (Body::Log(log), Some(dealer)) = (&env.body, cfg.dealers.get(*d)) else {
+            return Err(ObserveError::Share("not a log"));
+        };
+        let revealed = log
+            .reveals
+            .iter()
+            .find(|r| usize::from(r.player) == p)
+            .map(|r| SecretScalar::from_bytes(&r.share));
+        let value = match revealed {
+            Some(v) => v?,
+            None => {
+                let sealed = log
+                    .shares
+                    .get(p)
+                    .ok_or(ObserveError::Share("no sealed share"))?;
+                let plain = key
+                    .open(sealed, &share_aad(&cfg.digest(), &dealer.address, me))
+                    .map_err(|_| ObserveError::Share("sealed share does not open"))?;
+                plain.expose(|b| SecretScalar::from_bytes(b))?
+            }
+        };
+        values.push(Secret::new(value));
+    }
+    let refs: Vec<&Secret<SecretScalar>> = values.iter().collect();
+    let share = Share {
+        point: op.point,
+        value: combine_shares(&refs, weights)?,
+    };
+    public
+        .verify_share(&share)
+        .map_err(|_| ObserveError::Share("share does not match the public polynomial"))?;
+    Ok(share)
+}
