@@ -9,7 +9,7 @@ use kms_crypto::bls::{
 };
 use kms_crypto::seal::open_with_ephemeral;
 use kms_crypto::{bn254, Secret};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 /// Which list of the round a sender of this kind must be in.
 pub(crate) fn sender_key<'a>(
@@ -26,19 +26,26 @@ pub(crate) fn sender_key<'a>(
         .map(|o| &o.key_g2)
 }
 
-/// Envelope ids whose signatures have been checked, so nothing is verified twice.
+/// Envelopes whose signatures have been checked, by (sender, signature), so nothing is verified
+/// twice. A hit must also be byte-equal to the stored envelope: a cheap comparison, where
+/// re-hashing every embedded ack of every log was the dominant cost at n = 64.
 #[derive(Default, Clone)]
-pub struct SigCache(BTreeSet<[u8; 32]>);
+pub struct SigCache(BTreeMap<(Address, [u8; 64]), RawEnvelope>);
 
 impl SigCache {
+    fn known(&self, raw: &RawEnvelope) -> bool {
+        self.0
+            .get(&(raw.sender, raw.signature.to_abi_bytes()))
+            .is_some_and(|r| r == raw)
+    }
+
     /// Checks the signatures of `raws` (all from senders known to the round), batched; returns
     /// one verdict per input. Unknown senders are `false`.
     pub fn verify(&mut self, cfg: &RoundConfig, raws: &[&RawEnvelope]) -> Vec<bool> {
-        let ids: Vec<[u8; 32]> = raws.iter().map(|r| keccak(&r.encode())).collect();
         let mut todo: Vec<usize> = Vec::new();
         let mut out = vec![false; raws.len()];
-        for (i, (raw, id)) in raws.iter().zip(&ids).enumerate() {
-            if self.0.contains(id) {
+        for (i, raw) in raws.iter().enumerate() {
+            if self.known(raw) {
                 if let Some(o) = out.get_mut(i) {
                     *o = true;
                 }
@@ -58,22 +65,22 @@ impl SigCache {
                 Some((d, &raw.signature, sender_key(cfg, raw)?))
             })
             .collect();
-        let seed = keccak(
-            &todo
-                .iter()
-                .filter_map(|&i| ids.get(i))
-                .flatten()
-                .copied()
-                .collect::<Vec<u8>>(),
-        );
+        // Coefficients bound to every digest and signature of the batch.
+        let mut transcript = Vec::with_capacity(items.len() * 96);
+        for (d, sig, _) in &items {
+            transcript.extend_from_slice(*d);
+            transcript.extend_from_slice(&sig.to_abi_bytes());
+        }
+        let seed = keccak(&transcript);
         let all_good = bn254::batch_verify_hash_signatures(&items, &seed);
         for (&i, (d, sig, key)) in todo.iter().zip(&items) {
             let ok =
                 all_good || bn254::verify_point_signature(&bn254::hash_to_g1(d), sig, key).is_ok();
             if ok {
-                if let (Some(o), Some(id)) = (out.get_mut(i), ids.get(i)) {
+                if let (Some(o), Some(raw)) = (out.get_mut(i), raws.get(i)) {
                     *o = true;
-                    self.0.insert(*id);
+                    self.0
+                        .insert((raw.sender, raw.signature.to_abi_bytes()), (*raw).clone());
                 }
             }
         }
@@ -183,7 +190,13 @@ pub fn check_logs(
     }
 
     // Revealed shares against their commitments, batched; one by one only if the batch fails.
-    let seed = keccak(&logs.iter().flat_map(|l| l.body_hash()).collect::<Vec<u8>>());
+    // Bound to the logs through their (checked) signatures, which cover the bodies.
+    let seed = keccak(
+        &logs
+            .iter()
+            .flat_map(|l| l.raw.signature.to_abi_bytes())
+            .collect::<Vec<u8>>(),
+    );
     let items: Vec<(&kms_crypto::bls::Commitment, &Share)> = reveal_items
         .iter()
         .filter_map(|(i, _, s, _)| match &logs.get(*i)?.body {

@@ -121,6 +121,13 @@ impl Dealer {
         ) else {
             return Err(Reject::by(sender, RejectReason::WrongPhase));
         };
+        // Logs embed acks and are checked by anyone: only broadcast acks of this round count.
+        if env.raw.recipient.is_some() || env.raw.round != self.cfg.digest() {
+            return Err(Reject::by(
+                sender,
+                RejectReason::Invalid("acks must be a broadcast of this round"),
+            ));
+        }
         if entries.len() != self.cfg.dealers.len() {
             return Err(Reject::by(sender, RejectReason::Invalid("ack count")));
         }

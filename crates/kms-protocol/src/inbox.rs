@@ -63,6 +63,45 @@ impl Inbox {
             .collect()
     }
 
+    /// Accepts messages already decoded (in-memory transports, replays): the same round, sender,
+    /// recipient and batched signature checks as [`Inbox::accept`], without parsing.
+    pub fn accept_decoded(&mut self, envs: Vec<Envelope>) -> Vec<Result<Envelope, Reject>> {
+        let unauth = |reason| Reject {
+            culprit: None,
+            reason,
+        };
+        let checked: Vec<Result<Envelope, Reject>> = envs
+            .into_iter()
+            .map(|e| {
+                if e.raw.round != self.cfg.digest() {
+                    return Err(unauth(RejectReason::WrongRound));
+                }
+                if sender_key(&self.cfg, &e.raw).is_none() {
+                    return Err(unauth(RejectReason::UnknownSender));
+                }
+                if e.raw.recipient.is_some_and(|r| r != self.me) {
+                    return Err(unauth(RejectReason::NotForMe));
+                }
+                Ok(e)
+            })
+            .collect();
+        let raws: Vec<&RawEnvelope> = checked
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(|e| &e.raw))
+            .collect();
+        let mut verdicts = self.sigs.verify(&self.cfg, &raws).into_iter();
+        checked
+            .into_iter()
+            .map(|r| {
+                let e = r?;
+                if verdicts.next() != Some(true) {
+                    return Err(unauth(RejectReason::BadSignature));
+                }
+                Ok(e)
+            })
+            .collect()
+    }
+
     pub fn config(&self) -> &Arc<RoundConfig> {
         &self.cfg
     }

@@ -20,6 +20,7 @@
     )
 )]
 
+pub mod ceremony;
 pub mod check;
 pub mod codec;
 mod dealer;

@@ -1,7 +1,9 @@
 //! Finalization from public data: certificate + dealer logs -> public polynomial, verdicts, and
 //! (with the player's key) its share. A node that missed the round needs nothing else.
 
-use crate::check::{check_logs, evidence_holds, share_aad, LogFault, RevealKind, SigCache};
+use crate::check::{
+    check_logs, evidence_holds, share_aad, LogFault, LogInfo, RevealKind, SigCache,
+};
 use crate::message::{Body, Certificate, DealerSet, Envelope, Evidence};
 use crate::round::{Operator, RoundConfig, RoundKind};
 use crate::{Address, ObserveError};
@@ -11,6 +13,7 @@ use kms_crypto::bls::{
 };
 use kms_crypto::seal::EncryptionKey;
 use kms_crypto::{bn254, Secret};
+use std::collections::BTreeMap;
 
 /// What every honest node concludes about a dealer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,7 +132,7 @@ pub fn observe(
     logs: &[Envelope],
     me: Option<(&Address, &EncryptionKey)>,
 ) -> Result<Output, ObserveError> {
-    observe_with(cfg, cert, logs, me, &mut SigCache::default())
+    observe_with(cfg, cert, logs, me, &mut SigCache::default(), None)
 }
 
 pub(crate) fn observe_with(
@@ -138,8 +141,22 @@ pub(crate) fn observe_with(
     logs: &[Envelope],
     me: Option<(&Address, &EncryptionKey)>,
     sigs: &mut SigCache,
+    checked: Option<&BTreeMap<usize, Result<LogInfo, LogFault>>>,
 ) -> Result<Output, ObserveError> {
-    verify_certificate(cfg, cert)?;
+    // A player that already holds the certificate verified it on receipt.
+    if checked.is_none() {
+        verify_certificate(cfg, cert)?;
+    }
+    // Hash each log body once (a log is O(n^2) bytes).
+    let hashed: Vec<(Address, [u8; 32], &Envelope)> = logs
+        .iter()
+        .filter(|l| {
+            cert.set.included.iter().any(|(d, _)| {
+                cfg.dealers.get(usize::from(*d)).map(|o| o.address) == Some(l.raw.sender)
+            })
+        })
+        .map(|l| (l.raw.sender, l.body_hash(), l))
+        .collect();
     let mut used: Vec<(usize, &Envelope)> = Vec::new();
     let mut missing = Vec::new();
     for (d, h) in &cert.set.included {
@@ -147,22 +164,31 @@ pub(crate) fn observe_with(
             .dealers
             .get(usize::from(*d))
             .ok_or(ObserveError::BadCertificate("dealer out of range"))?;
-        match logs
+        match hashed
             .iter()
-            .find(|l| l.raw.sender == dealer.address && l.body_hash() == *h)
+            .find(|(s, bh, _)| *s == dealer.address && bh == h)
         {
-            Some(l) => used.push((usize::from(*d), l)),
+            Some((_, _, l)) => used.push((usize::from(*d), *l)),
             None => missing.push(dealer.address),
         }
     }
     if !missing.is_empty() {
         return Err(ObserveError::MissingLogs(missing));
     }
-    let envs: Vec<&Envelope> = used.iter().map(|(_, l)| *l).collect();
-    let infos = check_logs(cfg, &envs, sigs)
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(ObserveError::InvalidLog)?;
+    // Logs this node checked already (the player's own cache, keyed by dealer) are not
+    // checked again.
+    let cached: Option<Vec<Result<LogInfo, LogFault>>> =
+        checked.and_then(|c| used.iter().map(|(d, _)| c.get(d).cloned()).collect());
+    let infos = match cached {
+        Some(v) => v,
+        None => {
+            let envs: Vec<&Envelope> = used.iter().map(|(_, l)| *l).collect();
+            check_logs(cfg, &envs, sigs)
+        }
+    }
+    .into_iter()
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(ObserveError::InvalidLog)?;
     for (_, e) in &cert.set.excluded {
         if !evidence_holds(cfg, e, sigs) {
             return Err(ObserveError::BadCertificate("evidence does not hold"));

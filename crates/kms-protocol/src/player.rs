@@ -41,6 +41,8 @@ pub struct Player {
     acks: Option<Vec<AckEntry>>,
     logs: BTreeMap<usize, Envelope>,
     log_checks: BTreeMap<usize, Result<LogInfo, LogFault>>,
+    /// keccak of each held log's body, computed once (logs are O(n^2) bytes).
+    log_hashes: BTreeMap<usize, [u8; 32]>,
     evidence: BTreeMap<usize, Evidence>,
     lock: Option<Lock>,
     attempt: u32,
@@ -73,6 +75,7 @@ impl Player {
             acks: None,
             logs: BTreeMap::new(),
             log_checks: BTreeMap::new(),
+            log_hashes: BTreeMap::new(),
             evidence: BTreeMap::new(),
             lock: None,
             attempt: 0,
@@ -112,6 +115,19 @@ impl Player {
     /// Receives wire messages (batched signature checks). One result per message.
     pub fn receive(&mut self, msgs: &[&[u8]]) -> Vec<Result<Received, Reject>> {
         let accepted = self.inbox.accept(msgs);
+        self.handle_accepted(accepted)
+    }
+
+    /// Receives messages that are already decoded (see [`Inbox::accept_decoded`]).
+    pub fn receive_decoded(&mut self, envs: Vec<Envelope>) -> Vec<Result<Received, Reject>> {
+        let accepted = self.inbox.accept_decoded(envs);
+        self.handle_accepted(accepted)
+    }
+
+    fn handle_accepted(
+        &mut self,
+        accepted: Vec<Result<Envelope, Reject>>,
+    ) -> Vec<Result<Received, Reject>> {
         accepted
             .into_iter()
             .map(|r| {
@@ -133,8 +149,11 @@ impl Player {
     fn handle(&mut self, env: &Envelope) -> Result<Vec<Envelope>, Reject> {
         let sender = env.raw.sender;
         let by = |reason| Reject::by(sender, reason);
-        // A leader's own broadcasts come back to it; it already acted on them.
-        if sender == self.me && matches!(env.body, Body::Proposal { .. } | Body::Certificate(_)) {
+        // A leader's own broadcasts come back to it; it already acted on them. Its own
+        // certificate is taken like anyone's when it does not hold one: that is `resume`
+        // replaying the journal, and the certificate is the round's decision.
+        let own_cert_held = matches!(env.body, Body::Certificate(_)) && self.certificate.is_some();
+        if sender == self.me && (matches!(env.body, Body::Proposal { .. }) || own_cert_held) {
             return Ok(Vec::new());
         }
         match &env.body {
@@ -189,6 +208,7 @@ impl Player {
                         }
                     }
                 }
+                self.log_hashes.insert(d, env.body_hash());
                 self.logs.insert(d, env.clone());
                 Ok(Vec::new())
             }
@@ -400,10 +420,16 @@ impl Player {
 
     /// Leader only: proposes the dealer set for the current attempt (the locked set with most
     /// votes if any player reported a lock, else every valid log). Returns the broadcast
-    /// proposal, plus a certificate if the locks already make a quorum.
+    /// proposal, plus a certificate if the locks already make a quorum. A leader that already
+    /// holds the certificate re-sends it instead.
     pub fn propose(&mut self) -> Vec<Envelope> {
         if self.cfg.leader(self.attempt) != self.me {
             return Vec::new();
+        }
+        // The round is already certified: a player still running attempts missed the
+        // certificate, so send it again instead of collecting votes nobody will use.
+        if let Some(cert) = &self.certificate {
+            return vec![self.sign(None, Body::Certificate(cert.clone()))];
         }
         self.check_pending_logs();
         let mut locks: Vec<(usize, Lock)> = self
@@ -429,9 +455,7 @@ impl Player {
                     .log_checks
                     .iter()
                     .filter(|(d, r)| r.is_ok() && !self.evidence.contains_key(d))
-                    .filter_map(|(d, _)| {
-                        Some((u16::try_from(*d).ok()?, self.logs.get(d)?.body_hash()))
-                    })
+                    .filter_map(|(d, _)| Some((u16::try_from(*d).ok()?, *self.log_hashes.get(d)?)))
                     .collect();
                 let excluded: Vec<(u16, Evidence)> = self
                     .evidence
@@ -485,8 +509,8 @@ impl Player {
         self.check_pending_logs();
         for (d, h) in &set.included {
             let d = usize::from(*d);
-            let log = self.logs.get(&d)?;
-            if log.body_hash() != *h || !matches!(self.log_checks.get(&d), Some(Ok(_))) {
+            if self.log_hashes.get(&d) != Some(h) || !matches!(self.log_checks.get(&d), Some(Ok(_)))
+            {
                 return None;
             }
         }
@@ -557,6 +581,7 @@ impl Player {
             .certificate
             .clone()
             .ok_or(ObserveError::BadCertificate("no certificate yet"))?;
+        self.check_pending_logs();
         let logs: Vec<Envelope> = self.logs.values().cloned().collect();
         observe_with(
             &self.cfg,
@@ -564,6 +589,7 @@ impl Player {
             &logs,
             Some((&self.me, &self.enc)),
             &mut self.inbox.sigs,
+            Some(&self.log_checks),
         )
     }
 

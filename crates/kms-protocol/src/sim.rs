@@ -3,6 +3,9 @@
 //! target and the benches; deterministic for a seed (the transcript is the ordered list of
 //! delivered messages).
 
+pub mod plan;
+pub mod scenario;
+
 use crate::message::Envelope;
 use crate::observe::Output;
 use crate::round::{Operator, RoundConfig};
