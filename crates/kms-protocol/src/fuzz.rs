@@ -659,6 +659,10 @@ impl<'a> Sim<'a> {
             old.attempt(),
             "player {i}: resume changed the attempt"
         );
+        assert!(
+            new.certificate() == old.certificate(),
+            "player {i}: resume lost or changed the certificate"
+        );
         if let Some(slot) = self.players.get_mut(i) {
             *slot = new;
         }
@@ -1242,6 +1246,18 @@ pub fn machine_seeds() -> Vec<Vec<u8>> {
             all(ALL_END_DEALS),
             vec![OP_DEALER_ACKS, 0, acks_of(1), MUT_RECIPIENT_SIGNED, 0],
             vec![OP_FLUSH, OP_DEALER_LOG, 0],
+        ]
+        .concat(),
+        // The leader certifies but its certificate never leaves (nor comes back to it); then
+        // every player restarts.
+        [
+            vec![MODE_AFTER_LOGS],
+            start(0),
+            vec![OP_FLUSH],
+            all(ALL_PROPOSE),
+            [OP_STEP, ROUTE_NATURAL].repeat(4),
+            vec![OP_DROP],
+            all(ALL_SAVE_RESUME),
         ]
         .concat(),
         // A Byzantine leader proposes a set with one log's hash altered, then the honest one.

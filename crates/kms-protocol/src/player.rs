@@ -571,7 +571,11 @@ impl Player {
             cert = build(&self.votes)?;
         }
         self.certificate = Some(cert.clone());
-        Some(self.sign(None, Body::Certificate(cert)))
+        // Journaled now, not when the broadcast comes back (it may not): `save` must hold the
+        // round's decision.
+        let env = self.sign(None, Body::Certificate(cert));
+        self.journal.push(env.clone());
+        Some(env)
     }
 
     /// Finalizes from the certificate and the logs held. `MissingLogs` names the dealers whose
