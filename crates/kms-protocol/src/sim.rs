@@ -1,7 +1,9 @@
 //! In-memory cluster simulation: n nodes from one seed, rounds run phase by phase over a network
 //! that carries bytes, with a hook to drop, alter or inject messages. Used by the tests, the fuzz
 //! target and the benches; deterministic for a seed (the transcript is the ordered list of
-//! delivered messages).
+//! delivered messages). [`plan`] adds fault plans (every fault of the issue, signed by the faulty
+//! node itself) and a driver that batches deliveries and restarts crashed nodes from their saved
+//! state; [`scenario`] adds random plans and the properties checked after every round.
 
 pub mod plan;
 pub mod scenario;

@@ -81,6 +81,8 @@ fn random_plans() {
     let mut by_n: BTreeMap<usize, (usize, Duration)> = BTreeMap::new();
     let (mut rounds, mut reshares, mut faulty, mut overloads, mut retries) = (0, 0, 0, 0, 0);
     let mut stalls: Vec<(u64, u64)> = Vec::new();
+    let mut kinds: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let (mut may_stall, mut finalized_attempts) = (0usize, BTreeMap::<u32, usize>::new());
     let mut failures: Vec<(u64, String)> = Vec::new();
     for (seed, took, r) in &results {
         match r {
@@ -103,6 +105,15 @@ fn random_plans() {
                     .filter(|r| r.outcome == Outcome::Stalled)
                     .count();
                 stalls.extend(rep.known_limit_stalls.iter().map(|e| (*seed, *e)));
+                for r in &rep.rounds {
+                    for k in &r.kinds {
+                        *kinds.entry(k).or_default() += 1;
+                    }
+                    may_stall += usize::from(r.expect == Expect::MayStall);
+                    if let Outcome::Finalized { attempts } = r.outcome {
+                        *finalized_attempts.entry(attempts).or_default() += 1;
+                    }
+                }
             }
             Err(e) => failures.push((*seed, e.clone())),
         }
@@ -121,8 +132,11 @@ fn random_plans() {
             took.as_secs_f64() * 1e3 / *count as f64
         );
     }
+    println!("rounds with each fault: {kinds:?}");
+    println!("finalized rounds by attempts used: {finalized_attempts:?}");
     println!(
-        "known-limit stalls (split locks, docs 0005 §4): {} {:?}",
+        "known-limit stalls (split locks, docs 0005 §4): {} of {may_stall} rounds with a \
+         lock-splitting fault: {:?}",
         stalls.len(),
         stalls
             .iter()

@@ -724,6 +724,10 @@ pub struct RoundReport {
     pub players: usize,
     pub threshold: usize,
     pub faulty: usize,
+    /// The plan's node faults, readable (see [`describe`]).
+    pub faults: String,
+    /// [`fault_kinds`] of the plan.
+    pub kinds: Vec<&'static str>,
     pub expect: Expect,
     pub outcome: Outcome,
     pub transcript_len: usize,
@@ -862,6 +866,8 @@ fn run_checked(
         players: cfg.players.len(),
         threshold: cfg.threshold,
         faulty,
+        faults: describe(&plan),
+        kinds: fault_kinds(&plan),
         expect,
         outcome,
         transcript_len: res.result.transcript.len(),
@@ -876,6 +882,7 @@ fn run_checked(
 /// A readable summary of a plan's node faults.
 pub fn describe(plan: &FaultPlan) -> String {
     let short = |a: &Address| crate::hex_address(a).chars().take(8).collect::<String>();
+    let list = |v: &[Address]| v.iter().map(short).collect::<Vec<_>>().join(" ");
     plan.nodes
         .iter()
         .map(|(a, p)| {
@@ -892,13 +899,83 @@ pub fn describe(plan: &FaultPlan) -> String {
                 parts.push("no-ack".to_string());
             }
             if let Some(f) = &p.dealer {
-                parts.push(format!("dealer {f:?}"));
+                parts.push(match f {
+                    DealerFault::BadShare { to } => format!("bad share to {}", short(to)),
+                    DealerFault::WrongDegree => "wrong degree".into(),
+                    DealerFault::IdentityPoint { index } => format!("identity point at {index}"),
+                    DealerFault::OffSubgroup { index } => format!("off-subgroup point at {index}"),
+                    DealerFault::Equivocate { others } => {
+                        format!("equivocates to [{}]", list(others))
+                    }
+                    DealerFault::Withhold { to } => format!("withholds from {}", short(to)),
+                    DealerFault::Misaddressed { to, instead } => {
+                        format!("deal for {} sent to {}", short(to), short(instead))
+                    }
+                    DealerFault::WrongSeal { to, sealed_for } => {
+                        format!("deal to {} sealed for {}", short(to), short(sealed_for))
+                    }
+                });
             }
             if let Some(f) = &p.leader {
-                parts.push(format!("leader {f:?}"));
+                parts.push(match f {
+                    LeaderFault::CrashBeforePropose => "leader crashes before proposing".into(),
+                    LeaderFault::CrashAfterPropose { reach } => {
+                        format!("leader crashes after proposing to [{}]", list(reach))
+                    }
+                    LeaderFault::InvalidSet => "leader proposes an invalid set".into(),
+                    LeaderFault::PartialSet => "leader proposes a partial set".into(),
+                    LeaderFault::Split { full } => {
+                        format!("leader splits, full set to [{}]", list(full))
+                    }
+                });
             }
             format!("{}: {}", short(a), parts.join(", "))
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// The kinds of fault in a plan, one entry per node fault (for coverage tallies).
+pub fn fault_kinds(plan: &FaultPlan) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for p in plan.nodes.values() {
+        if let Some(d) = p.down {
+            out.push(match (d.restart, d.until) {
+                (true, _) => "crash and resume",
+                (false, None) if d.from == Phase::Deal => "offline",
+                (false, _) => "partitioned",
+            });
+        }
+        if p.no_ack {
+            out.push("no ack");
+        }
+        if let Some(f) = &p.dealer {
+            out.push(match f {
+                DealerFault::BadShare { .. } => "bad share",
+                DealerFault::WrongDegree => "wrong degree",
+                DealerFault::IdentityPoint { .. } => "identity point",
+                DealerFault::OffSubgroup { .. } => "off-subgroup point",
+                DealerFault::Equivocate { .. } => "equivocating dealer",
+                DealerFault::Withhold { .. } => "withheld share",
+                DealerFault::Misaddressed { .. } => "misaddressed share",
+                DealerFault::WrongSeal { .. } => "share sealed for another",
+            });
+        }
+        if let Some(f) = &p.leader {
+            out.push(match f {
+                LeaderFault::CrashBeforePropose => "leader crash before proposal",
+                LeaderFault::CrashAfterPropose { .. } => "leader crash after proposal",
+                LeaderFault::InvalidSet => "leader invalid set",
+                LeaderFault::PartialSet => "leader partial set",
+                LeaderFault::Split { .. } => "leader split",
+            });
+        }
+    }
+    if !plan.replays.is_empty() {
+        out.push("old-round replays");
+    }
+    if !plan.stale.is_empty() {
+        out.push("stale re-deliveries");
+    }
+    out
 }
