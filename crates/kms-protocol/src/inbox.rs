@@ -28,81 +28,78 @@ impl Inbox {
     /// Accepts a batch of wire messages. Failures before the signature checks name no culprit
     /// (anyone can put any sender in a header); failures after it name the sender.
     pub fn accept(&mut self, msgs: &[&[u8]]) -> Vec<Result<Envelope, Reject>> {
-        let unauth = |reason| Reject {
-            culprit: None,
-            reason,
-        };
         let parsed: Vec<Result<RawEnvelope, Reject>> = msgs
             .iter()
             .map(|b| {
                 let raw = RawEnvelope::parse(b).map_err(|e| unauth(RejectReason::Malformed(e)))?;
-                if raw.round != self.cfg.digest() {
-                    return Err(unauth(RejectReason::WrongRound));
-                }
-                if sender_key(&self.cfg, &raw).is_none() {
-                    return Err(unauth(RejectReason::UnknownSender));
-                }
-                if raw.recipient.is_some_and(|r| r != self.me) {
-                    return Err(unauth(RejectReason::NotForMe));
-                }
+                self.precheck(&raw)?;
                 Ok(raw)
             })
             .collect();
-        let to_check: Vec<&RawEnvelope> = parsed.iter().filter_map(|r| r.as_ref().ok()).collect();
-        let verdicts = self.sigs.verify(&self.cfg, &to_check);
-        let mut verdicts = verdicts.into_iter();
-        parsed
+        let cache = &mut self.cache;
+        Self::verify_batch(&self.cfg, &mut self.sigs, parsed, |r| r)
             .into_iter()
-            .map(|r| {
-                let raw = r?;
-                if verdicts.next() != Some(true) {
-                    return Err(unauth(RejectReason::BadSignature));
-                }
-                raw.open(&mut self.cache)
-            })
+            .map(|r| r?.open(cache))
             .collect()
     }
 
     /// Accepts messages already decoded (in-memory transports, replays): the same round, sender,
     /// recipient and batched signature checks as [`Inbox::accept`], without parsing.
     pub fn accept_decoded(&mut self, envs: Vec<Envelope>) -> Vec<Result<Envelope, Reject>> {
-        let unauth = |reason| Reject {
-            culprit: None,
-            reason,
-        };
         let checked: Vec<Result<Envelope, Reject>> = envs
             .into_iter()
-            .map(|e| {
-                if e.raw.round != self.cfg.digest() {
-                    return Err(unauth(RejectReason::WrongRound));
-                }
-                if sender_key(&self.cfg, &e.raw).is_none() {
-                    return Err(unauth(RejectReason::UnknownSender));
-                }
-                if e.raw.recipient.is_some_and(|r| r != self.me) {
-                    return Err(unauth(RejectReason::NotForMe));
-                }
-                Ok(e)
-            })
+            .map(|e| self.precheck(&e.raw).map(|()| e))
             .collect();
-        let raws: Vec<&RawEnvelope> = checked
+        Self::verify_batch(&self.cfg, &mut self.sigs, checked, |e| &e.raw)
+    }
+
+    /// The cheap checks, before any signature: round, sender known for the kind, recipient.
+    fn precheck(&self, raw: &RawEnvelope) -> Result<(), Reject> {
+        if raw.round != self.cfg.digest() {
+            return Err(unauth(RejectReason::WrongRound));
+        }
+        if sender_key(&self.cfg, raw).is_none() {
+            return Err(unauth(RejectReason::UnknownSender));
+        }
+        if raw.recipient.is_some_and(|r| r != self.me) {
+            return Err(unauth(RejectReason::NotForMe));
+        }
+        Ok(())
+    }
+
+    /// Verifies the signatures of every item that passed the prechecks, in one batch.
+    fn verify_batch<T>(
+        cfg: &RoundConfig,
+        sigs: &mut SigCache,
+        items: Vec<Result<T, Reject>>,
+        raw: impl Fn(&T) -> &RawEnvelope,
+    ) -> Vec<Result<T, Reject>> {
+        let raws: Vec<&RawEnvelope> = items
             .iter()
-            .filter_map(|r| r.as_ref().ok().map(|e| &e.raw))
+            .filter_map(|r| r.as_ref().ok().map(&raw))
             .collect();
-        let mut verdicts = self.sigs.verify(&self.cfg, &raws).into_iter();
-        checked
+        let mut verdicts = sigs.verify(cfg, &raws).into_iter();
+        items
             .into_iter()
             .map(|r| {
-                let e = r?;
+                let item = r?;
                 if verdicts.next() != Some(true) {
                     return Err(unauth(RejectReason::BadSignature));
                 }
-                Ok(e)
+                Ok(item)
             })
             .collect()
     }
 
     pub fn config(&self) -> &Arc<RoundConfig> {
         &self.cfg
+    }
+}
+
+/// A refusal before the sender is authenticated: nobody can be named.
+fn unauth(reason: RejectReason) -> Reject {
+    Reject {
+        culprit: None,
+        reason,
     }
 }

@@ -298,6 +298,19 @@ impl RoundConfig {
         self.players.len() - self.threshold
     }
 
+    /// Every operator of the round (dealers and players), sorted, each once.
+    pub fn members(&self) -> Vec<Address> {
+        let mut v: Vec<Address> = self
+            .players
+            .iter()
+            .chain(self.dealers.iter())
+            .map(|o| o.address)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     pub fn dealer_index(&self, a: &Address) -> Option<usize> {
         self.dealers.binary_search_by_key(a, |o| o.address).ok()
     }

@@ -287,17 +287,7 @@ fn flush(
     res: &mut RoundResult,
 ) {
     let mut injected: Vec<(Address, Address, Vec<u8>)> = net.inject(phase);
-    let everyone: Vec<Address> = {
-        let mut v: Vec<Address> = cfg
-            .players
-            .iter()
-            .chain(cfg.dealers.iter())
-            .map(|o| o.address)
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
+    let everyone = cfg.members();
     while !outbox.is_empty() || !injected.is_empty() {
         let mut wire: Vec<(Address, Address, Vec<u8>)> = std::mem::take(&mut injected);
         for (from, env) in outbox.drain(..) {

@@ -299,14 +299,7 @@ impl PlanNetwork {
                 )
             })
             .collect();
-        let mut everyone: Vec<Address> = cfg
-            .players
-            .iter()
-            .chain(cfg.dealers.iter())
-            .map(|o| o.address)
-            .collect();
-        everyone.sort_unstable();
-        everyone.dedup();
+        let everyone = cfg.members();
         Self {
             rng: super::rng_for(plan.seed, "plan-network"),
             cfg,
