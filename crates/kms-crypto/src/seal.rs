@@ -9,15 +9,23 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use hkdf::Hkdf;
 use rand_core::{CryptoRng, RngCore};
 use sha2::Sha256;
-use x25519_dalek::{x25519, X25519_BASEPOINT_BYTES};
+use x25519_dalek::{x25519, PublicKey, StaticSecret};
 
 /// HKDF salt; changing it is a wire break.
 const SEAL_TAG: &[u8] = b"KMS_SEAL_V1";
 /// AES-GCM tag length.
 const TAG_LEN: usize = 16;
 
-/// A recipient's X25519 secret key.
-pub struct EncryptionKey(Secret<[u8; 32]>);
+/// A recipient's X25519 secret key, with its public key computed once.
+pub struct EncryptionKey {
+    secret: Secret<[u8; 32]>,
+    public: EncryptionPublicKey,
+}
+
+/// k·B with the precomputed base-point table: several times faster than the ladder, same result.
+fn base_mul(k: &[u8; 32]) -> [u8; 32] {
+    PublicKey::from(&StaticSecret::from(*k)).to_bytes()
+}
 
 impl core::fmt::Debug for EncryptionKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -30,35 +38,46 @@ impl EncryptionKey {
     pub fn random(rng: &mut (impl RngCore + CryptoRng)) -> Self {
         let mut bytes = [0u8; 32];
         rng.fill_bytes(&mut bytes);
-        let key = Self(Secret::new(bytes));
+        let key = Self::from_array(bytes);
         zeroize::Zeroize::zeroize(&mut bytes);
         key
     }
 
     /// From 32 raw bytes (clamped on use, as X25519 specifies).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| Error::WrongLength {
+        let mut arr: [u8; 32] = bytes.try_into().map_err(|_| Error::WrongLength {
             what: "x25519 secret key",
             expected: 32,
             got: bytes.len(),
         })?;
-        Ok(Self(Secret::new(arr)))
+        let key = Self::from_array(arr);
+        zeroize::Zeroize::zeroize(&mut arr);
+        Ok(key)
+    }
+
+    fn from_array(bytes: [u8; 32]) -> Self {
+        Self {
+            public: EncryptionPublicKey(base_mul(&bytes)),
+            secret: Secret::new(bytes),
+        }
     }
 
     /// The raw bytes, still wrapped.
     pub fn to_bytes(&self) -> Secret<[u8; 32]> {
-        self.0.duplicate()
+        self.secret.duplicate()
     }
 
     /// The public key.
     pub fn public(&self) -> EncryptionPublicKey {
-        EncryptionPublicKey(self.0.expose(|k| x25519(*k, X25519_BASEPOINT_BYTES)))
+        self.public
     }
 
     /// Opens a sealed box addressed to this key.
     pub fn open(&self, sealed: &Sealed, aad: &[u8]) -> Result<Secret<Vec<u8>>> {
-        let shared = self.0.expose(|k| shared_secret(k, &sealed.ephemeral))?;
-        decrypt(&shared, &sealed.ephemeral, &self.public(), sealed, aad)
+        let shared = self
+            .secret
+            .expose(|k| shared_secret(k, &sealed.ephemeral))?;
+        decrypt(&shared, &sealed.ephemeral, &self.public, sealed, aad)
     }
 }
 
@@ -133,8 +152,8 @@ pub fn seal(
     aad: &[u8],
     ephemeral_secret: &Secret<[u8; 32]>,
 ) -> Result<Sealed> {
-    let ephemeral = ephemeral_secret.expose(|k| x25519(*k, X25519_BASEPOINT_BYTES));
-    let ephemeral = EncryptionPublicKey::from_bytes(&ephemeral)?;
+    // A clamped scalar times the base point is never of small order: no probe needed.
+    let ephemeral = EncryptionPublicKey(ephemeral_secret.expose(base_mul));
     let shared = ephemeral_secret.expose(|k| shared_secret(k, recipient))?;
     let cipher = cipher(&shared, &ephemeral, recipient)?;
     let ciphertext = cipher
@@ -160,7 +179,7 @@ pub fn open_with_ephemeral(
     sealed: &Sealed,
     aad: &[u8],
 ) -> Result<Secret<Vec<u8>>> {
-    let ephemeral = ephemeral_secret.expose(|k| x25519(*k, X25519_BASEPOINT_BYTES));
+    let ephemeral = ephemeral_secret.expose(base_mul);
     if ephemeral != sealed.ephemeral.0 {
         return Err(Error::Seal(
             "ephemeral secret does not match the sealed box",
@@ -268,6 +287,19 @@ mod tests {
         one[0] = 1;
         assert!(EncryptionPublicKey::from_bytes(&one).is_err());
         assert!(EncryptionPublicKey::from_bytes(&[9u8; 31]).is_err());
-        assert!(EncryptionPublicKey::from_bytes(&X25519_BASEPOINT_BYTES).is_ok());
+        assert!(EncryptionPublicKey::from_bytes(&x25519_dalek::X25519_BASEPOINT_BYTES).is_ok());
+    }
+
+    #[test]
+    fn table_base_mul_matches_the_ladder() {
+        let mut rng = ChaCha20Rng::seed_from_u64(77);
+        for _ in 0..16 {
+            let mut k = [0u8; 32];
+            rng.fill_bytes(&mut k);
+            assert_eq!(
+                base_mul(&k),
+                x25519(k, x25519_dalek::X25519_BASEPOINT_BYTES)
+            );
+        }
     }
 }

@@ -181,14 +181,43 @@ fn eip712_cases(rng: &mut ChaCha20Rng) -> Vec<Value> {
     cases
 }
 
+/// Schnorr signatures under BN254 operator keys (docs/0006), good and tampered.
+fn schnorr_cases(rng: &mut ChaCha20Rng) -> Vec<Value> {
+    let mut cases = Vec::new();
+    for i in 0..4u8 {
+        let sk = SecretKey::random(rng);
+        let msg = [i.wrapping_mul(53).wrapping_add(3); 32];
+        let sig = sk.schnorr_sign(&msg);
+        let good = json!({
+            "id": format!("schnorr-{i}"), "expect_valid": true,
+            "secret_key": sk.to_decimal().expose(|s| s.clone()),
+            "g1": g1(&sk.public_g1()), "message_hash": hex0x(&msg),
+            "R": g1(sig.nonce_point()), "s": sig.s().to_string(),
+        });
+        cases.push(good.clone());
+        let mut bad_s = good.clone();
+        bad_s["id"] = json!(format!("schnorr-{i}-bad-s"));
+        bad_s["expect_valid"] = json!(false);
+        bad_s["s"] = json!((sig.s() + alloy_primitives::U256::from(1)).to_string());
+        cases.push(bad_s);
+        let mut bad_msg = good;
+        bad_msg["id"] = json!(format!("schnorr-{i}-other-message"));
+        bad_msg["expect_valid"] = json!(false);
+        bad_msg["message_hash"] = json!(hex0x(&[0xeeu8; 32]));
+        cases.push(bad_msg);
+    }
+    cases
+}
+
 #[test]
 fn py_ecc_and_eth_account_agree_with_our_outputs() {
     let mut rng = ChaCha20Rng::seed_from_u64(2026);
     let (bn254, bn254_aggregate) = bn254_cases(&mut rng);
     let bls12381 = bls_cases(&mut rng);
     let eip712 = eip712_cases(&mut rng);
-    let total = bn254.len() + bn254_aggregate.len() + bls12381.len() + eip712.len();
-    let cases = json!({ "bn254": bn254, "bn254_aggregate": bn254_aggregate, "bls12381": bls12381, "eip712": eip712 });
+    let schnorr = schnorr_cases(&mut rng);
+    let total = bn254.len() + bn254_aggregate.len() + bls12381.len() + eip712.len() + schnorr.len();
+    let cases = json!({ "bn254": bn254, "bn254_aggregate": bn254_aggregate, "bn254_schnorr": schnorr, "bls12381": bls12381, "eip712": eip712 });
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cases.json");
     std::fs::write(&file, serde_json::to_vec_pretty(&cases).unwrap()).unwrap();

@@ -69,10 +69,13 @@ impl Dealer {
         let mut sealed = Vec::with_capacity(cfg.players.len());
         let mut ephemerals = Vec::with_capacity(cfg.players.len());
         let mut deals = Vec::with_capacity(cfg.players.len());
-        for p in &cfg.players {
+        for (i, p) in cfg.players.iter().enumerate() {
             let mut eph = Secret::new([0u8; 32]);
             eph.expose_mut(|e| rng.fill_bytes(e));
-            let share = poly.evaluate(&p.point);
+            let point = cfg
+                .player_point(i)
+                .ok_or(ConfigError::Invalid("player position"))?;
+            let share = poly.evaluate(&point);
             let plain = share.value.expose(|v| v.to_bytes());
             let s = plain.expose(|b| seal(&p.enc, b, &share_aad(&round, &me, &p.address), &eph))?;
             deals.push(Envelope::sign(
@@ -162,11 +165,11 @@ impl Dealer {
     /// n - t players did not ack (the dealing cannot be used).
     pub fn log(&self) -> Option<Envelope> {
         let mut reveals = Vec::new();
-        for (p, op) in self.cfg.players.iter().enumerate() {
+        for p in 0..self.cfg.players.len() {
             if self.acks.contains_key(&p) {
                 continue;
             }
-            let share = self.poly.evaluate(&op.point);
+            let share = self.poly.evaluate(&self.cfg.player_point(p)?);
             let bytes = share.value.expose(|v| v.to_bytes());
             reveals.push(Reveal {
                 player: u16::try_from(p).ok()?,

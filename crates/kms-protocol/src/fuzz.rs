@@ -447,7 +447,7 @@ impl<'a> Sim<'a> {
     /// Re-signs a header with its sender's real key (a Byzantine insider).
     fn resign(&self, raw: &mut RawEnvelope) {
         if let Some(n) = self.cl.node_by_address(&raw.sender) {
-            raw.signature = n.key.sign_hash(&raw.signing_digest()).1;
+            raw.resign(&n.key);
         }
     }
 
@@ -503,7 +503,9 @@ impl<'a> Sim<'a> {
                 Expect::OtherRound
             }
             MUT_BODY => {
-                self.mutate_body(&mut raw.body, inp);
+                let mut body = raw.body().to_vec();
+                self.mutate_body(&mut body, inp);
+                raw.set_body(body);
                 Expect::Any
             }
             MUT_RECIPIENT_SIGNED => {
@@ -553,7 +555,7 @@ impl<'a> Sim<'a> {
                     .pick(inp.u8())
                     .and_then(|m| RawEnvelope::parse(&m).ok())
                 {
-                    *body = other.body;
+                    *body = other.body().to_vec();
                 }
             }
         }
@@ -893,7 +895,7 @@ fn envelope(fx: &Fixture, b: &[u8]) {
     assert!(raw.encode() == b, "envelope encoding is not canonical");
     if let Ok(env) = raw.clone().open(&mut CommitmentCache::default()) {
         assert!(
-            env.body.encode() == raw.body,
+            env.body.encode() == raw.body(),
             "body encoding is not canonical"
         );
         assert_eq!(env.body.kind(), raw.kind);
@@ -1136,17 +1138,17 @@ pub fn decoder_seeds() -> Vec<Vec<u8>> {
         out.push(with(DEC_ENVELOPE, &[], m));
         if let Ok(raw) = RawEnvelope::parse(m) {
             let k = KINDS.iter().position(|k| *k == raw.kind).unwrap_or(0);
-            out.push(with(DEC_BODY, &[u8::try_from(k).unwrap_or(0)], &raw.body));
+            out.push(with(DEC_BODY, &[u8::try_from(k).unwrap_or(0)], raw.body()));
             if raw.kind == Kind::Log {
                 let d = fx.cluster.cfg.dealer_index(&raw.sender).unwrap_or(0);
                 out.push(with(
                     DEC_SIGNED_LOG,
                     &[u8::try_from(d).unwrap_or(0)],
-                    &raw.body,
+                    raw.body(),
                 ));
             }
             if let Ok(Body::Deal(deal)) =
-                Body::decode(raw.kind, &raw.body, &mut CommitmentCache::default())
+                Body::decode(raw.kind, raw.body(), &mut CommitmentCache::default())
             {
                 out.push(with(DEC_CRYPTO, &[0], &deal.share.to_bytes()));
                 out.push(with(DEC_CRYPTO, &[1], &deal.commitment.to_bytes()));

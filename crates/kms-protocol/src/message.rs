@@ -1,6 +1,7 @@
 //! Messages: the signed envelope and every body, with their canonical codecs.
 //!
-//! An envelope is signed with the sender's BN254 operator key over
+//! An envelope is signed with the sender's BN254 operator key (a Schnorr signature in G1, so
+//! checking it needs no pairing; docs/0006) over
 //! keccak256(tag || round || sender || recipient || kind || keccak256(body)). Parsing is in two
 //! steps, [`RawEnvelope::parse`] (header and signature) and [`RawEnvelope::open`] (body), so that a
 //! body that fails to decode is blamed on its sender only once the sender's signature has checked.
@@ -52,6 +53,23 @@ pub(crate) fn keccak(b: &[u8]) -> [u8; 32] {
     keccak256(b).0
 }
 
+fn signing_digest(
+    round: &[u8; 32],
+    sender: &Address,
+    recipient: Option<&Address>,
+    kind: Kind,
+    body_hash: &[u8; 32],
+) -> [u8; 32] {
+    let mut w = Writer::default();
+    w.fixed(MSG_TAG).fixed(round).fixed(sender);
+    match recipient {
+        Some(r) => w.u8(1).fixed(r),
+        None => w.u8(0).fixed(&[0u8; 20]),
+    };
+    w.u8(kind as u8).fixed(body_hash);
+    keccak(&w.finish())
+}
+
 /// Decoded commitments by hash, so a commitment seen in a deal is not decoded (and subgroup
 /// checked) again when it comes back in the dealer's log.
 #[derive(Default, Clone)]
@@ -77,21 +95,65 @@ pub struct RawEnvelope {
     /// `None`: broadcast.
     pub recipient: Option<Address>,
     pub kind: Kind,
-    pub body: Vec<u8>,
-    pub signature: bn254::G1Point,
+    /// Private with its hash, so the hash (a log body is O(n^2) bytes) is taken once.
+    body: Vec<u8>,
+    body_hash: [u8; 32],
+    pub signature: bn254::SchnorrSignature,
 }
 
 impl RawEnvelope {
+    /// Builds and signs a header over `body`.
+    pub fn sign(
+        round: [u8; 32],
+        sender: Address,
+        recipient: Option<Address>,
+        kind: Kind,
+        body: Vec<u8>,
+        key: &bn254::SecretKey,
+    ) -> Self {
+        let body_hash = keccak(&body);
+        let digest = signing_digest(&round, &sender, recipient.as_ref(), kind, &body_hash);
+        Self {
+            round,
+            sender,
+            recipient,
+            kind,
+            body,
+            body_hash,
+            signature: key.schnorr_sign(&digest),
+        }
+    }
+
+    /// The body bytes.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// keccak256 of the body.
+    pub fn body_hash(&self) -> [u8; 32] {
+        self.body_hash
+    }
+
+    /// Replaces the body, leaving the signature as it was (tests and fuzzing: tampering).
+    pub fn set_body(&mut self, body: Vec<u8>) {
+        self.body_hash = keccak(&body);
+        self.body = body;
+    }
+
+    /// Signs again after the header or body changed (tests and fuzzing: a Byzantine insider).
+    pub fn resign(&mut self, key: &bn254::SecretKey) {
+        self.signature = key.schnorr_sign(&self.signing_digest());
+    }
+
     /// What the sender signs.
     pub fn signing_digest(&self) -> [u8; 32] {
-        let mut w = Writer::default();
-        w.fixed(MSG_TAG).fixed(&self.round).fixed(&self.sender);
-        match &self.recipient {
-            Some(r) => w.u8(1).fixed(r),
-            None => w.u8(0).fixed(&[0u8; 20]),
-        };
-        w.u8(self.kind as u8).fixed(&keccak(&self.body));
-        keccak(&w.finish())
+        signing_digest(
+            &self.round,
+            &self.sender,
+            self.recipient.as_ref(),
+            self.kind,
+            &self.body_hash,
+        )
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -108,10 +170,10 @@ impl RawEnvelope {
         };
         w.u8(self.kind as u8)
             .bytes(&self.body)
-            .fixed(&self.signature.to_abi_bytes());
+            .fixed(&self.signature.to_bytes());
     }
 
-    /// Parses the header and signature point (checked on the curve); the body stays bytes.
+    /// Parses the header and signature (nonce point checked, s canonical); the body stays bytes.
     pub fn parse(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         let raw = Self::read(&mut r)?;
@@ -128,21 +190,21 @@ impl RawEnvelope {
         let recipient = if r.bool()? { Some(r.array()?) } else { None };
         let kind = Kind::from_u8(r.u8()?)?;
         let body = r.bytes()?.to_vec();
-        let signature = g1_from_abi(&r.array()?)?;
+        let signature = bn254::SchnorrSignature::from_bytes(&r.array()?)?;
         Ok(Self {
             round,
             sender,
             recipient,
             kind,
+            body_hash: keccak(&body),
             body,
             signature,
         })
     }
 
-    /// Checks the signature against the sender's key.
-    pub fn verify(&self, key: &bn254::G2Point) -> bool {
-        let h = bn254::hash_to_g1(&self.signing_digest());
-        bn254::verify_point_signature(&h, &self.signature, key).is_ok()
+    /// Checks the signature against the sender's G1 key.
+    pub fn verify(&self, key: &bn254::G1Point) -> bool {
+        self.signature.verify(&self.signing_digest(), key).is_ok()
     }
 
     /// Decodes the body (call after the signature checked; failures are the sender's fault).
@@ -170,15 +232,7 @@ impl Envelope {
         body: Body,
         key: &bn254::SecretKey,
     ) -> Self {
-        let mut raw = RawEnvelope {
-            round,
-            sender,
-            recipient,
-            kind: body.kind(),
-            body: body.encode(),
-            signature: bn254::G1Point::generator(),
-        };
-        raw.signature = key.sign_hash(&raw.signing_digest()).1;
+        let raw = RawEnvelope::sign(round, sender, recipient, body.kind(), body.encode(), key);
         Self { raw, body }
     }
 
@@ -193,7 +247,7 @@ impl Envelope {
 
     /// keccak of the body bytes (a log's hash in a dealer set).
     pub fn body_hash(&self) -> [u8; 32] {
-        keccak(&self.raw.body)
+        self.raw.body_hash
     }
 }
 

@@ -39,6 +39,9 @@ pub struct Player {
     journal: Vec<Envelope>,
     deals: BTreeMap<usize, Envelope>,
     acks: Option<Vec<AckEntry>>,
+    /// Shares from deals that checked against their commitments, by dealer: finalize uses them
+    /// instead of opening the log's sealed copies again. Not saved; a resumed player re-opens.
+    shares: BTreeMap<usize, Secret<SecretScalar>>,
     logs: BTreeMap<usize, Envelope>,
     log_checks: BTreeMap<usize, Result<LogInfo, LogFault>>,
     /// keccak of each held log's body, computed once (logs are O(n^2) bytes).
@@ -73,6 +76,7 @@ impl Player {
             journal: Vec::new(),
             deals: BTreeMap::new(),
             acks: None,
+            shares: BTreeMap::new(),
             logs: BTreeMap::new(),
             log_checks: BTreeMap::new(),
             log_hashes: BTreeMap::new(),
@@ -317,15 +321,13 @@ impl Player {
                 entries.push(AckEntry::Complaint(Complaint::Undecryptable));
                 continue;
             };
-            let point = self.cfg.players.get(self.index).map(|o| o.point);
+            let point = self.cfg.player_point(self.index);
             let Some(point) = point else {
                 entries.push(AckEntry::Complaint(Complaint::Undecryptable));
                 continue;
             };
-            entries.push(AckEntry::Ack(crate::check::ack_hash(
-                &deal.commitment_hash,
-                &deal.share,
-            )));
+            let ack = crate::check::ack_hash(&deal.commitment_hash, &deal.share);
+            entries.push(AckEntry::Ack(ack));
             pending.push((
                 d,
                 &deal.commitment,
@@ -333,10 +335,12 @@ impl Player {
                     point,
                     value: Secret::new(value),
                 },
-                deal.commitment_hash,
+                ack,
             ));
         }
-        // Shares against commitments, batched; one by one only if the batch fails.
+        // Shares against commitments, batched; one by one only if the batch fails. The batch
+        // coefficients hash every commitment and ciphertext, so dealers fix their shares before
+        // the coefficients exist and colluders cannot make two bad shares cancel.
         let seed = crate::message::keccak(
             &pending
                 .iter()
@@ -357,9 +361,7 @@ impl Player {
         if let Some(prev) = &self.cfg.previous {
             let pairs: Vec<_> = pending
                 .iter()
-                .filter_map(|(d, c, _, _)| {
-                    self.cfg.dealers.get(*d).map(|o| (o.point, c.public_key()))
-                })
+                .filter_map(|(d, c, _, _)| self.cfg.dealer_point(*d).map(|x| (x, c.public_key())))
                 .collect();
             if !verify_public_shares_batch(prev, &pairs, &seed) {
                 for ((d, _, _, _), pair) in pending.iter().zip(&pairs) {
@@ -371,7 +373,11 @@ impl Player {
                 }
             }
         }
-        drop(pending);
+        for (d, _, share, _) in pending {
+            if matches!(entries.get(d), Some(AckEntry::Ack(_))) {
+                self.shares.insert(d, share.value);
+            }
+        }
         self.acks = Some(entries.clone());
         self.sign(None, Body::Acks(entries))
     }
@@ -591,7 +597,7 @@ impl Player {
             &self.cfg,
             &cert,
             &logs,
-            Some((&self.me, &self.enc)),
+            Some((&self.me, &self.enc, &self.shares)),
             &mut self.inbox.sigs,
             Some(&self.log_checks),
         )

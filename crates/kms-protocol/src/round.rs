@@ -10,14 +10,15 @@ use sha2::{Digest, Sha256};
 
 const ROUND_TAG: &[u8] = b"KMS_ROUND_V1";
 
-/// A member of the network as the protocol sees it.
+/// A member of the network as the protocol sees it. Its evaluation point is not its own: it is
+/// its position in a round's sorted list ([`RoundConfig::player_point`], docs 0005).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Operator {
     pub address: Address,
-    /// Derived from the address (docs 0002).
-    pub point: EvalPoint,
-    /// BN254 operator key, in G1 and G2 (EigenLayer keeps both).
-    pub key_g1: bn254::G1Point,
+    /// BN254 operator key in G1, which message signatures are checked against, with its
+    /// verification table (built once, shared by clones of this operator across rounds).
+    key_g1: bn254::PreparedKey,
+    /// The same key in G2 (EigenLayer keeps both), for certificates.
     pub key_g2: bn254::G2Point,
     /// X25519 key that shares are sealed to.
     pub enc: EncryptionPublicKey,
@@ -32,41 +33,42 @@ impl Operator {
     ) -> Result<Self, ConfigError> {
         Ok(Self {
             address,
-            point: EvalPoint::from_address(&address)?,
-            key_g1,
+            key_g1: bn254::PreparedKey::new(key_g1),
             key_g2,
             enc,
         })
     }
 
+    /// The operator key in G1.
+    pub fn key_g1(&self) -> &bn254::G1Point {
+        self.key_g1.point()
+    }
+
+    /// The operator key in G1, prepared for checking message signatures.
+    pub fn message_key(&self) -> &bn254::PreparedKey {
+        &self.key_g1
+    }
+
     /// The pairing check that the G1 and G2 keys share one secret. The membership source runs it
     /// once per operator (it costs a pairing), not every round.
     pub fn keys_match(&self) -> bool {
-        bn254::keys_match(&self.key_g1, &self.key_g2)
+        bn254::keys_match(self.key_g1(), &self.key_g2)
     }
 
     pub(crate) fn encode(&self, w: &mut Writer) {
         w.fixed(&self.address)
-            .fixed(&self.point.to_bytes())
-            .fixed(&self.key_g1.to_abi_bytes())
+            .fixed(&self.key_g1().to_abi_bytes())
             .fixed(&self.key_g2.to_abi_bytes())
             .fixed(&self.enc.to_bytes());
     }
 
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let address: Address = r.array()?;
-        let point: [u8; 32] = r.array()?;
         let g1: [u8; 64] = r.array()?;
         let g2: [u8; 128] = r.array()?;
         let enc = EncryptionPublicKey::from_bytes(r.fixed(32)?)?;
-        let op = Self::new(address, g1_from_abi(&g1)?, g2_from_abi(&g2)?, enc)
-            .map_err(|_| DecodeError::Invalid("operator"))?;
-        if op.point.to_bytes() != point {
-            return Err(DecodeError::Invalid(
-                "evaluation point does not match the address",
-            ));
-        }
-        Ok(op)
+        Self::new(address, g1_from_abi(&g1)?, g2_from_abi(&g2)?, enc)
+            .map_err(|_| DecodeError::Invalid("operator"))
     }
 }
 
@@ -93,6 +95,14 @@ pub enum RoundKind {
     Dkg,
     /// New shares of the key finalized at `from_epoch`, same master public key.
     Reshare { from_epoch: u64 },
+}
+
+/// Position i of a list of `len` (at most u16::MAX, as `build` enforces) as a point: i + 1.
+pub(crate) fn position_point(i: usize, len: usize) -> Option<EvalPoint> {
+    (i < len)
+        .then(|| u16::try_from(i).ok())
+        .flatten()
+        .map(EvalPoint::from_position)
 }
 
 /// Everything that identifies a round. Built by the caller from its membership source; every node
@@ -133,8 +143,10 @@ impl RoundConfig {
         )
     }
 
-    /// A reshare of the key finalized at `from_epoch` (with public polynomial `previous`, held by
-    /// `dealers`) to `players`.
+    /// A reshare of the key finalized at `from_epoch` (with public polynomial `previous`) to
+    /// `players`. `dealers` must be all the players of `from_epoch`, absent ones included: their
+    /// points are their positions in that list (leaving one out shifts the others, and every
+    /// dealing then fails its constant-term check).
     pub fn reshare(
         from_epoch: u64,
         epoch: u64,
@@ -182,12 +194,6 @@ impl RoundConfig {
             }
             if list.is_empty() || list.len() > usize::from(u16::MAX) {
                 return Err(ConfigError::Invalid("operator count out of range"));
-            }
-            // Distinct addresses give distinct points except with negligible probability; check.
-            let mut points: Vec<[u8; 32]> = list.iter().map(|o| o.point.to_bytes()).collect();
-            points.sort_unstable();
-            if points.windows(2).any(|w| matches!(w, [a, b] if a == b)) {
-                return Err(ConfigError::Invalid("duplicate evaluation point"));
             }
         }
         let threshold = threshold_for(players.len());
@@ -245,7 +251,7 @@ impl RoundConfig {
         let registry: Address = r.array()?;
         let mut lists = [Vec::new(), Vec::new()];
         for list in lists.iter_mut() {
-            let n = r.count(276)?;
+            let n = r.count(244)?;
             for _ in 0..n {
                 list.push(Operator::decode(&mut r)?);
             }
@@ -309,6 +315,18 @@ impl RoundConfig {
         v.sort_unstable();
         v.dedup();
         v
+    }
+
+    /// Dealer i's evaluation point: its 1-based position among the dealers. In a reshare the
+    /// dealers are the previous epoch's players, sorted the same way, so this is the point of
+    /// the share each of them deals from.
+    pub fn dealer_point(&self, i: usize) -> Option<EvalPoint> {
+        position_point(i, self.dealers.len())
+    }
+
+    /// Player i's evaluation point: its 1-based position among the players.
+    pub fn player_point(&self, i: usize) -> Option<EvalPoint> {
+        position_point(i, self.players.len())
     }
 
     pub fn dealer_index(&self, a: &Address) -> Option<usize> {

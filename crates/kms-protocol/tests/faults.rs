@@ -209,7 +209,9 @@ fn bad_point(fault: DealerFault, expected: kms_crypto::Error) {
         .unwrap();
     let mut raw = RawEnvelope::parse(bytes).unwrap();
     assert!(raw.clone().open(&mut CommitmentCache::default()).is_err());
-    raw.body.push(0);
+    let mut body = raw.body().to_vec();
+    body.push(0);
+    raw.set_body(body);
     let mut inbox = kms_protocol::Inbox::new(cfg.clone(), raw.recipient.unwrap());
     let r = inbox.accept(&[&raw.encode()]).pop().unwrap().unwrap_err();
     assert_eq!((r.culprit, r.reason), (None, RejectReason::BadSignature));

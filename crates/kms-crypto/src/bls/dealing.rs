@@ -3,7 +3,7 @@
 //! sums that turn agreed dealings into the next public polynomial and share.
 
 use super::point::{G2Point, SecretScalar};
-use super::poly::{msm_g2, powers, Commitment, EvalPoint, Share};
+use super::poly::{msm_g2, powers, Commitment, EvalPoint, Share, MSM_POINT_COST};
 use crate::{Error, Result, Secret};
 use blstrs::{G2Affine, G2Projective, Scalar};
 use ff::Field;
@@ -35,6 +35,9 @@ pub fn verify_shares_batch(items: &[(&Commitment, &Share)], seed: &[u8; 32]) -> 
     if items.is_empty() {
         return true;
     }
+    if items.iter().all(|(_, s)| s.point.small().is_some()) {
+        return verify_small_point_shares(items, seed);
+    }
     let mut lhs = Scalar::ZERO;
     let mut points: Vec<G2Affine> = Vec::new();
     let mut scalars: Vec<Scalar> = Vec::new();
@@ -53,6 +56,26 @@ pub fn verify_shares_batch(items: &[(&Commitment, &Share)], seed: &[u8; 32]) -> 
     G2Projective::generator() * lhs == msm_g2(&points, &scalars)
 }
 
+/// Small points: each C_i(x_i) by Horner's rule, then sum_i r_i·s_i·G2 == sum_i r_i·C_i(x_i),
+/// an MSM over n points instead of n·t.
+fn verify_small_point_shares(items: &[(&Commitment, &Share)], seed: &[u8; 32]) -> bool {
+    let mut lhs = Scalar::ZERO;
+    let mut points: Vec<G2Projective> = Vec::with_capacity(items.len());
+    let mut scalars: Vec<Scalar> = Vec::with_capacity(items.len());
+    for (i, (c, s)) in items.iter().enumerate() {
+        let r = batch_coefficient(seed, i as u64);
+        lhs += s.value.expose(|v| v.0) * r;
+        points.push(c.evaluate(&s.point));
+        scalars.push(r);
+    }
+    let rhs = if points.len() <= 2 {
+        points.iter().zip(&scalars).map(|(p, s)| p * s).sum()
+    } else {
+        G2Projective::multi_exp(&points, &scalars)
+    };
+    G2Projective::generator() * lhs == rhs
+}
+
 /// Checks `commitment(x_i) == P_i` for every (x_i, P_i) at once:
 /// sum_i r_i·P_i == sum_k (sum_i r_i·x_i^k)·C_k. A reshare uses it to check that every dealer's
 /// constant term is its public share of the previous epoch.
@@ -65,6 +88,13 @@ pub fn verify_public_shares_batch(
         return true;
     }
     let t = commitment.threshold();
+    // With small points, evaluating each one outright is cheaper than the two MSMs below.
+    let direct: usize = items.iter().map(|(x, _)| commitment.evaluate_cost(x)).sum();
+    if direct < MSM_POINT_COST * (items.len() + t) {
+        return items
+            .iter()
+            .all(|(x, p)| commitment.evaluate(x) == G2Projective::from(p.affine()));
+    }
     let mut weights = vec![Scalar::ZERO; t];
     let mut rs = Vec::with_capacity(items.len());
     let mut ps = Vec::with_capacity(items.len());

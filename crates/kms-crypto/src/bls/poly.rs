@@ -48,6 +48,24 @@ impl EvalPoint {
         Self::from_scalar(PublicScalar(Scalar::from(i)))
     }
 
+    /// The point of the participant at 0-based position `i` of a sorted list: i + 1, never zero.
+    pub fn from_position(i: u16) -> Self {
+        Self(PublicScalar(Scalar::from(u64::from(i) + 1)))
+    }
+
+    /// The point as an integer when it is below 2^64: commitments are then evaluated by Horner's
+    /// rule with short double-and-add steps instead of full-width products.
+    pub fn small(&self) -> Option<u64> {
+        let le = self.0 .0.to_bytes_le();
+        let (low, high) = le.split_at(8);
+        if high.iter().any(|b| *b != 0) {
+            return None;
+        }
+        let mut b = [0u8; 8];
+        b.copy_from_slice(low);
+        Some(u64::from_le_bytes(b))
+    }
+
     /// The scalar.
     pub fn scalar(&self) -> &Scalar {
         &self.0 .0
@@ -207,10 +225,28 @@ impl Commitment {
         &self.coeffs
     }
 
-    /// The public share at x: sum_j C_j·x^j, as one multi-scalar multiplication.
+    /// The public share at x: sum_j C_j·x^j. For a small x, Horner's rule (t - 1 short
+    /// products, each a few doublings); otherwise one multi-scalar multiplication.
     pub fn evaluate(&self, x: &EvalPoint) -> G2Projective {
-        let powers = powers(x.scalar(), self.coeffs.len());
-        msm_g2(&self.coeffs, &powers)
+        match x.small() {
+            Some(k) => {
+                let mut acc = G2Projective::identity();
+                for c in self.coeffs.iter().rev() {
+                    acc = mul_small(&acc, k) + c;
+                }
+                acc
+            }
+            None => msm_g2(&self.coeffs, &powers(x.scalar(), self.coeffs.len())),
+        }
+    }
+
+    /// Cost of `evaluate` at x in group operations, roughly (to choose between batch forms).
+    pub(crate) fn evaluate_cost(&self, x: &EvalPoint) -> usize {
+        let steps = self.coeffs.len().saturating_sub(1);
+        match x.small() {
+            Some(k) => steps * (2 * (64 - k.leading_zeros() as usize) + 1),
+            None => MSM_POINT_COST * self.coeffs.len(),
+        }
     }
 
     /// Checks share·G2 == evaluate(x).
@@ -249,6 +285,21 @@ pub(crate) fn powers(x: &Scalar, n: usize) -> Vec<Scalar> {
         acc *= x;
     }
     out
+}
+
+/// Rough cost of one point in a small full-width MSM, in group operations.
+pub(crate) const MSM_POINT_COST: usize = 300;
+
+/// k·P by double-and-add over the bits of a public small k.
+pub(crate) fn mul_small(p: &G2Projective, k: u64) -> G2Projective {
+    let mut acc = G2Projective::identity();
+    for i in (0..64 - k.leading_zeros()).rev() {
+        acc = acc.double();
+        if (k >> i) & 1 == 1 {
+            acc += p;
+        }
+    }
+    acc
 }
 
 /// blst's Pippenger for more than a few points, plain double-and-add below that, where

@@ -323,3 +323,83 @@ fn precomputed_public_shares_verify_like_the_commitment() {
         .evaluate(&EvalPoint::from_index(99).unwrap());
     assert!(cached.verify(&partial_sign(&stranger, b"app"), &h).is_err());
 }
+
+mod small_points {
+    use super::*;
+    use crate::bls::poly::{msm_g2, powers};
+    use crate::Secret;
+
+    #[test]
+    fn horner_evaluation_matches_the_msm() {
+        let (_, c, _) = deal(5, 7, 41);
+        for x in [1u64, 2, 7, 64, 65_535, 1 << 40, u64::MAX] {
+            let p = EvalPoint::from_index(x).unwrap();
+            assert_eq!(p.small(), Some(x));
+            let by_msm = msm_g2(c.points(), &powers(p.scalar(), c.threshold()));
+            assert_eq!(c.evaluate(&p), by_msm, "x = {x}");
+        }
+        let wide = EvalPoint::from_address(&[3u8; 20]).unwrap();
+        assert_eq!(wide.small(), None);
+        assert_eq!(
+            EvalPoint::from_position(0),
+            EvalPoint::from_index(1).unwrap()
+        );
+        assert_eq!(EvalPoint::from_position(u16::MAX).small(), Some(65_536));
+    }
+
+    #[test]
+    fn batched_share_checks_catch_one_bad_share() {
+        let dealings: Vec<(Polynomial, Commitment, Vec<Share>)> =
+            (0..4).map(|i| deal(6, 4, 100 + i)).collect();
+        // Player 3's shares from every dealer (one point), and a mix of points.
+        let own: Vec<(&Commitment, &Share)> = dealings.iter().map(|(_, c, s)| (c, &s[2])).collect();
+        let mixed: Vec<(&Commitment, &Share)> = dealings
+            .iter()
+            .enumerate()
+            .map(|(i, (_, c, s))| (c, &s[i]))
+            .collect();
+        for items in [&own, &mixed] {
+            assert!(verify_shares_batch(items, &[1u8; 32]));
+            for bad in 0..items.len() {
+                let (c, s) = items[bad];
+                let wrong = Share {
+                    point: s.point,
+                    value: Secret::new(SecretScalar(s.value.expose(|v| v.0) + Scalar::ONE)),
+                };
+                let mut b = items.clone();
+                b[bad] = (c, &wrong);
+                assert!(
+                    !verify_shares_batch(&b, &[1u8; 32]),
+                    "bad share {bad} passed"
+                );
+                // Another dealer's commitment for a good share.
+                let mut b = items.clone();
+                b[bad] = (items[(bad + 1) % items.len()].0, s);
+                assert!(
+                    !verify_shares_batch(&b, &[1u8; 32]),
+                    "wrong commitment {bad} passed"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn public_share_checks_agree_for_small_and_large_points() {
+        let (_, c, _) = deal(3, 5, 9);
+        for points in [
+            (0..6u16).map(EvalPoint::from_position).collect::<Vec<_>>(),
+            (0..6u8)
+                .map(|i| EvalPoint::from_address(&[i + 1; 20]).unwrap())
+                .collect(),
+        ] {
+            let good: Vec<(EvalPoint, G2Point)> = points
+                .iter()
+                .map(|x| (*x, public_share(&c, x).unwrap()))
+                .collect();
+            assert!(verify_public_shares_batch(&c, &good, &[2u8; 32]));
+            let mut bad = good.clone();
+            bad[4].1 = good[1].1;
+            assert!(!verify_public_shares_batch(&c, &bad, &[2u8; 32]));
+        }
+    }
+}

@@ -6,7 +6,7 @@ use super::int::parse_u256;
 use super::point::{G1Point, G2Point};
 use crate::{Error, Result, Secret};
 use ark_bn254::{Fr, G1Projective, G2Projective};
-use ark_ec::PrimeGroup;
+use ark_ec::{AffineRepr, PrimeGroup};
 use ark_ff::{BigInteger, PrimeField, Zero};
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroize;
@@ -17,7 +17,7 @@ use zeroize::Zeroize;
 /// integer taken modulo r, as the EVM's `ecMul`, gnark's `fr.Element.SetString` and EigenLayer's
 /// tools do; a value that reduces to zero is rejected. Fresh keys are sampled uniformly in [1, r).
 pub struct SecretKey {
-    scalar: Secret<Fr>,
+    pub(super) scalar: Secret<Fr>,
     g1: G1Point,
     g2: G2Point,
 }
@@ -105,7 +105,7 @@ impl SecretKey {
     /// caller computed.
     pub fn sign_point(&self, point: &G1Point) -> G1Point {
         // sk != 0 mod r and P has order r, so the product is never the identity.
-        G1Point::from_nonzero_projective(self.scalar.expose(|s| *point.affine() * *s))
+        G1Point::from_nonzero_projective(self.scalar.expose(|s| point.affine().into_group() * *s))
     }
 
     /// Signs a 32-byte digest: sk·hashToG1(digest). Returns (message point, signature).

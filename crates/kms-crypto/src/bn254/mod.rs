@@ -1,6 +1,7 @@
 //! EigenLayer-exact BN254 (alt_bn128) BLS: checked points, secret keys, BN254.sol's `hashToG1`,
 //! signing, the pairing checks EigenLayer's contracts run, aggregation, and the EIP-712 digests of
-//! operator key registration.
+//! operator key registration. Also Schnorr signatures under the same key, pairing-free, for
+//! protocol messages that need no aggregation.
 //!
 //! Conventions follow the contracts byte for byte: signatures and message points in G1, public keys
 //! in G1 and G2, G2 coordinates in Solidity/EIP-197 order (imaginary limb first). Every point built
@@ -11,6 +12,7 @@ mod int;
 mod key;
 mod point;
 mod registration;
+mod schnorr;
 mod verify;
 
 pub use hash::hash_to_g1;
@@ -21,9 +23,10 @@ pub use registration::{
     key_registrar_digest, key_registrar_key_data, registry_coordinator_digest, Eip712Domain,
     KEY_REGISTRAR_TYPE, REGISTRY_COORDINATOR_TYPE,
 };
+pub use schnorr::{PreparedKey, SchnorrSignature, SCHNORR_LEN};
 pub use verify::{
-    aggregate_g1, aggregate_g2, batch_verify_hash_signatures, keys_match, verify_point_signature,
-    verify_registration, verify_signature,
+    aggregate_g1, aggregate_g2, keys_match, verify_point_signature, verify_registration,
+    verify_signature,
 };
 
 /// 256-bit unsigned integers (coordinates, key material), as the rest of the API takes them.

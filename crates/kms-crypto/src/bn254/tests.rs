@@ -278,3 +278,106 @@ proptest! {
         prop_assert_eq!(sum, kab.sign_hash(&digest).1);
     }
 }
+
+mod schnorr {
+    use super::*;
+
+    fn signed(i: u8) -> (SecretKey, [u8; 32], SchnorrSignature) {
+        let sk = SecretKey::random(&mut ChaCha20Rng::seed_from_u64(u64::from(i) + 100));
+        let digest = [i; 32];
+        let sig = sk.schnorr_sign(&digest);
+        (sk, digest, sig)
+    }
+
+    #[test]
+    fn signs_deterministically_and_verifies() {
+        let (sk, digest, sig) = signed(1);
+        assert_eq!(sk.schnorr_sign(&digest), sig);
+        sig.verify(&digest, &sk.public_g1()).unwrap();
+        let other = sk.schnorr_sign(&[2u8; 32]);
+        assert_ne!(
+            other.nonce_point(),
+            sig.nonce_point(),
+            "nonce depends on the message"
+        );
+        let back = SchnorrSignature::from_bytes(&sig.to_bytes()).unwrap();
+        assert_eq!(back, sig);
+    }
+
+    #[test]
+    fn rejects_wrong_message_key_or_parts() {
+        let (sk, digest, sig) = signed(3);
+        let pk = sk.public_g1();
+        assert_eq!(sig.verify(&[4u8; 32], &pk), Err(Error::InvalidSignature));
+        let (other, _, other_sig) = signed(5);
+        assert_eq!(
+            sig.verify(&digest, &other.public_g1()),
+            Err(Error::InvalidSignature)
+        );
+        // R from another signature, s kept.
+        let mut bytes = sig.to_bytes();
+        bytes[..64].copy_from_slice(&other_sig.to_bytes()[..64]);
+        let mixed = SchnorrSignature::from_bytes(&bytes).unwrap();
+        assert_eq!(mixed.verify(&digest, &pk), Err(Error::InvalidSignature));
+        // s + 1.
+        let mut bytes = sig.to_bytes();
+        let s = sig.s() + U256::from(1);
+        bytes[64..].copy_from_slice(&s.to_be_bytes::<32>());
+        if let Ok(bumped) = SchnorrSignature::from_bytes(&bytes) {
+            assert_eq!(bumped.verify(&digest, &pk), Err(Error::InvalidSignature));
+        }
+    }
+
+    #[test]
+    fn refuses_non_canonical_s_and_bad_nonce_points() {
+        let (_, _, sig) = signed(6);
+        let r = parse_u256(
+            "21888242871839275222246405745257275088548364400416034343698204186575808495617",
+        )
+        .unwrap();
+        // s + r encodes the same scalar; only the reduced form is accepted.
+        let mut bytes = sig.to_bytes();
+        let (high, carry) = sig.s().overflowing_add(r);
+        if !carry {
+            bytes[64..].copy_from_slice(&high.to_be_bytes::<32>());
+            assert_eq!(
+                SchnorrSignature::from_bytes(&bytes),
+                Err(Error::MalformedScalar)
+            );
+        }
+        let mut bytes = sig.to_bytes();
+        bytes[..64].fill(0);
+        assert_eq!(
+            SchnorrSignature::from_bytes(&bytes),
+            Err(Error::IdentityPoint)
+        );
+        let mut bytes = sig.to_bytes();
+        bytes[63] ^= 1;
+        assert_eq!(SchnorrSignature::from_bytes(&bytes), Err(Error::NotOnCurve));
+    }
+}
+
+#[test]
+fn prepared_keys_verify_like_plain_ones() {
+    let mut rng = rng();
+    let sk = SecretKey::random(&mut rng);
+    let other = SecretKey::random(&mut rng);
+    let pk = PreparedKey::new(sk.public_g1());
+    let clone = pk.clone();
+    for i in 0..8u8 {
+        let digest = [i; 32];
+        let sig = sk.schnorr_sign(&digest);
+        sig.verify_prepared(&digest, &pk).unwrap();
+        sig.verify_prepared(&digest, &clone).unwrap();
+        assert_eq!(
+            sig.verify_prepared(&[i ^ 0xff; 32], &pk),
+            Err(Error::InvalidSignature)
+        );
+        assert_eq!(
+            sig.verify_prepared(&digest, &PreparedKey::new(other.public_g1())),
+            Err(Error::InvalidSignature)
+        );
+    }
+    assert_eq!(pk, clone);
+    assert_ne!(pk, PreparedKey::new(other.public_g1()));
+}

@@ -8,6 +8,7 @@ use ark_bn254::{Bn254, Fr, G1Projective, G2Affine, G2Projective};
 use ark_ec::pairing::Pairing;
 use ark_ec::{AffineRepr, PrimeGroup};
 use ark_ff::{PrimeField, Zero};
+use std::sync::OnceLock;
 
 /// keccak256 of the concatenation, reduced mod r: the contracts' "gamma" challenge.
 fn gamma(parts: &[&[u8]]) -> Fr {
@@ -15,10 +16,15 @@ fn gamma(parts: &[&[u8]]) -> Fr {
     Fr::from_be_bytes_mod_order(keccak256(&joined).as_slice())
 }
 
-/// e(a, -G2)·e(b, q) == 1, BN254.sol's `pairing(a, negGeneratorG2(), b, q)`.
+/// e(a, -G2)·e(b, q) == 1, BN254.sol's `pairing(a, negGeneratorG2(), b, q)`. -G2's line
+/// coefficients are computed once per process.
 fn pairing_holds(a: G1Projective, b: G1Projective, q: &G2Affine) -> bool {
-    let neg_g2: G2Affine = (-G2Projective::generator()).into();
-    Bn254::multi_pairing([a, b], [neg_g2, *q]).is_zero()
+    type G2Prepared = <Bn254 as Pairing>::G2Prepared;
+    static NEG_G2: OnceLock<G2Prepared> = OnceLock::new();
+    let neg_g2 = NEG_G2
+        .get_or_init(|| G2Prepared::from(G2Affine::from(-G2Projective::generator())))
+        .clone();
+    Bn254::multi_pairing([a, b], [neg_g2, G2Prepared::from(*q)]).is_zero()
 }
 
 /// Verifies a signature on a 32-byte message hash the way `BLSSignatureChecker` does: with
@@ -38,7 +44,7 @@ pub fn verify_signature(
         &signature.to_abi_bytes(),
     ]);
     let h = hash_to_g1(message_hash);
-    let lhs = signature.affine().into_group() + *pk_g1.affine() * g;
+    let lhs = signature.affine().into_group() + pk_g1.affine().into_group() * g;
     let rhs = h.affine().into_group() + G1Projective::generator() * g;
     pairing_holds(lhs, rhs, pk_g2.affine())
         .then_some(())
@@ -76,7 +82,7 @@ pub fn verify_registration(
         &pk_g2.to_abi_bytes(),
         &message_point.to_abi_bytes(),
     ]);
-    let lhs = signature.affine().into_group() + *pk_g1.affine() * g;
+    let lhs = signature.affine().into_group() + pk_g1.affine().into_group() * g;
     let rhs = message_point.affine().into_group() + G1Projective::generator() * g;
     pairing_holds(lhs, rhs, pk_g2.affine())
         .then_some(())
@@ -106,57 +112,4 @@ pub fn aggregate_g2(points: &[G2Point]) -> Result<G2Point> {
         return Err(Error::InvalidThreshold("nothing to aggregate"));
     }
     G2Point::from_projective(points.iter().map(|p| p.affine().into_group()).sum())
-}
-
-/// One 128-bit batching coefficient per item, from keccak(seed || index).
-fn batch_coefficient(seed: &[u8; 32], i: u64) -> Fr {
-    let digest = keccak256([seed.as_slice(), &i.to_be_bytes()].concat());
-    Fr::from_be_bytes_mod_order(digest.as_slice().get(..16).unwrap_or_default())
-}
-
-/// Verifies many plain signatures `sig = sk·hashToG1(digest)` at once: with random 128-bit r_k
-/// (derived from `seed`, which the caller binds to the whole batch),
-/// e(sum r_k·sig_k, -G2) · prod_pk e(sum_{k by pk} r_k·H(m_k), pk) == 1.
-/// One Miller loop per distinct key and one final exponentiation for the batch. Returns false if
-/// any signature is bad; the caller then checks one by one to name the culprit.
-pub fn batch_verify_hash_signatures(
-    items: &[(&[u8; 32], &G1Point, &G2Point)],
-    seed: &[u8; 32],
-) -> bool {
-    use ark_bn254::G1Affine;
-    use ark_ec::VariableBaseMSM;
-    if items.is_empty() {
-        return true;
-    }
-    let mut sigs: Vec<G1Affine> = Vec::with_capacity(items.len());
-    let mut rs: Vec<Fr> = Vec::with_capacity(items.len());
-    // Items grouped by key: (key, hash points, coefficients).
-    let mut groups: Vec<(&G2Point, Vec<G1Affine>, Vec<Fr>)> = Vec::new();
-    for (k, (digest, sig, pk)) in items.iter().enumerate() {
-        let r = batch_coefficient(seed, k as u64);
-        sigs.push(*sig.affine());
-        rs.push(r);
-        let h = *hash_to_g1(digest).affine();
-        match groups.iter_mut().find(|(key, _, _)| *key == *pk) {
-            Some((_, hs, cs)) => {
-                hs.push(h);
-                cs.push(r);
-            }
-            None => groups.push((pk, vec![h], vec![r])),
-        }
-    }
-    let Ok(sig_sum) = G1Projective::msm(&sigs, &rs) else {
-        return false;
-    };
-    let neg_g2: G2Affine = (-G2Projective::generator()).into();
-    let mut g1s: Vec<G1Projective> = vec![sig_sum];
-    let mut g2s: Vec<G2Affine> = vec![neg_g2];
-    for (pk, hs, cs) in &groups {
-        let Ok(h_sum) = G1Projective::msm(hs, cs) else {
-            return false;
-        };
-        g1s.push(h_sum);
-        g2s.push(*pk.affine());
-    }
-    Bn254::multi_pairing(g1s, g2s).is_zero()
 }

@@ -94,7 +94,7 @@ EIP712_DOMAIN_CANONICAL = [
     ("salt", "bytes32"),
 ]
 
-SECTIONS = ("bn254", "bn254_aggregate", "bls12381", "eip712")
+SECTIONS = ("bn254", "bn254_aggregate", "bn254_schnorr", "bls12381", "eip712")
 
 
 class CheckError(Exception):
@@ -509,6 +509,43 @@ def _nonzero(n: int, what: str) -> int:
     return n
 
 
+SCHNORR_TAG = b"KMS_BN254_SCHNORR_V1"
+SCHNORR_NONCE_TAG = b"KMS_BN254_SCHNORR_NONCE_V1"
+
+
+def check_bn254_schnorr(c: Case) -> None:
+    """docs/0006: s*G1 == R + e*P with e = keccak(tag, R, P, m) mod r, s < r; and the
+    deterministic nonce R == k*G1 when the secret key is given."""
+    mh = c.run("message_hash.parse", lambda: parse_hex(c.field("message_hash"), "message_hash", 32))
+    pk = c.run("g1.parse", lambda: bn254_parse_g1(c.field("g1"), "g1"))
+    r_pt = c.run("R.parse", lambda: bn254_parse_g1(c.field("R"), "R"))
+    s = c.run("s.parse", lambda: parse_dec(c.field("s"), "s", BN254_FR_MODULUS))
+
+    def equation_ok() -> None:
+        rx, ry = (e.n for e in bn.normalize(r_pt))
+        px, py = (e.n for e in bn.normalize(pk))
+        e = int.from_bytes(
+            keccak(SCHNORR_TAG + u256(rx) + u256(ry) + u256(px) + u256(py) + mh), "big"
+        ) % BN254_FR_MODULUS
+        lhs = bn.multiply(bn.G1, s)
+        rhs = bn.add(r_pt, bn.multiply(pk, e))
+        if not pt_eq(bn, lhs, rhs):
+            raise CheckError("s*G1 != R + e*P")
+
+    def nonce_ok() -> None:
+        sk = parse_dec(c.field("secret_key"), "secret_key", BN254_FR_MODULUS)
+        wide = b"".join(
+            keccak(SCHNORR_NONCE_TAG + bytes([0, half]) + u256(sk) + mh) for half in (0, 1)
+        )
+        k = int.from_bytes(wide, "big") % BN254_FR_MODULUS
+        if not pt_eq(bn, r_pt, bn.multiply(bn.G1, k)):
+            raise CheckError("R is not the documented deterministic nonce times G1")
+
+    c.run("s*G1 == R + e*P", equation_ok, mh, pk, r_pt, s)
+    if "secret_key" in c.raw:
+        c.run("R == k*G1 (deterministic nonce)", nonce_ok, mh, r_pt)
+
+
 def check_bn254_aggregate(c: Case) -> None:
     mh = c.run("message_hash.parse", lambda: parse_hex(c.field("message_hash"), "message_hash", 32))
     h = bn254_g1_from_xy(bn254_hash_to_g1(mh)) if mh is not None else None
@@ -806,6 +843,7 @@ def check_eip712(c: Case) -> None:
 CHECKERS = {
     "bn254": check_bn254,
     "bn254_aggregate": check_bn254_aggregate,
+    "bn254_schnorr": check_bn254_schnorr,
     "bls12381": check_bls12381,
     "eip712": check_eip712,
 }

@@ -216,16 +216,7 @@ pub fn sign_raw(
     body: Vec<u8>,
     key: &bn254::SecretKey,
 ) -> RawEnvelope {
-    let mut raw = RawEnvelope {
-        round,
-        sender,
-        recipient,
-        kind,
-        body,
-        signature: bn254::G1Point::generator(),
-    };
-    raw.signature = key.sign_hash(&raw.signing_digest()).1;
-    raw
+    RawEnvelope::sign(round, sender, recipient, kind, body, key)
 }
 
 fn deal_body(commitment: &[u8], sealed: &Sealed) -> Vec<u8> {
@@ -431,11 +422,14 @@ impl PlanNetwork {
                 };
                 let c2 = poly2.commit().to_bytes();
                 for o in others {
-                    let Some((_, op)) = player_op(&cfg, &o) else {
+                    let Some((i, op)) = player_op(&cfg, &o) else {
+                        continue;
+                    };
+                    let Some(point) = cfg.player_point(i) else {
                         continue;
                     };
                     let eph = random_secret(&mut self.rng);
-                    let s = poly2.evaluate(&op.point);
+                    let s = poly2.evaluate(&point);
                     let plain = s.value.expose(|v| v.to_bytes());
                     let Ok(sealed) =
                         plain.expose(|b| seal(&op.enc, b, &share_aad(&round, dealer, &o), &eph))
@@ -462,8 +456,11 @@ impl PlanNetwork {
                 let mut shares = Vec::new();
                 let mut reveals = Vec::new();
                 for (i, op) in cfg.players.iter().enumerate() {
+                    let Some(point) = cfg.player_point(i) else {
+                        continue;
+                    };
                     let eph = random_secret(&mut self.rng);
-                    let s = poly.evaluate(&op.point);
+                    let s = poly.evaluate(&point);
                     let plain = s.value.expose(|v| v.to_bytes());
                     let Ok(sealed) = plain.expose(|b| {
                         seal(&op.enc, b, &share_aad(&round, dealer, &op.address), &eph)
