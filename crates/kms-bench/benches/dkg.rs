@@ -507,9 +507,65 @@ fn ours_reshare(c: &mut Criterion) {
     ours(c, "reshare", true);
 }
 
+/// Paired figures for a noisy machine: with `KMS_DKG_PAIRED=1` (and a name filter that skips the
+/// criterion groups, e.g. `-- paired`), alternates one ours and one commonware ceremony 15 times
+/// per (kind, n) and prints the medians and the median of the per-pair ratios. Timing both in the
+/// same seconds cancels the machine's drift, which between criterion groups reached 2x here.
+fn paired(_: &mut Criterion) {
+    use kms_protocol::ceremony::{node_ceremony_decoded, prepare_ceremony};
+    if std::env::var_os("KMS_DKG_PAIRED").is_none() {
+        return;
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for reshare in [false, true] {
+        for n in COMMITTEE_SIZES {
+            let ours = prepare_ceremony(n, reshare, 1);
+            let dkg = dkg_ceremony(n);
+            let theirs = if reshare {
+                Rc::new(Ceremony::reshare(&dkg))
+            } else {
+                dkg
+            };
+            let previous = || {
+                if reshare {
+                    theirs.cold_previous()
+                } else {
+                    None
+                }
+            };
+            // Warm-up: operator-key tables, allocator, caches.
+            node_ceremony_decoded(&ours);
+            commonware_node(theirs.inputs(previous()));
+            let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..15 {
+                let t = std::time::Instant::now();
+                std::hint::black_box(node_ceremony_decoded(&ours));
+                let x = t.elapsed().as_secs_f64() * 1e3;
+                let inputs = theirs.inputs(previous());
+                let t = std::time::Instant::now();
+                std::hint::black_box(commonware_node(inputs));
+                let y = t.elapsed().as_secs_f64() * 1e3;
+                a.push(x);
+                b.push(y);
+                r.push(x / y);
+            }
+            println!(
+                "paired {} n={n}: ours {:.2} ms, commonware {:.2} ms, ratio {:.2}",
+                if reshare { "reshare" } else { "dkg" },
+                median(a),
+                median(b),
+                median(r)
+            );
+        }
+    }
+}
+
 criterion_group! {
     name = benches;
     config = dkg_config();
-    targets = commonware_dkg, ours_dkg, commonware_reshare, ours_reshare
+    targets = commonware_dkg, ours_dkg, commonware_reshare, ours_reshare, paired
 }
 criterion_main!(benches);

@@ -9,7 +9,7 @@ use kms_crypto::bls::{
 };
 use kms_crypto::seal::open_with_ephemeral;
 use kms_crypto::{bn254, Secret};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Which list of the round a sender of this kind must be in.
 pub(crate) fn sender_key<'a>(
@@ -26,15 +26,25 @@ pub(crate) fn sender_key<'a>(
         .map(|o| o.message_key())
 }
 
-/// Envelopes whose signatures have been checked, by (sender, signature), so nothing is verified
-/// twice. A hit must also be byte-equal to the stored envelope: a cheap comparison, where
-/// re-hashing every embedded ack of every log was the dominant cost at n = 64.
+/// Checks already made, so nothing is checked twice: envelopes whose signatures verified, by
+/// (sender, signature), and (dealer, commitment hash) pairs whose constant term matched the
+/// dealer's previous public share in a reshare. A signature hit must also be byte-equal to the
+/// stored envelope: a cheap comparison, where re-hashing every embedded ack of every log was the
+/// dominant cost at n = 64.
 #[derive(Default, Clone)]
-pub struct SigCache(BTreeMap<(Address, [u8; bn254::SCHNORR_LEN]), RawEnvelope>);
+pub struct CheckCache {
+    sigs: BTreeMap<(Address, [u8; bn254::SCHNORR_LEN]), RawEnvelope>,
+    constants: BTreeSet<(usize, [u8; 32])>,
+}
 
-impl SigCache {
+impl CheckCache {
+    /// Records that dealer `d`'s commitment with this hash has the right constant term.
+    pub(crate) fn constant_checked(&mut self, d: usize, commitment_hash: [u8; 32]) {
+        self.constants.insert((d, commitment_hash));
+    }
+
     fn known(&self, raw: &RawEnvelope) -> bool {
-        self.0
+        self.sigs
             .get(&(raw.sender, raw.signature.to_bytes()))
             .is_some_and(|r| r == raw)
     }
@@ -57,7 +67,7 @@ impl SigCache {
                     .verify_prepared(&raw.signing_digest(), key)
                     .is_ok();
                 if ok {
-                    self.0
+                    self.sigs
                         .insert((raw.sender, raw.signature.to_bytes()), (*raw).clone());
                 }
                 ok
@@ -119,7 +129,7 @@ pub(crate) fn ack_hash(commitment_hash: &[u8; 32], sealed: &kms_crypto::seal::Se
 pub fn check_logs(
     cfg: &RoundConfig,
     logs: &[&Envelope],
-    sigs: &mut SigCache,
+    sigs: &mut CheckCache,
 ) -> Vec<Result<LogInfo, LogFault>> {
     let mut results: Vec<Result<(), LogFault>> = vec![Ok(()); logs.len()];
     let set = |results: &mut Vec<Result<(), LogFault>>, i: usize, f: LogFault| {
@@ -190,12 +200,16 @@ pub fn check_logs(
         }
     }
 
-    // Reshare: each dealer's constant term is its previous public share.
+    // Reshare: each dealer's constant term is its previous public share (unless this node
+    // already checked the same commitment in the dealer's deal).
     if let Some(prev) = &cfg.previous {
         let mut idx = Vec::new();
         let mut pairs: Vec<(EvalPoint, G2Point)> = Vec::new();
         for (i, l) in logs.iter().enumerate() {
             if let (Body::Log(log), Some(Some(d))) = (&l.body, dealer_of.get(i)) {
+                if sigs.constants.contains(&(*d, log.commitment_hash)) {
+                    continue;
+                }
                 if let Some(x) = cfg.dealer_point(*d) {
                     idx.push(i);
                     pairs.push((x, log.commitment.public_key()));
@@ -332,7 +346,7 @@ fn check_structure(
 }
 
 /// Whether a piece of evidence proves what it claims, from public data.
-pub fn evidence_holds(cfg: &RoundConfig, e: &Evidence, sigs: &mut SigCache) -> bool {
+pub fn evidence_holds(cfg: &RoundConfig, e: &Evidence, sigs: &mut CheckCache) -> bool {
     match e {
         Evidence::InvalidLog(l) => {
             l.raw.kind == Kind::Log

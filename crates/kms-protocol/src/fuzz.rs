@@ -29,7 +29,7 @@ use crate::message::{Body, Certificate, CommitmentCache, Envelope, Kind, RawEnve
 use crate::observe::{observe, verify_certificate};
 use crate::round::RoundConfig;
 use crate::sim::{rng_for, SimNode};
-use crate::{evidence_holds, Address, Dealer, Evidence, Inbox, Player, RejectReason, SigCache};
+use crate::{evidence_holds, Address, CheckCache, Dealer, Evidence, Inbox, Player, RejectReason};
 use kms_crypto::bls::{self, Commitment, EvalPoint};
 use kms_crypto::seal::{open_with_ephemeral, EncryptionPublicKey, Sealed};
 use kms_crypto::{bn254, Secret};
@@ -696,7 +696,7 @@ impl<'a> Sim<'a> {
             return;
         };
         if self.verified.insert(log.encode()) {
-            let verdict = check_logs(&self.cl.cfg, &[&log], &mut SigCache::default());
+            let verdict = check_logs(&self.cl.cfg, &[&log], &mut CheckCache::default());
             assert!(
                 matches!(verdict.first(), Some(Ok(_))),
                 "dealer {d}'s own log fails the public checks: {verdict:?}"
@@ -1024,7 +1024,7 @@ fn signed_log(fx: &Fixture, b: &[u8]) {
         return;
     };
     let env = Envelope::sign(cfg.digest(), n.address(), None, body, &n.key);
-    let mut sigs = SigCache::default();
+    let mut sigs = CheckCache::default();
     let verdict = check_logs(cfg, &[&env], &mut sigs);
     let invalid = evidence_holds(cfg, &Evidence::InvalidLog(Box::new(env.clone())), &mut sigs);
     assert_eq!(

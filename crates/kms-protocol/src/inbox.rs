@@ -1,7 +1,7 @@
 //! The front door: parses bytes, checks round, sender and recipient, verifies signatures in a
 //! batch, and decodes bodies. Everything a state machine receives has passed through here.
 
-use crate::check::{sender_key, SigCache};
+use crate::check::{sender_key, CheckCache};
 use crate::message::{CommitmentCache, Envelope, RawEnvelope};
 use crate::round::RoundConfig;
 use crate::{Address, Reject, RejectReason};
@@ -11,7 +11,7 @@ use std::sync::Arc;
 pub struct Inbox {
     cfg: Arc<RoundConfig>,
     me: Address,
-    pub(crate) sigs: SigCache,
+    pub(crate) sigs: CheckCache,
     pub(crate) cache: CommitmentCache,
 }
 
@@ -20,7 +20,7 @@ impl Inbox {
         Self {
             cfg,
             me,
-            sigs: SigCache::default(),
+            sigs: CheckCache::default(),
             cache: CommitmentCache::default(),
         }
     }
@@ -70,7 +70,7 @@ impl Inbox {
     /// Verifies the signatures of every item that passed the prechecks, in one batch.
     fn verify_batch<T>(
         cfg: &RoundConfig,
-        sigs: &mut SigCache,
+        sigs: &mut CheckCache,
         items: Vec<Result<T, Reject>>,
         raw: impl Fn(&T) -> &RawEnvelope,
     ) -> Vec<Result<T, Reject>> {

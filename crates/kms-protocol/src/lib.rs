@@ -33,7 +33,7 @@ mod player;
 pub mod round;
 pub mod sim;
 
-pub use check::{check_logs, evidence_holds, LogFault, LogInfo, RevealKind, SigCache};
+pub use check::{check_logs, evidence_holds, CheckCache, LogFault, LogInfo, RevealKind};
 pub use dealer::Dealer;
 pub use error::{ConfigError, DecodeError, ObserveError, Reject, RejectReason};
 pub use inbox::Inbox;

@@ -2,7 +2,7 @@
 //! (with the player's key) its share. A node that missed the round needs nothing else.
 
 use crate::check::{
-    check_logs, evidence_holds, share_aad, LogFault, LogInfo, RevealKind, SigCache,
+    check_logs, evidence_holds, share_aad, CheckCache, LogFault, LogInfo, RevealKind,
 };
 use crate::message::{Body, Certificate, DealerSet, Envelope, Evidence};
 use crate::round::{Operator, RoundConfig, RoundKind};
@@ -141,7 +141,7 @@ pub fn observe(
     me: Option<(&Address, &EncryptionKey)>,
 ) -> Result<Output, ObserveError> {
     let me = me.map(|(a, k)| (a, k, &NO_SHARES));
-    observe_with(cfg, cert, logs, me, &mut SigCache::default(), None)
+    observe_with(cfg, cert, logs, me, &mut CheckCache::default(), None)
 }
 
 static NO_SHARES: BTreeMap<usize, Secret<SecretScalar>> = BTreeMap::new();
@@ -159,7 +159,7 @@ pub(crate) fn observe_with(
     cert: &Certificate,
     logs: &[Envelope],
     me: Option<Me<'_>>,
-    sigs: &mut SigCache,
+    sigs: &mut CheckCache,
     checked: Option<&BTreeMap<usize, Result<LogInfo, LogFault>>>,
 ) -> Result<Output, ObserveError> {
     // A player that already holds the certificate verified it on receipt.

@@ -372,6 +372,17 @@ impl Player {
                     }
                 }
             }
+            // check_logs skips these when the same commitment comes back in the log.
+            for (d, _, _, _) in &pending {
+                if !matches!(
+                    entries.get(*d),
+                    Some(AckEntry::Complaint(Complaint::BadConstant))
+                ) {
+                    if let Some(Body::Deal(deal)) = self.deals.get(d).map(|e| &e.body) {
+                        self.inbox.sigs.constant_checked(*d, deal.commitment_hash);
+                    }
+                }
+            }
         }
         for (d, _, share, _) in pending {
             if matches!(entries.get(d), Some(AckEntry::Ack(_))) {
