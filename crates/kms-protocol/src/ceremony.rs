@@ -29,7 +29,9 @@ pub struct Prepared {
 /// non-leader node received in the last round.
 pub fn prepare_ceremony(n: usize, reshare: bool, seed: u64) -> Prepared {
     let mut rng = rng_for(seed, "ceremony-keys");
-    let mut nodes: Vec<SimNode> = (0..n).map(|_| SimNode::generate(&mut rng)).collect();
+    let mut nodes: Vec<SimNode> = (1..=n as u64)
+        .map(|id| SimNode::generate(&mut rng, id))
+        .collect();
     let ops: Vec<_> = nodes.iter().map(|n| n.operator.clone()).collect();
     let mut cfg = Arc::new(config_or_die(RoundConfig::dkg(
         1,

@@ -206,7 +206,9 @@ fn fixture() -> &'static Fixture {
 
 fn build_fixture() -> Result<Fixture, String> {
     let mut rng = rng_for(SEED, "fuzz-nodes");
-    let mut nodes: Vec<SimNode> = (0..N).map(|_| SimNode::generate(&mut rng)).collect();
+    let mut nodes: Vec<SimNode> = (1..=N as u64)
+        .map(|id| SimNode::generate(&mut rng, id))
+        .collect();
     nodes.sort_by_key(|n| n.address());
     let ops: Vec<_> = nodes.iter().map(|n| n.operator.clone()).collect();
     let cfg = RoundConfig::dkg(1, CHAIN, REGISTRY, ops.clone()).map_err(|e| e.to_string())?;

@@ -51,13 +51,12 @@ impl Output {
         self.public.public_key()
     }
 
-    /// A player's evaluation point: its 1-based position among the players.
+    /// A player's evaluation point.
     pub fn point(&self, player: &Address) -> Option<EvalPoint> {
-        let i = self
-            .players
-            .binary_search_by_key(player, |o| o.address)
-            .ok()?;
-        crate::round::position_point(i, self.players.len())
+        self.players
+            .iter()
+            .find(|o| &o.address == player)
+            .map(|o| o.point)
     }
 
     /// A player's public share (Horner's rule over the public polynomial).

@@ -3,18 +3,20 @@
 use crate::codec::{Reader, Writer};
 use crate::error::{ConfigError, DecodeError};
 use crate::Address;
-use kms_crypto::bls::{threshold_for, Commitment, EvalPoint};
+use kms_crypto::bls::{threshold_for, Commitment, EvalPoint, PublicScalar};
 use kms_crypto::bn254;
 use kms_crypto::seal::EncryptionPublicKey;
 use sha2::{Digest, Sha256};
 
 const ROUND_TAG: &[u8] = b"KMS_ROUND_V1";
 
-/// A member of the network as the protocol sees it. Its evaluation point is not its own: it is
-/// its position in a round's sorted list ([`RoundConfig::player_point`], docs 0005).
+/// A member of the network as the protocol sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Operator {
     pub address: Address,
+    /// The operator's evaluation point: a small, permanent operator id that the membership
+    /// source assigns once and never reuses (docs 0007). Stable across reshares.
+    pub point: EvalPoint,
     /// BN254 operator key in G1, which message signatures are checked against, with its
     /// verification table (built once, shared by clones of this operator across rounds).
     key_g1: bn254::PreparedKey,
@@ -27,16 +29,18 @@ pub struct Operator {
 impl Operator {
     pub fn new(
         address: Address,
+        point: EvalPoint,
         key_g1: bn254::G1Point,
         key_g2: bn254::G2Point,
         enc: EncryptionPublicKey,
-    ) -> Result<Self, ConfigError> {
-        Ok(Self {
+    ) -> Self {
+        Self {
             address,
+            point,
             key_g1: bn254::PreparedKey::new(key_g1),
             key_g2,
             enc,
-        })
+        }
     }
 
     /// The operator key in G1.
@@ -57,6 +61,7 @@ impl Operator {
 
     pub(crate) fn encode(&self, w: &mut Writer) {
         w.fixed(&self.address)
+            .fixed(&self.point.to_bytes())
             .fixed(&self.key_g1().to_abi_bytes())
             .fixed(&self.key_g2.to_abi_bytes())
             .fixed(&self.enc.to_bytes());
@@ -64,11 +69,17 @@ impl Operator {
 
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let address: Address = r.array()?;
+        let point = EvalPoint::from_scalar(PublicScalar::from_bytes(r.fixed(32)?)?)?;
         let g1: [u8; 64] = r.array()?;
         let g2: [u8; 128] = r.array()?;
         let enc = EncryptionPublicKey::from_bytes(r.fixed(32)?)?;
-        Self::new(address, g1_from_abi(&g1)?, g2_from_abi(&g2)?, enc)
-            .map_err(|_| DecodeError::Invalid("operator"))
+        Ok(Self::new(
+            address,
+            point,
+            g1_from_abi(&g1)?,
+            g2_from_abi(&g2)?,
+            enc,
+        ))
     }
 }
 
@@ -95,14 +106,6 @@ pub enum RoundKind {
     Dkg,
     /// New shares of the key finalized at `from_epoch`, same master public key.
     Reshare { from_epoch: u64 },
-}
-
-/// Position i of a list of `len` (at most u16::MAX, as `build` enforces) as a point: i + 1.
-pub(crate) fn position_point(i: usize, len: usize) -> Option<EvalPoint> {
-    (i < len)
-        .then(|| u16::try_from(i).ok())
-        .flatten()
-        .map(EvalPoint::from_position)
 }
 
 /// Everything that identifies a round. Built by the caller from its membership source; every node
@@ -143,10 +146,8 @@ impl RoundConfig {
         )
     }
 
-    /// A reshare of the key finalized at `from_epoch` (with public polynomial `previous`) to
-    /// `players`. `dealers` must be all the players of `from_epoch`, absent ones included: their
-    /// points are their positions in that list (leaving one out shifts the others, and every
-    /// dealing then fails its constant-term check).
+    /// A reshare of the key finalized at `from_epoch` (with public polynomial `previous`, held by
+    /// `dealers`, the previous epoch's players) to `players`.
     pub fn reshare(
         from_epoch: u64,
         epoch: u64,
@@ -194,6 +195,21 @@ impl RoundConfig {
             }
             if list.is_empty() || list.len() > usize::from(u16::MAX) {
                 return Err(ConfigError::Invalid("operator count out of range"));
+            }
+            let mut points: Vec<[u8; 32]> = list.iter().map(|o| o.point.to_bytes()).collect();
+            points.sort_unstable();
+            if points.windows(2).any(|w| matches!(w, [a, b] if a == b)) {
+                return Err(ConfigError::Invalid("duplicate evaluation point"));
+            }
+        }
+        // Points are permanent: an operator in both lists has the same one.
+        for d in &dealers {
+            if let Ok(i) = players.binary_search_by_key(&d.address, |o| o.address) {
+                if players.get(i).is_some_and(|p| p.point != d.point) {
+                    return Err(ConfigError::Invalid(
+                        "an operator's evaluation point changed between epochs",
+                    ));
+                }
             }
         }
         let threshold = threshold_for(players.len());
@@ -251,7 +267,7 @@ impl RoundConfig {
         let registry: Address = r.array()?;
         let mut lists = [Vec::new(), Vec::new()];
         for list in lists.iter_mut() {
-            let n = r.count(244)?;
+            let n = r.count(276)?;
             for _ in 0..n {
                 list.push(Operator::decode(&mut r)?);
             }
@@ -317,16 +333,14 @@ impl RoundConfig {
         v
     }
 
-    /// Dealer i's evaluation point: its 1-based position among the dealers. In a reshare the
-    /// dealers are the previous epoch's players, sorted the same way, so this is the point of
-    /// the share each of them deals from.
+    /// Dealer i's evaluation point (in a reshare, the point its previous share is at).
     pub fn dealer_point(&self, i: usize) -> Option<EvalPoint> {
-        position_point(i, self.dealers.len())
+        self.dealers.get(i).map(|o| o.point)
     }
 
-    /// Player i's evaluation point: its 1-based position among the players.
+    /// Player i's evaluation point.
     pub fn player_point(&self, i: usize) -> Option<EvalPoint> {
-        position_point(i, self.players.len())
+        self.players.get(i).map(|o| o.point)
     }
 
     pub fn dealer_index(&self, a: &Address) -> Option<usize> {

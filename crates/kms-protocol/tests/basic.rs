@@ -8,7 +8,7 @@ use std::sync::Arc;
 #[test]
 fn dkg_then_reshare() {
     let mut rng = rng_for(1, "keys");
-    let mut nodes: Vec<SimNode> = (0..5).map(|_| SimNode::generate(&mut rng)).collect();
+    let mut nodes: Vec<SimNode> = (1..=5).map(|id| SimNode::generate(&mut rng, id)).collect();
     let ops: Vec<_> = nodes[..4].iter().map(|n| n.operator.clone()).collect();
     let cfg = Arc::new(RoundConfig::dkg(1, 31337, [7u8; 20], ops.clone()).unwrap());
     let mut res = run_round(&cfg, &mut nodes, &mut Perfect, 3);

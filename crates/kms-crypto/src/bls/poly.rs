@@ -48,11 +48,6 @@ impl EvalPoint {
         Self::from_scalar(PublicScalar(Scalar::from(i)))
     }
 
-    /// The point of the participant at 0-based position `i` of a sorted list: i + 1, never zero.
-    pub fn from_position(i: u16) -> Self {
-        Self(PublicScalar(Scalar::from(u64::from(i) + 1)))
-    }
-
     /// The point as an integer when it is below 2^64: commitments are then evaluated by Horner's
     /// rule with short double-and-add steps instead of full-width products.
     pub fn small(&self) -> Option<u64> {

@@ -340,11 +340,6 @@ mod small_points {
         }
         let wide = EvalPoint::from_address(&[3u8; 20]).unwrap();
         assert_eq!(wide.small(), None);
-        assert_eq!(
-            EvalPoint::from_position(0),
-            EvalPoint::from_index(1).unwrap()
-        );
-        assert_eq!(EvalPoint::from_position(u16::MAX).small(), Some(65_536));
     }
 
     #[test]
@@ -387,7 +382,9 @@ mod small_points {
     fn public_share_checks_agree_for_small_and_large_points() {
         let (_, c, _) = deal(3, 5, 9);
         for points in [
-            (0..6u16).map(EvalPoint::from_position).collect::<Vec<_>>(),
+            (1..=6u64)
+                .map(|i| EvalPoint::from_index(i).unwrap())
+                .collect::<Vec<_>>(),
             (0..6u8)
                 .map(|i| EvalPoint::from_address(&[i + 1; 20]).unwrap())
                 .collect(),

@@ -47,7 +47,9 @@ impl Cluster {
     pub fn new(seed: u64, pool: usize) -> Self {
         let mut rng = rng_for(seed, "keys");
         Self {
-            nodes: (0..pool).map(|_| SimNode::generate(&mut rng)).collect(),
+            nodes: (1..=pool as u64)
+                .map(|id| SimNode::generate(&mut rng, id))
+                .collect(),
             next_epoch: 1,
             current: None,
         }
