@@ -105,7 +105,9 @@ impl StaticFile {
             .operators
             .iter()
             .enumerate()
-            .map(|(index, e)| entry_to_member(e).map_err(|what| MembershipError::Operator { index, what }))
+            .map(|(index, e)| {
+                entry_to_member(e).map_err(|what| MembershipError::Operator { index, what })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let addresses: Vec<_> = members.iter().map(|m| m.operator.address).collect();
         let ids: Vec<_> = members.iter().map(|m| m.operator.point).collect();
@@ -179,7 +181,7 @@ fn entry_to_member(e: &Entry) -> Result<Member, &'static str> {
         .map_err(|_| "bn254_g1 is not a valid G1 point")?;
     let ([x1, x0], [y1, y0]) = (&e.bn254_g2.x, &e.bn254_g2.y);
     let g2 = G2Point::from_dec_or_hex([x1, x0], [y1, y0])
-    .map_err(|_| "bn254_g2 is not a valid G2 point")?;
+        .map_err(|_| "bn254_g2 is not a valid G2 point")?;
     let enc_bytes = hex::decode(e.encryption_key.trim_start_matches("0x"))
         .map_err(|_| "encryption_key is not hex")?;
     let enc = EncryptionPublicKey::from_bytes(&enc_bytes)
