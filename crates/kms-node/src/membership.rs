@@ -1,0 +1,206 @@
+//! Who the operators are. [`Membership`] gives the operator set a round runs with; the embedded
+//! default is [`StaticFile`], a JSON file that lists each operator's address, id (its evaluation
+//! point, docs 0007), BN254 keys, X25519 key and URL. The chain registry (issue 6) will be another
+//! implementation of the same trait.
+//!
+//! The file is trusted configuration, so proof of possession of the BN254 keys is not checked here
+//! (the chain registry checks it); everything else is: points on the curve and in the subgroup,
+//! G1 and G2 keys of one secret, X25519 keys not of small order, ids non-zero, and addresses and
+//! ids unique.
+
+use alloy_primitives::Address as EthAddress;
+use kms_crypto::bls::EvalPoint;
+use kms_crypto::bn254::{G1Point, G2Point};
+use kms_crypto::seal::EncryptionPublicKey;
+use kms_protocol::Operator;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::str::FromStr;
+
+/// An operator of the network and where to reach it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub operator: Operator,
+    /// Base URL of its node, `http://` or `https://`.
+    pub url: String,
+}
+
+/// What is wrong with a membership source. The messages name the entry (0-based) and the field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MembershipError {
+    #[error("operator file: {0}")]
+    File(String),
+    #[error("operator file lists no operators")]
+    Empty,
+    #[error("operator {index}: {what}")]
+    Operator { index: usize, what: &'static str },
+    #[error("operators {first} and {second} have the same {what}")]
+    Duplicate {
+        what: &'static str,
+        first: usize,
+        second: usize,
+    },
+}
+
+/// A source of the operator set.
+pub trait Membership: Send + Sync {
+    /// The operators of the round started at `trigger` (an interval number; a block number in
+    /// chain mode), sorted by address.
+    fn members(&self, trigger: u64) -> Result<Vec<Member>, MembershipError>;
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileFormat {
+    operators: Vec<Entry>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    address: String,
+    id: u64,
+    bn254_g1: G1Json,
+    bn254_g2: G2Json,
+    encryption_key: String,
+    url: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct G1Json {
+    x: String,
+    y: String,
+}
+
+/// Solidity limb order, imaginary part first, as EigenLayer's contracts and our key tools write it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct G2Json {
+    x: [String; 2],
+    y: [String; 2],
+}
+
+/// The static operator file, loaded and checked once.
+#[derive(Clone, Debug)]
+pub struct StaticFile {
+    members: Vec<Member>,
+}
+
+impl StaticFile {
+    pub fn load(path: &Path) -> Result<Self, MembershipError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| MembershipError::File(format!("{}: {e}", path.display())))?;
+        Self::parse(&text)
+    }
+
+    /// Parses and checks the JSON text.
+    pub fn parse(text: &str) -> Result<Self, MembershipError> {
+        let file: FileFormat =
+            serde_json::from_str(text).map_err(|e| MembershipError::File(e.to_string()))?;
+        if file.operators.is_empty() {
+            return Err(MembershipError::Empty);
+        }
+        let mut members = file
+            .operators
+            .iter()
+            .enumerate()
+            .map(|(index, e)| {
+                entry_to_member(e).map_err(|what| MembershipError::Operator { index, what })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let addresses: Vec<_> = members.iter().map(|m| m.operator.address).collect();
+        let ids: Vec<_> = members.iter().map(|m| m.operator.point).collect();
+        for (what, dup) in [
+            ("address", first_duplicate(&addresses)),
+            ("id", first_duplicate(&ids)),
+        ] {
+            if let Some((first, second)) = dup {
+                return Err(MembershipError::Duplicate {
+                    what,
+                    first,
+                    second,
+                });
+            }
+        }
+        members.sort_by_key(|m| m.operator.address);
+        Ok(Self { members })
+    }
+
+    /// Writes a file that [`StaticFile::parse`] reads back (`kms devnet`, tests). Every point must
+    /// be a small id, as the file format has it.
+    pub fn to_json(members: &[Member]) -> Result<String, MembershipError> {
+        let operators = members
+            .iter()
+            .enumerate()
+            .map(|(index, m)| {
+                let op = &m.operator;
+                let id = op.point.small().ok_or(MembershipError::Operator {
+                    index,
+                    what: "evaluation point is not a small id",
+                })?;
+                let (x, y) = op.key_g2.to_dec();
+                Ok(Entry {
+                    address: EthAddress::from(op.address).to_checksum(None),
+                    id,
+                    bn254_g1: G1Json {
+                        x: op.key_g1().x_dec(),
+                        y: op.key_g1().y_dec(),
+                    },
+                    bn254_g2: G2Json { x, y },
+                    encryption_key: format!("0x{}", hex::encode(op.enc.to_bytes())),
+                    url: m.url.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        serde_json::to_string_pretty(&FileFormat { operators })
+            .map_err(|e| MembershipError::File(e.to_string()))
+    }
+}
+
+/// The first pair of equal keys, as (earlier index, later index).
+fn first_duplicate<K: PartialEq>(keys: &[K]) -> Option<(usize, usize)> {
+    keys.iter().enumerate().find_map(|(i, a)| {
+        keys.iter()
+            .skip(i + 1)
+            .position(|b| a == b)
+            .map(|j| (i, i + 1 + j))
+    })
+}
+
+impl Membership for StaticFile {
+    fn members(&self, _trigger: u64) -> Result<Vec<Member>, MembershipError> {
+        Ok(self.members.clone())
+    }
+}
+
+fn entry_to_member(e: &Entry) -> Result<Member, &'static str> {
+    let address = EthAddress::from_str(&e.address).map_err(|_| "address is not 20 bytes of hex")?;
+    let point = EvalPoint::from_index(e.id).map_err(|_| "id must be at least 1")?;
+    let g1 = G1Point::from_dec_or_hex(&e.bn254_g1.x, &e.bn254_g1.y)
+        .map_err(|_| "bn254_g1 is not a valid G1 point")?;
+    let ([x1, x0], [y1, y0]) = (&e.bn254_g2.x, &e.bn254_g2.y);
+    let g2 = G2Point::from_dec_or_hex([x1, x0], [y1, y0])
+        .map_err(|_| "bn254_g2 is not a valid G2 point")?;
+    let enc_bytes = hex::decode(e.encryption_key.trim_start_matches("0x"))
+        .map_err(|_| "encryption_key is not hex")?;
+    let enc = EncryptionPublicKey::from_bytes(&enc_bytes)
+        .map_err(|_| "encryption_key is not a usable X25519 public key")?;
+    if !(e.url.starts_with("http://") || e.url.starts_with("https://"))
+        || e.url.len() > 2048
+        || e.url.chars().any(char::is_whitespace)
+    {
+        return Err("url must be an http:// or https:// URL");
+    }
+    let operator = Operator::new(address.into_array(), point, g1, g2, enc);
+    if !operator.keys_match() {
+        return Err("bn254_g1 and bn254_g2 are not keys of one secret");
+    }
+    Ok(Member {
+        operator,
+        url: e.url.trim_end_matches('/').to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests;
