@@ -207,18 +207,6 @@ pub fn identity_g2() -> [u8; 96] {
     b
 }
 
-/// Signs arbitrary body bytes as `sender` (what a faulty node can always do).
-pub fn sign_raw(
-    round: [u8; 32],
-    sender: Address,
-    recipient: Option<Address>,
-    kind: Kind,
-    body: Vec<u8>,
-    key: &bn254::SecretKey,
-) -> RawEnvelope {
-    RawEnvelope::sign(round, sender, recipient, kind, body, key)
-}
-
 fn deal_body(commitment: &[u8], sealed: &Sealed) -> Vec<u8> {
     let mut w = Writer::default();
     w.bytes(commitment).bytes(&sealed.to_bytes());
@@ -404,7 +392,7 @@ impl PlanNetwork {
                 ) else {
                     return;
                 };
-                let raw = sign_raw(
+                let raw = RawEnvelope::sign(
                     round,
                     *dealer,
                     Some(to),
@@ -436,7 +424,7 @@ impl PlanNetwork {
                     else {
                         continue;
                     };
-                    let raw = sign_raw(
+                    let raw = RawEnvelope::sign(
                         round,
                         *dealer,
                         Some(o),
@@ -467,7 +455,7 @@ impl PlanNetwork {
                     }) else {
                         return;
                     };
-                    let raw = sign_raw(
+                    let raw = RawEnvelope::sign(
                         round,
                         *dealer,
                         Some(op.address),
@@ -514,7 +502,7 @@ impl PlanNetwork {
                     let Some((_, d)) = honest_deal(&op.address) else {
                         return;
                     };
-                    let raw = sign_raw(
+                    let raw = RawEnvelope::sign(
                         round,
                         *dealer,
                         Some(op.address),
@@ -532,7 +520,7 @@ impl PlanNetwork {
                     w.bytes(&s.to_bytes());
                 }
                 w.count(0).count(0);
-                let raw = sign_raw(round, *dealer, None, Kind::Log, w.finish(), &key);
+                let raw = RawEnvelope::sign(round, *dealer, None, Kind::Log, w.finish(), &key);
                 self.push_log(*dealer, raw.encode());
             }
             DealerFault::Withhold { to } => {
