@@ -1,4 +1,4 @@
-//! Public checks that anyone can run from signed messages alone: envelope signatures (batched),
+//! Public checks that anyone can run from signed messages alone: envelope signatures,
 //! dealer logs (batched across logs) and evidence.
 
 use crate::message::{keccak, AckEntry, Body, DealerLog, Envelope, Evidence, Kind, RawEnvelope};
@@ -124,12 +124,12 @@ pub(crate) fn ack_hash(commitment_hash: &[u8; 32], sealed: &kms_crypto::seal::Se
     keccak(&[commitment_hash.as_slice(), &sealed.to_bytes()].concat())
 }
 
-/// Checks logs (each a signed `Log` envelope) from public data, batching every pairing and MSM
-/// across them. One result per input, in order.
+/// Checks logs (each a signed `Log` envelope) from public data, batching the share and
+/// constant-term checks across them. One result per input, in order.
 pub fn check_logs(
     cfg: &RoundConfig,
     logs: &[&Envelope],
-    sigs: &mut CheckCache,
+    checks: &mut CheckCache,
 ) -> Vec<Result<LogInfo, LogFault>> {
     let mut results: Vec<Result<(), LogFault>> = vec![Ok(()); logs.len()];
     let set = |results: &mut Vec<Result<(), LogFault>>, i: usize, f: LogFault| {
@@ -139,14 +139,14 @@ pub fn check_logs(
             }
         }
     };
-    // Log signatures and every embedded ack, in one batch.
+    // Log signatures and every embedded ack (each ack is checked once, then cached).
     let mut raws: Vec<&RawEnvelope> = logs.iter().map(|l| &l.raw).collect();
     for l in logs {
         if let Body::Log(log) = &l.body {
             raws.extend(log.acks.iter().map(|a| &a.raw));
         }
     }
-    let ok = sigs.verify(cfg, &raws);
+    let ok = checks.verify(cfg, &raws);
     let mut ok_iter = ok.into_iter();
     let log_ok: Vec<bool> = ok_iter.by_ref().take(logs.len()).collect();
     let ack_ok: Vec<bool> = ok_iter.collect();
@@ -207,7 +207,7 @@ pub fn check_logs(
         let mut pairs: Vec<(EvalPoint, G2Point)> = Vec::new();
         for (i, l) in logs.iter().enumerate() {
             if let (Body::Log(log), Some(Some(d))) = (&l.body, dealer_of.get(i)) {
-                if sigs.constants.contains(&(*d, log.commitment_hash)) {
+                if checks.constants.contains(&(*d, log.commitment_hash)) {
                     continue;
                 }
                 if let Some(x) = cfg.dealer_point(*d) {
@@ -346,18 +346,18 @@ fn check_structure(
 }
 
 /// Whether a piece of evidence proves what it claims, from public data.
-pub fn evidence_holds(cfg: &RoundConfig, e: &Evidence, sigs: &mut CheckCache) -> bool {
+pub fn evidence_holds(cfg: &RoundConfig, e: &Evidence, checks: &mut CheckCache) -> bool {
     match e {
         Evidence::InvalidLog(l) => {
             l.raw.kind == Kind::Log
                 && cfg.dealer_index(&l.raw.sender).is_some()
-                && matches!(check_logs(cfg, &[l.as_ref()], sigs).first(), Some(Err(f)) if *f != LogFault::BadSignature)
+                && matches!(check_logs(cfg, &[l.as_ref()], checks).first(), Some(Err(f)) if *f != LogFault::BadSignature)
         }
         Evidence::Equivocation(a, b) => {
             if a.raw.sender != b.raw.sender || a.raw == b.raw {
                 return false;
             }
-            let signed = sigs.verify(cfg, &[&a.raw, &b.raw]);
+            let signed = checks.verify(cfg, &[&a.raw, &b.raw]);
             if signed.iter().any(|ok| !ok) {
                 return false;
             }

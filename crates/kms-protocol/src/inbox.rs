@@ -11,7 +11,7 @@ use std::sync::Arc;
 pub struct Inbox {
     cfg: Arc<RoundConfig>,
     me: Address,
-    pub(crate) sigs: CheckCache,
+    pub(crate) checks: CheckCache,
     pub(crate) cache: CommitmentCache,
 }
 
@@ -20,7 +20,7 @@ impl Inbox {
         Self {
             cfg,
             me,
-            sigs: CheckCache::default(),
+            checks: CheckCache::default(),
             cache: CommitmentCache::default(),
         }
     }
@@ -37,20 +37,20 @@ impl Inbox {
             })
             .collect();
         let cache = &mut self.cache;
-        Self::verify_batch(&self.cfg, &mut self.sigs, parsed, |r| r)
+        Self::verify_batch(&self.cfg, &mut self.checks, parsed, |r| r)
             .into_iter()
             .map(|r| r?.open(cache))
             .collect()
     }
 
     /// Accepts messages already decoded (in-memory transports, replays): the same round, sender,
-    /// recipient and batched signature checks as [`Inbox::accept`], without parsing.
+    /// recipient and signature checks as [`Inbox::accept`], without parsing.
     pub fn accept_decoded(&mut self, envs: Vec<Envelope>) -> Vec<Result<Envelope, Reject>> {
         let checked: Vec<Result<Envelope, Reject>> = envs
             .into_iter()
             .map(|e| self.precheck(&e.raw).map(|()| e))
             .collect();
-        Self::verify_batch(&self.cfg, &mut self.sigs, checked, |e| &e.raw)
+        Self::verify_batch(&self.cfg, &mut self.checks, checked, |e| &e.raw)
     }
 
     /// The cheap checks, before any signature: round, sender known for the kind, recipient.
@@ -67,10 +67,10 @@ impl Inbox {
         Ok(())
     }
 
-    /// Verifies the signatures of every item that passed the prechecks, in one batch.
+    /// Verifies the signatures of every item that passed the prechecks.
     fn verify_batch<T>(
         cfg: &RoundConfig,
-        sigs: &mut CheckCache,
+        checks: &mut CheckCache,
         items: Vec<Result<T, Reject>>,
         raw: impl Fn(&T) -> &RawEnvelope,
     ) -> Vec<Result<T, Reject>> {
@@ -78,7 +78,7 @@ impl Inbox {
             .iter()
             .filter_map(|r| r.as_ref().ok().map(&raw))
             .collect();
-        let mut verdicts = sigs.verify(cfg, &raws).into_iter();
+        let mut verdicts = checks.verify(cfg, &raws).into_iter();
         items
             .into_iter()
             .map(|r| {

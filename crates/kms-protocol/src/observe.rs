@@ -158,7 +158,7 @@ pub(crate) fn observe_with(
     cert: &Certificate,
     logs: &[Envelope],
     me: Option<Me<'_>>,
-    sigs: &mut CheckCache,
+    checks: &mut CheckCache,
     checked: Option<&BTreeMap<usize, Result<LogInfo, LogFault>>>,
 ) -> Result<Output, ObserveError> {
     // A player that already holds the certificate verified it on receipt.
@@ -201,14 +201,14 @@ pub(crate) fn observe_with(
         Some(v) => v,
         None => {
             let envs: Vec<&Envelope> = used.iter().map(|(_, l)| *l).collect();
-            check_logs(cfg, &envs, sigs)
+            check_logs(cfg, &envs, checks)
         }
     }
     .into_iter()
     .collect::<Result<Vec<_>, _>>()
     .map_err(ObserveError::InvalidLog)?;
     for (_, e) in &cert.set.excluded {
-        if !evidence_holds(cfg, e, sigs) {
+        if !evidence_holds(cfg, e, checks) {
             return Err(ObserveError::BadCertificate("evidence does not hold"));
         }
     }
@@ -282,7 +282,7 @@ pub(crate) fn observe_with(
             },
             (None, Some(Evidence::Equivocation(..))) => Verdict::Equivocated,
             (None, Some(Evidence::InvalidLog(l))) => {
-                match check_logs(cfg, &[l.as_ref()], sigs).pop() {
+                match check_logs(cfg, &[l.as_ref()], checks).pop() {
                     Some(Err(f)) => Verdict::InvalidLog(f),
                     _ => Verdict::NotIncluded,
                 }

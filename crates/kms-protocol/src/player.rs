@@ -116,7 +116,7 @@ impl Player {
         self.logs.values()
     }
 
-    /// Receives wire messages (batched signature checks). One result per message.
+    /// Receives wire messages. One result per message.
     pub fn receive(&mut self, msgs: &[&[u8]]) -> Vec<Result<Received, Reject>> {
         let accepted = self.inbox.accept(msgs);
         self.handle_accepted(accepted)
@@ -246,7 +246,7 @@ impl Player {
                 for e in evidence {
                     if let Some(d) = self.cfg.dealer_index(&e.dealer()) {
                         if !self.evidence.contains_key(&d)
-                            && evidence_holds(&self.cfg, e, &mut self.inbox.sigs)
+                            && evidence_holds(&self.cfg, e, &mut self.inbox.checks)
                         {
                             self.evidence.insert(d, e.clone());
                         }
@@ -379,7 +379,7 @@ impl Player {
                     Some(AckEntry::Complaint(Complaint::BadConstant))
                 ) {
                     if let Some(Body::Deal(deal)) = self.deals.get(d).map(|e| &e.body) {
-                        self.inbox.sigs.constant_checked(*d, deal.commitment_hash);
+                        self.inbox.checks.constant_checked(*d, deal.commitment_hash);
                     }
                 }
             }
@@ -402,7 +402,7 @@ impl Player {
             .copied()
             .collect();
         let envs: Vec<&Envelope> = todo.iter().filter_map(|d| self.logs.get(d)).collect();
-        let results = check_logs(&self.cfg, &envs, &mut self.inbox.sigs);
+        let results = check_logs(&self.cfg, &envs, &mut self.inbox.checks);
         for (d, r) in todo.into_iter().zip(results) {
             if let (Err(f), Some(l)) = (&r, self.logs.get(&d)) {
                 if *f != LogFault::BadSignature {
@@ -532,7 +532,7 @@ impl Player {
             }
         }
         for (_, e) in &set.excluded {
-            if !evidence_holds(&self.cfg, e, &mut self.inbox.sigs) {
+            if !evidence_holds(&self.cfg, e, &mut self.inbox.checks) {
                 return None;
             }
         }
@@ -609,7 +609,7 @@ impl Player {
             &cert,
             &logs,
             Some((&self.me, &self.enc, &self.shares)),
-            &mut self.inbox.sigs,
+            &mut self.inbox.checks,
             Some(&self.log_checks),
         )
     }

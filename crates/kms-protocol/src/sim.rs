@@ -282,6 +282,20 @@ pub fn run_round(
     res
 }
 
+/// Queues `env` from `from` as wire bytes: to its recipient, or to everyone for a broadcast.
+pub(crate) fn push_wire(
+    wire: &mut Vec<(Address, Address, Vec<u8>)>,
+    from: Address,
+    env: &Envelope,
+    everyone: &[Address],
+) {
+    let bytes = env.encode();
+    match env.raw.recipient {
+        Some(r) => wire.push((from, r, bytes)),
+        None => wire.extend(everyone.iter().map(|to| (from, *to, bytes.clone()))),
+    }
+}
+
 /// Delivers messages (and whatever they trigger) until nothing is left to send.
 fn flush(
     cfg: &Arc<RoundConfig>,
@@ -297,14 +311,7 @@ fn flush(
     while !outbox.is_empty() || !injected.is_empty() {
         let mut wire: Vec<(Address, Address, Vec<u8>)> = std::mem::take(&mut injected);
         for (from, env) in outbox.drain(..) {
-            let bytes = env.encode();
-            let targets: Vec<Address> = match env.raw.recipient {
-                Some(r) => vec![r],
-                None => everyone.clone(),
-            };
-            for to in targets {
-                wire.push((from, to, bytes.clone()));
-            }
+            push_wire(&mut wire, from, &env, &everyone);
         }
         for (from, to, bytes) in wire {
             if !net.online(&to, phase) {

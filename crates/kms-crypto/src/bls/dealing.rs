@@ -3,7 +3,9 @@
 //! sums that turn agreed dealings into the next public polynomial and share.
 
 use super::point::{G2Point, SecretScalar};
-use super::poly::{msm_g2, powers, Commitment, EvalPoint, Share, MSM_POINT_COST};
+use super::poly::{
+    msm_g2, msm_g2_projective, powers, Commitment, EvalPoint, Share, MSM_POINT_COST,
+};
 use crate::{Error, Result, Secret};
 use blstrs::{G2Affine, G2Projective, Scalar};
 use ff::Field;
@@ -68,12 +70,7 @@ fn verify_small_point_shares(items: &[(&Commitment, &Share)], seed: &[u8; 32]) -
         points.push(c.evaluate(&s.point));
         scalars.push(r);
     }
-    let rhs = if points.len() <= 2 {
-        points.iter().zip(&scalars).map(|(p, s)| p * s).sum()
-    } else {
-        G2Projective::multi_exp(&points, &scalars)
-    };
-    G2Projective::generator() * lhs == rhs
+    G2Projective::generator() * lhs == msm_g2_projective(&points, &scalars)
 }
 
 /// Checks `commitment(x_i) == P_i` for every (x_i, P_i) at once:

@@ -300,15 +300,16 @@ pub(crate) fn mul_small(p: &G2Projective, k: u64) -> G2Projective {
 /// blst's Pippenger for more than a few points, plain double-and-add below that, where
 /// Pippenger's setup costs more than it saves.
 pub(crate) fn msm_g2(points: &[G2Affine], scalars: &[Scalar]) -> G2Projective {
-    if points.len() <= 2 {
-        return points
-            .iter()
-            .zip(scalars)
-            .map(|(p, s)| G2Projective::from(p) * s)
-            .sum();
-    }
     let proj: Vec<G2Projective> = points.iter().map(G2Projective::from).collect();
-    G2Projective::multi_exp(&proj, scalars)
+    msm_g2_projective(&proj, scalars)
+}
+
+/// [`msm_g2`] for points already in projective form.
+pub(crate) fn msm_g2_projective(points: &[G2Projective], scalars: &[Scalar]) -> G2Projective {
+    if points.len() <= 2 {
+        return points.iter().zip(scalars).map(|(p, s)| p * s).sum();
+    }
+    G2Projective::multi_exp(points, scalars)
 }
 
 /// Lagrange coefficients at zero for the given distinct, non-zero evaluation points:

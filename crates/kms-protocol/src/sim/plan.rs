@@ -1,13 +1,12 @@
 //! Fault plans: what each node does wrong in one round, a [`PlanNetwork`] that carries those
 //! faults out (dropping, rewriting and injecting signed bytes, with the faulty nodes' own keys so
 //! that a faulty message is *signed* by its faulty sender), and [`run`], a round driver that
-//! delivers each wave of messages to a node as one batch (one batched signature check per wave,
-//! as a real node would) and restarts crashed nodes from `Player::save` / `Player::resume`.
+//! delivers each wave of messages to a node as one batch (as a real node would) and restarts crashed nodes from `Player::save` / `Player::resume`.
 //!
 //! Faults are chosen so that each one is attributable: a faulty dealer signs its own bad bytes,
 //! so honest nodes can name it; an honest node is never the sender of a bad message.
 
-use super::{Delivery, Network, Phase, RoundResult, SimNode};
+use super::{push_wire, Delivery, Network, Phase, RoundResult, SimNode};
 use crate::check::share_aad;
 use crate::codec::Writer;
 use crate::message::{
@@ -1082,32 +1081,16 @@ impl Driver<'_> {
     }
 
     /// Delivers messages and whatever they trigger until nothing is left to send.
-    fn flush(&mut self, phase: Phase, outbox: Vec<(Address, Envelope)>) {
+    fn flush(&mut self, phase: Phase, mut outbox: Vec<(Address, Envelope)>) {
         let mut wire = self.net.inject(phase);
-        for (from, env) in outbox {
-            let bytes = env.encode();
-            match env.raw.recipient {
-                Some(r) => wire.push((from, r, bytes)),
-                None => {
-                    for to in &self.everyone {
-                        wire.push((from, *to, bytes.clone()));
-                    }
-                }
+        loop {
+            for (from, env) in &outbox {
+                push_wire(&mut wire, *from, env, &self.everyone);
             }
-        }
-        while !wire.is_empty() {
-            let next = self.deliver_wave(phase, std::mem::take(&mut wire));
-            for (from, env) in next {
-                let bytes = env.encode();
-                match env.raw.recipient {
-                    Some(r) => wire.push((from, r, bytes)),
-                    None => {
-                        for to in &self.everyone {
-                            wire.push((from, *to, bytes.clone()));
-                        }
-                    }
-                }
+            if wire.is_empty() {
+                return;
             }
+            outbox = self.deliver_wave(phase, std::mem::take(&mut wire));
         }
     }
 
