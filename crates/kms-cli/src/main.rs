@@ -1,14 +1,16 @@
 //! `kms`: the command-line tool for users and developers of the KMS. It carries the key tools (like
-//! `cast`, for this project's formats) and the operator-key service's client commands; the devnet
-//! comes later.
+//! `cast`, for this project's formats), the services' client commands, and `kms devnet`, which runs
+//! a local network.
 //!
 //! Output is JSON on stdout; errors go to stderr. Exit codes: 0 success, 2 bad input (arguments,
 //! files, points, passwords, and requests a service refused with a 4xx), 1 any other failure.
 
 mod bn254;
+mod devnet;
 mod error;
 mod files;
 mod json;
+mod node;
 mod parse;
 mod signer;
 
@@ -32,6 +34,15 @@ enum Command {
     Bn254(bn254::Bn254Command),
     /// Client of the operator-key service (kms-signer): keys, signatures, registration, rotation.
     Signer(signer::SignerArgs),
+    /// Run a local network: N kms-node processes and a kms-signer under --dir (created on the
+    /// first run, resumed after); Ctrl-C stops them.
+    Devnet(devnet::DevnetArgs),
+    /// Encrypt a file to an app id under the threshold network's agreed master public key.
+    Encrypt(node::EncryptArgs),
+    /// Decrypt a file as the app's owner, from the nodes' partial signatures.
+    Decrypt(node::DecryptArgs),
+    /// Show the threshold network's nodes: epochs, rounds, who is up (a table, or --json).
+    Status(node::StatusArgs),
 }
 
 fn main() {
@@ -46,6 +57,12 @@ fn main() {
     let result = match cli.command {
         Command::Bn254(cmd) => bn254::run(cmd),
         Command::Signer(args) => signer::run(args),
+        // Long-running, prints text rather than one JSON value, and exits by itself.
+        Command::Devnet(args) => devnet::main(args),
+        Command::Encrypt(args) => node::encrypt(args),
+        Command::Decrypt(args) => node::decrypt(args),
+        // Prints a table (or JSON) and exits by itself.
+        Command::Status(args) => node::status_main(args),
     };
     match result {
         Ok(value) => println!(

@@ -1,5 +1,6 @@
-//! Client library for applications and tools that use the KMS. For now it holds the client of the
-//! operator-key service (`kms-signer`): [`SignerClient`].
+//! Client library for applications and tools that use the KMS: the client of the operator-key
+//! service (`kms-signer`), [`SignerClient`], and the client of the threshold network
+//! (`kms-node`), [`node::NodeClient`].
 //!
 //! Requests that use or change a key are authenticated the way the service requires: the
 //! operator's EOA ([`EoaKey`]) signs the request's EIP-712 digest under the service's chain id
@@ -24,6 +25,8 @@ use std::io::Read;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use kms_crypto::auth::EoaKey;
+
+pub mod node;
 
 /// How far ahead of now a request's deadline is set.
 pub const REQUEST_VALIDITY: Duration = Duration::from_secs(60);
@@ -66,6 +69,31 @@ pub enum Error {
     /// The local machine cannot make a request: no clock or no randomness.
     #[error("{0}")]
     Local(&'static str),
+    /// An app id the nodes would refuse (1 to 128 characters from `[A-Za-z0-9._:-]`).
+    #[error("invalid app id: {0}")]
+    InvalidAppId(&'static str),
+    /// Too few nodes did their part (agreed on the network's view, or sent a valid partial).
+    /// `nodes` holds every node that failed, disagreed or cheated, with the reason.
+    #[error("{}", node::quorum_message(.what, *.got, *.needed, .nodes))]
+    Quorum {
+        what: &'static str,
+        got: usize,
+        needed: usize,
+        nodes: Vec<node::NodeReport>,
+    },
+    /// The ciphertext given is not one, or does not decrypt for the app id (another app id,
+    /// tampered).
+    #[error("{what}: {cause}")]
+    BadCiphertext {
+        what: &'static str,
+        cause: kms_crypto::Error,
+    },
+    /// Encrypting, or recovering the app key from verified partials, failed.
+    #[error("{what}: {cause}")]
+    Crypto {
+        what: &'static str,
+        cause: kms_crypto::Error,
+    },
 }
 
 impl Error {
@@ -124,24 +152,7 @@ impl SignerClient {
         extra_roots: Option<&[u8]>,
     ) -> Result<Self> {
         let base = normalize_base(base_url)?;
-        let mut builder = reqwest::blocking::Client::builder();
-        if let Some(pem) = extra_roots {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|_| Error::InvalidCa("not PEM"))?;
-            if certs.is_empty() {
-                return Err(Error::InvalidCa("no certificate in the PEM data"));
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http = builder
-            .timeout(timeout)
-            .connect_timeout(timeout.min(CONNECT_TIMEOUT))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("kms-client/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Transport(Box::new(e)))?;
+        let http = http_client(timeout, extra_roots)?;
         Ok(Self {
             base,
             chain_id,
@@ -321,6 +332,29 @@ impl SignerClient {
     fn get(&self, path: &str) -> Result<Value> {
         answer(self.http.get(format!("{}{path}", self.base)))
     }
+}
+
+/// The blocking HTTP client both service clients use: whole-request and connect timeouts, no
+/// redirects, the bundled web roots plus `extra_roots` (PEM).
+fn http_client(timeout: Duration, extra_roots: Option<&[u8]>) -> Result<reqwest::blocking::Client> {
+    let mut builder = reqwest::blocking::Client::builder();
+    if let Some(pem) = extra_roots {
+        let certs =
+            reqwest::Certificate::from_pem_bundle(pem).map_err(|_| Error::InvalidCa("not PEM"))?;
+        if certs.is_empty() {
+            return Err(Error::InvalidCa("no certificate in the PEM data"));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .timeout(timeout)
+        .connect_timeout(timeout.min(CONNECT_TIMEOUT))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("kms-client/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::Transport(Box::new(e)))
 }
 
 fn key_path(eoa: Address, tail: &str) -> String {

@@ -5,6 +5,11 @@
 //! Each carries a nonce (single use per EOA) and a deadline (unix seconds), which the service
 //! checks. [`Request::typed_data`] gives the exact JSON a wallet signs (`cast wallet sign --data`,
 //! eth-account's `encode_typed_data`), so what a user reads in a wallet is what is checked here.
+//!
+//! Applications of the threshold network ask each node for a partial signature with a
+//! [`PartialRequest`], signed by the app's owner in the node's own domain
+//! `{name: "KMS Node", version: "1", chainId}`: the different name keeps a signature made for one
+//! service from ever being accepted by the other.
 
 use crate::{Error, Result, Secret};
 use alloy_primitives::{Address, Signature, B256, U256};
@@ -14,6 +19,8 @@ use serde_json::{json, Value};
 /// The service's EIP-712 domain name and version.
 pub const DOMAIN_NAME: &str = "KMS Signer";
 pub const DOMAIN_VERSION: &str = "1";
+/// The threshold network node's EIP-712 domain name (same version, [`DOMAIN_VERSION`]).
+pub const NODE_DOMAIN_NAME: &str = "KMS Node";
 
 /// secp256k1 group order / 2: signatures with a larger s are malleated copies and are refused.
 const HALF_N: U256 = U256::from_be_bytes([
@@ -30,6 +37,7 @@ mod typed {
         struct ScalarMul { address operator; uint256 pointX; uint256 pointY; uint32 keyVersion; uint64 nonce; uint64 deadline; }
         struct PubkeyRegistration { address operator; address registry; uint64 chainId; uint32 keyVersion; uint64 nonce; uint64 deadline; }
         struct KeyRegistration { address operator; address avs; uint32 operatorSetId; address registrar; uint64 chainId; string domainVersion; uint32 keyVersion; uint64 nonce; uint64 deadline; }
+        struct PartialRequest { string appId; bytes32 responseKey; uint64 nonce; uint64 deadline; address node; }
     }
 }
 
@@ -84,8 +92,12 @@ pub enum Request {
 }
 
 fn domain(chain_id: u64) -> Eip712Domain {
+    named_domain(DOMAIN_NAME, chain_id)
+}
+
+fn named_domain(name: &'static str, chain_id: u64) -> Eip712Domain {
     Eip712Domain::new(
-        Some(DOMAIN_NAME.into()),
+        Some(name.into()),
         Some(DOMAIN_VERSION.into()),
         Some(U256::from(chain_id)),
         None,
@@ -315,6 +327,61 @@ impl Request {
             "primaryType": self.kind(),
             "domain": { "name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": chain_id.to_string() },
             "message": message,
+        })
+    }
+}
+
+/// An application's request to one node for its partial signature on H(app_id), signed by the
+/// app's owner EOA. `response_key` is the X25519 public key the partial is sealed to; `node` is the
+/// address of the node asked, so a request cannot be replayed at another node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartialRequest {
+    pub app_id: String,
+    pub response_key: B256,
+    pub nonce: u64,
+    pub deadline: u64,
+    pub node: Address,
+}
+
+impl PartialRequest {
+    /// The primary type's name.
+    pub const KIND: &'static str = "PartialRequest";
+
+    /// The EIP-712 digest the owner signs, in the node's domain for `chain_id`.
+    pub fn digest(&self, chain_id: u64) -> B256 {
+        typed::PartialRequest {
+            appId: self.app_id.clone(),
+            responseKey: self.response_key,
+            nonce: self.nonce,
+            deadline: self.deadline,
+            node: self.node,
+        }
+        .eip712_signing_hash(&named_domain(NODE_DOMAIN_NAME, chain_id))
+    }
+
+    /// The full EIP-712 typed-data JSON for wallets, in the style of [`Request::typed_data`]
+    /// (64-bit integers as decimal strings).
+    pub fn typed_data(&self, chain_id: u64) -> Value {
+        json!({
+            "types": {
+                "EIP712Domain": [field("name", "string"), field("version", "string"), field("chainId", "uint256")],
+                Self::KIND: [
+                    field("appId", "string"),
+                    field("responseKey", "bytes32"),
+                    field("nonce", "uint64"),
+                    field("deadline", "uint64"),
+                    field("node", "address"),
+                ],
+            },
+            "primaryType": Self::KIND,
+            "domain": { "name": NODE_DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": chain_id.to_string() },
+            "message": {
+                "appId": self.app_id,
+                "responseKey": self.response_key.to_string(),
+                "nonce": self.nonce.to_string(),
+                "deadline": self.deadline.to_string(),
+                "node": self.node.to_checksum(None),
+            },
         })
     }
 }

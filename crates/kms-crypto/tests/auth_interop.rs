@@ -8,13 +8,15 @@
 //! - a signature for chain id A does not recover the account under the digest for chain id B,
 //!   and a signature over nonce N does not recover it for nonce N + 1.
 //!
+//! The same holds for the threshold network's `PartialRequest` (domain "KMS Node").
+//!
 //! Needs `cast` and Python with eth-account (`tests/interop/requirements.txt`). `scripts/test`
 //! installs both and sets `KMS_CAST` and `KMS_PYTHON`. Without `KMS_CAST`, the npm install under
 //! `target/node` and then `cast` on `PATH` are tried; without `KMS_PYTHON`, `python3`. A missing
 //! tool fails the test: it is never skipped.
 
 use alloy_primitives::{address, b256, Address, B256, U256};
-use kms_crypto::auth::{recover_signer, EoaKey, Freshness, Request};
+use kms_crypto::auth::{recover_signer, EoaKey, Freshness, PartialRequest, Request};
 use kms_crypto::Secret;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -399,6 +401,110 @@ fn cast_and_eth_account_signatures_of_typed_data_are_accepted() {
     assert_eq!(cases.len(), requests().len() * CHAIN_IDS.len());
     println!(
         "{} typed-data cases signed by {version} and by eth-account: all accepted",
+        cases.len()
+    );
+}
+
+/// Partial requests with edge values: the longest and shortest app ids the node accepts, every
+/// character class of app ids, a string a wallet must escape, zero and all-ones response keys,
+/// nonces and deadlines at the u64 limits and above 2^53, the zero address.
+fn partial_requests() -> Vec<PartialRequest> {
+    let node = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
+    vec![
+        PartialRequest {
+            app_id: "demo.app:v1".into(),
+            response_key: b256!("0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"),
+            nonce: 42,
+            deadline: 1_900_000_000,
+            node,
+        },
+        PartialRequest {
+            app_id: "a".into(),
+            response_key: B256::ZERO,
+            nonce: 0,
+            deadline: u64::MAX,
+            node: Address::ZERO,
+        },
+        PartialRequest {
+            app_id: "Z9._:-".repeat(21) + "xy",
+            response_key: B256::repeat_byte(0xff),
+            nonce: u64::MAX,
+            deadline: 9_007_199_254_740_993,
+            node,
+        },
+        PartialRequest {
+            app_id: "quote \" \\ β 🦀".into(),
+            response_key: b256!("00000000000000000000000000000000000000000000000000000000000000ee"),
+            nonce: 9_007_199_254_740_993,
+            deadline: 1,
+            node: TEST_ADDRESS,
+        },
+    ]
+}
+
+#[test]
+fn cast_and_eth_account_signatures_of_partial_requests_are_accepted() {
+    let cast = cast_path();
+    let version = cast_version(&cast);
+    let python = python_path();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key.hex");
+    std::fs::write(&key_file, TEST_KEY_HEX).unwrap();
+    assert_eq!(partial_requests()[2].app_id.len(), 128);
+
+    let mut cases: Vec<(usize, PartialRequest, u64, PathBuf)> = Vec::new();
+    for (i, req) in partial_requests().into_iter().enumerate() {
+        for &chain_id in &CHAIN_IDS {
+            let file = dir.path().join(format!("partial-{i}-{chain_id}.json"));
+            std::fs::write(
+                &file,
+                serde_json::to_vec_pretty(&req.typed_data(chain_id)).unwrap(),
+            )
+            .unwrap();
+            cases.push((i, req.clone(), chain_id, file));
+        }
+    }
+    let files: Vec<PathBuf> = cases.iter().map(|c| c.3.clone()).collect();
+    let eth = eth_account_start(&python, &files, &key_file);
+    let cast_sigs: Vec<[u8; 65]> = files.iter().map(|f| cast_sign(&cast, f)).collect();
+    let eth_results = eth_account_results(eth, files.len());
+
+    for (((i, req, chain_id, _), cast_sig), (eth_digest, eth_sig)) in
+        cases.iter().zip(&cast_sigs).zip(&eth_results)
+    {
+        let chain_id = *chain_id;
+        let case = format!("PartialRequest #{i} on chain {chain_id}");
+        let digest = req.digest(chain_id);
+        assert_eq!(
+            *eth_digest, digest,
+            "{case}: eth-account's EIP-712 digest differs from ours"
+        );
+        for (who, sig) in [("cast", cast_sig), ("eth-account", eth_sig)] {
+            assert_eq!(
+                recover_signer(&digest, sig),
+                Ok(TEST_ADDRESS),
+                "{case}: {who} signature 0x{} not accepted",
+                hex::encode(sig)
+            );
+            let mut next = req.clone();
+            next.nonce = next.nonce.wrapping_add(1);
+            assert_ne!(
+                recover_signer(&next.digest(chain_id), sig).ok(),
+                Some(TEST_ADDRESS),
+                "{case}: {who}'s signature for nonce N also verifies for nonce N + 1"
+            );
+            for &other in CHAIN_IDS.iter().filter(|&&c| c != chain_id) {
+                assert_ne!(
+                    recover_signer(&req.digest(other), sig).ok(),
+                    Some(TEST_ADDRESS),
+                    "{case}: {who}'s signature verifies for chain {other} too"
+                );
+            }
+        }
+    }
+    assert_eq!(cases.len(), partial_requests().len() * CHAIN_IDS.len());
+    println!(
+        "{} partial-request cases signed by {version} and by eth-account: all accepted",
         cases.len()
     );
 }

@@ -1,6 +1,6 @@
 //! The threshold network's node around the sans-IO protocol (`kms-protocol`): who the operators
-//! are (membership), and, as issue 5 lands, what the node stores, when rounds run, how messages
-//! travel and how applications get partial signatures. Design: docs/0008-node.md.
+//! are (membership), what the node stores (state), when rounds run (node, driver), how messages
+//! travel (transport) and how applications get partial signatures (api). Design: docs/0008-node.md.
 #![forbid(unsafe_code)]
 #![deny(
     clippy::unwrap_used,
@@ -18,6 +18,63 @@
     )
 )]
 
+pub mod api;
+pub mod config;
+pub mod driver;
 pub mod membership;
+pub mod metrics;
+pub mod node;
+pub mod state;
+pub mod transport;
 
-pub use membership::{Member, Membership, MembershipError, StaticFile};
+pub use membership::{Member, Membership, MembershipError, OperatorFile, StaticFile};
+
+use anyhow::Context;
+
+/// Opens the node and serves until SIGTERM or Ctrl-C. Rounds run from the first boundary on.
+pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
+    let listen = cfg.listen;
+    let port_file = cfg.port_file.clone();
+    let node = node::Node::open(cfg, tokio::runtime::Handle::current())?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    if let Some(path) = &port_file {
+        // Written atomically so a watcher never reads half an address.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, addr.to_string())?;
+        std::fs::rename(&tmp, path)?;
+    }
+    tracing::info!(
+        %addr,
+        node = %node::address_of(&node.cfg.address),
+        epoch = node.latest().map(|e| e.record.epoch),
+        "kms-node listening"
+    );
+    let scheduler = tokio::spawn(node.clone().schedule());
+    axum::serve(listener, api::router(node))
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    scheduler.abort();
+    tracing::info!("kms-node stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -14,8 +14,9 @@ use kms_crypto::bn254::{G1Point, G2Point};
 use kms_crypto::seal::EncryptionPublicKey;
 use kms_protocol::Operator;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Mutex;
 
 /// An operator of the network and where to reach it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,6 +172,42 @@ fn first_duplicate<K: PartialEq>(keys: &[K]) -> Option<(usize, usize)> {
 impl Membership for StaticFile {
     fn members(&self, _trigger: u64) -> Result<Vec<Member>, MembershipError> {
         Ok(self.members.clone())
+    }
+}
+
+/// The operator file, read again at every trigger so that an edited file (an operator added or
+/// removed) takes effect at the next round. Unchanged content gives back the same `Operator`
+/// values, so their key tables are built once.
+pub struct OperatorFile {
+    path: PathBuf,
+    cache: Mutex<Option<(String, Vec<Member>)>>,
+}
+
+impl OperatorFile {
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            cache: Mutex::new(None),
+        }
+    }
+}
+
+impl Membership for OperatorFile {
+    fn members(&self, _trigger: u64) -> Result<Vec<Member>, MembershipError> {
+        let text = std::fs::read_to_string(&self.path)
+            .map_err(|e| MembershipError::File(format!("{}: {e}", self.path.display())))?;
+        let mut cache = self
+            .cache
+            .lock()
+            .map_err(|_| MembershipError::File("cache poisoned".into()))?;
+        if let Some((t, m)) = cache.as_ref() {
+            if *t == text {
+                return Ok(m.clone());
+            }
+        }
+        let members = StaticFile::parse(&text)?.members;
+        *cache = Some((text, members.clone()));
+        Ok(members)
     }
 }
 

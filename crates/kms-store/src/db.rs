@@ -123,6 +123,15 @@ impl Store {
         &self.db
     }
 
+    /// Compacts the file, so pages freed by deletions stop holding old (sealed) bytes. Needs
+    /// exclusive access: call it at start-up.
+    pub fn compact(&mut self) -> Result<()> {
+        self.db
+            .compact()
+            .map(|_| ())
+            .map_err(|e| Error::Database(e.to_string()))
+    }
+
     /// The KEK, for sealing and opening the service's secret records.
     pub fn kek(&self) -> &Kek {
         &self.kek

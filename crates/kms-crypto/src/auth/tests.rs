@@ -208,3 +208,134 @@ fn worked_example_is_pinned() {
         address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266")
     );
 }
+
+fn partial_request() -> PartialRequest {
+    PartialRequest {
+        app_id: "demo.app:v1".into(),
+        response_key: b256!("0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"),
+        nonce: 42,
+        deadline: 1_900_000_000,
+        node: address!("70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+    }
+}
+
+/// The EIP-712 encoding written out by hand from the type string of docs/0008, so a change to the
+/// struct's field names, types or order, or to the domain, is caught.
+fn partial_digest_by_hand(req: &PartialRequest, chain_id: u64) -> B256 {
+    use alloy_primitives::keccak256;
+    let word = |v: u64| U256::from(v).to_be_bytes::<32>();
+    let mut domain = keccak256("EIP712Domain(string name,string version,uint256 chainId)").to_vec();
+    domain.extend_from_slice(keccak256("KMS Node").as_slice());
+    domain.extend_from_slice(keccak256("1").as_slice());
+    domain.extend_from_slice(&word(chain_id));
+    let mut body = keccak256(
+        "PartialRequest(string appId,bytes32 responseKey,uint64 nonce,uint64 deadline,address node)",
+    )
+    .to_vec();
+    body.extend_from_slice(keccak256(req.app_id.as_bytes()).as_slice());
+    body.extend_from_slice(req.response_key.as_slice());
+    body.extend_from_slice(&word(req.nonce));
+    body.extend_from_slice(&word(req.deadline));
+    body.extend_from_slice(&[0u8; 12]);
+    body.extend_from_slice(req.node.as_slice());
+    let mut all = vec![0x19, 0x01];
+    all.extend_from_slice(keccak256(&domain).as_slice());
+    all.extend_from_slice(keccak256(&body).as_slice());
+    keccak256(&all)
+}
+
+#[test]
+fn partial_request_digest_matches_the_encoding_by_hand() {
+    let mut req = partial_request();
+    for chain_id in [1, 31337, u64::MAX] {
+        assert_eq!(req.digest(chain_id), partial_digest_by_hand(&req, chain_id));
+    }
+    req.app_id = String::new();
+    req.nonce = u64::MAX;
+    assert_eq!(req.digest(7), partial_digest_by_hand(&req, 7));
+}
+
+/// Known answer from eth-account (`encode_typed_data` on the JSON below, signed with anvil's first
+/// key by tests/interop/sign_typed.py).
+#[test]
+fn partial_request_worked_example_is_pinned() {
+    let req = partial_request();
+    assert_eq!(
+        req.digest(31337),
+        b256!("c28ba6804f152850f8a4e8647f7fbb4eea999bf54821f89a975dc76b3eeae056")
+    );
+    let expected: Value = serde_json::from_str(
+        r#"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"}],"PartialRequest":[{"name":"appId","type":"string"},{"name":"responseKey","type":"bytes32"},{"name":"nonce","type":"uint64"},{"name":"deadline","type":"uint64"},{"name":"node","type":"address"}]},"primaryType":"PartialRequest","domain":{"name":"KMS Node","version":"1","chainId":"31337"},"message":{"appId":"demo.app:v1","responseKey":"0x0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20","nonce":"42","deadline":"1900000000","node":"0x70997970C51812dc3A010C7d01b50e0d17dc79C8"}}"#,
+    )
+    .unwrap();
+    assert_eq!(req.typed_data(31337), expected);
+    let sig = hex::decode("2d0025a5debb311445b2e8662c0bab17129a3e9a602819b0466a0909867d0f3a279fcf88f7ce41501244be118bdf8acfb4a35fcac12e7cdecb75879dcaae5d8d1c").unwrap();
+    assert_eq!(
+        recover_signer(&req.digest(31337), &sig).unwrap(),
+        address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266")
+    );
+}
+
+#[test]
+fn partial_request_digest_binds_every_field_the_chain_and_the_domain() {
+    let base = partial_request();
+    let mut variants = vec![base.clone()];
+    let mut r = base.clone();
+    r.app_id.push('x');
+    variants.push(r);
+    let mut r = base.clone();
+    r.response_key = B256::ZERO;
+    variants.push(r);
+    let mut r = base.clone();
+    r.nonce += 1;
+    variants.push(r);
+    let mut r = base.clone();
+    r.deadline += 1;
+    variants.push(r);
+    let mut r = base.clone();
+    r.node = Address::ZERO;
+    variants.push(r);
+    let mut digests: Vec<B256> = variants.iter().map(|r| r.digest(1)).collect();
+    digests.push(base.digest(2));
+    let mut unique = digests.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        digests.len(),
+        "two partial requests share a digest"
+    );
+
+    // The signer's domain ("KMS Signer") gives another digest for the same struct.
+    let signer_domain = domain(1);
+    let same_struct_in_signer_domain = typed::PartialRequest {
+        appId: base.app_id.clone(),
+        responseKey: base.response_key,
+        nonce: base.nonce,
+        deadline: base.deadline,
+        node: base.node,
+    }
+    .eip712_signing_hash(&signer_domain);
+    assert_ne!(same_struct_in_signer_domain, base.digest(1));
+}
+
+#[test]
+fn partial_request_signatures_recover_the_owner() {
+    let k = key();
+    let req = partial_request();
+    let sig = k.sign_digest(&req.digest(31337)).unwrap();
+    assert_eq!(
+        recover_signer(&req.digest(31337), &sig).unwrap(),
+        k.address()
+    );
+    assert_ne!(recover_signer(&req.digest(1), &sig).ok(), Some(k.address()));
+    let td = req.typed_data(31337);
+    assert_eq!(td["primaryType"], PartialRequest::KIND);
+    assert_eq!(td["domain"]["name"], NODE_DOMAIN_NAME);
+    let fields = td["types"][PartialRequest::KIND].as_array().unwrap();
+    let message = td["message"].as_object().unwrap();
+    assert_eq!(fields.len(), message.len());
+    for f in fields {
+        assert!(message.contains_key(f["name"].as_str().unwrap()), "{f}");
+    }
+}

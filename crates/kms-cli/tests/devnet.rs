@@ -1,0 +1,345 @@
+//! `kms devnet` end to end, as a user runs it: the real `kms` starts four real `kms-node`
+//! processes (interval 5 s, no signer) under a temporary directory and prints the MPK once genesis
+//! has finished; `kms encrypt` and `kms decrypt` use the network, before and after a reshare;
+//! SIGTERM stops it with exit 0 and no node left running; a second run resumes the same MPK.
+//!
+//! `kms devnet` finds `kms-node` next to `kms` (`target/<profile>/`). Cargo builds another
+//! package's binary for this package's tests only with unstable artifact dependencies, so when that
+//! file is missing or older than its sources the test runs `cargo build -p kms-node` itself, as
+//! signer_client.rs does for kms-signer. Linux only: node processes are found in /proc.
+#![cfg(target_os = "linux")]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Newest modification time of the files under `path`.
+fn newest(path: &Path) -> Option<SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.is_file() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| newest(&e.path()))
+        .max()
+}
+
+/// True when `bin` exists and is newer than the sources and manifests it is built from.
+fn is_fresh(bin: &Path) -> bool {
+    let Some(built) = std::fs::metadata(bin).and_then(|m| m.modified()).ok() else {
+        return false;
+    };
+    let root = workspace_root();
+    let mut inputs = vec![root.join("Cargo.toml"), root.join("Cargo.lock")];
+    for krate in ["kms-node", "kms-protocol", "kms-store", "kms-crypto"] {
+        inputs.push(root.join("crates").join(krate).join("src"));
+        inputs.push(root.join("crates").join(krate).join("Cargo.toml"));
+    }
+    inputs
+        .iter()
+        .filter_map(|p| newest(p))
+        .all(|changed| changed <= built)
+}
+
+/// Makes sure `kms-node` beside the tested `kms` is built from the current sources.
+fn ensure_node_built() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let kms = Path::new(env!("CARGO_BIN_EXE_kms"));
+        let bin = kms.with_file_name(format!("kms-node{}", std::env::consts::EXE_SUFFIX));
+        if !is_fresh(&bin) {
+            let profile_dir = kms.parent().unwrap();
+            let target_dir = profile_dir.parent().unwrap();
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.current_dir(workspace_root())
+                .args(["build", "-p", "kms-node", "--bin", "kms-node"])
+                .arg("--target-dir")
+                .arg(target_dir);
+            // `cargo test` builds into target/debug with the test profile; match it so the
+            // libraries already built for this test are reused.
+            match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") => cmd.args(["--profile", "test"]),
+                Some("release") => cmd.arg("--release"),
+                Some(other) => cmd.args(["--profile", other]),
+                None => &mut cmd,
+            };
+            let status = cmd.status().expect("running cargo build -p kms-node");
+            assert!(status.success(), "cargo build -p kms-node failed");
+        }
+        assert!(bin.exists(), "{} was not built", bin.display());
+    });
+}
+
+fn kms(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kms"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn kms_ok(args: &[&str]) {
+    let out = kms(args);
+    assert!(
+        out.status.success(),
+        "kms {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The pids of the kms-node processes started for `dir` (their command line names its configs).
+fn node_pids(dir: &Path) -> Vec<u32> {
+    let dir = dir.to_str().unwrap();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_node = args.first().is_some_and(|a| a.ends_with("kms-node"));
+        if is_node && args.iter().any(|a| a.contains(dir)) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// A running `kms devnet`: its stdout lines arrive on a channel, stderr goes to a file.
+struct Devnet {
+    child: Child,
+    lines: Receiver<String>,
+    stderr: PathBuf,
+    /// Everything printed so far, for failure messages.
+    seen: Vec<String>,
+}
+
+impl Devnet {
+    fn start(dir: &Path, stderr: &Path) -> Devnet {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kms"))
+            .args([
+                "devnet",
+                "--interval",
+                "5",
+                "--nodes",
+                "4",
+                "--no-signer",
+                "--dir",
+            ])
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Devnet {
+            child,
+            lines,
+            stderr: stderr.into(),
+            seen: Vec::new(),
+        }
+    }
+
+    fn output(&self) -> String {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            self.seen.join("\n"),
+            std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        )
+    }
+
+    /// The first stdout line (from now on) that satisfies `want`.
+    fn wait_line(&mut self, what: &str, timeout: Duration, want: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self
+                .lines
+                .recv_timeout(left.min(Duration::from_millis(500)))
+            {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if want(&line) {
+                        return line;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().unwrap();
+                    panic!(
+                        "kms devnet exited ({status}) before {what}\n{}",
+                        self.output()
+                    );
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what} within {timeout:?}\n{}",
+                self.output()
+            );
+        }
+    }
+
+    /// The MPK line's value, once the devnet is ready.
+    fn wait_ready(&mut self) -> (u64, String) {
+        // Genesis: up to one interval to the boundary, then the DKG; resumes are quicker.
+        let ready = self.wait_line("the ready line", Duration::from_secs(180), |l| {
+            l.starts_with("devnet ready: epoch ")
+        });
+        let epoch = ready
+            .trim_start_matches("devnet ready: epoch ")
+            .split(',')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mpk = self.wait_line("the MPK", Duration::from_secs(5), |l| l.starts_with("mpk "));
+        let mpk = mpk.split_whitespace().nth(1).unwrap().to_string();
+        assert!(mpk.starts_with("0x") && mpk.len() == 2 + 192, "{mpk}");
+        (epoch, mpk)
+    }
+
+    /// SIGTERM, then the exit status (within 30 s).
+    fn terminate(&mut self) -> ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kms devnet did not exit after SIGTERM\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        // A failed test still stops its nodes: SIGTERM lets the devnet stop them.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The epoch of a `[12s] epoch 7 · 4/4 nodes · mpk unchanged` line.
+fn epoch_of_line(line: &str) -> Option<u64> {
+    let rest = line.strip_prefix('[')?.split_once("] epoch ")?.1;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+#[test]
+fn a_devnet_encrypts_decrypts_reshares_stops_and_resumes() {
+    ensure_node_built();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("devnet");
+    let d = dir.to_str().unwrap();
+    let path = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    let owner_key = dir.join("demo-owner.key");
+    let owner_key = owner_key.to_str().unwrap();
+    let plaintext = b"hello devnet\n";
+    std::fs::write(path("msg.txt"), plaintext).unwrap();
+    let decrypt = |out: &str| {
+        kms_ok(&[
+            "decrypt",
+            "--devnet",
+            d,
+            "--app-id",
+            "demo",
+            "--owner-key",
+            owner_key,
+            "--in",
+            &path("msg.enc"),
+            "--out",
+            out,
+        ]);
+        assert_eq!(std::fs::read(out).unwrap(), plaintext);
+    };
+
+    let mut devnet = Devnet::start(&dir, &tmp.path().join("devnet-1.err"));
+    let (epoch, mpk) = devnet.wait_ready();
+    assert_eq!(node_pids(&dir).len(), 4, "{}", devnet.output());
+    kms_ok(&[
+        "encrypt",
+        "--devnet",
+        d,
+        "--app-id",
+        "demo",
+        "--in",
+        &path("msg.txt"),
+        "--out",
+        &path("msg.enc"),
+    ]);
+    decrypt(&path("msg.out"));
+
+    // The next reshare keeps the key, and the ciphertext still opens. Epochs are numbered by
+    // interval, so a failed round would skip one: any later epoch will do.
+    let line = devnet.wait_line("a reshare", Duration::from_secs(60), |l| {
+        epoch_of_line(l).is_some_and(|e| e > epoch)
+    });
+    assert!(line.contains("mpk unchanged"), "{line}");
+    decrypt(&path("msg.out2"));
+
+    let status = devnet.terminate();
+    assert_eq!(status.code(), Some(0), "{}", devnet.output());
+    assert_eq!(node_pids(&dir), Vec::<u32>::new(), "every node stopped");
+
+    // A different node count is refused on resume, before anything starts.
+    let out = kms(&["devnet", "--nodes", "5", "--dir", d]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--nodes 4, not 5"));
+
+    // Resumed: same MPK, the old ciphertext opens.
+    let mut devnet = Devnet::start(&dir, &tmp.path().join("devnet-2.err"));
+    let (resumed_epoch, resumed_mpk) = devnet.wait_ready();
+    assert_eq!(resumed_mpk, mpk);
+    assert!(resumed_epoch > epoch);
+    decrypt(&path("msg.out3"));
+    let status = devnet.terminate();
+    assert_eq!(status.code(), Some(0), "{}", devnet.output());
+    assert_eq!(node_pids(&dir), Vec::<u32>::new());
+}

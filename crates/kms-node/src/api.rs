@@ -1,0 +1,410 @@
+//! The node's HTTP API (docs 0008, "Wire contract"): protocol batches, the public view of epochs,
+//! app partial signatures, health and metrics. Every failure is a status with a stable code.
+
+use crate::config::valid_app_id;
+use crate::driver::DriverMsg;
+use crate::node::{address_of, unix_now, Node};
+use crate::state::decode_list;
+use crate::transport::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
+use alloy_primitives::{Address as EthAddress, B256};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use kms_crypto::auth::{recover_signer, PartialRequest};
+use kms_crypto::bls::{partial_sign, public_share};
+use kms_crypto::seal::{seal, EncryptionPublicKey};
+use kms_crypto::Secret;
+use kms_protocol::RawEnvelope;
+use rand_core::{OsRng, RngCore};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type Shared = Arc<Node>;
+
+/// An error as the client sees it: status, stable code, message without internals.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// The associated data a partial is sealed under: binds it to the app, the node and the epoch.
+pub fn partial_aad(app_id: &str, node: &[u8; 20], epoch: u64) -> Vec<u8> {
+    let mut aad = b"KMS_PARTIAL_V1".to_vec();
+    aad.extend_from_slice(&(app_id.len() as u16).to_be_bytes());
+    aad.extend_from_slice(app_id.as_bytes());
+    aad.extend_from_slice(node);
+    aad.extend_from_slice(&epoch.to_be_bytes());
+    aad
+}
+
+async fn protocol(State(node): State<Shared>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let msgs = decode_list(&body)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed", "bad batch framing"))?;
+    if msgs.is_empty() || msgs.len() > MAX_BATCH_ITEMS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            format!("a batch holds 1 to {MAX_BATCH_ITEMS} messages"),
+        ));
+    }
+    let round = msgs
+        .iter()
+        .find_map(|m| RawEnvelope::parse(m).ok().map(|r| r.round))
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "malformed", "no message parses"))?;
+    let unknown = || {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "unknown_round",
+            "not running that round",
+        )
+    };
+    let tx = node.round_sender(&round).ok_or_else(unknown)?;
+    let n = msgs.len();
+    let (reply, rx) = tokio::sync::oneshot::channel();
+    tx.send(DriverMsg::Batch { msgs, reply })
+        .map_err(|_| unknown())?;
+    let rejects = tokio::time::timeout(Duration::from_secs(10), rx)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "round is busy"))?
+        .map_err(|_| unknown())?;
+    let rejected: Vec<Value> = rejects
+        .iter()
+        .map(|(i, r)| {
+            json!({
+                "index": i,
+                "reason": r.reason.to_string(),
+                "culprit": r.culprit.as_ref().map(address_of),
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "accepted": n - rejected.len(), "rejected": rejected }),
+    ))
+}
+
+fn no_epoch() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no_epoch",
+        "no epoch is finalized yet",
+    )
+}
+
+async fn mpk(State(node): State<Shared>) -> Result<Json<Value>, ApiError> {
+    let e = node.latest().ok_or_else(no_epoch)?;
+    let members = node.members();
+    let operators: Vec<Value> = e
+        .cfg
+        .players
+        .iter()
+        .map(|o| {
+            let share = public_share(&e.public, &o.point)
+                .map(|p| format!("0x{}", hex::encode(p.to_bytes())))
+                .unwrap_or_default();
+            json!({
+                "address": address_of(&o.address),
+                "id": o.point.small(),
+                "public_share": share,
+                "url": members.iter().find(|m| m.operator.address == o.address).map(|m| m.url.clone()),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "node": address_of(&node.cfg.address),
+        "epoch": e.record.epoch,
+        "threshold": e.cfg.threshold,
+        "mpk": format!("0x{}", hex::encode(e.public.public_key().to_bytes())),
+        "commitment": format!("0x{}", hex::encode(&e.record.public)),
+        "round": format!("0x{}", hex::encode(e.cfg.digest())),
+        "certificate": format!("0x{}", hex::encode(&e.record.certificate)),
+        "operators": operators,
+    })))
+}
+
+async fn epoch(State(node): State<Shared>, Path(e): Path<String>) -> Result<Json<Value>, ApiError> {
+    let unknown = || ApiError::new(StatusCode::NOT_FOUND, "unknown_epoch", "epoch not held");
+    let e: u64 = e.parse().map_err(|_| unknown())?;
+    let ep = node.epoch(e).ok_or_else(unknown)?;
+    let logs: Vec<String> = ep
+        .record
+        .logs
+        .iter()
+        .map(|l| format!("0x{}", hex::encode(l)))
+        .collect();
+    Ok(Json(json!({
+        "epoch": e,
+        "config": format!("0x{}", hex::encode(&ep.record.config)),
+        "certificate": format!("0x{}", hex::encode(&ep.record.certificate)),
+        "logs": logs,
+    })))
+}
+
+async fn status(State(node): State<Shared>) -> Json<Value> {
+    let latest = node.latest();
+    let round = node.round_status().map(|(r, started)| {
+        json!({ "epoch": r.epoch, "kind": r.kind, "phase": r.phase, "started_at": started })
+    });
+    let last = node.last_round().map(|l| {
+        json!({
+            "epoch": l.epoch,
+            "outcome": l.outcome,
+            "finished_at": l.finished_at,
+            "duration_ms": l.duration_ms,
+        })
+    });
+    Json(json!({
+        "node": address_of(&node.cfg.address),
+        "epoch": latest.as_ref().map(|e| e.record.epoch),
+        "threshold": latest.as_ref().map(|e| e.cfg.threshold),
+        "members": node.members().len(),
+        "interval_secs": node.cfg.interval.as_secs(),
+        "round": round,
+        "last_round": last,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartialBody {
+    response_key: String,
+    nonce: u64,
+    deadline: u64,
+    signature: String,
+    epoch: Option<u64>,
+}
+
+fn hex_bytes(text: &str, len: usize, what: &'static str) -> Result<Vec<u8>, ApiError> {
+    let bad = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("{what} must be {len} bytes of 0x-prefixed hex"),
+        )
+    };
+    let digits = text.strip_prefix("0x").ok_or_else(bad)?;
+    let bytes = hex::decode(digits).map_err(|_| bad())?;
+    if bytes.len() != len {
+        return Err(bad());
+    }
+    Ok(bytes)
+}
+
+/// Token bucket per app id.
+fn rate_limit(node: &Node, app: &str) -> Result<(), ApiError> {
+    let Ok(mut map) = node.limiter.lock() else {
+        return Ok(());
+    };
+    let rate = f64::from(node.cfg.app_rate_limit_per_sec);
+    let burst = f64::from(node.cfg.app_rate_limit_burst);
+    let now = Instant::now();
+    // Unknown ids are refused before this, so the map holds at most one bucket per app.
+    let (tokens, last) = map.entry(app.to_string()).or_insert((burst, now));
+    *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
+    *last = now;
+    if *tokens < 1.0 {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests for this app",
+        ));
+    }
+    *tokens -= 1.0;
+    Ok(())
+}
+
+async fn partial(State(node): State<Shared>, Path(app_id): Path<String>, body: Bytes) -> Response {
+    let r = partial_inner(&node, &app_id, &body).await;
+    node.metrics.partial(match &r {
+        Ok(_) => "ok",
+        Err(e) => e.code,
+    });
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn partial_inner(node: &Shared, app_id: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let _slot = node.app_slots.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many app requests in flight",
+        )
+    })?;
+    if !valid_app_id(app_id) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_app_id",
+            "app ids are 1 to 128 characters from A-Z a-z 0-9 . _ : -",
+        ));
+    }
+    let owner = *node.cfg.apps.get(app_id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "unknown_app",
+            "no such app on this node",
+        )
+    })?;
+    rate_limit(node, app_id)?;
+    let b: PartialBody = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
+    let now = unix_now();
+    if b.deadline < now || b.deadline > now + node.cfg.max_request_validity_secs {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "expired",
+            format!(
+                "deadline must be between now and {} s from now",
+                node.cfg.max_request_validity_secs
+            ),
+        ));
+    }
+    let response_key = hex_bytes(&b.response_key, 32, "response_key")?;
+    let signature = hex_bytes(&b.signature, 65, "signature")?;
+    let req = PartialRequest {
+        app_id: app_id.to_string(),
+        response_key: B256::from_slice(&response_key),
+        nonce: b.nonce,
+        deadline: b.deadline,
+        node: EthAddress::from(node.cfg.address),
+    };
+    let signer = recover_signer(&req.digest(node.cfg.chain_id), &signature)
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()))?;
+    if signer.into_array() != owner {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_owner",
+            "the request is not signed by the app's owner",
+        ));
+    }
+    let recipient = EncryptionPublicKey::from_bytes(&response_key).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "response_key is not a usable X25519 public key",
+        )
+    })?;
+    let ep = match b.epoch {
+        Some(e) => node.epoch(e).ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "unknown_epoch", "epoch not held")
+        })?,
+        None => node.latest().ok_or_else(no_epoch)?,
+    };
+    if ep.share.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_epoch",
+            "this node holds no share of that epoch",
+        ));
+    }
+    // The nonce is spent (durably) before anything derived from the share leaves.
+    let n2 = node.clone();
+    let app = app_id.to_string();
+    let fresh =
+        tokio::task::spawn_blocking(move || n2.state.use_nonce(&app, b.nonce, b.deadline, now))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+    if !fresh {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "nonce_reused",
+            "this nonce was already used for this app",
+        ));
+    }
+    let share = ep.share.as_ref().ok_or_else(no_epoch)?;
+    let sig = partial_sign(share, app_id.as_bytes());
+    let mut eph = Secret::new([0u8; 32]);
+    eph.expose_mut(|e| OsRng.fill_bytes(e));
+    let sealed = seal(
+        &recipient,
+        &sig.signature.to_bytes(),
+        &partial_aad(app_id, &node.cfg.address, ep.record.epoch),
+        &eph,
+    )
+    .map_err(ApiError::internal)?;
+    Ok(json!({
+        "node": address_of(&node.cfg.address),
+        "id": share.point.small(),
+        "epoch": ep.record.epoch,
+        "sealed": format!("0x{}", hex::encode(sealed.to_bytes())),
+    }))
+}
+
+async fn healthz(State(node): State<Shared>) -> Json<Value> {
+    Json(json!({ "status": "ok", "epoch": node.latest().map(|e| e.record.epoch) }))
+}
+
+async fn metrics(State(node): State<Shared>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        node.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route")
+}
+
+/// The router. Protocol traffic has its own (large) body limit and no app limits; app routes
+/// have a small body limit, a rate limit and a concurrency cap.
+pub fn router(node: Shared) -> Router {
+    let protocol_routes = Router::new().route("/v1/protocol", post(protocol)).layer(
+        axum::extract::DefaultBodyLimit::max(MAX_BATCH_BYTES + 4 * MAX_BATCH_ITEMS),
+    );
+    let app_routes = Router::new()
+        .route("/v1/apps/{app_id}/partial", post(partial))
+        .layer(axum::extract::DefaultBodyLimit::max(4096));
+    Router::new()
+        .merge(protocol_routes)
+        .merge(app_routes)
+        .route("/v1/mpk", get(mpk))
+        .route("/v1/status", get(status))
+        .route("/v1/epochs/{epoch}", get(epoch))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(15),
+        ))
+        .with_state(node)
+}

@@ -1,0 +1,557 @@
+//! The node: keys, store, membership and finalized epochs in one place, and the scheduler that
+//! starts a round at every interval boundary (docs 0008). A round's epoch number is the index of
+//! the interval it starts in, so two rounds never share a digest and a dropped round never runs
+//! again.
+
+use crate::config::Config;
+use crate::driver::{Driver, DriverMsg, RoundStart};
+use crate::membership::{Member, Membership, OperatorFile};
+use crate::metrics::Metrics;
+use crate::state::{EpochRecord, State};
+use crate::transport::Transport;
+use anyhow::{bail, Context};
+use kms_crypto::bls::{Commitment, Share};
+use kms_crypto::seal::EncryptionKey;
+use kms_crypto::{bn254, Secret};
+use kms_protocol::{observe, Address, Certificate, CommitmentCache, RawEnvelope, RoundConfig};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A finalized epoch held by this node.
+pub struct Epoch {
+    pub record: EpochRecord,
+    pub cfg: Arc<RoundConfig>,
+    pub public: Commitment,
+    /// This node's share, when it is a player of the epoch.
+    pub share: Option<Share>,
+}
+
+/// The round in progress, as `/v1/status` shows it.
+#[derive(Clone, Debug)]
+pub struct RoundStatus {
+    pub epoch: u64,
+    pub kind: &'static str,
+    pub phase: &'static str,
+}
+
+#[derive(Clone, Debug)]
+pub struct LastRound {
+    pub epoch: u64,
+    pub outcome: &'static str,
+    pub finished_at: u64,
+    pub duration_ms: u64,
+}
+
+struct RoundHandle {
+    digest: [u8; 32],
+    tx: std::sync::mpsc::Sender<DriverMsg>,
+}
+
+pub struct Node {
+    pub cfg: Config,
+    pub key: Arc<bn254::SecretKey>,
+    pub enc: Arc<EncryptionKey>,
+    pub state: State,
+    membership: Box<dyn Membership>,
+    members: RwLock<Vec<Member>>,
+    epochs: RwLock<BTreeMap<u64, Arc<Epoch>>>,
+    current: Mutex<Option<RoundHandle>>,
+    round_status: Mutex<Option<(RoundStatus, u64)>>,
+    last_round: Mutex<Option<LastRound>>,
+    pub metrics: Arc<Metrics>,
+    pub transport: Transport,
+    pub rt: tokio::runtime::Handle,
+    /// Token buckets per app id.
+    pub(crate) limiter: Mutex<HashMap<String, (f64, Instant)>>,
+    pub(crate) app_slots: Arc<tokio::sync::Semaphore>,
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn copy_share(s: &Share) -> Share {
+    Share {
+        point: s.point,
+        value: s.value.expose(|v| Secret::new(*v)),
+    }
+}
+
+impl Node {
+    /// Loads keys, opens the store and restores every retained epoch.
+    pub fn open(cfg: Config, rt: tokio::runtime::Handle) -> anyhow::Result<Arc<Self>> {
+        let key = Arc::new(cfg.bn254_key()?);
+        let enc = Arc::new(cfg.encryption_key()?);
+        let membership = OperatorFile::new(cfg.operators_file.clone());
+        let members = membership
+            .members(0)
+            .with_context(|| format!("loading {}", cfg.operators_file.display()))?;
+        check_own_entry(&cfg, &key, &enc, &members)?;
+        let state = State::open(&cfg.data_dir, &cfg.kek)?;
+        let metrics = Arc::new(Metrics::new());
+        let mut epochs = BTreeMap::new();
+        for record in state.epochs()? {
+            let cfg_r = Arc::new(
+                RoundConfig::decode(&record.config)
+                    .map_err(|e| anyhow::anyhow!("stored epoch {}: {e}", record.epoch))?,
+            );
+            let public = Commitment::from_bytes(&record.public)
+                .map_err(|e| anyhow::anyhow!("stored epoch {}: {e}", record.epoch))?;
+            let share = match cfg_r
+                .player_index(&cfg.address)
+                .and_then(|i| cfg_r.player_point(i))
+            {
+                Some(point) => state.share(record.epoch, point)?,
+                None => None,
+            };
+            epochs.insert(
+                record.epoch,
+                Arc::new(Epoch {
+                    record,
+                    cfg: cfg_r,
+                    public,
+                    share,
+                }),
+            );
+        }
+        if let Some(e) = epochs.keys().next_back() {
+            metrics.epoch.set(i64::try_from(*e).unwrap_or(i64::MAX));
+        }
+        let app_slots = Arc::new(tokio::sync::Semaphore::new(cfg.app_max_concurrent));
+        Ok(Arc::new(Self {
+            transport: Transport::new(metrics.clone())?,
+            cfg,
+            key,
+            enc,
+            state,
+            membership: Box::new(membership),
+            members: RwLock::new(members),
+            epochs: RwLock::new(epochs),
+            current: Mutex::new(None),
+            round_status: Mutex::new(None),
+            last_round: Mutex::new(None),
+            metrics,
+            rt,
+            limiter: Mutex::new(HashMap::new()),
+            app_slots,
+        }))
+    }
+
+    pub fn latest(&self) -> Option<Arc<Epoch>> {
+        self.epochs
+            .read()
+            .ok()
+            .and_then(|e| e.values().next_back().cloned())
+    }
+
+    pub fn epoch(&self, e: u64) -> Option<Arc<Epoch>> {
+        self.epochs.read().ok().and_then(|m| m.get(&e).cloned())
+    }
+
+    pub fn members(&self) -> Vec<Member> {
+        self.members.read().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    pub fn round_status(&self) -> Option<(RoundStatus, u64)> {
+        self.round_status.lock().ok().and_then(|s| s.clone())
+    }
+
+    pub fn last_round(&self) -> Option<LastRound> {
+        self.last_round.lock().ok().and_then(|s| s.clone())
+    }
+
+    pub(crate) fn set_round_status(&self, s: Option<RoundStatus>) {
+        if let Ok(mut cur) = self.round_status.lock() {
+            let started = cur
+                .as_ref()
+                .filter(|(c, _)| s.as_ref().is_some_and(|n| n.epoch == c.epoch))
+                .map(|(_, t)| *t)
+                .unwrap_or_else(unix_now);
+            *cur = s.map(|s| (s, started));
+        }
+    }
+
+    pub(crate) fn round_finished(&self, epoch: u64, outcome: &'static str, took: Duration) {
+        if let Ok(mut last) = self.last_round.lock() {
+            *last = Some(LastRound {
+                epoch,
+                outcome,
+                finished_at: unix_now(),
+                duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            });
+        }
+    }
+
+    /// Stores a finalized epoch (with the share, in one transaction) and serves it from now on.
+    pub(crate) fn install_epoch(
+        &self,
+        record: EpochRecord,
+        share: Option<Share>,
+        cfg: Arc<RoundConfig>,
+        public: Commitment,
+    ) -> anyhow::Result<()> {
+        let dropped =
+            self.state
+                .commit_epoch(&record, share.as_ref(), self.cfg.retention_epochs)?;
+        let epoch = record.epoch;
+        let mut map = self
+            .epochs
+            .write()
+            .map_err(|_| anyhow::anyhow!("epoch map poisoned"))?;
+        for e in dropped {
+            map.remove(&e);
+        }
+        map.insert(
+            epoch,
+            Arc::new(Epoch {
+                record,
+                cfg,
+                public,
+                share,
+            }),
+        );
+        if let Some(latest) = map.keys().next_back() {
+            self.metrics
+                .epoch
+                .set(i64::try_from(*latest).unwrap_or(i64::MAX));
+        }
+        Ok(())
+    }
+
+    /// The running round's queue, if `digest` is that round.
+    pub(crate) fn round_sender(
+        &self,
+        digest: &[u8; 32],
+    ) -> Option<std::sync::mpsc::Sender<DriverMsg>> {
+        let cur = self.current.lock().ok()?;
+        cur.as_ref()
+            .filter(|h| &h.digest == digest)
+            .map(|h| h.tx.clone())
+    }
+
+    /// The round of interval `k` from the membership and the latest epoch held, or why none.
+    fn build_round(&self, k: u64, members: &[Member]) -> anyhow::Result<Option<RoundConfig>> {
+        let me = self.cfg.address;
+        let ops: Vec<_> = members.iter().map(|m| m.operator.clone()).collect();
+        let member = ops.iter().any(|o| o.address == me);
+        let cfg = match self.latest() {
+            None if !member => return Ok(None),
+            None => RoundConfig::dkg(k, self.cfg.chain_id, self.cfg.registry, ops)?,
+            Some(e) => {
+                let dealer = e.cfg.player_index(&me).is_some();
+                if !member && !dealer {
+                    return Ok(None);
+                }
+                if k <= e.record.epoch {
+                    return Ok(None);
+                }
+                RoundConfig::reshare(
+                    e.record.epoch,
+                    k,
+                    self.cfg.chain_id,
+                    self.cfg.registry,
+                    e.cfg.players.clone(),
+                    ops,
+                    e.public.clone(),
+                )?
+            }
+        };
+        Ok(Some(cfg))
+    }
+
+    /// Starts the round of interval `k` on its own thread.
+    fn start_round(
+        self: &Arc<Self>,
+        k: u64,
+        cfg: RoundConfig,
+        members: &[Member],
+        start: Instant,
+        end: Instant,
+    ) {
+        let cfg = Arc::new(cfg);
+        let (tx, rx) = std::sync::mpsc::channel();
+        if let Ok(mut cur) = self.current.lock() {
+            *cur = Some(RoundHandle {
+                digest: cfg.digest(),
+                tx,
+            });
+        }
+        let share = self
+            .latest()
+            .filter(|_| cfg.previous.is_some())
+            .and_then(|e| e.share.as_ref().map(copy_share));
+        let s = RoundStart {
+            cfg,
+            urls: members
+                .iter()
+                .map(|m| (m.operator.address, m.url.clone()))
+                .collect(),
+            share,
+            start,
+            end,
+            interval: self.cfg.interval,
+        };
+        let node = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("round-{k}"))
+            .spawn(move || match Driver::new(node, s) {
+                Ok(d) => d.run(rx),
+                Err(e) => tracing::error!(epoch = k, %e, "cannot start the round"),
+            });
+        if let Err(e) = spawned {
+            tracing::error!(%e, "cannot spawn the round thread");
+        }
+    }
+
+    /// Interval timing: the current interval's index and the wall-clock time left in it.
+    fn interval_now(&self) -> (u64, Duration, Duration) {
+        let i = self.cfg.interval.as_millis().max(1) as u64;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let k = now / i;
+        let into = Duration::from_millis(now - k * i);
+        let left = Duration::from_millis((k + 1) * i - now);
+        (k, into, left)
+    }
+
+    /// Runs rounds forever: first resumes a round of the current interval that this node had
+    /// journaled before a restart, then starts one at every boundary.
+    pub async fn schedule(self: Arc<Self>) {
+        let (k, into, left) = self.interval_now();
+        let members = self.members();
+        if let Ok(Some(cfg)) = self.build_round(k, &members) {
+            if self.state.has_round(k, &cfg.digest()).unwrap_or(false) {
+                let now = Instant::now();
+                let start = now.checked_sub(into).unwrap_or(now);
+                let end = now + left.saturating_sub(Duration::from_millis(100));
+                self.start_round(k, cfg, &members, start, end);
+            }
+        }
+        loop {
+            let (_, _, left) = self.interval_now();
+            tokio::time::sleep(left + Duration::from_millis(5)).await;
+            let (k, into, left) = self.interval_now();
+            let start = Instant::now()
+                .checked_sub(into)
+                .unwrap_or_else(Instant::now);
+            let end = Instant::now() + left.saturating_sub(Duration::from_millis(100));
+            if let Err(e) = self.boundary(k, start, end).await {
+                tracing::warn!(epoch = k, "no round this interval: {e:#}");
+            }
+        }
+    }
+
+    async fn boundary(
+        self: &Arc<Self>,
+        k: u64,
+        start: Instant,
+        end: Instant,
+    ) -> anyhow::Result<()> {
+        let members = self.membership.members(k)?;
+        check_own_entry(&self.cfg, &self.key, &self.enc, &members)?;
+        if let Ok(mut m) = self.members.write() {
+            *m = members.clone();
+        }
+        let peers_have_epoch = self.catch_up(&members).await;
+        if self.latest().is_none() && peers_have_epoch {
+            bail!("peers hold an epoch this node could not catch up with");
+        }
+        match self.build_round(k, &members)? {
+            Some(cfg) => {
+                self.start_round(k, cfg, &members, start, end);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Asks every peer for its latest epoch; adopts a later one from its certificate and logs.
+    /// Returns whether any peer holds an epoch.
+    async fn catch_up(self: &Arc<Self>, members: &[Member]) -> bool {
+        let mine = self.latest().map(|e| e.record.epoch);
+        let timeout =
+            (self.cfg.interval / 10).clamp(Duration::from_millis(300), Duration::from_secs(2));
+        let client = self.transport.client().clone();
+        let queries = members
+            .iter()
+            .filter(|m| m.operator.address != self.cfg.address)
+            .map(|m| {
+                let client = client.clone();
+                let url = m.url.clone();
+                async move {
+                    let r = client
+                        .get(format!("{url}/v1/mpk"))
+                        .timeout(timeout)
+                        .send()
+                        .await
+                        .ok()?;
+                    if !r.status().is_success() {
+                        return None;
+                    }
+                    let v: serde_json::Value = r.json().await.ok()?;
+                    Some((v.get("epoch")?.as_u64()?, url))
+                }
+            });
+        let answers: Vec<(u64, String)> =
+            futures_join(queries).await.into_iter().flatten().collect();
+        let Some(best) = answers.iter().map(|(e, _)| *e).max() else {
+            return false;
+        };
+        if mine.is_some_and(|m| m >= best) {
+            return true;
+        }
+        for (_, url) in answers.iter().filter(|(e, _)| *e == best) {
+            match self.adopt_from(url, best, members, &client).await {
+                Ok(()) => {
+                    tracing::info!(epoch = best, from = %url, "caught up");
+                    self.metrics.round("caught_up");
+                    self.round_finished(best, "caught_up", Duration::ZERO);
+                    break;
+                }
+                Err(e) => tracing::warn!(epoch = best, from = %url, "catch-up failed: {e:#}"),
+            }
+        }
+        true
+    }
+
+    async fn adopt_from(
+        self: &Arc<Self>,
+        url: &str,
+        epoch: u64,
+        members: &[Member],
+        client: &reqwest::Client,
+    ) -> anyhow::Result<()> {
+        let v: serde_json::Value = client
+            .get(format!("{url}/v1/epochs/{epoch}"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let field = |name: &str| -> anyhow::Result<Vec<u8>> {
+            let s = v
+                .get(name)
+                .and_then(|x| x.as_str())
+                .with_context(|| format!("{name} missing"))?;
+            Ok(hex::decode(s.trim_start_matches("0x"))?)
+        };
+        let config = field("config")?;
+        let certificate = field("certificate")?;
+        let logs = v
+            .get("logs")
+            .and_then(|l| l.as_array())
+            .context("logs missing")?
+            .iter()
+            .map(|l| {
+                l.as_str()
+                    .context("log is not a string")
+                    .and_then(|s| Ok(hex::decode(s.trim_start_matches("0x"))?))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let node = self.clone();
+        let members = members.to_vec();
+        tokio::task::spawn_blocking(move || node.adopt(epoch, config, certificate, logs, &members))
+            .await?
+    }
+
+    /// Checks a peer's epoch against what this node knows, and finalizes it with `observe`.
+    fn adopt(
+        &self,
+        epoch: u64,
+        config: Vec<u8>,
+        certificate: Vec<u8>,
+        logs: Vec<Vec<u8>>,
+        members: &[Member],
+    ) -> anyhow::Result<()> {
+        let cfg = RoundConfig::decode(&config).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        if cfg.epoch != epoch
+            || cfg.chain_id != self.cfg.chain_id
+            || cfg.registry != self.cfg.registry
+        {
+            bail!("config is for another epoch, chain or registry");
+        }
+        let latest = self.latest();
+        let known = |o: &kms_protocol::Operator| {
+            members.iter().any(|m| &m.operator == o)
+                || latest
+                    .as_ref()
+                    .is_some_and(|e| e.cfg.players.iter().any(|p| p == o))
+        };
+        if !cfg
+            .players
+            .iter()
+            .all(|o| members.iter().any(|m| &m.operator == o))
+            || !cfg.dealers.iter().all(known)
+        {
+            bail!("config names operators this node does not know");
+        }
+        if let Some(e) = &latest {
+            match &cfg.previous {
+                Some(prev) if prev.public_key() == e.public.public_key() => {}
+                _ => bail!("config would change the master public key"),
+            }
+        }
+        let cert =
+            Certificate::decode(&certificate).map_err(|e| anyhow::anyhow!("certificate: {e}"))?;
+        let mut cache = CommitmentCache::default();
+        let envs = logs
+            .iter()
+            .filter_map(|b| RawEnvelope::parse(b).ok()?.open(&mut cache).ok())
+            .collect::<Vec<_>>();
+        let me = self.cfg.address;
+        let who = cfg.player_index(&me).map(|_| (&me, self.enc.as_ref()));
+        let out = observe(&cfg, &cert, &envs, who).map_err(|e| anyhow::anyhow!("observe: {e}"))?;
+        let record = EpochRecord {
+            epoch,
+            config,
+            certificate,
+            public: out.public.to_bytes(),
+            logs,
+        };
+        self.install_epoch(record, out.share, Arc::new(cfg), out.public)
+    }
+}
+
+/// Joins futures without a combinator crate: each runs as a task.
+async fn futures_join<T: Send + 'static>(
+    futs: impl Iterator<Item = impl std::future::Future<Output = T> + Send + 'static>,
+) -> Vec<T> {
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(v) = h.await {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// The operator file's entry for this node, if any, must hold this node's keys.
+fn check_own_entry(
+    cfg: &Config,
+    key: &bn254::SecretKey,
+    enc: &EncryptionKey,
+    members: &[Member],
+) -> anyhow::Result<()> {
+    if let Some(m) = members.iter().find(|m| m.operator.address == cfg.address) {
+        if *m.operator.key_g1() != key.public_g1() {
+            bail!("the operator file's BN254 key for this address is not this node's key");
+        }
+        if m.operator.enc.to_bytes() != enc.public().to_bytes() {
+            bail!("the operator file's encryption key for this address is not this node's key");
+        }
+    }
+    Ok(())
+}
+
+/// Used by the API: a secret-free view for handlers.
+pub fn address_of(a: &Address) -> String {
+    kms_protocol::hex_address(a)
+}

@@ -1,0 +1,365 @@
+//! What the node keeps on disk (docs 0008): dealer seeds, round journals, finalized epochs with
+//! the node's share, and used app nonces. Rows of a round are keyed by (epoch, round digest), so
+//! everything of rounds at or before a finalized epoch can be dropped by range; secrets are sealed
+//! under the KEK with the table and key as associated data, so a sealed value cannot be moved.
+
+use anyhow::{bail, Context};
+use kms_crypto::bls::{EvalPoint, SecretScalar, Share};
+use kms_crypto::Secret;
+use kms_store::redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use kms_store::{KekSource, Store};
+use rand_core::{OsRng, RngCore};
+use std::path::Path;
+
+/// (epoch, digest) -> sealed dealer seed.
+const SEEDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("node_seeds");
+/// (epoch, digest) -> `Player::save()`.
+const ROUNDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("node_rounds");
+/// (epoch, digest, 0) -> acks a dealer accepted (list); (epoch, digest, 1) -> the log it sent.
+const DEALER: TableDefinition<&[u8], &[u8]> = TableDefinition::new("node_dealer");
+/// epoch -> config, certificate and logs.
+const EPOCHS: TableDefinition<u64, &[u8]> = TableDefinition::new("node_epochs");
+/// epoch -> sealed share.
+const SHARES: TableDefinition<u64, &[u8]> = TableDefinition::new("node_shares");
+/// (app id, 0, nonce) -> deadline.
+const NONCES: TableDefinition<&[u8], u64> = TableDefinition::new("node_nonces");
+
+/// A finalized epoch as stored and served at `GET /v1/epochs/{e}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpochRecord {
+    pub epoch: u64,
+    pub config: Vec<u8>,
+    pub certificate: Vec<u8>,
+    /// The public polynomial (`Commitment::to_bytes`).
+    pub public: Vec<u8>,
+    pub logs: Vec<Vec<u8>>,
+}
+
+impl EpochRecord {
+    fn encode(&self) -> Vec<u8> {
+        let mut items = vec![
+            self.config.as_slice(),
+            self.certificate.as_slice(),
+            self.public.as_slice(),
+        ];
+        items.extend(self.logs.iter().map(Vec::as_slice));
+        encode_list(&items)
+    }
+
+    fn decode(epoch: u64, bytes: &[u8]) -> anyhow::Result<Self> {
+        let mut items = decode_list(bytes)?.into_iter();
+        let (Some(config), Some(certificate), Some(public)) =
+            (items.next(), items.next(), items.next())
+        else {
+            bail!("epoch {epoch}: truncated record");
+        };
+        Ok(Self {
+            epoch,
+            config,
+            certificate,
+            public,
+            logs: items.collect(),
+        })
+    }
+}
+
+/// Length-prefixed items (u32 big-endian lengths).
+pub fn encode_list(items: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(items.iter().map(|i| i.len() + 4).sum());
+    for i in items {
+        out.extend_from_slice(&(i.len() as u32).to_be_bytes());
+        out.extend_from_slice(i);
+    }
+    out
+}
+
+/// The inverse of [`encode_list`]; refuses truncated input.
+pub fn decode_list(mut bytes: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let (len, rest) = bytes.split_at_checked(4).context("truncated length")?;
+        let len = u32::from_be_bytes(len.try_into().context("length")?) as usize;
+        let (item, rest) = rest.split_at_checked(len).context("truncated item")?;
+        out.push(item.to_vec());
+        bytes = rest;
+    }
+    Ok(out)
+}
+
+fn round_key(epoch: u64, digest: &[u8; 32]) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..8].copy_from_slice(&epoch.to_be_bytes());
+    k[8..].copy_from_slice(digest);
+    k
+}
+
+fn dealer_key(epoch: u64, digest: &[u8; 32], part: u8) -> Vec<u8> {
+    let mut k = round_key(epoch, digest).to_vec();
+    k.push(part);
+    k
+}
+
+fn aad(table: &str, key: &[u8]) -> Vec<u8> {
+    format!("node/{table}/{}", hex::encode(key)).into_bytes()
+}
+
+/// The node's store.
+pub struct State {
+    store: Store,
+}
+
+impl State {
+    /// Opens (or creates) the store in `dir`; every table exists afterwards, and redb compacts
+    /// so pages freed by earlier deletions do not keep old sealed bytes.
+    pub fn open(dir: &Path, kek: &KekSource) -> anyhow::Result<Self> {
+        let mut store = Store::open(dir, kek, &mut OsRng).context("opening the data directory")?;
+        let tx = store.db().begin_write()?;
+        tx.open_table(SEEDS)?;
+        tx.open_table(ROUNDS)?;
+        tx.open_table(DEALER)?;
+        tx.open_table(EPOCHS)?;
+        tx.open_table(SHARES)?;
+        tx.open_table(NONCES)?;
+        tx.commit()?;
+        store.compact().context("compacting the store")?;
+        Ok(Self { store })
+    }
+
+    /// The dealer seed of a round: the stored one, or a fresh one that is durable before this
+    /// returns (so a restarted dealer re-sends identical deals, never a second dealing).
+    pub fn seed(&self, epoch: u64, digest: &[u8; 32]) -> anyhow::Result<Secret<[u8; 32]>> {
+        let key = round_key(epoch, digest);
+        let aad = aad("seeds", &key);
+        let tx = self.store.db().begin_write()?;
+        let seed = {
+            let mut t = tx.open_table(SEEDS)?;
+            let stored = t.get(key.as_slice())?.map(|v| v.value().to_vec());
+            match stored {
+                Some(sealed) => {
+                    let plain = self.store.kek().open(&aad, &sealed)?;
+                    let arr: [u8; 32] = plain.as_slice().try_into().context("seed length")?;
+                    return Ok(Secret::new(arr));
+                }
+                None => {
+                    let mut seed = Secret::new([0u8; 32]);
+                    seed.expose_mut(|s| OsRng.fill_bytes(s));
+                    let sealed = seed.expose(|s| self.store.kek().seal(&aad, s, &mut OsRng))?;
+                    t.insert(key.as_slice(), sealed.as_slice())?;
+                    seed
+                }
+            }
+        };
+        tx.commit()?;
+        Ok(seed)
+    }
+
+    /// Whether this node dealt or played in the round (a seed or a journal is stored).
+    pub fn has_round(&self, epoch: u64, digest: &[u8; 32]) -> anyhow::Result<bool> {
+        let key = round_key(epoch, digest);
+        let tx = self.store.db().begin_read()?;
+        Ok(tx.open_table(SEEDS)?.get(key.as_slice())?.is_some()
+            || tx.open_table(ROUNDS)?.get(key.as_slice())?.is_some())
+    }
+
+    pub fn save_round(&self, epoch: u64, digest: &[u8; 32], saved: &[u8]) -> anyhow::Result<()> {
+        let tx = self.store.db().begin_write()?;
+        tx.open_table(ROUNDS)?
+            .insert(round_key(epoch, digest).as_slice(), saved)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn round(&self, epoch: u64, digest: &[u8; 32]) -> anyhow::Result<Option<Vec<u8>>> {
+        let tx = self.store.db().begin_read()?;
+        let t = tx.open_table(ROUNDS)?;
+        Ok(t.get(round_key(epoch, digest).as_slice())?
+            .map(|v| v.value().to_vec()))
+    }
+
+    /// Appends acks the dealer accepted.
+    pub fn add_dealer_acks(
+        &self,
+        epoch: u64,
+        digest: &[u8; 32],
+        acks: &[Vec<u8>],
+    ) -> anyhow::Result<()> {
+        let key = dealer_key(epoch, digest, 0);
+        let tx = self.store.db().begin_write()?;
+        {
+            let mut t = tx.open_table(DEALER)?;
+            let mut all = match t.get(key.as_slice())? {
+                Some(v) => decode_list(v.value())?,
+                None => Vec::new(),
+            };
+            all.extend(acks.iter().cloned());
+            let refs: Vec<&[u8]> = all.iter().map(Vec::as_slice).collect();
+            t.insert(key.as_slice(), encode_list(&refs).as_slice())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn dealer_acks(&self, epoch: u64, digest: &[u8; 32]) -> anyhow::Result<Vec<Vec<u8>>> {
+        self.dealer_part(epoch, digest, 0)
+            .and_then(|v| v.map_or(Ok(Vec::new()), |b| decode_list(&b)))
+    }
+
+    /// Records the log before it leaves: a restarted dealer re-sends this one, never another.
+    pub fn save_dealer_log(&self, epoch: u64, digest: &[u8; 32], log: &[u8]) -> anyhow::Result<()> {
+        let tx = self.store.db().begin_write()?;
+        tx.open_table(DEALER)?
+            .insert(dealer_key(epoch, digest, 1).as_slice(), log)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn dealer_log(&self, epoch: u64, digest: &[u8; 32]) -> anyhow::Result<Option<Vec<u8>>> {
+        self.dealer_part(epoch, digest, 1)
+    }
+
+    fn dealer_part(
+        &self,
+        epoch: u64,
+        digest: &[u8; 32],
+        part: u8,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        let tx = self.store.db().begin_read()?;
+        let t = tx.open_table(DEALER)?;
+        Ok(t.get(dealer_key(epoch, digest, part).as_slice())?
+            .map(|v| v.value().to_vec()))
+    }
+
+    /// Stores a finalized epoch and the node's share in one transaction, then drops what the
+    /// retention no longer covers: epochs and shares older than `retention` epochs before this
+    /// one, and the seeds and journals of every round up to this epoch.
+    pub fn commit_epoch(
+        &self,
+        record: &EpochRecord,
+        share: Option<&Share>,
+        retention: u64,
+    ) -> anyhow::Result<Vec<u64>> {
+        let tx = self.store.db().begin_write()?;
+        {
+            tx.open_table(EPOCHS)?
+                .insert(record.epoch, record.encode().as_slice())?;
+            if let Some(s) = share {
+                let key = record.epoch.to_be_bytes();
+                let sealed = s.value.expose(|v| {
+                    v.to_bytes()
+                        .expose(|b| self.store.kek().seal(&aad("shares", &key), b, &mut OsRng))
+                })?;
+                tx.open_table(SHARES)?
+                    .insert(record.epoch, sealed.as_slice())?;
+            }
+        }
+        let dropped = prune(&tx, record.epoch, retention)?;
+        tx.commit()?;
+        Ok(dropped)
+    }
+
+    /// Every retained epoch, oldest first.
+    pub fn epochs(&self) -> anyhow::Result<Vec<EpochRecord>> {
+        let tx = self.store.db().begin_read()?;
+        let t = tx.open_table(EPOCHS)?;
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            let (k, v) = row?;
+            out.push(EpochRecord::decode(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The node's share of `epoch`, if it holds one.
+    pub fn share(&self, epoch: u64, point: EvalPoint) -> anyhow::Result<Option<Share>> {
+        let tx = self.store.db().begin_read()?;
+        let t = tx.open_table(SHARES)?;
+        let Some(sealed) = t.get(epoch)?.map(|v| v.value().to_vec()) else {
+            return Ok(None);
+        };
+        let plain = self
+            .store
+            .kek()
+            .open(&aad("shares", &epoch.to_be_bytes()), &sealed)?;
+        let value = SecretScalar::from_bytes(&plain).context("stored share")?;
+        Ok(Some(Share {
+            point,
+            value: Secret::new(value),
+        }))
+    }
+
+    /// Records a nonce of an app; false if it was already used. Expired nonces are pruned on
+    /// the way (the deadline check refuses their requests before this table is read).
+    pub fn use_nonce(
+        &self,
+        app: &str,
+        nonce: u64,
+        deadline: u64,
+        now: u64,
+    ) -> anyhow::Result<bool> {
+        let mut key = app.as_bytes().to_vec();
+        key.push(0);
+        key.extend_from_slice(&nonce.to_be_bytes());
+        let tx = self.store.db().begin_write()?;
+        let fresh = {
+            let mut t = tx.open_table(NONCES)?;
+            if t.get(key.as_slice())?.is_some() {
+                false
+            } else {
+                t.insert(key.as_slice(), deadline)?;
+                true
+            }
+        };
+        if fresh {
+            let mut t = tx.open_table(NONCES)?;
+            // Bounded work per request; the table stays bounded by the validity window.
+            let expired: Vec<Vec<u8>> = t
+                .iter()?
+                .filter_map(Result::ok)
+                .filter(|(_, d)| d.value() < now)
+                .take(64)
+                .map(|(k, _)| k.value().to_vec())
+                .collect();
+            for k in expired {
+                t.remove(k.as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(fresh)
+    }
+}
+
+fn prune(tx: &WriteTransaction, epoch: u64, retention: u64) -> anyhow::Result<Vec<u64>> {
+    let mut epochs = tx.open_table(EPOCHS)?;
+    let mut shares = tx.open_table(SHARES)?;
+    // The `retention` newest epochs before this one stay.
+    let keep: Vec<u64> = epochs
+        .range(..epoch)?
+        .rev()
+        .take(usize::try_from(retention).unwrap_or(usize::MAX))
+        .map(|r| r.map(|(k, _)| k.value()))
+        .collect::<Result<_, _>>()?;
+    let oldest_kept = keep.last().copied().unwrap_or(epoch);
+    let old: Vec<u64> = epochs
+        .range(..oldest_kept)?
+        .map(|r| r.map(|(k, _)| k.value()))
+        .collect::<Result<_, _>>()?;
+    for e in &old {
+        epochs.remove(*e)?;
+        shares.remove(*e)?;
+    }
+    let upper = (epoch + 1).to_be_bytes();
+    for table in [SEEDS, ROUNDS, DEALER] {
+        let mut t = tx.open_table(table)?;
+        let done: Vec<Vec<u8>> = t
+            .range(..upper.as_slice())?
+            .map(|r| r.map(|(k, _)| k.value().to_vec()))
+            .collect::<Result<_, _>>()?;
+        for k in done {
+            t.remove(k.as_slice())?;
+        }
+    }
+    Ok(old)
+}
+
+#[cfg(test)]
+mod tests;

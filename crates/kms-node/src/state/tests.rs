@@ -1,0 +1,97 @@
+use super::*;
+use kms_crypto::bls::EvalPoint;
+
+fn open() -> (tempfile::TempDir, State) {
+    let dir = tempfile::tempdir().unwrap();
+    let kek = dir.path().join("kek");
+    std::fs::write(&kek, [7u8; 32]).unwrap();
+    let state = State::open(&dir.path().join("data"), &KekSource::KeyFile(kek)).unwrap();
+    (dir, state)
+}
+
+fn record(epoch: u64) -> EpochRecord {
+    EpochRecord {
+        epoch,
+        config: vec![1, 2, epoch as u8],
+        certificate: vec![3],
+        public: vec![4, 5],
+        logs: vec![vec![6], vec![], vec![7, 8]],
+    }
+}
+
+fn share(v: u8) -> Share {
+    let mut b = [0u8; 32];
+    b[31] = v;
+    Share {
+        point: EvalPoint::from_index(1).unwrap(),
+        value: Secret::new(SecretScalar::from_bytes(&b).unwrap()),
+    }
+}
+
+#[test]
+fn seeds_are_stable_and_distinct_per_round() {
+    let (_d, s) = open();
+    let a = s.seed(5, &[1; 32]).unwrap();
+    let again = s.seed(5, &[1; 32]).unwrap();
+    let other = s.seed(5, &[2; 32]).unwrap();
+    assert_eq!(a.expose(|x| *x), again.expose(|x| *x));
+    assert_ne!(a.expose(|x| *x), other.expose(|x| *x));
+    assert!(s.has_round(5, &[1; 32]).unwrap());
+    assert!(!s.has_round(6, &[1; 32]).unwrap());
+}
+
+#[test]
+fn epochs_and_shares_round_trip_and_retention_prunes() {
+    let (_d, s) = open();
+    s.save_round(3, &[9; 32], b"journal").unwrap();
+    s.add_dealer_acks(3, &[9; 32], &[b"a".to_vec()]).unwrap();
+    s.add_dealer_acks(3, &[9; 32], &[b"b".to_vec()]).unwrap();
+    assert_eq!(
+        s.dealer_acks(3, &[9; 32]).unwrap(),
+        vec![b"a".to_vec(), b"b".to_vec()]
+    );
+    s.save_dealer_log(3, &[9; 32], b"log").unwrap();
+    assert_eq!(s.dealer_log(3, &[9; 32]).unwrap().unwrap(), b"log");
+    let dropped = s.commit_epoch(&record(3), Some(&share(11)), 1).unwrap();
+    assert!(dropped.is_empty());
+    // The journal of round 3 went with the commit.
+    assert!(s.round(3, &[9; 32]).unwrap().is_none());
+    assert!(s.dealer_log(3, &[9; 32]).unwrap().is_none());
+    s.save_round(7, &[9; 32], b"later").unwrap();
+    s.commit_epoch(&record(5), Some(&share(12)), 1).unwrap();
+    assert_eq!(s.round(7, &[9; 32]).unwrap().unwrap(), b"later");
+    let dropped = s.commit_epoch(&record(6), Some(&share(13)), 1).unwrap();
+    assert_eq!(dropped, vec![3]);
+    let kept: Vec<u64> = s.epochs().unwrap().iter().map(|r| r.epoch).collect();
+    assert_eq!(kept, vec![5, 6]);
+    assert_eq!(s.epochs().unwrap()[1], record(6));
+    let p = EvalPoint::from_index(1).unwrap();
+    assert!(s.share(3, p).unwrap().is_none());
+    let got = s.share(6, p).unwrap().unwrap();
+    assert_eq!(
+        got.value.expose(|v| v.to_bytes().expose(|b| *b)),
+        share(13).value.expose(|v| v.to_bytes().expose(|b| *b))
+    );
+}
+
+#[test]
+fn nonces_are_single_use() {
+    let (_d, s) = open();
+    assert!(s.use_nonce("app", 1, 100, 50).unwrap());
+    assert!(!s.use_nonce("app", 1, 100, 50).unwrap());
+    assert!(s.use_nonce("other", 1, 100, 50).unwrap());
+    // Expired entries are pruned once their deadline passed.
+    assert!(s.use_nonce("app", 2, 300, 200).unwrap());
+    assert!(s.use_nonce("app", 1, 300, 200).unwrap());
+}
+
+#[test]
+fn lists_refuse_truncation() {
+    let l = encode_list(&[b"ab", b"", b"c"]);
+    assert_eq!(
+        decode_list(&l).unwrap(),
+        vec![b"ab".to_vec(), vec![], b"c".to_vec()]
+    );
+    assert!(decode_list(&l[..l.len() - 1]).is_err());
+    assert!(decode_list(&[0, 0, 0]).is_err());
+}

@@ -1,0 +1,474 @@
+//! Multi-process tests: real `kms-node` binaries on the loopback (docs 0008, issue 5). The tests
+//! of this file run one at a time (each starts a whole cluster on a 2-core machine).
+
+mod common;
+
+use common::{Cluster, APP};
+use kms_client::node::NodeClient;
+use rand_core::{OsRng, RngCore};
+use std::sync::Mutex;
+use std::time::Duration;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn client(c: &Cluster) -> NodeClient {
+    NodeClient::new(&c.urls()).unwrap()
+}
+
+fn decrypts(c: &Cluster, cts: &[(Vec<u8>, Vec<u8>)]) {
+    let cl = client(c);
+    for (ct, msg) in cts {
+        let out = cl.decrypt(APP, &c.owner, ct, 31337).unwrap();
+        assert_eq!(out.plaintext.as_slice(), msg.as_slice());
+    }
+}
+
+#[test]
+fn genesis_encrypt_decrypt_and_reshares_keep_the_key() {
+    let _s = serial();
+    let c = Cluster::new(4, 4, 3);
+    let all = c.running();
+    let first = c.wait_epoch_above(&all, 0, 3);
+    let mpk = c.mpk(0);
+    for i in &all {
+        assert_eq!(c.mpk(*i), mpk, "node {i} disagrees on the MPK");
+    }
+    let cl = client(&c);
+    let mut cts = Vec::new();
+    let ct = cl.encrypt(APP, b"hello 0").unwrap().ciphertext;
+    cts.push((ct, b"hello 0".to_vec()));
+    let mut last = *first.iter().max().unwrap();
+    for r in 1..=10u32 {
+        let epochs = c.wait_epoch_above(&all, last, 3);
+        last = *epochs.iter().min().unwrap();
+        for i in &all {
+            assert_eq!(c.mpk(*i), mpk, "MPK changed at reshare {r} on node {i}");
+        }
+        let msg = format!("hello {r}").into_bytes();
+        cts.push((cl.encrypt(APP, &msg).unwrap().ciphertext, msg));
+    }
+    for (ct, msg) in &cts {
+        let out = cl.decrypt(APP, &c.owner, ct, 31337).unwrap();
+        assert_eq!(out.plaintext.as_slice(), msg.as_slice());
+        assert!(out.culprits().is_empty());
+    }
+    let metrics = reqwest::blocking::get(format!("{}/metrics", c.url(0)))
+        .unwrap()
+        .text()
+        .unwrap();
+    for needle in [
+        "kms_node_rounds_total{outcome=\"finalized\"}",
+        &format!("kms_node_epoch {last}"),
+        "kms_node_round_seconds_count",
+        "kms_node_partial_requests_total{outcome=\"ok\"}",
+    ] {
+        assert!(metrics.contains(needle), "no {needle} in\n{metrics}");
+    }
+    let health = c.get(0, "/healthz").unwrap();
+    assert_eq!(health["status"], "ok");
+}
+
+#[test]
+fn one_node_down_from_the_start() {
+    let _s = serial();
+    // Node 3 is in the operator file but never starts.
+    let c = Cluster::with(4, 4, 3, "", &[0, 1, 2]);
+    let up = c.running();
+    let e = c.wait_epoch_above(&up, 0, 4);
+    let ct = client(&c).encrypt(APP, b"t of n").unwrap().ciphertext;
+    c.wait_epoch_above(&up, *e.iter().max().unwrap(), 4);
+    let out = client(&c).decrypt(APP, &c.owner, &ct, 31337).unwrap();
+    assert_eq!(out.plaintext.as_slice(), b"t of n");
+    // The missing node is reported, and it cost the decryption nothing.
+    let down = out.nodes.iter().filter(|n| n.fault.is_some()).count();
+    assert_eq!(down, 1, "{:?}", out.nodes);
+}
+
+#[test]
+fn kill9_during_reshares_loses_nothing() {
+    let _s = serial();
+    let mut c = Cluster::new(4, 4, 3);
+    let all = c.running();
+    let e = c.wait_epoch_above(&all, 0, 4);
+    let mpk = c.mpk(0);
+    let mut last = *e.iter().max().unwrap();
+    let mut cts = vec![(
+        client(&c).encrypt(APP, b"before").unwrap().ciphertext,
+        b"before".to_vec(),
+    )];
+    for trial in 0..20 {
+        let victim = (OsRng.next_u32() % 4) as usize;
+        // Rounds start at the boundary and take about 100 ms here: kill inside that window.
+        let at = Duration::from_millis(u64::from(OsRng.next_u32() % 250));
+        c.sleep_past_boundary(at);
+        c.kill9(victim);
+        c.restart(victim);
+        // The next round completes everywhere (the victim finishes it or catches up).
+        last = c.wait_same_epoch(&all, last, 5);
+        for i in &all {
+            assert_eq!(c.mpk(*i), mpk, "trial {trial}: MPK changed on node {i}");
+        }
+        let msg = format!("trial {trial}").into_bytes();
+        let cl = client(&c);
+        cts.push((cl.encrypt(APP, &msg).unwrap().ciphertext, msg));
+        // Every earlier ciphertext, and the restarted node's partial verifies (no culprit).
+        let (ct, m) = &cts[(OsRng.next_u32() as usize) % cts.len()];
+        let out = cl.decrypt(APP, &c.owner, ct, 31337).unwrap();
+        assert_eq!(out.plaintext.as_slice(), m.as_slice());
+        assert!(out.culprits().is_empty(), "trial {trial}: {:?}", out.nodes);
+        let victim_report = out
+            .nodes
+            .iter()
+            .find(|n| n.url == c.url(victim))
+            .expect("victim in the report");
+        assert!(
+            victim_report.fault.is_none(),
+            "trial {trial}: restarted node {victim}: {:?}",
+            victim_report.fault
+        );
+    }
+    decrypts(&c, &cts);
+    for i in &all {
+        let log = c.log(*i);
+        assert!(
+            !log.contains("equivocation") && !log.contains("Equivocated"),
+            "node {i} saw an equivocation:\n{}",
+            c.log_tail(*i, 50)
+        );
+    }
+}
+
+#[test]
+fn all_nodes_killed_mid_reshare_resume_with_the_same_key() {
+    let _s = serial();
+    let mut c = Cluster::new(4, 4, 3);
+    let all = c.running();
+    let e = c.wait_epoch_above(&all, 0, 4);
+    let mpk = c.mpk(0);
+    let ct = client(&c).encrypt(APP, b"survives").unwrap().ciphertext;
+    let last = *e.iter().max().unwrap();
+    c.sleep_past_boundary(Duration::from_millis(40));
+    for i in &all {
+        c.kill9(*i);
+    }
+    let dkg_before: Vec<usize> = all
+        .iter()
+        .map(|&i| c.log(i).matches("kind=\"dkg\"").count())
+        .collect();
+    for &i in &all {
+        c.start(i);
+    }
+    c.write_operators();
+    // Straight from disk: the last finalized epoch (or the one finalized just before the kill).
+    for &i in &all {
+        let ep = c.epoch(i).expect("an epoch after restart");
+        assert!(ep >= last);
+        assert_eq!(c.mpk(i), mpk);
+    }
+    c.wait_epoch_above(&all, last + 1, 5);
+    for &i in &all {
+        assert_eq!(c.mpk(i), mpk);
+        let dkg_after = c.log(i).matches("kind=\"dkg\"").count();
+        assert_eq!(dkg_after, dkg_before[i], "node {i} started a new DKG");
+    }
+    decrypts(&c, &[(ct, b"survives".to_vec())]);
+    // SIGTERM is a clean stop.
+    for &i in &all {
+        assert!(c.sigterm(i).success(), "node {i} did not stop cleanly");
+    }
+}
+
+#[test]
+fn wiped_node_rejoins_and_an_added_node_joins() {
+    let _s = serial();
+    // Five nodes, four in the operator file at first.
+    let mut c = Cluster::new(5, 4, 3);
+    let first4 = [0, 1, 2, 3];
+    let e = c.wait_epoch_above(&first4, 0, 4);
+    let mpk = c.mpk(0);
+    let ct = client(&c).encrypt(APP, b"old").unwrap().ciphertext;
+    // Wipe node 2: same keys, empty data directory.
+    c.kill9(2);
+    std::fs::remove_dir_all(c.data_dir(2)).unwrap();
+    c.restart(2);
+    let e = c.wait_epoch_above(&first4, *e.iter().max().unwrap(), 4);
+    assert_eq!(c.mpk(2), mpk);
+    let out = client(&c).decrypt(APP, &c.owner, &ct, 31337).unwrap();
+    assert_eq!(out.plaintext.as_slice(), b"old");
+    assert!(
+        out.nodes.iter().all(|n| n.fault.is_none()),
+        "{:?}",
+        out.nodes
+    );
+    // Node 4 is added to the operator file: it joins at the next reshare.
+    c.listed.push(4);
+    c.write_operators();
+    let all5 = [0, 1, 2, 3, 4];
+    c.wait_epoch_above(&all5, *e.iter().max().unwrap(), 4);
+    assert_eq!(c.mpk(4), mpk);
+    let status = c.get(4, "/v1/mpk").unwrap();
+    assert_eq!(status["operators"].as_array().unwrap().len(), 5);
+    assert_eq!(status["threshold"].as_u64(), Some(4));
+    let out = client(&c).decrypt(APP, &c.owner, &ct, 31337).unwrap();
+    assert_eq!(out.plaintext.as_slice(), b"old");
+    assert!(
+        out.nodes.iter().all(|n| n.fault.is_none()),
+        "{:?}",
+        out.nodes
+    );
+}
+
+/// A Byzantine front for a real node: forwards everything, but replaces each partial with a
+/// well-formed, correctly sealed, wrong one (it knows the response key from the request).
+fn byzantine_proxy(upstream: String) -> String {
+    use axum::body::Bytes;
+    use axum::extract::{Path, State};
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let http = reqwest::Client::new();
+            let forward_get = |path: &'static str| {
+                move |State((http, up)): State<(reqwest::Client, String)>| async move {
+                    let r = http.get(format!("{up}{path}")).send().await.unwrap();
+                    let status = StatusCode::from_u16(r.status().as_u16()).unwrap();
+                    (status, r.bytes().await.unwrap()).into_response()
+                }
+            };
+            let partial = |State((http, up)): State<(reqwest::Client, String)>,
+                           Path(app): Path<String>,
+                           body: Bytes| async move {
+                let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                let r = http
+                    .post(format!("{up}/v1/apps/{app}/partial"))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = StatusCode::from_u16(r.status().as_u16()).unwrap();
+                let mut v: serde_json::Value = r.json().await.unwrap();
+                if status.is_success() {
+                    let key = hex::decode(&req["response_key"].as_str().unwrap()[2..]).unwrap();
+                    let key = kms_crypto::seal::EncryptionPublicKey::from_bytes(&key).unwrap();
+                    let node: alloy_primitives::Address =
+                        v["node"].as_str().unwrap().parse().unwrap();
+                    let epoch = v["epoch"].as_u64().unwrap();
+                    let wrong = kms_crypto::bls::hash_app_id(b"not the partial").to_bytes();
+                    let sealed = kms_crypto::seal::seal(
+                        &key,
+                        &wrong,
+                        &kms_node::api::partial_aad(&app, &node.into_array(), epoch),
+                        &kms_crypto::Secret::new([9u8; 32]),
+                    )
+                    .unwrap();
+                    v["sealed"] = format!("0x{}", hex::encode(sealed.to_bytes())).into();
+                }
+                (status, axum::Json(v)).into_response()
+            };
+            let app = axum::Router::new()
+                .route("/v1/mpk", axum::routing::get(forward_get("/v1/mpk")))
+                .route("/v1/status", axum::routing::get(forward_get("/v1/status")))
+                .route("/v1/apps/{app}/partial", axum::routing::post(partial))
+                .with_state((http, upstream));
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    url
+}
+
+#[test]
+fn wrong_partials_are_dropped_and_their_node_named() {
+    let _s = serial();
+    let c = Cluster::new(4, 4, 3);
+    let all = c.running();
+    c.wait_epoch_above(&all, 0, 4);
+    let liar = 3;
+    let mut urls = c.urls();
+    urls[liar] = byzantine_proxy(c.url(liar));
+    let cl = NodeClient::new(&urls).unwrap();
+    let liar_addr = alloy_primitives::Address::from(c.nodes[liar].address);
+    for i in 0..100 {
+        let msg = format!("message {i}").into_bytes();
+        let ct = cl.encrypt(APP, &msg).unwrap().ciphertext;
+        let out = cl.decrypt(APP, &c.owner, &ct, 31337).unwrap();
+        assert_eq!(out.plaintext.as_slice(), msg.as_slice());
+        assert_eq!(out.culprits(), vec![liar_addr], "decrypt {i}");
+        assert!(!out.used.contains(&liar_addr));
+    }
+}
+
+/// Signs a partial request for `node` with `key`; returns the JSON body.
+fn partial_body(
+    key: &kms_crypto::auth::EoaKey,
+    app: &str,
+    node: [u8; 20],
+    nonce: u64,
+    deadline: u64,
+) -> serde_json::Value {
+    let response_key = kms_crypto::seal::EncryptionKey::random(&mut OsRng)
+        .public()
+        .to_bytes();
+    let req = kms_crypto::auth::PartialRequest {
+        app_id: app.to_string(),
+        response_key: alloy_primitives::B256::from(response_key),
+        nonce,
+        deadline,
+        node: node.into(),
+    };
+    let sig = key.sign_digest(&req.digest(31337)).unwrap();
+    serde_json::json!({
+        "response_key": format!("0x{}", hex::encode(response_key)),
+        "nonce": nonce,
+        "deadline": deadline,
+        "signature": format!("0x{}", hex::encode(sig)),
+    })
+}
+
+fn post(url: &str, body: &serde_json::Value) -> (u16, String) {
+    let r = reqwest::blocking::Client::new()
+        .post(url)
+        .json(body)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let v: serde_json::Value = r.json().unwrap();
+    (
+        status,
+        v["error"]["code"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+#[test]
+fn app_access_refuses_every_bad_request_class() {
+    let _s = serial();
+    let c = Cluster::with(
+        4,
+        4,
+        3,
+        "app_rate_limit_per_sec = 1\napp_rate_limit_burst = 12",
+        &[0, 1, 2, 3],
+    );
+    let all = c.running();
+    c.wait_epoch_above(&all, 0, 4);
+    let node = c.nodes[0].address;
+    let url = format!("{}/v1/apps/{APP}/partial", c.url(0));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let ok = partial_body(&c.owner, APP, node, 1, now + 60);
+    assert_eq!(post(&url, &ok), (200, String::new()));
+    assert_eq!(post(&url, &ok), (409, "nonce_reused".into()));
+    let stranger = kms_crypto::auth::EoaKey::random(&mut OsRng);
+    assert_eq!(
+        post(&url, &partial_body(&stranger, APP, node, 2, now + 60)),
+        (403, "not_owner".into())
+    );
+    // Signed for another node: recovers another signer.
+    assert_eq!(
+        post(
+            &url,
+            &partial_body(&c.owner, APP, c.nodes[1].address, 3, now + 60)
+        ),
+        (403, "not_owner".into())
+    );
+    assert_eq!(
+        post(
+            &format!("{}/v1/apps/nope/partial", c.url(0)),
+            &partial_body(&c.owner, "nope", node, 4, now + 60)
+        ),
+        (403, "unknown_app".into())
+    );
+    assert_eq!(
+        post(&url, &partial_body(&c.owner, APP, node, 5, now - 1)),
+        (401, "expired".into())
+    );
+    assert_eq!(
+        post(&url, &partial_body(&c.owner, APP, node, 6, now + 100_000)),
+        (401, "expired".into())
+    );
+    let mut bad_sig = partial_body(&c.owner, APP, node, 7, now + 60);
+    bad_sig["signature"] = format!("0x{}", "00".repeat(65)).into();
+    assert_eq!(post(&url, &bad_sig), (401, "bad_signature".into()));
+    let mut garbage = ok.clone();
+    garbage["nonce"] = "x".into();
+    assert_eq!(post(&url, &garbage).0, 400);
+    assert_eq!(
+        post(
+            &format!("{}/v1/apps/bad%20id/partial", c.url(0)),
+            &partial_body(&c.owner, "bad id", node, 8, now + 60)
+        ),
+        (400, "invalid_app_id".into())
+    );
+    let mut old_epoch = partial_body(&c.owner, APP, node, 9, now + 60);
+    old_epoch["epoch"] = 1.into();
+    assert_eq!(post(&url, &old_epoch), (404, "unknown_epoch".into()));
+    // The bucket (12, refilled at 1/s) runs dry.
+    let mut limited = false;
+    for n in 100..130 {
+        if post(&url, &partial_body(&c.owner, APP, node, n, now + 60)).0 == 429 {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "no 429 from a 12-request bucket");
+    // Protocol traffic is not limited by the app limits.
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/protocol", c.url(0)))
+        .body(vec![0u8, 0, 0, 1, 7])
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+}
+
+#[test]
+fn garbage_on_protocol_endpoints_does_not_stop_reshares() {
+    let _s = serial();
+    let c = Cluster::new(4, 4, 3);
+    let all = c.running();
+    let e = c.wait_epoch_above(&all, 0, 4);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut floods = Vec::new();
+    for &i in &all {
+        let url = format!("{}/v1/protocol", c.url(i));
+        let stop = stop.clone();
+        floods.push(std::thread::spawn(move || {
+            let http = reqwest::blocking::Client::new();
+            let mut sent = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut junk = vec![0u8; 64 + (OsRng.next_u32() % 4096) as usize];
+                OsRng.fill_bytes(&mut junk);
+                // Half framed as a batch of one message, half raw bytes.
+                if sent.is_multiple_of(2) {
+                    let len = (junk.len() as u32 - 4).to_be_bytes();
+                    junk[..4].copy_from_slice(&len);
+                }
+                let _ = http.post(&url).body(junk).send();
+                sent += 1;
+            }
+            sent
+        }));
+    }
+    let last = *e.iter().max().unwrap();
+    let after = c.wait_epoch_above(&all, last + 3, 8);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent: u32 = floods.into_iter().map(|f| f.join().unwrap()).sum();
+    assert!(
+        sent > 100,
+        "the flood was too thin to mean anything: {sent}"
+    );
+    assert!(after.iter().all(|&x| x > last + 3));
+}
