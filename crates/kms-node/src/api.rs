@@ -11,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use kms_service::ApiError;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kms_crypto::auth::{recover_signer, PartialRequest};
@@ -25,40 +26,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 type Shared = Arc<Node>;
-
-/// An error as the client sees it: status, stable code, message without internals.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(%cause, "request failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
-    }
-}
 
 /// The associated data a partial is sealed under: binds it to the app, the node and the epoch.
 pub fn partial_aad(app_id: &str, node: &[u8; 20], epoch: u64) -> Vec<u8> {
@@ -370,14 +337,7 @@ async fn healthz(State(node): State<Shared>) -> Json<Value> {
 }
 
 async fn metrics(State(node): State<Shared>) -> Response {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        node.metrics.render(),
-    )
-        .into_response()
+    kms_service::metrics_response(node.metrics.render())
 }
 
 async fn not_found() -> ApiError {

@@ -54,27 +54,9 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     );
     let scheduler = tokio::spawn(node.clone().schedule());
     axum::serve(listener, api::router(node))
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(kms_service::shutdown_signal())
         .await?;
     scheduler.abort();
     tracing::info!("kms-node stopped");
     Ok(())
-}
-
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }

@@ -37,12 +37,7 @@ enum Command {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    kms_service::init_tracing();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config } => serve(&config),

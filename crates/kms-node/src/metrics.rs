@@ -1,7 +1,6 @@
 //! Prometheus metrics: rounds by outcome, current epoch, round duration, partial requests by
 //! outcome, peer errors by peer.
 
-use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -84,11 +83,7 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        if encode(&mut out, &self.registry).is_err() {
-            out.clear();
-        }
-        out
+        kms_service::render(&self.registry)
     }
 }
 

@@ -68,6 +68,11 @@ fn genesis_encrypt_decrypt_and_reshares_keep_the_key() {
     ] {
         assert!(metrics.contains(needle), "no {needle} in\n{metrics}");
     }
+    // Retention keeps one previous epoch: the genesis epoch is gone, the latest is served.
+    let first = *first.iter().max().unwrap();
+    assert!(c.get(0, &format!("/v1/epochs/{first}")).is_none());
+    let held = c.get(0, &format!("/v1/epochs/{last}")).unwrap();
+    assert!(!held["logs"].as_array().unwrap().is_empty());
     let health = c.get(0, "/healthz").unwrap();
     assert_eq!(health["status"], "ok");
 }

@@ -810,14 +810,7 @@ async fn healthz(State(s): State<Shared>) -> Json<Value> {
 }
 
 async fn metrics(State(s): State<Shared>) -> Response {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        s.metrics.render(),
-    )
-        .into_response()
+    kms_service::metrics_response(s.metrics.render())
 }
 
 async fn openapi() -> Response {

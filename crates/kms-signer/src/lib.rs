@@ -64,33 +64,15 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     match tls {
         Some(config) => {
             axum::serve(tls::TlsListener::new(listener, config)?, app)
-                .with_graceful_shutdown(shutdown())
+                .with_graceful_shutdown(kms_service::shutdown_signal())
                 .await?
         }
         None => {
             axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown())
+                .with_graceful_shutdown(kms_service::shutdown_signal())
                 .await?
         }
     }
     tracing::info!("kms-signer stopped");
     Ok(())
-}
-
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
