@@ -22,7 +22,7 @@ use crate::{answer, http_client, normalize_base, Error, Result};
 use alloy_primitives::{Address, B256};
 use kms_crypto::auth::{EoaKey, PartialRequest};
 use kms_crypto::bls::{
-    find_invalid_partials, hash_app_id, recover_verified, threshold_for, Commitment, EvalPoint,
+    find_invalid_partials, hash_app_id, recover, threshold_for, AppKey, Commitment, EvalPoint,
     G1Point, G2Point, PartialSignature,
 };
 use kms_crypto::ibe;
@@ -661,7 +661,7 @@ fn combine(
     app_id: &str,
     partials: &[(usize, PartialSignature)],
     nodes: &mut [NodeReport],
-) -> Result<(kms_crypto::bls::AppKey, Vec<Address>)> {
+) -> Result<(AppKey, Vec<Address>)> {
     let h = hash_app_id(app_id.as_bytes());
     let list: Vec<PartialSignature> = partials.iter().map(|(_, p)| *p).collect();
     let invalid = find_invalid_partials(&view.commitment, &list, &h);
@@ -685,12 +685,13 @@ fn combine(
     }
     good.truncate(view.threshold);
     let chosen: Vec<PartialSignature> = good.iter().map(|(_, p)| *p).collect();
-    let (key, _) =
-        recover_verified(&view.commitment, app_id.as_bytes(), &chosen).map_err(|cause| {
-            Error::Crypto {
-                what: "recovering the app key from verified partials",
-                cause,
-            }
+    // The partials are verified above; `recover_verified` would check them all again. The
+    // recovered key is still checked against the MPK (`AppKey::from_bytes`).
+    let key = recover(view.threshold, &chosen)
+        .and_then(|k| AppKey::from_bytes(&k.to_bytes(), app_id.as_bytes(), &view.mpk))
+        .map_err(|cause| Error::Crypto {
+            what: "recovering the app key from verified partials",
+            cause,
         })?;
     let used = good
         .iter()

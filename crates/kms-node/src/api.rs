@@ -23,7 +23,7 @@ use rand_core::{OsRng, RngCore};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 type Shared = Arc<Node>;
 
@@ -189,27 +189,17 @@ fn hex_bytes(text: &str, len: usize, what: &'static str) -> Result<Vec<u8>, ApiE
     Ok(bytes)
 }
 
-/// Token bucket per app id.
+/// Token bucket per app id. Unknown ids are refused before this, so there is at most one
+/// bucket per registered app.
 fn rate_limit(node: &Node, app: &str) -> Result<(), ApiError> {
-    let Ok(mut map) = node.limiter.lock() else {
+    if node.limiter.allow(app.to_string()) {
         return Ok(());
-    };
-    let rate = f64::from(node.cfg.app_rate_limit_per_sec);
-    let burst = f64::from(node.cfg.app_rate_limit_burst);
-    let now = Instant::now();
-    // Unknown ids are refused before this, so the map holds at most one bucket per app.
-    let (tokens, last) = map.entry(app.to_string()).or_insert((burst, now));
-    *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
-    *last = now;
-    if *tokens < 1.0 {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many requests for this app",
-        ));
     }
-    *tokens -= 1.0;
-    Ok(())
+    Err(ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "too many requests for this app",
+    ))
 }
 
 async fn partial(State(node): State<Shared>, Path(app_id): Path<String>, body: Bytes) -> Response {

@@ -14,7 +14,7 @@ use kms_crypto::bls::{Commitment, Share};
 use kms_crypto::seal::EncryptionKey;
 use kms_crypto::{bn254, Secret};
 use kms_protocol::{observe, Address, Certificate, CommitmentCache, RawEnvelope, RoundConfig};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -63,7 +63,7 @@ pub struct Node {
     pub transport: Transport,
     pub rt: tokio::runtime::Handle,
     /// Token buckets per app id.
-    pub(crate) limiter: Mutex<HashMap<String, (f64, Instant)>>,
+    pub(crate) limiter: kms_service::RateLimiter<String>,
     pub(crate) app_slots: Arc<tokio::sync::Semaphore>,
 }
 
@@ -122,6 +122,8 @@ impl Node {
             metrics.epoch.set(i64::try_from(*e).unwrap_or(i64::MAX));
         }
         let app_slots = Arc::new(tokio::sync::Semaphore::new(cfg.app_max_concurrent));
+        let limiter =
+            kms_service::RateLimiter::new(cfg.app_rate_limit_per_sec, cfg.app_rate_limit_burst);
         Ok(Arc::new(Self {
             transport: Transport::new(metrics.clone())?,
             cfg,
@@ -136,7 +138,7 @@ impl Node {
             last_round: Mutex::new(None),
             metrics,
             rt,
-            limiter: Mutex::new(HashMap::new()),
+            limiter,
             app_slots,
         }))
     }

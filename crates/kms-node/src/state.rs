@@ -23,6 +23,9 @@ const EPOCHS: TableDefinition<u64, &[u8]> = TableDefinition::new("node_epochs");
 const SHARES: TableDefinition<u64, &[u8]> = TableDefinition::new("node_shares");
 /// (app id, 0, nonce) -> deadline.
 const NONCES: TableDefinition<&[u8], u64> = TableDefinition::new("node_nonces");
+/// (deadline, app id, 0, nonce) -> (): the nonces in expiry order, so pruning reads only the
+/// expired ones instead of scanning the table on every request.
+const NONCE_EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("node_nonce_expiry");
 
 /// A finalized epoch as stored and served at `GET /v1/epochs/{e}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,6 +123,7 @@ impl State {
         tx.open_table(EPOCHS)?;
         tx.open_table(SHARES)?;
         tx.open_table(NONCES)?;
+        tx.open_table(NONCE_EXPIRY)?;
         tx.commit()?;
         store.compact().context("compacting the store")?;
         Ok(Self { store })
@@ -306,21 +310,28 @@ impl State {
                 false
             } else {
                 t.insert(key.as_slice(), deadline)?;
+                let mut by_deadline = deadline.to_be_bytes().to_vec();
+                by_deadline.extend_from_slice(&key);
+                tx.open_table(NONCE_EXPIRY)?
+                    .insert(by_deadline.as_slice(), ())?;
                 true
             }
         };
         if fresh {
-            let mut t = tx.open_table(NONCES)?;
             // Bounded work per request; the table stays bounded by the validity window.
-            let expired: Vec<Vec<u8>> = t
-                .iter()?
-                .filter_map(Result::ok)
-                .filter(|(_, d)| d.value() < now)
+            let mut expiry = tx.open_table(NONCE_EXPIRY)?;
+            let mut nonces = tx.open_table(NONCES)?;
+            let upper = now.to_be_bytes();
+            let expired: Vec<Vec<u8>> = expiry
+                .range(..upper.as_slice())?
                 .take(64)
-                .map(|(k, _)| k.value().to_vec())
-                .collect();
+                .map(|r| r.map(|(k, _)| k.value().to_vec()))
+                .collect::<Result<_, _>>()?;
             for k in expired {
-                t.remove(k.as_slice())?;
+                expiry.remove(k.as_slice())?;
+                if let Some(nonce_key) = k.get(8..) {
+                    nonces.remove(nonce_key)?;
+                }
             }
         }
         tx.commit()?;

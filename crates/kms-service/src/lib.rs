@@ -14,6 +14,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use prometheus_client::registry::Registry;
 use serde_json::json;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::time::Instant;
 
 /// An error as the client sees it: `{"error": {"code", "message"}}` with an HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +87,40 @@ impl From<kms_crypto::Error> for ApiError {
             E::InvalidInteger(_) => ApiError::bad_request("invalid_integer", e.to_string()),
             other => ApiError::bad_request("invalid_input", other.to_string()),
         }
+    }
+}
+
+/// Token buckets by key: `rate` tokens a second, at most `burst`, one per request.
+pub struct RateLimiter<K> {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<K, (f64, Instant)>>,
+}
+
+impl<K: Hash + Eq> RateLimiter<K> {
+    pub fn new(rate_per_sec: u32, burst: u32) -> Self {
+        Self {
+            rate: f64::from(rate_per_sec),
+            burst: f64::from(burst),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a token for `key`; false when its bucket is empty. A poisoned lock lets the
+    /// request through: a limiter must not turn one panic into an outage.
+    pub fn allow(&self, key: K) -> bool {
+        let Ok(mut map) = self.buckets.lock() else {
+            return true;
+        };
+        let now = Instant::now();
+        let (tokens, last) = map.entry(key).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
+        *last = now;
+        if *tokens < 1.0 {
+            return false;
+        }
+        *tokens -= 1.0;
+        true
     }
 }
 

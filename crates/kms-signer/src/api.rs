@@ -22,12 +22,13 @@ use kms_crypto::bn254::{
     key_registrar_digest, key_registrar_key_data, parse_u256, registry_coordinator_digest,
     Eip712Domain, G1Point, G2Point, SecretKey,
 };
+use kms_service::RateLimiter;
 use kms_store::Store;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Shared state of the service.
@@ -37,45 +38,34 @@ pub struct AppState {
     pub ring: Arc<KeyRing>,
     pub ledger: Ledger,
     pub metrics: Metrics,
-    limiter: Mutex<HashMap<Address, (f64, Instant)>>,
+    limiter: RateLimiter<Address>,
 }
 
 impl AppState {
     pub fn new(cfg: Config, store: Arc<Store>, ring: Arc<KeyRing>, ledger: Ledger) -> Self {
         let metrics = Metrics::new();
         metrics.set_keys(ring.counts());
+        let limiter = RateLimiter::new(cfg.rate_limit_per_sec, cfg.rate_limit_burst);
         Self {
             cfg,
             store,
             ring,
             ledger,
             metrics,
-            limiter: Mutex::new(HashMap::new()),
+            limiter,
         }
     }
 
     /// Token bucket per EOA.
     fn rate_limit(&self, eoa: &Address) -> Result<(), ApiError> {
-        let Ok(mut map) = self.limiter.lock() else {
+        if self.limiter.allow(*eoa) {
             return Ok(());
-        };
-        let (rate, burst) = (
-            f64::from(self.cfg.rate_limit_per_sec),
-            f64::from(self.cfg.rate_limit_burst),
-        );
-        let now = Instant::now();
-        let (tokens, last) = map.entry(*eoa).or_insert((burst, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
-        *last = now;
-        if *tokens < 1.0 {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many requests for this EOA",
-            ));
         }
-        *tokens -= 1.0;
-        Ok(())
+        Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests for this EOA",
+        ))
     }
 }
 
