@@ -113,6 +113,12 @@ impl Fault {
         matches!(self, Fault::BadPartial)
     }
 
+    /// True when the node does not hold the epoch asked for yet, which passes once it has
+    /// caught up with the others.
+    pub fn is_behind(&self) -> bool {
+        matches!(self, Fault::Refused { code, .. } if code == "unknown_epoch" || code == "no_epoch")
+    }
+
     fn from_error(e: Error) -> Self {
         match e {
             Error::Api {
@@ -434,7 +440,6 @@ impl NodeClient {
         // Requests are made and signed up front: a local failure (clock, randomness) stops the
         // call before any nonce is spent.
         let mut rng = local_rng()?;
-        let deadline = unix_now()? + PARTIAL_VALIDITY.as_secs();
         let mut asks: Vec<Option<Ask>> = Vec::with_capacity(nodes.len());
         for report in &nodes {
             let op = match (report.node, &report.fault) {
@@ -442,56 +447,59 @@ impl NodeClient {
                 _ => None,
             };
             asks.push(match op {
-                Some(op) => Some(Ask::new(
-                    op, app_id, owner, view.epoch, deadline, chain_id, &mut rng,
-                )?),
+                Some(op) => Some(Ask::new(op, app_id, owner, view.epoch, chain_id, &mut rng)?),
                 None => None,
             });
         }
-
-        let urls: Vec<&String> = self.urls.iter().collect();
-        let replies: Vec<Option<std::result::Result<PartialSignature, Fault>>> =
-            std::thread::scope(|s| {
-                let handles: Vec<_> = asks
-                    .iter()
-                    .zip(&urls)
-                    .map(|(ask, url)| {
-                        let http = &self.http;
-                        ask.as_ref()
-                            .map(|ask| s.spawn(move || ask.send(http, url, app_id)))
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.map(|h| {
-                            h.join().unwrap_or_else(|_| {
-                                Err(Fault::BadAnswer("the request thread failed".into()))
-                            })
-                        })
-                    })
-                    .collect()
-            });
-
-        let mut partials: Vec<(usize, PartialSignature)> = Vec::new();
-        for (i, reply) in replies.into_iter().enumerate() {
-            let Some(report) = nodes.get_mut(i) else {
-                continue;
-            };
-            match reply {
-                Some(Ok(partial)) => {
-                    report.fault = None;
-                    partials.push((i, partial));
-                }
-                Some(Err(fault)) => report.fault = Some(fault),
-                None => {
-                    if report.fault.is_none() {
-                        report.fault = Some(Fault::NotOperator { epoch: view.epoch });
-                    }
-                }
+        for (report, ask) in nodes.iter_mut().zip(&asks) {
+            if ask.is_none() && report.fault.is_none() {
+                report.fault = Some(Fault::NotOperator { epoch: view.epoch });
             }
         }
-        let (key, used) = combine(view, app_id, &partials, &mut nodes)?;
+
+        // A node one reshare behind the others answers `unknown_epoch` until it has caught up:
+        // when the others are too few on their own, such nodes are asked again (new nonces) for
+        // up to TRANSITION_WAIT.
+        let started = Instant::now();
+        let mut partials: Vec<(usize, PartialSignature)> = Vec::new();
+        let (key, used) = loop {
+            let replies = self.ask(&asks, app_id);
+            for (i, reply) in replies.into_iter().enumerate() {
+                let (Some(reply), Some(report)) = (reply, nodes.get_mut(i)) else {
+                    continue;
+                };
+                match reply {
+                    Ok(partial) => {
+                        report.fault = None;
+                        partials.push((i, partial));
+                    }
+                    Err(fault) => report.fault = Some(fault),
+                }
+            }
+            partials.sort_by_key(|(i, _)| *i);
+            let err = match combine(view, app_id, &partials, &mut nodes) {
+                Ok(done) => break done,
+                Err(e) => e,
+            };
+            let lagging: Vec<usize> = nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.fault.as_ref().is_some_and(Fault::is_behind))
+                .map(|(i, _)| i)
+                .collect();
+            if lagging.is_empty() || started.elapsed() + TRANSITION_RETRY >= TRANSITION_WAIT {
+                return Err(err);
+            }
+            std::thread::sleep(TRANSITION_RETRY);
+            for (i, ask) in asks.iter_mut().enumerate() {
+                *ask = match ask.take() {
+                    Some(old) if lagging.contains(&i) => {
+                        Some(old.renew(owner, chain_id, &mut rng)?)
+                    }
+                    _ => None,
+                };
+            }
+        };
         let plaintext = ibe::decrypt(&key, app_id.as_bytes(), ciphertext).map_err(|cause| {
             Error::BadCiphertext {
                 what: "the ciphertext does not decrypt with the app key (another app id, or tampered)",
@@ -522,6 +530,35 @@ impl NodeClient {
             .collect()
     }
 
+    /// Sends every request in `asks` (one per URL, `None` for nodes not asked) at once.
+    fn ask(
+        &self,
+        asks: &[Option<Ask>],
+        app_id: &str,
+    ) -> Vec<Option<std::result::Result<PartialSignature, Fault>>> {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = asks
+                .iter()
+                .zip(&self.urls)
+                .map(|(ask, url)| {
+                    let http = &self.http;
+                    ask.as_ref()
+                        .map(|ask| s.spawn(move || ask.send(http, url, app_id)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(Fault::BadAnswer("the request thread failed".into()))
+                        })
+                    })
+                })
+                .collect()
+        })
+    }
+
     /// Runs `call` for every URL at once, one thread each; answers in URL order.
     fn each<F>(&self, call: F) -> Vec<std::result::Result<Value, Fault>>
     where
@@ -549,6 +586,7 @@ impl NodeClient {
 /// One signed partial request, ready to send to one node.
 struct Ask {
     operator: Operator,
+    app_id: String,
     epoch: u64,
     response_key: EncryptionKey,
     body: Value,
@@ -560,7 +598,6 @@ impl Ask {
         app_id: &str,
         owner: &EoaKey,
         epoch: u64,
-        deadline: u64,
         chain_id: u64,
         rng: &mut ChaCha20Rng,
     ) -> Result<Self> {
@@ -569,7 +606,7 @@ impl Ask {
             app_id: app_id.to_owned(),
             response_key: B256::from(response_key.public().to_bytes()),
             nonce: rng.next_u64(),
-            deadline,
+            deadline: unix_now()? + PARTIAL_VALIDITY.as_secs(),
             node: operator.address,
         };
         let signature = owner.sign_digest(&request.digest(chain_id))?;
@@ -582,10 +619,23 @@ impl Ask {
         });
         Ok(Self {
             operator: operator.clone(),
+            app_id: request.app_id,
             epoch,
             response_key,
             body,
         })
+    }
+
+    /// The same request with a new nonce and response key, for asking the node again.
+    fn renew(&self, owner: &EoaKey, chain_id: u64, rng: &mut ChaCha20Rng) -> Result<Self> {
+        Self::new(
+            &self.operator,
+            &self.app_id,
+            owner,
+            self.epoch,
+            chain_id,
+            rng,
+        )
     }
 
     /// Posts the request and opens the reply.

@@ -527,12 +527,16 @@ enum Mode {
     Honest,
     WrongPartial,
     RefuseOwner,
+    /// Answers the first `n` partial requests with `unknown_epoch`, as a node that has not
+    /// caught up with the agreed epoch yet.
+    Behind(usize),
 }
 
 /// A fake node `k` of `net` that checks partial requests as the contract says: the owner's
 /// signature over `PartialRequest` for this node on chain 31337, a deadline about 120 s ahead,
 /// the pinned epoch.
 fn fake_node(net: Arc<Net>, k: usize, owner: Address, mode: Mode) -> String {
+    let nonces = std::sync::Mutex::new(std::collections::HashSet::new());
     serve(move |req| {
         let me = net.addr(k);
         match (req.method.as_str(), req.path.as_str()) {
@@ -563,6 +567,14 @@ fn fake_node(net: Arc<Net>, k: usize, owner: Address, mode: Mode) -> String {
                 let sig = hex::decode(body["signature"].as_str().unwrap().strip_prefix("0x").unwrap()).unwrap();
                 if recover_signer(&request.digest(31337), &sig).ok() != Some(owner) {
                     return (401, error_body("bad_signature"));
+                }
+                if !nonces.lock().unwrap().insert(request.nonce) {
+                    return (409, error_body("nonce_reused"));
+                }
+                if let Mode::Behind(n) = mode {
+                    if nonces.lock().unwrap().len() <= n {
+                        return (404, error_body("unknown_epoch"));
+                    }
                 }
                 let now = unix_now().unwrap();
                 assert!(request.deadline >= now + 115 && request.deadline <= now + 121);
@@ -729,4 +741,39 @@ fn a_reshare_in_progress_is_waited_out() {
     let report = NodeClient::new(&urls).unwrap().fetch_mpk().unwrap();
     assert_eq!(report.view.epoch, 2);
     assert_eq!(report.agreeing, 4);
+}
+
+#[test]
+fn a_node_still_catching_up_is_asked_again() {
+    let net = Arc::new(Net::new(5, 3, 4, 51));
+    let owner = EoaKey::random(&mut rng(52));
+    let behind = |n| {
+        vec![
+            fake_node(net.clone(), 0, owner.address(), Mode::Honest),
+            fake_node(net.clone(), 1, owner.address(), Mode::WrongPartial),
+            fake_node(net.clone(), 2, owner.address(), Mode::Behind(n)),
+            fake_node(net.clone(), 3, owner.address(), Mode::Honest),
+        ]
+    };
+    // Node 2 answers `unknown_epoch` twice, then its partial: it is needed (node 1 lies), so it
+    // is asked again, each time with a new nonce.
+    let client = NodeClient::new(&behind(2)).unwrap();
+    let ct = client.encrypt(APP, b"late").unwrap().ciphertext;
+    let dec = client.decrypt(APP, &owner, &ct, 31337).unwrap();
+    assert_eq!(&dec.plaintext[..], b"late");
+    assert_eq!(dec.used, vec![net.addr(0), net.addr(2), net.addr(3)]);
+    assert_eq!(dec.culprits(), vec![net.addr(1)]);
+    assert_eq!(dec.nodes[2].fault, None);
+
+    // A node that never catches up is given up on after TRANSITION_WAIT, and named.
+    let client = NodeClient::new(&behind(usize::MAX)).unwrap();
+    let started = std::time::Instant::now();
+    let e = client.decrypt(APP, &owner, &ct, 31337).unwrap_err();
+    assert!(started.elapsed() < TRANSITION_WAIT + Duration::from_secs(2));
+    let text = e.to_string();
+    assert!(text.contains("unknown_epoch"), "{text}");
+    assert!(
+        text.starts_with("too few valid partial signatures: 2 of the 3"),
+        "{text}"
+    );
 }
