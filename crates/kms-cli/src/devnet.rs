@@ -631,6 +631,15 @@ impl Fleet {
         Ok(())
     }
 
+    /// The process ids of the children not known to have exited.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.procs
+            .iter()
+            .filter(|p| p.status.is_none())
+            .map(|p| p.child.id())
+            .collect()
+    }
+
     /// The first child found to have exited since the last call: its name, status and log.
     pub(crate) fn exited(&mut self) -> Option<(String, ExitStatus, PathBuf)> {
         self.procs.iter_mut().find_map(|p| {

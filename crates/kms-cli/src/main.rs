@@ -5,6 +5,7 @@
 //! Output is JSON on stdout; errors go to stderr. Exit codes: 0 success, 2 bad input (arguments,
 //! files, points, passwords, and requests a service refused with a 4xx), 1 any other failure.
 
+mod bench;
 mod bn254;
 mod devnet;
 mod error;
@@ -43,6 +44,9 @@ enum Command {
     Decrypt(node::DecryptArgs),
     /// Show the threshold network's nodes: epochs, rounds, who is up (a table, or --json).
     Status(node::StatusArgs),
+    /// Measure the threshold network on fresh local devnets: DKG and reshare times, decrypt
+    /// latency and throughput against the client-side crypto floor, with the goals.
+    Bench(bench::BenchArgs),
 }
 
 fn main() {
@@ -63,6 +67,8 @@ fn main() {
         Command::Decrypt(args) => node::decrypt(args),
         // Prints a table (or JSON) and exits by itself.
         Command::Status(args) => node::status_main(args),
+        // Long-running, prints a table (or JSON) and exits by itself.
+        Command::Bench(args) => bench::main(args),
     };
     match result {
         Ok(value) => println!(
