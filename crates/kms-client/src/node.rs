@@ -22,8 +22,8 @@ use crate::{answer, http_client, normalize_base, Error, Result};
 use alloy_primitives::{Address, B256};
 use kms_crypto::auth::{EoaKey, PartialRequest};
 use kms_crypto::bls::{
-    find_invalid_partials, hash_app_id, recover, threshold_for, AppKey, Commitment, EvalPoint,
-    G1Point, G2Point, PartialSignature,
+    find_invalid_partials, hash_app_id, recover, recover_if_all_valid, threshold_for, AppKey,
+    Commitment, EvalPoint, G1Point, G2Point, PartialSignature,
 };
 use kms_crypto::ibe;
 use kms_crypto::seal::{EncryptionKey, Sealed};
@@ -33,6 +33,7 @@ use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use zeroize::Zeroizing;
 
@@ -339,6 +340,36 @@ pub struct StatusReport {
 pub struct NodeClient {
     urls: Vec<String>,
     http: reqwest::blocking::Client,
+    decoded: Decoded,
+}
+
+/// MPKs and commitments already decoded (and subgroup-checked), by their exact hex text: every
+/// call asks every node for its view, and decoding each one again was a sixth of a decrypt's CPU.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Decoded(Arc<Mutex<Vec<DecodedView>>>);
+
+/// (MPK text, commitment text, MPK, commitment).
+type DecodedView = (String, String, G2Point, Commitment);
+
+impl Decoded {
+    /// A few views cover an epoch change; older ones are dropped first.
+    const KEEP: usize = 4;
+
+    fn get(&self, mpk: &str, commitment: &str) -> Option<(G2Point, Commitment)> {
+        let list = self.0.lock().ok()?;
+        list.iter()
+            .find(|(m, c, _, _)| m == mpk && c == commitment)
+            .map(|(_, _, p, cm)| (*p, cm.clone()))
+    }
+
+    fn put(&self, mpk: &str, commitment: &str, point: G2Point, decoded: Commitment) {
+        if let Ok(mut list) = self.0.lock() {
+            if list.len() >= Self::KEEP {
+                list.remove(0);
+            }
+            list.push((mpk.to_owned(), commitment.to_owned(), point, decoded));
+        }
+    }
 }
 
 impl NodeClient {
@@ -368,6 +399,7 @@ impl NodeClient {
         Ok(Self {
             urls: bases,
             http: http_client(timeout, extra_roots)?,
+            decoded: Decoded::default(),
         })
     }
 
@@ -386,7 +418,7 @@ impl NodeClient {
         loop {
             let answers = self.each(|http, url| answer(http.get(format!("{url}/v1/mpk"))));
             let in_transition = reported_epochs(&answers) > 1;
-            match agree(&self.urls, answers) {
+            match agree(&self.urls, answers, &self.decoded) {
                 Err(Error::Quorum { .. })
                     if in_transition && started.elapsed() + TRANSITION_RETRY < TRANSITION_WAIT =>
                 {
@@ -712,8 +744,17 @@ fn combine(
     partials: &[(usize, PartialSignature)],
     nodes: &mut [NodeReport],
 ) -> Result<(AppKey, Vec<Address>)> {
-    let h = hash_app_id(app_id.as_bytes());
     let list: Vec<PartialSignature> = partials.iter().map(|(_, p)| *p).collect();
+    // Usually every partial is valid: one pairing product checks them all and the key.
+    if let Some(key) = recover_if_all_valid(&view.commitment, app_id.as_bytes(), &list) {
+        let used = partials
+            .iter()
+            .take(view.threshold)
+            .filter_map(|(i, _)| nodes.get(*i).and_then(|r| r.node))
+            .collect();
+        return Ok((key, used));
+    }
+    let h = hash_app_id(app_id.as_bytes());
     let invalid = find_invalid_partials(&view.commitment, &list, &h);
     let mut good: Vec<(usize, PartialSignature)> = Vec::new();
     for (k, (i, partial)) in partials.iter().enumerate() {
@@ -751,7 +792,11 @@ fn combine(
 }
 
 /// Finds the agreed view among the nodes' `/v1/mpk` answers (in URL order).
-fn agree(urls: &[String], answers: Vec<std::result::Result<Value, Fault>>) -> Result<MpkReport> {
+fn agree(
+    urls: &[String],
+    answers: Vec<std::result::Result<Value, Fault>>,
+    decoded: &Decoded,
+) -> Result<MpkReport> {
     let mut nodes: Vec<NodeReport> = urls
         .iter()
         .map(|url| NodeReport {
@@ -763,7 +808,7 @@ fn agree(urls: &[String], answers: Vec<std::result::Result<Value, Fault>>) -> Re
     // (report index, node address, view) for every answer that checks out.
     let mut views: Vec<(usize, Address, NetworkView)> = Vec::new();
     for (i, (report, a)) in nodes.iter_mut().zip(answers).enumerate() {
-        match a.and_then(|v| parse_mpk(&v)) {
+        match a.and_then(|v| parse_mpk(&v, decoded)) {
             Ok((node, view)) => {
                 report.node = Some(node);
                 // One node behind two URLs must not count twice.
@@ -867,18 +912,27 @@ fn reported_epochs(answers: &[std::result::Result<Value, Fault>]) -> usize {
 }
 
 /// Parses and checks one node's `/v1/mpk` answer: its address and its view.
-fn parse_mpk(v: &Value) -> std::result::Result<(Address, NetworkView), Fault> {
+fn parse_mpk(v: &Value, decoded: &Decoded) -> std::result::Result<(Address, NetworkView), Fault> {
     let bad = |why: String| Fault::BadAnswer(why);
     let node = address_field(v, "node")?;
     let epoch = u64_field(v, "epoch")?;
     let threshold = u64_field(v, "threshold")?;
-    let mpk =
-        G2Point::from_bytes(&hex_field(v, "mpk")?).map_err(|e| bad(format!("\"mpk\": {e}")))?;
-    let commitment = Commitment::from_bytes(&hex_field(v, "commitment")?)
-        .map_err(|e| bad(format!("\"commitment\": {e}")))?;
-    if commitment.public_key() != mpk {
-        return Err(bad("the commitment's constant term is not the MPK".into()));
-    }
+    let text = |name: &str| field(v, name).map(|x| x.as_str().unwrap_or_default());
+    let (mpk_text, commitment_text) = (text("mpk")?, text("commitment")?);
+    let (mpk, commitment) = match decoded.get(mpk_text, commitment_text) {
+        Some(known) => known,
+        None => {
+            let mpk = G2Point::from_bytes(&hex_field(v, "mpk")?)
+                .map_err(|e| bad(format!("\"mpk\": {e}")))?;
+            let commitment = Commitment::from_bytes(&hex_field(v, "commitment")?)
+                .map_err(|e| bad(format!("\"commitment\": {e}")))?;
+            if commitment.public_key() != mpk {
+                return Err(bad("the commitment's constant term is not the MPK".into()));
+            }
+            decoded.put(mpk_text, commitment_text, mpk, commitment.clone());
+            (mpk, commitment)
+        }
+    };
     if u64::try_from(commitment.threshold()).ok() != Some(threshold) {
         return Err(bad(format!(
             "threshold {threshold}, but the commitment has degree {}",

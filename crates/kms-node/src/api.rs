@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kms_crypto::auth::{recover_signer, PartialRequest};
-use kms_crypto::bls::{partial_sign, public_share};
+use kms_crypto::bls::partial_sign;
 use kms_crypto::seal::{seal, EncryptionPublicKey};
 use kms_crypto::Secret;
 use kms_protocol::RawEnvelope;
@@ -97,10 +97,8 @@ async fn mpk(State(node): State<Shared>) -> Result<Json<Value>, ApiError> {
         .cfg
         .players
         .iter()
-        .map(|o| {
-            let share = public_share(&e.public, &o.point)
-                .map(|p| format!("0x{}", hex::encode(p.to_bytes())))
-                .unwrap_or_default();
+        .zip(&e.public_shares)
+        .map(|(o, share)| {
             json!({
                 "address": address_of(&o.address),
                 "id": o.point.small(),
@@ -358,3 +356,6 @@ pub fn router(node: Shared) -> Router {
         ))
         .with_state(node)
 }
+
+#[cfg(test)]
+mod tests;

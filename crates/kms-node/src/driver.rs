@@ -346,6 +346,13 @@ impl Driver {
     }
 
     fn start_attempt(&mut self, attempt: u32, now: Instant) {
+        tracing::debug!(
+            epoch = self.cfg.epoch,
+            attempt,
+            deals = self.deals_from.len(),
+            logs = self.logs_from.len(),
+            "attempt"
+        );
         self.attempt = attempt;
         self.attempt_started = now;
         self.statuses.clear();
@@ -399,6 +406,7 @@ impl Driver {
             msgs = rest;
         }
         let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+        let began = Instant::now();
         let results = match (self.player.as_mut(), self.inbox.as_mut()) {
             (Some(p), _) => p.receive(&refs),
             (None, Some(i)) => i
@@ -413,7 +421,15 @@ impl Driver {
             .enumerate()
             .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e.clone())))
             .collect();
+        tracing::debug!(
+            epoch = self.cfg.epoch,
+            messages = refs.len(),
+            rejected = rejects.len(),
+            ms = began.elapsed().as_millis() as u64,
+            "batch"
+        );
         for (_, r) in &rejects {
+            tracing::debug!(epoch = self.cfg.epoch, "rejected: {r}");
             if r.reason == kms_protocol::RejectReason::Equivocation {
                 tracing::warn!(epoch = self.cfg.epoch, "equivocation: {r}");
             }

@@ -25,6 +25,35 @@ pub struct Epoch {
     pub public: Commitment,
     /// This node's share, when it is a player of the epoch.
     pub share: Option<Share>,
+    /// Every player's public share (hex, in player order) for `GET /v1/mpk`, computed once:
+    /// each is a commitment evaluation.
+    pub public_shares: Vec<String>,
+}
+
+impl Epoch {
+    pub fn new(
+        record: EpochRecord,
+        cfg: Arc<RoundConfig>,
+        public: Commitment,
+        share: Option<Share>,
+    ) -> Self {
+        let public_shares = cfg
+            .players
+            .iter()
+            .map(|o| {
+                kms_crypto::bls::public_share(&public, &o.point)
+                    .map(|p| format!("0x{}", hex::encode(p.to_bytes())))
+                    .unwrap_or_default()
+            })
+            .collect();
+        Self {
+            record,
+            cfg,
+            public,
+            share,
+            public_shares,
+        }
+    }
 }
 
 /// The round in progress, as `/v1/status` shows it.
@@ -110,12 +139,7 @@ impl Node {
             };
             epochs.insert(
                 record.epoch,
-                Arc::new(Epoch {
-                    record,
-                    cfg: cfg_r,
-                    public,
-                    share,
-                }),
+                Arc::new(Epoch::new(record, cfg_r, public, share)),
             );
         }
         if let Some(e) = epochs.keys().next_back() {
@@ -207,15 +231,7 @@ impl Node {
         for e in dropped {
             map.remove(&e);
         }
-        map.insert(
-            epoch,
-            Arc::new(Epoch {
-                record,
-                cfg,
-                public,
-                share,
-            }),
-        );
+        map.insert(epoch, Arc::new(Epoch::new(record, cfg, public, share)));
         if let Some(latest) = map.keys().next_back() {
             self.metrics
                 .epoch

@@ -10,6 +10,7 @@ use kms_store::redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTra
 use kms_store::{KekSource, Store};
 use rand_core::{OsRng, RngCore};
 use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// (epoch, digest) -> sealed dealer seed.
 const SEEDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("node_seeds");
@@ -109,6 +110,36 @@ fn aad(table: &str, key: &[u8]) -> Vec<u8> {
 /// The node's store.
 pub struct State {
     store: Store,
+    nonces: NonceQueue,
+}
+
+/// Nonce requests waiting for the next group commit.
+#[derive(Default)]
+struct NonceQueue {
+    pending: Mutex<Vec<Arc<NonceJob>>>,
+    /// Held by the caller that commits.
+    writer: Mutex<()>,
+}
+
+struct NonceJob {
+    key: Vec<u8>,
+    deadline: u64,
+    now: u64,
+    /// Fresh or not; the error text when the batch's commit failed.
+    answer: OnceLock<Result<bool, String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> anyhow::Result<std::sync::MutexGuard<'_, T>> {
+    m.lock()
+        .map_err(|_| anyhow::anyhow!("nonce queue lock poisoned"))
+}
+
+/// Spreads a batch's outcome over its jobs.
+fn outcome_per_job(outcome: anyhow::Result<Vec<bool>>, n: usize) -> Vec<Result<bool, String>> {
+    match outcome {
+        Ok(fresh) => fresh.into_iter().map(Ok).collect(),
+        Err(e) => vec![Err(format!("{e:#}")); n],
+    }
 }
 
 impl State {
@@ -126,7 +157,10 @@ impl State {
         tx.open_table(NONCE_EXPIRY)?;
         tx.commit()?;
         store.compact().context("compacting the store")?;
-        Ok(Self { store })
+        Ok(Self {
+            store,
+            nonces: NonceQueue::default(),
+        })
     }
 
     /// The dealer seed of a round: the stored one, or a fresh one that is durable before this
@@ -291,8 +325,9 @@ impl State {
         }))
     }
 
-    /// Records a nonce of an app; false if it was already used. Expired nonces are pruned on
-    /// the way (the deadline check refuses their requests before this table is read).
+    /// Records `nonce` for `app` until `deadline`; false if it was already used. Durable before
+    /// it returns. Concurrent callers share one commit (one `fdatasync`): whoever gets the
+    /// writer lock commits every request queued by then, and the others find their answer.
     pub fn use_nonce(
         &self,
         app: &str,
@@ -303,28 +338,52 @@ impl State {
         let mut key = app.as_bytes().to_vec();
         key.push(0);
         key.extend_from_slice(&nonce.to_be_bytes());
-        let tx = self.store.db().begin_write()?;
-        let fresh = {
-            let mut t = tx.open_table(NONCES)?;
-            if t.get(key.as_slice())?.is_some() {
-                false
-            } else {
-                t.insert(key.as_slice(), deadline)?;
-                let mut by_deadline = deadline.to_be_bytes().to_vec();
-                by_deadline.extend_from_slice(&key);
-                tx.open_table(NONCE_EXPIRY)?
-                    .insert(by_deadline.as_slice(), ())?;
-                true
+        let job = Arc::new(NonceJob {
+            key,
+            deadline,
+            now,
+            answer: OnceLock::new(),
+        });
+        lock(&self.nonces.pending)?.push(job.clone());
+        let _writer = lock(&self.nonces.writer)?;
+        if job.answer.get().is_none() {
+            let batch = std::mem::take(&mut *lock(&self.nonces.pending)?);
+            let outcome = self.commit_nonces(&batch);
+            for (j, fresh) in batch.iter().zip(outcome_per_job(outcome, batch.len())) {
+                let _ = j.answer.set(fresh);
             }
-        };
-        if fresh {
-            // Bounded work per request; the table stays bounded by the validity window.
-            let mut expiry = tx.open_table(NONCE_EXPIRY)?;
+        }
+        match job.answer.get() {
+            Some(Ok(fresh)) => Ok(*fresh),
+            Some(Err(e)) => bail!("recording the nonce: {e}"),
+            None => bail!("recording the nonce: no answer"),
+        }
+    }
+
+    /// One write transaction for a batch of nonces; whether each was fresh, in order.
+    fn commit_nonces(&self, batch: &[Arc<NonceJob>]) -> anyhow::Result<Vec<bool>> {
+        let tx = self.store.db().begin_write()?;
+        let mut fresh = Vec::with_capacity(batch.len());
+        {
             let mut nonces = tx.open_table(NONCES)?;
+            let mut expiry = tx.open_table(NONCE_EXPIRY)?;
+            for j in batch {
+                // A nonce seen earlier in the batch is in the table already.
+                let new = nonces.get(j.key.as_slice())?.is_none();
+                if new {
+                    nonces.insert(j.key.as_slice(), j.deadline)?;
+                    let mut by_deadline = j.deadline.to_be_bytes().to_vec();
+                    by_deadline.extend_from_slice(&j.key);
+                    expiry.insert(by_deadline.as_slice(), ())?;
+                }
+                fresh.push(new);
+            }
+            // Bounded work per request; the table stays bounded by the validity window.
+            let now = batch.iter().map(|j| j.now).max().unwrap_or(0);
             let upper = now.to_be_bytes();
             let expired: Vec<Vec<u8>> = expiry
                 .range(..upper.as_slice())?
-                .take(64)
+                .take(64 * batch.len())
                 .map(|r| r.map(|(k, _)| k.value().to_vec()))
                 .collect::<Result<_, _>>()?;
             for k in expired {

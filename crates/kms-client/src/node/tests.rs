@@ -129,10 +129,27 @@ fn the_partial_aad_is_the_wire_contracts() {
 }
 
 #[test]
+fn decoded_views_are_reused_only_for_the_same_text() {
+    let cache = Decoded::default();
+    let (a, b) = (Net::new(5, 3, 4, 61), Net::new(6, 3, 4, 62));
+    for net in [&a, &b, &a] {
+        let answers = (0..4).map(|k| Ok(net.mpk_json(net.addr(k)))).collect();
+        let view = agree(&urls(4), answers, &cache).unwrap().view;
+        assert_eq!(view.commitment, net.poly.commit());
+        assert_eq!(view.epoch, net.epoch);
+    }
+    assert_eq!(cache.0.lock().unwrap().len(), 2);
+    // A commitment that does not match the MPK is refused even when the MPK is known.
+    let mut v = a.mpk_json(a.addr(0));
+    v["commitment"] = b.mpk_json(b.addr(0))["commitment"].clone();
+    assert!(matches!(parse_mpk(&v, &cache), Err(Fault::BadAnswer(_))));
+}
+
+#[test]
 fn every_node_agreeing_gives_their_view() {
     let net = Net::new(5, 3, 4, 1);
     let answers = (0..4).map(|k| Ok(net.mpk_json(net.addr(k)))).collect();
-    let report = agree(&urls(4), answers).unwrap();
+    let report = agree(&urls(4), answers, &Decoded::default()).unwrap();
     assert_eq!(report.view.epoch, 5);
     assert_eq!(report.view.threshold, 3);
     assert_eq!(report.view.mpk, net.poly.commit().public_key());
@@ -171,7 +188,7 @@ fn the_highest_epoch_with_enough_votes_wins_and_others_are_reported() {
         Ok(new.mpk_json(new.addr(4))),
     ];
     // 5 URLs: two thirds is 4, more than t = 3; only 3 are at epoch 2.
-    let e = agree(&urls(5), answers.clone()).unwrap_err();
+    let e = agree(&urls(5), answers.clone(), &Decoded::default()).unwrap_err();
     let Error::Quorum { got, needed, .. } = &e else {
         panic!("{e}")
     };
@@ -185,7 +202,7 @@ fn the_highest_epoch_with_enough_votes_wins_and_others_are_reported() {
     // With a sixth node at epoch 2 the quorum holds; the one behind is named.
     let mut answers = answers;
     answers.push(Ok(new.mpk_json(new.addr(3))));
-    let report = agree(&urls(6), answers).unwrap();
+    let report = agree(&urls(6), answers, &Decoded::default()).unwrap();
     assert_eq!(report.view.epoch, 2);
     assert_eq!((report.agreeing, report.needed), (4, 4));
     assert_eq!(
@@ -210,7 +227,7 @@ fn one_node_cannot_make_up_a_network_of_its_own() {
         Ok(honest.mpk_json(honest.addr(2))),
         Ok(liar.mpk_json(honest.addr(3))),
     ];
-    let report = agree(&urls(4), answers).unwrap();
+    let report = agree(&urls(4), answers, &Decoded::default()).unwrap();
     assert_eq!(report.view.epoch, 3);
     assert_eq!(report.view.mpk, honest.poly.commit().public_key());
     assert!(matches!(report.nodes[3].fault, Some(Fault::Disagrees(_))));
@@ -224,6 +241,7 @@ fn one_node_cannot_make_up_a_network_of_its_own() {
             Err(down()),
             Err(down()),
         ],
+        &Decoded::default(),
     )
     .unwrap_err();
     assert!(
@@ -244,7 +262,7 @@ fn inconsistent_and_malformed_answers_are_refused() {
     let net = Net::new(1, 2, 3, 1);
     let other = Net::new(1, 2, 3, 2);
     let good = net.mpk_json(net.addr(0));
-    let bad_answer = |v: Value| match parse_mpk(&v) {
+    let bad_answer = |v: Value| match parse_mpk(&v, &Decoded::default()) {
         Err(Fault::BadAnswer(why)) => why,
         other => panic!("{other:?} for {v}"),
     };
@@ -284,7 +302,7 @@ fn inconsistent_and_malformed_answers_are_refused() {
     let mut v = good.clone();
     v["later_field"] = json!(true);
     v["operators"][0].as_object_mut().unwrap().remove("url");
-    assert!(parse_mpk(&v).is_ok());
+    assert!(parse_mpk(&v, &Decoded::default()).is_ok());
 }
 
 #[test]
@@ -297,7 +315,7 @@ fn a_node_behind_two_urls_counts_once_and_non_members_do_not_count() {
         Ok(net.mpk_json(net.addr(1))),
         Ok(net.mpk_json(outsider)),
     ];
-    let e = agree(&urls(4), answers).unwrap_err();
+    let e = agree(&urls(4), answers, &Decoded::default()).unwrap_err();
     assert!(
         matches!(
             e,
@@ -319,7 +337,7 @@ fn a_node_behind_two_urls_counts_once_and_non_members_do_not_count() {
         Ok(net.mpk_json(net.addr(2))),
         Ok(net.mpk_json(outsider)),
     ];
-    let report = agree(&urls(4), answers).unwrap();
+    let report = agree(&urls(4), answers, &Decoded::default()).unwrap();
     assert_eq!(report.agreeing, 3);
     assert_eq!(report.nodes[3].fault, Some(Fault::NotOperator { epoch: 1 }));
     assert_eq!(
@@ -341,6 +359,7 @@ fn no_answer_at_all_is_a_quorum_error_naming_every_node() {
                 message: "no epoch yet".into(),
             }),
         ],
+        &Decoded::default(),
     )
     .unwrap_err();
     let text = e.to_string();
@@ -366,7 +385,9 @@ fn reply(net: &Net, k: usize, to: &EncryptionPublicKey, app: &str, sig: G1Point)
 }
 
 fn view_of(net: &Net) -> NetworkView {
-    parse_mpk(&net.mpk_json(net.addr(0))).unwrap().1
+    parse_mpk(&net.mpk_json(net.addr(0)), &Decoded::default())
+        .unwrap()
+        .1
 }
 
 #[test]

@@ -18,8 +18,8 @@ pub use dealing::{
 };
 pub use partial::{
     app_key_from_master, batch_verify_partials, find_invalid_partials, hash_app_id, hash_to_g1,
-    partial_sign, recover, recover_verified, verify_partial, AppKey, PartialSignature,
-    PublicShares, APP_ID_DST,
+    partial_sign, recover, recover_if_all_valid, recover_verified, verify_partial, AppKey,
+    PartialSignature, PublicShares, APP_ID_DST,
 };
 pub use point::{G1Point, G2Point, PublicScalar, SecretScalar};
 pub use poly::{lagrange_at_zero, threshold_for, Commitment, EvalPoint, Polynomial, Share};

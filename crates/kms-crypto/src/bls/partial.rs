@@ -137,17 +137,23 @@ fn batch_coefficients(
     commitment: &Commitment,
     partials: &[PartialSignature],
     h: &G1Point,
+    key: Option<&G1Point>,
 ) -> Vec<Scalar> {
-    let mut hasher = Sha256::new()
-        .chain_update(b"KMS_BATCH_VERIFY_V1")
-        .chain_update(h.to_bytes());
+    let tag: &[u8] = match key {
+        None => b"KMS_BATCH_VERIFY_V1",
+        Some(_) => b"KMS_BATCH_VERIFY_KEY_V1",
+    };
+    let mut hasher = Sha256::new().chain_update(tag).chain_update(h.to_bytes());
     hasher.update(commitment.to_bytes());
     for p in partials {
         hasher.update(p.point.to_bytes());
         hasher.update(p.signature.to_bytes());
     }
+    if let Some(k) = key {
+        hasher.update(k.to_bytes());
+    }
     let seed = hasher.finalize();
-    (0..partials.len() as u64)
+    (0..(partials.len() + usize::from(key.is_some())) as u64)
         .map(|i| {
             let d = Sha256::new()
                 .chain_update(seed)
@@ -172,10 +178,23 @@ pub fn batch_verify_partials(
     partials: &[PartialSignature],
     h: &G1Point,
 ) -> Result<()> {
-    if partials.is_empty() {
-        return Ok(());
+    if partials.is_empty() || batch_check(commitment, partials, h, None) {
+        Ok(())
+    } else {
+        Err(Error::InvalidSignature)
     }
-    let cs = batch_coefficients(commitment, partials, h);
+}
+
+/// The batch check of [`batch_verify_partials`], optionally with a recovered key as one more
+/// term: the key is the "partial at 0", whose public share is the commitment's constant term
+/// (the MPK), so one pairing product checks the partials and the key together.
+fn batch_check(
+    commitment: &Commitment,
+    partials: &[PartialSignature],
+    h: &G1Point,
+    key: Option<&G1Point>,
+) -> bool {
+    let cs = batch_coefficients(commitment, partials, h, key);
     let t = commitment.threshold();
     let mut weights = vec![Scalar::ZERO; t];
     for (p, c) in partials.iter().zip(&cs) {
@@ -183,17 +202,30 @@ pub fn batch_verify_partials(
             *w += xp * c;
         }
     }
-    let combined_share = msm_g2(commitment.points(), &weights).to_affine();
-    let sigs: Vec<G1Projective> = partials
+    let mut sigs: Vec<G1Projective> = partials
         .iter()
         .map(|p| G1Projective::from(p.signature.0))
         .collect();
-    let combined_sig = G1Projective::multi_exp(&sigs, &cs).to_affine();
-    if pairing_eq(&combined_sig, &h.0, &combined_share) {
-        Ok(())
-    } else {
-        Err(Error::InvalidSignature)
+    if let (Some(k), Some(c), Some(w0)) = (key, cs.get(partials.len()), weights.first_mut()) {
+        *w0 += c;
+        sigs.push(G1Projective::from(k.0));
     }
+    let combined_share = msm_g2(commitment.points(), &weights).to_affine();
+    let combined_sig = G1Projective::multi_exp(&sigs, &cs).to_affine();
+    pairing_eq(&combined_sig, &h.0, &combined_share)
+}
+
+/// The common case in one pairing product: recovers the key from the first t partials and
+/// checks it against the MPK together with every partial. None when anything fails (a bad
+/// partial, too few, repeated points); the caller then looks for the culprits.
+pub fn recover_if_all_valid(
+    commitment: &Commitment,
+    app_id: &[u8],
+    partials: &[PartialSignature],
+) -> Option<AppKey> {
+    let h = hash_app_id(app_id);
+    let key = recover(commitment.threshold(), partials).ok()?;
+    batch_check(commitment, partials, &h, Some(&key)).then(|| AppKey(Secret::new(SecretG1(key.0))))
 }
 
 /// Positions of the partials that do not verify (batch first, one by one only on failure).
@@ -255,6 +287,9 @@ pub fn recover_verified(
     app_id: &[u8],
     partials: &[PartialSignature],
 ) -> Result<(AppKey, Vec<usize>)> {
+    if let Some(key) = recover_if_all_valid(commitment, app_id, partials) {
+        return Ok((key, Vec::new()));
+    }
     let h = hash_app_id(app_id);
     let bad = find_invalid_partials(commitment, partials, &h);
     let good: Vec<PartialSignature> = partials

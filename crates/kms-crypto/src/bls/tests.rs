@@ -143,6 +143,56 @@ fn a_bad_partial_is_named_and_does_not_break_recovery() {
 }
 
 #[test]
+fn the_one_product_path_recovers_only_when_every_partial_and_the_key_check() {
+    let (poly, commitment, shares) = deal(7, 4, 9);
+    let direct = app_key_from_master(&poly.constant(), b"app");
+    let good: Vec<PartialSignature> = shares.iter().map(|s| partial_sign(s, b"app")).collect();
+    let key = recover_if_all_valid(&commitment, b"app", &good).unwrap();
+    assert_eq!(key.to_bytes(), direct.to_bytes());
+    // Exactly t partials are enough.
+    assert!(recover_if_all_valid(&commitment, b"app", &good[3..]).is_some());
+    // One bad partial anywhere (inside the first t or after it) fails the whole product.
+    for bad_at in [0, 6] {
+        let mut partials = good.clone();
+        partials[bad_at] = PartialSignature {
+            point: partials[bad_at].point,
+            ..partial_sign(&shares[bad_at], b"other")
+        };
+        assert!(recover_if_all_valid(&commitment, b"app", &partials).is_none());
+        let (key, bad) = recover_verified(&commitment, b"app", &partials).unwrap();
+        assert_eq!(bad, vec![bad_at]);
+        assert_eq!(key.to_bytes(), direct.to_bytes());
+    }
+    // Two wrong partials whose errors cancel in the recovered key: the key is right, the
+    // partials are not, and the product still fails because they are in it.
+    let lambdas = lagrange_at_zero(&good[..4].iter().map(|p| p.point).collect::<Vec<_>>()).unwrap();
+    let delta = blstrs::G1Projective::generator() * Scalar::from(5u64);
+    let mut cancelling = good.clone();
+    let shift = |p: &PartialSignature, by: blstrs::G1Projective| PartialSignature {
+        point: p.point,
+        signature: G1Point((blstrs::G1Projective::from(p.signature.0) + by).to_affine()),
+    };
+    cancelling[0] = shift(&good[0], delta);
+    cancelling[1] = shift(
+        &good[1],
+        -(delta * (lambdas[0] * lambdas[1].invert().unwrap())),
+    );
+    assert_eq!(
+        recover(4, &cancelling).unwrap(),
+        recover(4, &good).unwrap(),
+        "the errors cancel in the key"
+    );
+    assert!(recover_if_all_valid(&commitment, b"app", &cancelling).is_none());
+    // Valid partials checked against another commitment: no key.
+    let (_, other, _) = deal(7, 4, 10);
+    assert!(recover_if_all_valid(&other, b"app", &good).is_none());
+    // Fewer than t, or a repeated point: no key.
+    assert!(recover_if_all_valid(&commitment, b"app", &good[..3]).is_none());
+    let repeated = [good[0], good[1], good[2], good[0]];
+    assert!(recover_if_all_valid(&commitment, b"app", &repeated).is_none());
+}
+
+#[test]
 fn fewer_than_t_valid_partials_cannot_recover() {
     let (_, commitment, shares) = deal(5, 4, 6);
     let partials: Vec<PartialSignature> = shares

@@ -86,6 +86,39 @@ fn nonces_are_single_use() {
 }
 
 #[test]
+fn concurrent_nonces_share_commits_and_stay_single_use() {
+    let (d, s) = open();
+    // 8 threads race on 50 nonces each, every nonce asked by two threads: exactly one use of
+    // each succeeds, and every success is on disk after a reopen.
+    let fresh: Vec<Vec<u64>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8u64)
+            .map(|t| {
+                let s = &s;
+                scope.spawn(move || {
+                    (0..50u64)
+                        .map(|i| (t / 2) * 1000 + i)
+                        .filter(|n| s.use_nonce("app", *n, 100, 50).unwrap())
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all: Vec<u64> = fresh.into_iter().flatten().collect();
+    all.sort_unstable();
+    let expected: Vec<u64> = (0..4u64)
+        .flat_map(|g| (0..50).map(move |i| g * 1000 + i))
+        .collect();
+    assert_eq!(all, expected);
+    drop(s);
+    let kek = d.path().join("kek");
+    let s = State::open(&d.path().join("data"), &KekSource::KeyFile(kek)).unwrap();
+    assert!(expected
+        .iter()
+        .all(|n| !s.use_nonce("app", *n, 100, 50).unwrap()));
+}
+
+#[test]
 fn lists_refuse_truncation() {
     let l = encode_list(&[b"ab", b"", b"c"]);
     assert_eq!(
