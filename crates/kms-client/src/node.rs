@@ -513,10 +513,14 @@ impl NodeClient {
                 Ok(done) => break done,
                 Err(e) => e,
             };
+            // Only nodes that were asked (a node without an epoch at `/v1/mpk` was not).
             let lagging: Vec<usize> = nodes
                 .iter()
+                .zip(&asks)
                 .enumerate()
-                .filter(|(_, r)| r.fault.as_ref().is_some_and(Fault::is_behind))
+                .filter(|(_, (r, ask))| {
+                    ask.is_some() && r.fault.as_ref().is_some_and(Fault::is_behind)
+                })
                 .map(|(i, _)| i)
                 .collect();
             if lagging.is_empty() || started.elapsed() + TRANSITION_RETRY >= TRANSITION_WAIT {

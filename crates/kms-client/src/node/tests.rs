@@ -798,3 +798,31 @@ fn a_node_still_catching_up_is_asked_again() {
         "{text}"
     );
 }
+
+#[test]
+fn a_node_without_an_epoch_is_not_waited_for_when_it_was_not_asked() {
+    let net = Arc::new(Net::new(5, 3, 4, 71));
+    let owner = EoaKey::random(&mut rng(72));
+    let urls = vec![
+        serve(|_| (503, error_body("no_epoch"))),
+        fake_node(net.clone(), 1, owner.address(), Mode::Honest),
+        fake_node(net.clone(), 2, owner.address(), Mode::Honest),
+        fake_node(net.clone(), 3, owner.address(), Mode::RefuseOwner),
+    ];
+    let client = NodeClient::new(&urls).unwrap();
+    let ct = client.encrypt(APP, b"x").unwrap().ciphertext;
+    // Two valid partials of three needed; node 0 answered `no_epoch` at `/v1/mpk` and was never
+    // asked for a partial, so there is nobody to ask again: the error comes at once.
+    let started = std::time::Instant::now();
+    let e = client.decrypt(APP, &owner, &ct, 31337).unwrap_err();
+    assert!(
+        started.elapsed() < TRANSITION_WAIT / 2,
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        e.to_string()
+            .starts_with("too few valid partial signatures: 2 of the 3"),
+        "{e}"
+    );
+}
