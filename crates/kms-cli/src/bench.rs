@@ -17,7 +17,7 @@ use crate::node::{client_error, load_owner_key};
 use clap::Args;
 use kms_client::node::{NodeClient, NodeStatus};
 use kms_crypto::bls::{
-    hash_app_id, partial_sign, recover, recover_if_all_valid, threshold_for, AppKey, Commitment,
+    check_and_recover, hash_app_id, partial_sign, recover, threshold_for, AppKey, Commitment,
     EvalPoint, G2Point, PartialSignature, Polynomial, PublicShares,
 };
 use kms_crypto::ibe;
@@ -251,7 +251,7 @@ struct FloorFigures {
     /// Decrypt p50 over floor p50.
     ratio_p50: f64,
     /// The same crypto as kms-client runs it: one pairing product over all n partials and the
-    /// key recovered from the first t (`recover_if_all_valid`), and the decryption.
+    /// key recovered from the first t (`check_and_recover`), and the decryption.
     client_crypto_ms: Summary,
     /// `NodeClient::fetch_mpk` alone, timed between the decrypts: every decrypt starts with one.
     fetch_mpk_ms: Summary,
@@ -949,12 +949,15 @@ impl Floor {
         self.check_plaintext(&plaintext)
     }
 
-    /// As kms-client runs it: `recover_if_all_valid` over all n partials (one pairing product
-    /// for every partial and the key recovered from the first t), then the decryption.
+    /// As kms-client runs it: `check_and_recover` over all n partials (one pairing product for
+    /// every partial and the key recovered from the first t), then the decryption.
     fn client_path(&self) -> Result<(), CliError> {
         let app = self.app_id.as_bytes();
-        let key = recover_if_all_valid(&self.commitment, app, &self.partials)
-            .ok_or_else(|| CliError::Failure("a dealt partial does not verify".into()))?;
+        let (invalid, key) = check_and_recover(&self.commitment, app, &self.partials);
+        if !invalid.is_empty() {
+            return Err(CliError::Failure("a dealt partial does not verify".into()));
+        }
+        let key = key.map_err(crypto_failure("verified recovery"))?;
         let plaintext =
             ibe::decrypt(&key, app, &self.ciphertext).map_err(crypto_failure("IBE decryption"))?;
         self.check_plaintext(&plaintext)

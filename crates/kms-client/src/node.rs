@@ -22,8 +22,8 @@ use crate::{answer, http_client, normalize_base, Error, Result};
 use alloy_primitives::{Address, B256};
 use kms_crypto::auth::{EoaKey, PartialRequest};
 use kms_crypto::bls::{
-    find_invalid_partials, hash_app_id, recover, recover_if_all_valid, threshold_for, AppKey,
-    Commitment, EvalPoint, G1Point, G2Point, PartialSignature,
+    check_and_recover, threshold_for, AppKey, Commitment, EvalPoint, G1Point, G2Point,
+    PartialSignature,
 };
 use kms_crypto::ibe;
 use kms_crypto::seal::{EncryptionKey, Sealed};
@@ -740,8 +740,8 @@ fn open_partial(
 }
 
 /// Drops partials that do not verify against the agreed commitment (marking their nodes as
-/// culprits) and recovers the app key from the first t valid ones, checked against the MPK.
-/// `partials` carry the index of their node's report.
+/// culprits) and recovers the app key from the first t valid ones, checked against the MPK
+/// (`check_and_recover`). `partials` carry the index of their node's report.
 fn combine(
     view: &NetworkView,
     app_id: &str,
@@ -749,25 +749,15 @@ fn combine(
     nodes: &mut [NodeReport],
 ) -> Result<(AppKey, Vec<Address>)> {
     let list: Vec<PartialSignature> = partials.iter().map(|(_, p)| *p).collect();
-    // Usually every partial is valid: one pairing product checks them all and the key.
-    if let Some(key) = recover_if_all_valid(&view.commitment, app_id.as_bytes(), &list) {
-        let used = partials
-            .iter()
-            .take(view.threshold)
-            .filter_map(|(i, _)| nodes.get(*i).and_then(|r| r.node))
-            .collect();
-        return Ok((key, used));
-    }
-    let h = hash_app_id(app_id.as_bytes());
-    let invalid = find_invalid_partials(&view.commitment, &list, &h);
-    let mut good: Vec<(usize, PartialSignature)> = Vec::new();
-    for (k, (i, partial)) in partials.iter().enumerate() {
+    let (invalid, key) = check_and_recover(&view.commitment, app_id.as_bytes(), &list);
+    let mut good: Vec<usize> = Vec::new();
+    for (k, (i, _)) in partials.iter().enumerate() {
         if invalid.contains(&k) {
             if let Some(report) = nodes.get_mut(*i) {
                 report.fault = Some(Fault::BadPartial);
             }
         } else {
-            good.push((*i, *partial));
+            good.push(*i);
         }
     }
     if good.len() < view.threshold {
@@ -778,19 +768,14 @@ fn combine(
             nodes: nodes.to_vec(),
         });
     }
-    good.truncate(view.threshold);
-    let chosen: Vec<PartialSignature> = good.iter().map(|(_, p)| *p).collect();
-    // The partials are verified above; `recover_verified` would check them all again. The
-    // recovered key is still checked against the MPK (`AppKey::from_bytes`).
-    let key = recover(view.threshold, &chosen)
-        .and_then(|k| AppKey::from_bytes(&k.to_bytes(), app_id.as_bytes(), &view.mpk))
-        .map_err(|cause| Error::Crypto {
-            what: "recovering the app key from verified partials",
-            cause,
-        })?;
+    let key = key.map_err(|cause| Error::Crypto {
+        what: "recovering the app key from verified partials",
+        cause,
+    })?;
     let used = good
         .iter()
-        .filter_map(|(i, _)| nodes.get(*i).and_then(|r| r.node))
+        .take(view.threshold)
+        .filter_map(|i| nodes.get(*i).and_then(|r| r.node))
         .collect();
     Ok((key, used))
 }

@@ -17,8 +17,8 @@ pub use dealing::{
     verify_public_shares_batch, verify_shares_batch,
 };
 pub use partial::{
-    app_key_from_master, batch_verify_partials, find_invalid_partials, hash_app_id, hash_to_g1,
-    partial_sign, recover, recover_if_all_valid, recover_verified, verify_partial, AppKey,
+    app_key_from_master, batch_verify_partials, check_and_recover, find_invalid_partials,
+    hash_app_id, hash_to_g1, partial_sign, recover, recover_verified, verify_partial, AppKey,
     PartialSignature, PublicShares, APP_ID_DST,
 };
 pub use point::{G1Point, G2Point, PublicScalar, SecretScalar};

@@ -218,7 +218,7 @@ fn batch_check(
 /// The common case in one pairing product: recovers the key from the first t partials and
 /// checks it against the MPK together with every partial. None when anything fails (a bad
 /// partial, too few, repeated points); the caller then looks for the culprits.
-pub fn recover_if_all_valid(
+pub(crate) fn recover_if_all_valid(
     commitment: &Commitment,
     app_id: &[u8],
     partials: &[PartialSignature],
@@ -279,16 +279,17 @@ fn check_against_mpk(key: &G1Point, h: &G1Point, mpk: &G2Point) -> Result<()> {
     }
 }
 
-/// The client's path: drops invalid partials (naming none of them as fatal), recovers from the
-/// first t valid ones and checks e(key, G2) == e(H(app_id), MPK) before returning the key.
-/// Returns the key and the positions of the partials that were rejected.
-pub fn recover_verified(
+/// The client's path, with the culprits named even when too few partials are left: one pairing
+/// product for the common case (every partial valid), else the partials one by one, then
+/// recovery from the first t valid ones, checked against the MPK. Returns the positions of the
+/// partials that do not verify, and the key or why there is none (fewer than t valid ones).
+pub fn check_and_recover(
     commitment: &Commitment,
     app_id: &[u8],
     partials: &[PartialSignature],
-) -> Result<(AppKey, Vec<usize>)> {
+) -> (Vec<usize>, Result<AppKey>) {
     if let Some(key) = recover_if_all_valid(commitment, app_id, partials) {
-        return Ok((key, Vec::new()));
+        return (Vec::new(), Ok(key));
     }
     let h = hash_app_id(app_id);
     let bad = find_invalid_partials(commitment, partials, &h);
@@ -298,9 +299,22 @@ pub fn recover_verified(
         .filter(|(i, _)| !bad.contains(i))
         .map(|(_, p)| *p)
         .collect();
-    let key = recover(commitment.threshold(), &good)?;
-    check_against_mpk(&key, &h, &commitment.public_key())?;
-    Ok((AppKey(Secret::new(SecretG1(key.0))), bad))
+    let key = recover(commitment.threshold(), &good).and_then(|key| {
+        check_against_mpk(&key, &h, &commitment.public_key())?;
+        Ok(AppKey(Secret::new(SecretG1(key.0))))
+    });
+    (bad, key)
+}
+
+/// [`check_and_recover`] as one result: the key and the positions of the partials that were
+/// rejected, or why there is no key.
+pub fn recover_verified(
+    commitment: &Commitment,
+    app_id: &[u8],
+    partials: &[PartialSignature],
+) -> Result<(AppKey, Vec<usize>)> {
+    let (bad, key) = check_and_recover(commitment, app_id, partials);
+    key.map(|key| (key, bad))
 }
 
 /// The app key computed directly from the master secret (tests and single-party tools only).

@@ -1,3 +1,4 @@
+use super::partial::recover_if_all_valid;
 use super::*;
 use crate::Error;
 use blstrs::{G1Affine, G2Affine, G2Projective, Scalar};
@@ -204,6 +205,23 @@ fn fewer_than_t_valid_partials_cannot_recover() {
         recover_verified(&commitment, b"a", &partials),
         Err(Error::InvalidThreshold(_))
     ));
+}
+
+#[test]
+fn culprits_are_named_even_when_too_few_partials_are_left() {
+    let (_, commitment, shares) = deal(5, 3, 11);
+    let mut partials: Vec<PartialSignature> = shares
+        .iter()
+        .take(3)
+        .map(|s| partial_sign(s, b"a"))
+        .collect();
+    partials[1] = PartialSignature {
+        point: partials[1].point,
+        ..partial_sign(&shares[1], b"b")
+    };
+    let (bad, key) = check_and_recover(&commitment, b"a", &partials);
+    assert_eq!(bad, vec![1]);
+    assert!(matches!(key, Err(Error::InvalidThreshold(_))));
 }
 
 #[test]
