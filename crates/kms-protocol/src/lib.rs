@@ -38,8 +38,8 @@ pub use dealer::Dealer;
 pub use error::{ConfigError, DecodeError, ObserveError, Reject, RejectReason};
 pub use inbox::Inbox;
 pub use message::{
-    AckEntry, Body, Certificate, CommitmentCache, Complaint, Deal, DealerLog, DealerSet, Envelope,
-    Evidence, Kind, Lock, RawEnvelope, Reveal,
+    vote_digest, AckEntry, Body, Certificate, CommitmentCache, Complaint, Deal, DealerLog,
+    DealerSet, Envelope, Evidence, Kind, Lock, RawEnvelope, Reveal,
 };
 pub use observe::{observe, verify_certificate, Output, Verdict};
 pub use player::{Player, Received};

@@ -8,16 +8,16 @@
 
 use crate::codec::{Reader, Writer};
 use crate::error::{DecodeError, Reject, RejectReason};
-use crate::round::g1_from_abi;
+use crate::round::{g1_from_abi, RoundConfig};
 use crate::Address;
 use alloy_primitives::keccak256;
-use kms_crypto::bls::Commitment;
+use kms_crypto::bls::{self, Commitment};
 use kms_crypto::bn254;
 use kms_crypto::seal::Sealed;
 use std::collections::BTreeMap;
 
 const MSG_TAG: &[u8] = b"KMS_PROTOCOL_MSG_V1";
-const VOTE_TAG: &[u8] = b"KMS_VOTE_V1";
+const VOTE_TAG: &[u8] = b"KMS_VOTE_V2";
 const VERSION: u8 = 1;
 /// Sealed share: ephemeral key, 32-byte scalar, AES-GCM tag.
 pub const SEALED_SHARE_LEN: usize = 32 + 32 + 16;
@@ -322,11 +322,6 @@ impl DealerSet {
         keccak(&w.finish())
     }
 
-    /// The message every voter signs: keccak(tag || round || set hash).
-    pub fn vote_digest(&self, round: &[u8; 32]) -> [u8; 32] {
-        vote_digest(round, &self.hash())
-    }
-
     fn write(&self, w: &mut Writer) {
         w.count(self.included.len());
         for (i, h) in &self.included {
@@ -360,25 +355,69 @@ impl DealerSet {
     }
 }
 
-pub(crate) fn vote_digest(round: &[u8; 32], set_hash: &[u8; 32]) -> [u8; 32] {
-    keccak(&[VOTE_TAG, round, set_hash].concat())
+/// The message every voter signs, and exactly what the chain anchor recomputes (docs 0009):
+/// keccak256 of Solidity's `abi.encodePacked(tag, uint64 chainId, address registry, uint64 epoch,
+/// bytes32 round, bytes32 setHash, keccak256(mpk))`. The contract cannot open the round digest, so
+/// the fields it records are bound here explicitly, the MPK with them.
+pub fn vote_digest(cfg: &RoundConfig, set_hash: &[u8; 32], mpk: &bls::G2Point) -> [u8; 32] {
+    keccak(
+        &[
+            VOTE_TAG,
+            &cfg.chain_id.to_be_bytes(),
+            &cfg.registry,
+            &cfg.epoch.to_be_bytes(),
+            &cfg.digest(),
+            set_hash,
+            &keccak(&mpk.to_bytes()),
+        ]
+        .concat(),
+    )
 }
 
-/// A player's earlier vote, carried to later leaders.
+/// A player's earlier vote, carried to later leaders: the set, the MPK it finalizes to, and the
+/// vote on both.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lock {
     pub set: DealerSet,
+    pub mpk: bls::G2Point,
     pub vote: bn254::G1Point,
 }
 
-/// The aggregated votes of at least t players on one dealer set.
+impl Lock {
+    fn write(&self, w: &mut Writer) {
+        self.set.write(w);
+        w.fixed(&self.mpk.to_bytes())
+            .fixed(&self.vote.to_abi_bytes());
+    }
+
+    pub(crate) fn read(
+        r: &mut Reader<'_>,
+        cache: &mut CommitmentCache,
+    ) -> Result<Self, DecodeError> {
+        Ok(Self {
+            set: DealerSet::read(r, cache)?,
+            mpk: bls::G2Point::from_bytes(r.fixed(96)?)?,
+            vote: g1_from_abi(&r.array()?)?,
+        })
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        self.write(&mut w);
+        w.finish()
+    }
+}
+
+/// The aggregated votes of at least t players on one dealer set and the MPK it finalizes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Certificate {
     pub round: [u8; 32],
     pub set: DealerSet,
+    /// The master public key the set finalizes to (for a reshare, the previous one).
+    pub mpk: bls::G2Point,
     /// Player indices, strictly increasing.
     pub signers: Vec<u16>,
-    /// Sum of the signers' BN254 signatures on `set.vote_digest(round)`.
+    /// Sum of the signers' BN254 signatures on [`Certificate::vote_digest`].
     pub signature: bn254::G1Point,
 }
 
@@ -396,9 +435,15 @@ impl Certificate {
         Ok(c)
     }
 
+    /// What the signers signed (and what the chain anchor records as the certificate's digest).
+    pub fn vote_digest(&self, cfg: &RoundConfig) -> [u8; 32] {
+        vote_digest(cfg, &self.set.hash(), &self.mpk)
+    }
+
     fn write(&self, w: &mut Writer) {
         w.fixed(&self.round);
         self.set.write(w);
+        w.fixed(&self.mpk.to_bytes());
         w.count(self.signers.len());
         for s in &self.signers {
             w.u16(*s);
@@ -409,6 +454,7 @@ impl Certificate {
     fn read(r: &mut Reader<'_>, cache: &mut CommitmentCache) -> Result<Self, DecodeError> {
         let round = r.array()?;
         let set = DealerSet::read(r, cache)?;
+        let mpk = bls::G2Point::from_bytes(r.fixed(96)?)?;
         let n = r.count(2)?;
         let mut signers = Vec::with_capacity(n);
         for _ in 0..n {
@@ -418,6 +464,7 @@ impl Certificate {
         Ok(Self {
             round,
             set,
+            mpk,
             signers,
             signature,
         })
@@ -490,8 +537,7 @@ impl Body {
                 match lock {
                     Some(l) => {
                         w.u8(1);
-                        l.set.write(&mut w);
-                        w.fixed(&l.vote.to_abi_bytes());
+                        l.write(&mut w);
                     }
                     None => {
                         w.u8(0);
@@ -581,9 +627,7 @@ impl Body {
             Kind::Status => {
                 let attempt = r.u32()?;
                 let lock = if r.bool()? {
-                    let set = DealerSet::read(&mut r, cache)?;
-                    let vote = g1_from_abi(&r.array()?)?;
-                    Some(Lock { set, vote })
+                    Some(Lock::read(&mut r, cache)?)
                 } else {
                     None
                 };

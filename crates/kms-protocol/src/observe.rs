@@ -98,7 +98,7 @@ pub fn verify_certificate(cfg: &RoundConfig, cert: &Certificate) -> Result<(), O
     // one secret (the membership source checks that, and proof of possession, when an operator
     // joins), so both forms accept the same certificates and this one skips two products.
     bn254::verify_point_signature(
-        &bn254::hash_to_g1(&cert.set.vote_digest(&cfg.digest())),
+        &bn254::hash_to_g1(&cert.vote_digest(cfg)),
         &cert.signature,
         &apk,
     )
@@ -242,6 +242,13 @@ pub(crate) fn observe_with(
         if public.public_key() != prev.public_key() {
             return Err(ObserveError::MasterKeyChanged);
         }
+    }
+    // t signers vouched for this MPK, at least one of them honest, so a mismatch means a bug or
+    // more faults than the threshold allows: nothing is finalized.
+    if public.public_key() != cert.mpk {
+        return Err(ObserveError::BadCertificate(
+            "certified MPK is not the dealings' MPK",
+        ));
     }
 
     let share = match me {

@@ -12,14 +12,14 @@ use crate::observe::{check_set_shape, observe_with, verify_certificate, Output};
 use crate::round::RoundConfig;
 use crate::{Address, DecodeError, ObserveError, Reject, RejectReason};
 use kms_crypto::bls::{
-    verify_public_shares_batch, verify_shares_batch, Commitment, SecretScalar, Share,
+    self, verify_public_shares_batch, verify_shares_batch, Commitment, SecretScalar, Share,
 };
 use kms_crypto::seal::EncryptionKey;
 use kms_crypto::{bn254, Secret};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-const SAVE_VERSION: u8 = 1;
+const SAVE_VERSION: u8 = 2;
 
 /// A message accepted by the player, and what it sends in response.
 pub struct Received {
@@ -51,7 +51,8 @@ pub struct Player {
     attempt: u32,
     // Leader state for `attempt`.
     statuses: BTreeMap<usize, Option<Lock>>,
-    proposal: Option<DealerSet>,
+    /// The set proposed in this attempt and the MPK it finalizes to.
+    proposal: Option<(DealerSet, bls::G2Point)>,
     votes: BTreeMap<usize, bn254::G1Point>,
     certificate: Option<Certificate>,
 }
@@ -238,7 +239,7 @@ impl Player {
                         .get(p)
                         .ok_or(by(RejectReason::UnknownSender))?
                         .key_g2;
-                    let h = bn254::hash_to_g1(&l.set.vote_digest(&self.cfg.digest()));
+                    let h = bn254::hash_to_g1(&vote_digest(&self.cfg, &l.set.hash(), &l.mpk));
                     if bn254::verify_point_signature(&h, &l.vote, key).is_err() {
                         return Err(by(RejectReason::Invalid("lock vote does not verify")));
                     }
@@ -270,7 +271,7 @@ impl Player {
                     .cfg
                     .player_index(&sender)
                     .ok_or(by(RejectReason::UnknownSender))?;
-                let Some(set) = &self.proposal else {
+                let Some((set, _)) = &self.proposal else {
                     return Err(by(RejectReason::WrongPhase));
                 };
                 if *set_hash != set.hash() {
@@ -486,12 +487,21 @@ impl Player {
             return Vec::new();
         }
         let hash = set.hash();
+        // The leader's own view of the MPK first; a lock's only for a set whose logs it lacks.
+        let Some(mpk) = self.set_mpk(&set).or_else(|| {
+            locks
+                .iter()
+                .find(|(_, l)| l.set.hash() == hash)
+                .map(|(_, l)| l.mpk)
+        }) else {
+            return Vec::new();
+        };
         self.votes = locks
             .into_iter()
-            .filter(|(_, l)| l.set.hash() == hash)
+            .filter(|(_, l)| l.set.hash() == hash && l.mpk == mpk)
             .map(|(p, l)| (p, l.vote))
             .collect();
-        self.proposal = Some(set.clone());
+        self.proposal = Some((set.clone(), mpk));
         let mut out = vec![self.sign(
             None,
             Body::Proposal {
@@ -536,12 +546,14 @@ impl Player {
                 return None;
             }
         }
+        let mpk = self.set_mpk(set)?;
         let signature = self
             .key
-            .sign_hash(&vote_digest(&self.cfg.digest(), &set_hash))
+            .sign_hash(&vote_digest(&self.cfg, &set_hash, &mpk))
             .1;
         self.lock = Some(Lock {
             set: set.clone(),
+            mpk,
             vote: signature,
         });
         Some(self.sign(
@@ -553,9 +565,33 @@ impl Player {
         ))
     }
 
+    /// The MPK `set` finalizes to, from the logs this player holds: the previous MPK for a
+    /// reshare (which keeps it), the sum of the included dealings' constant terms for a DKG. None
+    /// while a log of the set is missing or is not the one the set names.
+    fn set_mpk(&self, set: &DealerSet) -> Option<bls::G2Point> {
+        if let Some(prev) = &self.cfg.previous {
+            return Some(prev.public_key());
+        }
+        let keys = set
+            .included
+            .iter()
+            .map(|(d, h)| {
+                let d = usize::from(*d);
+                if self.log_hashes.get(&d) != Some(h) {
+                    return None;
+                }
+                match self.logs.get(&d).map(|e| &e.body) {
+                    Some(Body::Log(l)) => Some(l.commitment.public_key()),
+                    _ => None,
+                }
+            })
+            .collect::<Option<Vec<_>>>()?;
+        bls::G2Point::sum(&keys).ok()
+    }
+
     /// Leader: with t votes, aggregates them into the certificate (dropping bad votes first).
     fn try_certify(&mut self) -> Option<Envelope> {
-        let set = self.proposal.clone()?;
+        let (set, mpk) = self.proposal.clone()?;
         if self.certificate.is_some() || self.votes.len() < self.cfg.threshold {
             return None;
         }
@@ -565,6 +601,7 @@ impl Player {
             Some(Certificate {
                 round,
                 set: set.clone(),
+                mpk,
                 signers: votes
                     .keys()
                     .map(|p| u16::try_from(*p).ok())
@@ -574,8 +611,7 @@ impl Player {
         };
         let mut cert = build(&self.votes)?;
         if verify_certificate(&self.cfg, &cert).is_err() {
-            let digest = set.vote_digest(&round);
-            let h = bn254::hash_to_g1(&digest);
+            let h = bn254::hash_to_g1(&vote_digest(&self.cfg, &set.hash(), &mpk));
             let cfg = self.cfg.clone();
             self.votes.retain(|p, sig| {
                 cfg.players
@@ -633,14 +669,7 @@ impl Player {
         match &self.lock {
             Some(l) => {
                 w.u8(1);
-                w.bytes(
-                    &Body::Proposal {
-                        attempt: 0,
-                        set: l.set.clone(),
-                    }
-                    .encode(),
-                );
-                w.fixed(&l.vote.to_abi_bytes());
+                w.bytes(&l.encode());
             }
             None => {
                 w.u8(0);
@@ -680,12 +709,10 @@ impl Player {
             None
         };
         let lock = if r.bool()? {
-            let set = match Body::decode(Kind::Proposal, r.bytes()?, &mut p.inbox.cache)? {
-                Body::Proposal { set, .. } => set,
-                _ => return Err(DecodeError::Invalid("lock")),
-            };
-            let vote = crate::round::g1_from_abi(&r.array()?)?;
-            Some(Lock { set, vote })
+            let mut lr = Reader::new(r.bytes()?);
+            let l = Lock::read(&mut lr, &mut p.inbox.cache)?;
+            lr.finish()?;
+            Some(l)
         } else {
             None
         };

@@ -4,7 +4,7 @@
 
 use crate::secret::CtEq;
 use crate::{Error, Result};
-use blstrs::{G1Affine, G2Affine, Scalar};
+use blstrs::{G1Affine, G2Affine, G2Projective, Scalar};
 use group::prime::PrimeCurveAffine;
 use subtle::{Choice, ConstantTimeEq};
 use zeroize::DefaultIsZeroes;
@@ -92,6 +92,20 @@ impl G2Point {
     /// The underlying blstrs point.
     pub fn affine(&self) -> &G2Affine {
         &self.0
+    }
+
+    /// The sum of public keys (a DKG's master public key is the sum of its dealings'). Nothing to
+    /// sum, or a sum that is the identity, is an error: neither is a usable key.
+    pub fn sum(points: &[G2Point]) -> Result<Self> {
+        if points.is_empty() {
+            return Err(Error::InvalidThreshold("nothing to sum"));
+        }
+        let s: G2Projective = points.iter().map(|p| G2Projective::from(p.0)).sum();
+        let a = G2Affine::from(s);
+        if bool::from(a.is_identity()) {
+            return Err(Error::IdentityPoint);
+        }
+        Ok(Self(a))
     }
 }
 
