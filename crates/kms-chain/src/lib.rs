@@ -1,0 +1,37 @@
+//! Chain mode (docs 0009): the `KmsRegistry` contract over JSON-RPC, with alloy. Reads the
+//! operator set as it was at a block (what a round pinned at its trigger block uses), the apps and
+//! the anchored epochs; writes registrations, admissions, removals, apps and epoch anchors; deploys
+//! the committed artifacts (devnets, tests). [`anvil`] starts a local chain.
+//!
+//! Everything read from the chain is decoded into checked types: a registry that returned a point
+//! off the curve would be refused here, not used.
+
+pub mod anvil;
+mod registry;
+
+pub use registry::{
+    default_interval, Anchor, ChainError, OperatorRecord, Registry, KMS_REGISTRY_ARTIFACT,
+};
+
+/// The contract bindings generated from the committed artifacts (one module each: both contracts
+/// use the BN254 library's point types).
+pub mod bindings {
+    // Generated code: `anchorEpoch` takes the contract's seven arguments plus the instance.
+    #[allow(clippy::too_many_arguments)]
+    pub mod registry {
+        alloy::sol!(
+            #[sol(rpc)]
+            #[derive(Debug)]
+            KmsRegistry,
+            "../../contracts/artifacts/KmsRegistry.json"
+        );
+    }
+    pub mod checks {
+        alloy::sol!(
+            #[sol(rpc)]
+            #[derive(Debug)]
+            EigenLayerChecks,
+            "../../contracts/artifacts/EigenLayerChecks.json"
+        );
+    }
+}

@@ -1,0 +1,456 @@
+//! The registry client: typed reads at a block, transactions, and what the contract's reverts mean.
+
+use crate::bindings::registry::KmsRegistry::{self, KmsRegistryErrors};
+use crate::bindings::registry::BN254;
+use alloy::eips::BlockId;
+use alloy::network::EthereumWallet;
+use alloy::primitives::{Address, Bytes, FixedBytes, TxHash, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+use kms_crypto::bn254::{G1Point, G2Point};
+
+/// The committed artifact the bindings and [`Registry::deploy`] use.
+pub const KMS_REGISTRY_ARTIFACT: &str =
+    include_str!("../../../contracts/artifacts/KmsRegistry.json");
+
+/// Blocks between rounds when none is configured, by chain id (docs 0009): mainnet 50, Sepolia
+/// 10, anvil 5, anything else 10.
+pub fn default_interval(chain_id: u64) -> u64 {
+    match chain_id {
+        1 => 50,
+        11_155_111 => 10,
+        31_337 => 5,
+        _ => 10,
+    }
+}
+
+/// What went wrong talking to the chain. [`ChainError::code`] is stable.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error("invalid RPC URL {0:?}")]
+    Url(String),
+    #[error("chain RPC: {0}")]
+    Rpc(String),
+    #[error("the registry refused the transaction: {0}")]
+    Refused(String),
+    #[error("transaction {0} reverted")]
+    Reverted(TxHash),
+    #[error("the registry returned an invalid entry for {operator}: {what}")]
+    Invalid { operator: Address, what: String },
+    #[error("no wallet configured: sending a transaction needs the sender's key")]
+    NoWallet,
+    #[error("no contract at {0} (wrong address or chain?)")]
+    NoContract(Address),
+}
+
+impl ChainError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Url(_) => "bad_rpc_url",
+            Self::Rpc(_) => "rpc_unavailable",
+            Self::Refused(_) => "registry_refused",
+            Self::Reverted(_) => "tx_reverted",
+            Self::Invalid { .. } => "registry_invalid_entry",
+            Self::NoWallet => "no_wallet",
+            Self::NoContract(_) => "no_contract",
+        }
+    }
+
+    /// A contract call's failure: the registry's own error by name when the node returned revert
+    /// data, else an RPC failure.
+    fn from_contract(e: alloy::contract::Error) -> Self {
+        if let Some(decoded) = e.as_decoded_interface_error::<KmsRegistryErrors>() {
+            return Self::Refused(error_name(&decoded));
+        }
+        match e.as_revert_data() {
+            Some(data) => Self::Refused(format!("revert data {data}")),
+            None => Self::Rpc(e.to_string()),
+        }
+    }
+}
+
+/// `InvalidKeySignature(InvalidKeySignature)` -> `InvalidKeySignature`, fields kept for errors
+/// that have some (they name the operator, epoch or count at fault).
+fn error_name(e: &KmsRegistryErrors) -> String {
+    let full = format!("{e:?}");
+    match full.split_once('(') {
+        Some((name, rest)) if rest.trim_end_matches(')') == name => name.to_string(),
+        Some((_, rest)) => rest.strip_suffix(')').unwrap_or(rest).to_string(),
+        None => full,
+    }
+}
+
+/// An admitted operator as the registry holds it, with checked keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorRecord {
+    pub address: Address,
+    /// Its permanent id: the evaluation point of docs 0007.
+    pub id: u64,
+    pub g1: G1Point,
+    pub g2: G2Point,
+    /// X25519 key that shares are sealed to.
+    pub encryption_key: [u8; 32],
+    pub url: String,
+}
+
+/// A round's certificate in the form `anchorEpoch` takes.
+#[derive(Clone, Debug)]
+pub struct Anchor {
+    /// The round's epoch, which in chain mode is its trigger block.
+    pub epoch: u64,
+    pub round: [u8; 32],
+    pub set_hash: [u8; 32],
+    /// The 96-byte compressed BLS12-381 MPK.
+    pub mpk: Vec<u8>,
+    /// The signers' addresses, strictly increasing.
+    pub signers: Vec<Address>,
+    /// The sum of the signers' G2 keys.
+    pub apk_g2: G2Point,
+    /// The certificate's aggregate signature.
+    pub sigma: G1Point,
+}
+
+/// An anchored epoch's record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpochRecord {
+    pub round: [u8; 32],
+    pub set_hash: [u8; 32],
+    pub vote_digest: [u8; 32],
+    pub anchored_at: u64,
+}
+
+/// A connection to one deployed `KmsRegistry`.
+#[derive(Clone)]
+pub struct Registry {
+    provider: DynProvider,
+    address: Address,
+    chain_id: u64,
+    sender: Option<Address>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("address", &self.address)
+            .field("chain_id", &self.chain_id)
+            .field("sender", &self.sender)
+            .finish()
+    }
+}
+
+fn provider(rpc_url: &str, wallet: Option<PrivateKeySigner>) -> Result<DynProvider, ChainError> {
+    let url: reqwest::Url = rpc_url
+        .parse()
+        .map_err(|_| ChainError::Url(rpc_url.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ChainError::Url(rpc_url.to_string()));
+    }
+    // The nonce is read from the node for every transaction: the default cache hands out a
+    // nonce even to a transaction whose gas estimate then fails (a refused registration), and
+    // every later transaction of that account would wait forever behind the gap.
+    let builder = ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id();
+    Ok(match wallet {
+        Some(w) => builder
+            .wallet(EthereumWallet::from(w))
+            .connect_http(url)
+            .erased(),
+        None => builder.connect_http(url).erased(),
+    })
+}
+
+/// How long a sent transaction may take to be mined before the call gives up (the transaction
+/// may still be mined later; callers that retry must expect that).
+const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Polls for the receipt (every 100 ms; alloy's own watcher waits for new-block heartbeats,
+/// which an instantly mining anvil can leave waiting). A reverted transaction is an error.
+async fn wait_receipt(
+    provider: &DynProvider,
+    hash: TxHash,
+) -> Result<alloy::rpc::types::TransactionReceipt, ChainError> {
+    let deadline = tokio::time::Instant::now() + RECEIPT_TIMEOUT;
+    loop {
+        if let Some(r) = provider.get_transaction_receipt(hash).await.map_err(rpc)? {
+            if !r.status() {
+                return Err(ChainError::Reverted(hash));
+            }
+            return Ok(r);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(ChainError::Rpc(format!(
+                "transaction {hash} not mined after {} s",
+                RECEIPT_TIMEOUT.as_secs()
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+fn rpc(e: impl std::fmt::Display) -> ChainError {
+    ChainError::Rpc(e.to_string())
+}
+
+fn g1_abi(p: &G1Point) -> BN254::G1Point {
+    let b = p.to_abi_bytes();
+    let (x, y) = b.split_at(32);
+    BN254::G1Point {
+        X: U256::from_be_slice(x),
+        Y: U256::from_be_slice(y),
+    }
+}
+
+fn g2_abi(p: &G2Point) -> BN254::G2Point {
+    let b = p.to_abi_bytes();
+    let limb = |i: usize| U256::from_be_slice(b.get(i * 32..(i + 1) * 32).unwrap_or_default());
+    BN254::G2Point {
+        X: [limb(0), limb(1)],
+        Y: [limb(2), limb(3)],
+    }
+}
+
+impl Registry {
+    /// Connects to the registry at `address`; with a wallet, transactions are sent from it.
+    pub async fn connect(
+        rpc_url: &str,
+        address: Address,
+        wallet: Option<PrivateKeySigner>,
+    ) -> Result<Self, ChainError> {
+        let sender = wallet.as_ref().map(|w| w.address());
+        let provider = provider(rpc_url, wallet)?;
+        let chain_id = provider.get_chain_id().await.map_err(rpc)?;
+        let code = provider.get_code_at(address).await.map_err(rpc)?;
+        if code.is_empty() {
+            return Err(ChainError::NoContract(address));
+        }
+        Ok(Self {
+            provider,
+            address,
+            chain_id,
+            sender,
+        })
+    }
+
+    /// Deploys a registry owned by `owner` for the AVS operator set (`avs`, `operator_set_id`),
+    /// from `deployer`'s account, and connects to it with that wallet.
+    pub async fn deploy(
+        rpc_url: &str,
+        deployer: PrivateKeySigner,
+        owner: Address,
+        avs: Address,
+        operator_set_id: u32,
+    ) -> Result<Self, ChainError> {
+        let sender = Some(deployer.address());
+        let provider = provider(rpc_url, Some(deployer))?;
+        let chain_id = provider.get_chain_id().await.map_err(rpc)?;
+        let pending = KmsRegistry::deploy_builder(provider.clone(), owner, avs, operator_set_id)
+            .send()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let receipt = wait_receipt(&provider, *pending.tx_hash()).await?;
+        let address = receipt
+            .contract_address
+            .ok_or(ChainError::Reverted(receipt.transaction_hash))?;
+        Ok(Self {
+            address,
+            provider,
+            chain_id,
+            sender,
+        })
+    }
+
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The account transactions are sent from, if a wallet is configured.
+    pub fn sender(&self) -> Option<Address> {
+        self.sender
+    }
+
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    fn contract(&self) -> KmsRegistry::KmsRegistryInstance<DynProvider> {
+        KmsRegistry::new(self.address, self.provider.clone())
+    }
+
+    /// The latest block number.
+    pub async fn head(&self) -> Result<u64, ChainError> {
+        self.provider.get_block_number().await.map_err(rpc)
+    }
+
+    /// The operators admitted and not removed at `block` (state after that block), in
+    /// registration order, with checked keys.
+    pub async fn operators_at(&self, block: u64) -> Result<Vec<OperatorRecord>, ChainError> {
+        let infos = self
+            .contract()
+            .activeOperators()
+            .block(BlockId::number(block))
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        infos
+            .into_iter()
+            .map(|i| {
+                let invalid = |what: String| ChainError::Invalid {
+                    operator: i.operator,
+                    what,
+                };
+                let g1 = G1Point::from_coords(i.g1.X, i.g1.Y)
+                    .map_err(|e| invalid(format!("G1 key: {e}")))?;
+                let g2 = G2Point::from_solidity(i.g2.X, i.g2.Y)
+                    .map_err(|e| invalid(format!("G2 key: {e}")))?;
+                Ok(OperatorRecord {
+                    address: i.operator,
+                    id: i.id,
+                    g1,
+                    g2,
+                    encryption_key: i.encryptionKey.0,
+                    url: i.url,
+                })
+            })
+            .collect()
+    }
+
+    /// The app's owner at `block` (latest if None); None if the app is not registered.
+    pub async fn app_owner(
+        &self,
+        app_id: &str,
+        block: Option<u64>,
+    ) -> Result<Option<Address>, ChainError> {
+        let c = self.contract();
+        let mut call = c.appOwner(app_id.to_string());
+        if let Some(b) = block {
+            call = call.block(BlockId::number(b));
+        }
+        let owner = call.call().await.map_err(ChainError::from_contract)?;
+        Ok((owner != Address::ZERO).then_some(owner))
+    }
+
+    /// The latest anchored epoch and the anchored MPK (compressed), or None before any anchor.
+    pub async fn anchored(&self) -> Result<Option<(u64, Vec<u8>)>, ChainError> {
+        let c = self.contract();
+        let epoch = c
+            .latestEpoch()
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let mpk = c.mpk().call().await.map_err(ChainError::from_contract)?;
+        Ok((!mpk.is_empty()).then(|| (epoch, mpk.to_vec())))
+    }
+
+    /// An anchored epoch's record, or None.
+    pub async fn epoch_record(&self, epoch: u64) -> Result<Option<EpochRecord>, ChainError> {
+        let r = self
+            .contract()
+            .epochRecord(epoch)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok((r.anchoredAt != 0).then_some(EpochRecord {
+            round: r.round.0,
+            set_hash: r.setHash.0,
+            vote_digest: r.voteDigest.0,
+            anchored_at: r.anchoredAt,
+        }))
+    }
+
+    /// The contract's vote digest for these fields (must equal the protocol's).
+    pub async fn vote_digest(
+        &self,
+        epoch: u64,
+        round: [u8; 32],
+        set_hash: [u8; 32],
+        mpk: &[u8],
+    ) -> Result<[u8; 32], ChainError> {
+        let d = self
+            .contract()
+            .voteDigest(
+                epoch,
+                FixedBytes(round),
+                FixedBytes(set_hash),
+                Bytes::copy_from_slice(mpk),
+            )
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok(d.0)
+    }
+
+    /// Sends a transaction and waits for its receipt; a reverted one is an error.
+    async fn send<C>(
+        &self,
+        call: alloy::contract::CallBuilder<&DynProvider, C>,
+    ) -> Result<TxHash, ChainError>
+    where
+        C: alloy::contract::CallDecoder,
+    {
+        if self.sender.is_none() {
+            return Err(ChainError::NoWallet);
+        }
+        let pending = call.send().await.map_err(ChainError::from_contract)?;
+        Ok(wait_receipt(&self.provider, *pending.tx_hash())
+            .await?
+            .transaction_hash)
+    }
+
+    /// `registerOperator` from the wallet's account: KeyRegistrar's `keyData` and signature.
+    pub async fn register_operator(
+        &self,
+        key_data: &[u8],
+        signature: &[u8],
+        encryption_key: [u8; 32],
+        url: &str,
+    ) -> Result<TxHash, ChainError> {
+        let c = self.contract();
+        self.send(c.registerOperator(
+            Bytes::copy_from_slice(key_data),
+            Bytes::copy_from_slice(signature),
+            FixedBytes(encryption_key),
+            url.to_string(),
+        ))
+        .await
+    }
+
+    /// `admitOperator` (the owner's wallet).
+    pub async fn admit(&self, operator: Address) -> Result<TxHash, ChainError> {
+        let c = self.contract();
+        self.send(c.admitOperator(operator)).await
+    }
+
+    /// `removeOperator` (the owner's wallet).
+    pub async fn remove(&self, operator: Address) -> Result<TxHash, ChainError> {
+        let c = self.contract();
+        self.send(c.removeOperator(operator)).await
+    }
+
+    /// `setAppOwner` (the owner's wallet); `Address::ZERO` removes the app.
+    pub async fn set_app_owner(&self, app_id: &str, owner: Address) -> Result<TxHash, ChainError> {
+        let c = self.contract();
+        self.send(c.setAppOwner(app_id.to_string(), owner)).await
+    }
+
+    /// `anchorEpoch`: records the epoch if the certificate checks on chain.
+    pub async fn anchor(&self, a: &Anchor) -> Result<TxHash, ChainError> {
+        let c = self.contract();
+        self.send(c.anchorEpoch(
+            a.epoch,
+            FixedBytes(a.round),
+            FixedBytes(a.set_hash),
+            Bytes::copy_from_slice(&a.mpk),
+            a.signers.clone(),
+            g2_abi(&a.apk_g2),
+            g1_abi(&a.sigma),
+        ))
+        .await
+    }
+}
