@@ -138,7 +138,11 @@ impl std::fmt::Debug for Registry {
     }
 }
 
-fn provider(rpc_url: &str, wallet: Option<PrivateKeySigner>) -> Result<DynProvider, ChainError> {
+/// A provider for `rpc_url`, sending from `wallet` if given.
+pub fn provider(
+    rpc_url: &str,
+    wallet: Option<PrivateKeySigner>,
+) -> Result<DynProvider, ChainError> {
     let url: reqwest::Url = rpc_url
         .parse()
         .map_err(|_| ChainError::Url(rpc_url.to_string()))?;
@@ -168,7 +172,7 @@ const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Polls for the receipt (every 100 ms; alloy's own watcher waits for new-block heartbeats,
 /// which an instantly mining anvil can leave waiting). A reverted transaction is an error.
-async fn wait_receipt(
+pub async fn wait_receipt(
     provider: &DynProvider,
     hash: TxHash,
 ) -> Result<alloy::rpc::types::TransactionReceipt, ChainError> {
@@ -210,6 +214,23 @@ fn g2_abi(p: &G2Point) -> BN254::G2Point {
         X: [limb(0), limb(1)],
         Y: [limb(2), limb(3)],
     }
+}
+
+/// Deploys `EigenLayerChecks` (the surface the signer's signatures are checked against on
+/// chain, for tests and demos) from `deployer`; its address.
+pub async fn deploy_eigenlayer_checks(
+    rpc_url: &str,
+    deployer: PrivateKeySigner,
+) -> Result<Address, ChainError> {
+    let provider = provider(rpc_url, Some(deployer))?;
+    let pending = crate::bindings::checks::EigenLayerChecks::deploy_builder(provider.clone())
+        .send()
+        .await
+        .map_err(ChainError::from_contract)?;
+    let receipt = wait_receipt(&provider, *pending.tx_hash()).await?;
+    receipt
+        .contract_address
+        .ok_or(ChainError::Reverted(receipt.transaction_hash))
 }
 
 impl Registry {
@@ -334,6 +355,18 @@ impl Registry {
         }
         let owner = call.call().await.map_err(ChainError::from_contract)?;
         Ok((owner != Address::ZERO).then_some(owner))
+    }
+
+    /// The AVS and operator set that registrations are signed for (KeyRegistrar's message).
+    pub async fn operator_set(&self) -> Result<(Address, u32), ChainError> {
+        let c = self.contract();
+        let avs = c.avs().call().await.map_err(ChainError::from_contract)?;
+        let id = c
+            .operatorSetId()
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        Ok((avs, id))
     }
 
     /// The latest anchored epoch and the anchored MPK (compressed), or None before any anchor.

@@ -116,6 +116,28 @@ pub enum SignerCommand {
     },
     /// Add a new active key version; the previous one stays usable by number for the grace period.
     Rotate(EoaSource),
+    /// Register the EOA's BN254 key (held by the service) in a KmsRegistry on chain: gets the
+    /// KeyRegistrar signature for the registry's AVS and operator set from the service, then sends
+    /// `registerOperator` from the EOA, which pays the gas. The registry checks the signature on
+    /// chain; the owner then admits the operator.
+    Register {
+        #[command(flatten)]
+        eoa: EoaSource,
+        /// The chain's JSON-RPC URL.
+        #[arg(long, env = "KMS_RPC_URL")]
+        rpc_url: String,
+        /// The KmsRegistry's address.
+        #[arg(long, env = "KMS_REGISTRY")]
+        registry: String,
+        /// The operator node's X25519 public key (0x-hex, 32 bytes), as `kms-node` prints it.
+        #[arg(long)]
+        encryption_key: String,
+        /// The operator node's base URL.
+        #[arg(long)]
+        node_url: String,
+        #[command(flatten)]
+        version: KeyVersion,
+    },
 }
 
 /// Which key version to use.
@@ -279,6 +301,86 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
             )
         }
         SignerCommand::Rotate(eoa) => client.rotate(&eoa.load()?),
+        SignerCommand::Register {
+            eoa,
+            rpc_url,
+            registry,
+            encryption_key,
+            node_url,
+            version,
+        } => {
+            let registry = crate::parse::address(&registry, "--registry")?;
+            let enc = crate::parse::hash(&encryption_key)
+                .map_err(|_| CliError::bad("--encryption-key: 32 bytes as 0x-hex"))?;
+            return register(
+                &client,
+                &eoa.load()?,
+                &rpc_url,
+                registry,
+                enc.0,
+                &node_url,
+                version.key_version,
+            );
+        }
     };
     answer.map_err(client_error)
+}
+
+/// `kms signer register`: the service signs KeyRegistrar's message for the registry, the EOA
+/// sends it.
+fn register(
+    client: &SignerClient,
+    eoa: &EoaKey,
+    rpc_url: &str,
+    registry: alloy_primitives::Address,
+    encryption_key: [u8; 32],
+    node_url: &str,
+    key_version: u32,
+) -> Result<Value, CliError> {
+    let chain = |e: kms_chain::ChainError| match e {
+        kms_chain::ChainError::Url(_)
+        | kms_chain::ChainError::NoContract(_)
+        | kms_chain::ChainError::Refused(_) => CliError::BadInput(format!("{}: {e}", e.code())),
+        _ => CliError::Failure(format!("{}: {e}", e.code())),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Failure(format!("runtime: {e}")))?;
+    let wallet = kms_chain::LocalSigner::from_signing_key(eoa.signing_key().clone());
+    let reg = rt
+        .block_on(kms_chain::Registry::connect(
+            rpc_url,
+            registry,
+            Some(wallet),
+        ))
+        .map_err(chain)?;
+    let (avs, set_id) = rt.block_on(reg.operator_set()).map_err(chain)?;
+    let answer = client
+        .key_registration(eoa, avs, set_id, registry, reg.chain_id(), "1", key_version)
+        .map_err(client_error)?;
+    let key_data = answer
+        .get("keyData")
+        .and_then(Value::as_str)
+        .and_then(|h| hex::decode(h.trim_start_matches("0x")).ok())
+        .ok_or_else(|| CliError::Failure("the service's answer has no keyData".into()))?;
+    let coordinate = |c: &str| -> Result<[u8; 32], CliError> {
+        let text = answer
+            .pointer(&format!("/signature/{c}"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| CliError::Failure("the service's answer has no signature".into()))?;
+        Ok(parse_coordinate(text, "signature")?.to_be_bytes())
+    };
+    let signature = [coordinate("x")?, coordinate("y")?].concat();
+    let tx = rt
+        .block_on(reg.register_operator(&key_data, &signature, encryption_key, node_url))
+        .map_err(chain)?;
+    Ok(serde_json::json!({
+        "operator": eoa.address().to_checksum(None),
+        "registry": registry.to_checksum(None),
+        "chain_id": reg.chain_id(),
+        "avs": avs.to_checksum(None),
+        "operator_set_id": set_id,
+        "transaction": format!("{tx:#x}"),
+    }))
 }

@@ -827,3 +827,259 @@ fn an_https_service_is_reached_with_its_ca_file_and_refused_without() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// On chain: every BN254 path of the service checked by the contracts on a real anvil.
+
+mod on_chain {
+    use super::*;
+    use alloy::primitives::{FixedBytes, U256};
+    use kms_chain::anvil::{Anvil, DEV_KEYS};
+    use kms_chain::bindings::checks::{EigenLayerChecks, BN254};
+    use kms_chain::{LocalSigner, Registry};
+
+    fn p1(p: &G1Point) -> BN254::G1Point {
+        let b = p.to_abi_bytes();
+        BN254::G1Point {
+            X: U256::from_be_slice(&b[..32]),
+            Y: U256::from_be_slice(&b[32..]),
+        }
+    }
+
+    fn p2(p: &G2Point) -> BN254::G2Point {
+        let b = p.to_abi_bytes();
+        let l = |i: usize| U256::from_be_slice(&b[i * 32..(i + 1) * 32]);
+        BN254::G2Point {
+            X: [l(0), l(1)],
+            Y: [l(2), l(3)],
+        }
+    }
+
+    fn negate(p: &G1Point) -> G1Point {
+        let b = p.to_abi_bytes();
+        let field = U256::from_str_radix(
+            "30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47",
+            16,
+        )
+        .unwrap();
+        G1Point::from_coords(
+            U256::from_be_slice(&b[..32]),
+            field - U256::from_be_slice(&b[32..]),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_bn254_path_of_the_service_is_accepted_on_chain_and_tampering_is_not() {
+        let service = Service::start();
+        let url = service.url.clone();
+        let anvil = Anvil::start(&[]).expect("anvil (scripts/test installs it)");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let deployer: LocalSigner = DEV_KEYS[0].parse().unwrap();
+        let registry = rt
+            .block_on(Registry::deploy(
+                &anvil.url(),
+                deployer.clone(),
+                deployer.address(),
+                Address::repeat_byte(0x11),
+                7,
+            ))
+            .unwrap();
+        let checks_at = rt
+            .block_on(kms_chain::deploy_eigenlayer_checks(
+                &anvil.url(),
+                deployer.clone(),
+            ))
+            .unwrap();
+        let provider = kms_chain::provider(&anvil.url(), Some(deployer)).unwrap();
+        let checks = EigenLayerChecks::new(checks_at, provider.clone());
+
+        // The operator's EOA is a funded anvil account (it pays for its registration).
+        let dir = tempfile::tempdir().unwrap();
+        let eoa_file = write(dir.path(), "eoa.key", &format!("{}\n", DEV_KEYS[1]));
+        let operator: LocalSigner = DEV_KEYS[1].parse().unwrap();
+        let eoa = ["--eoa-key-file", eoa_file.as_str()];
+        ok(&url, &[&["create-key"][..], &eoa].concat());
+        let hash = bytes32(&json!(HASH));
+        let signed = ok(
+            &url,
+            &[&["sign", "--message-hash", HASH][..], &eoa].concat(),
+        );
+        let (pk1, pk2) = check_sign_answer(&signed, &hash);
+
+        // BLSSignatureChecker on chain: the service's signature, then the same tampered.
+        let verify = |hash: [u8; 32], sigma: &G1Point| {
+            rt.block_on(async {
+                checks
+                    .trySignatureAndApkVerification(FixedBytes(hash), p1(&pk1), p2(&pk2), p1(sigma))
+                    .call()
+                    .await
+            })
+            .unwrap()
+        };
+        let sigma = g1(&signed["signature"]);
+        let r = verify(hash, &sigma);
+        assert!(r.pairingSuccessful && r.signatureIsValid, "sign: {r:?}");
+        let r = verify(hash, &negate(&sigma));
+        assert!(
+            r.pairingSuccessful && !r.signatureIsValid,
+            "negated signature accepted"
+        );
+        let mut other = hash;
+        other[0] ^= 1;
+        assert!(
+            !verify(other, &sigma).signatureIsValid,
+            "other message accepted"
+        );
+
+        // scalar_mul of hashToG1(h) is a signature on h.
+        let h2 = keccak256(b"scalar-mul on chain").0;
+        let point = hash_to_g1(&h2);
+        let (px, py) = (point.x_dec(), point.y_dec());
+        let mul = ok(
+            &url,
+            &[
+                &["scalar-mul", "--point-x", &px, "--point-y", &py][..],
+                &eoa,
+            ]
+            .concat(),
+        );
+        let r = verify(h2, &g1(&mul["signature"]));
+        assert!(
+            r.pairingSuccessful && r.signatureIsValid,
+            "scalar-mul: {r:?}"
+        );
+        assert!(!verify(hash, &g1(&mul["signature"])).signatureIsValid);
+
+        // RegistryCoordinator's message, registered with BLSApkRegistry's check as a transaction.
+        let checks_hex = checks_at.to_checksum(None);
+        let reg = ok(
+            &url,
+            &[&["registration", "--registry", &checks_hex][..], &eoa].concat(),
+        );
+        let params = &reg["pubkeyRegistrationParams"];
+        let good = EigenLayerChecks::PubkeyRegistrationParams {
+            pubkeyRegistrationSignature: p1(&g1(&params["pubkeyRegistrationSignature"])),
+            pubkeyG1: p1(&g1(&params["pubkeyG1"])),
+            pubkeyG2: p2(&g2(&params["pubkeyG2"])),
+        };
+        let tampered = EigenLayerChecks::PubkeyRegistrationParams {
+            pubkeyRegistrationSignature: p1(&negate(&g1(&params["pubkeyRegistrationSignature"]))),
+            ..good.clone()
+        };
+        let send = |p: EigenLayerChecks::PubkeyRegistrationParams| {
+            rt.block_on(async {
+                let pending = checks
+                    .registerBLSPublicKey(operator.address(), p)
+                    .send()
+                    .await?;
+                kms_chain::wait_receipt(&provider, *pending.tx_hash())
+                    .await
+                    .expect("mined");
+                Ok::<(), alloy::contract::Error>(())
+            })
+        };
+        let err = send(tampered).expect_err("a tampered registration is refused");
+        assert!(
+            err.as_decoded_interface_error::<EigenLayerChecks::EigenLayerChecksErrors>()
+                .is_some_and(|e| matches!(
+                    e,
+                    EigenLayerChecks::EigenLayerChecksErrors::InvalidRegistrationSignature(_)
+                )),
+            "{err}"
+        );
+        send(good).expect("the service's registration is accepted");
+        let stored = rt
+            .block_on(async { checks.operatorToPubkeyHash(operator.address()).call().await })
+            .unwrap();
+        assert_ne!(stored, FixedBytes::ZERO);
+
+        // KeyRegistrar's message, sent by `kms signer register` to the registry.
+        let registry_hex = registry.address().to_checksum(None);
+        let anvil_url = anvil.url();
+        // A KeyRegistrar signature for another operator set is refused on chain.
+        let wrong_set = ok(
+            &url,
+            &[
+                &[
+                    "key-registration",
+                    "--avs",
+                    "0x1111111111111111111111111111111111111111",
+                    "--operator-set-id",
+                    "8",
+                    "--registrar",
+                    &registry_hex,
+                ][..],
+                &eoa,
+            ]
+            .concat(),
+        );
+        let as_operator = rt
+            .block_on(Registry::connect(
+                &anvil.url(),
+                registry.address(),
+                Some(operator.clone()),
+            ))
+            .unwrap();
+        let sig = &wrong_set["signature"];
+        let sig_bytes = g1(sig).to_abi_bytes();
+        let key_data = hex::decode(
+            wrong_set["keyData"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("0x"),
+        )
+        .unwrap();
+        let refused = rt
+            .block_on(as_operator.register_operator(&key_data, &sig_bytes, [1u8; 32], "http://x"));
+        assert!(
+            matches!(&refused, Err(kms_chain::ChainError::Refused(w)) if w == "InvalidKeySignature"),
+            "{refused:?}"
+        );
+        let enc = format!("0x{}", "ab".repeat(32));
+        let register = |extra: &[&str]| {
+            let mut args = vec![
+                "signer",
+                "register",
+                "--url",
+                url.as_str(),
+                "--rpc-url",
+                anvil_url.as_str(),
+                "--registry",
+                registry_hex.as_str(),
+                "--encryption-key",
+                enc.as_str(),
+                "--node-url",
+                "http://node-1.example:9200",
+            ];
+            args.extend_from_slice(&eoa);
+            args.extend_from_slice(extra);
+            kms(&args, &[])
+        };
+        let out = register(&[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(answer["operator"], operator.address().to_checksum(None));
+        assert_eq!(answer["operator_set_id"], 7);
+        // Registered once: a second registration is the registry's refusal, exit 2.
+        let again = register(&[]);
+        assert_eq!(again.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&again.stderr).contains("OperatorAlreadyRegistered"));
+        // Admitted, the operator's key on chain is the service's key.
+        rt.block_on(registry.admit(operator.address())).unwrap();
+        let head = rt.block_on(registry.head()).unwrap();
+        let set = rt.block_on(registry.operators_at(head)).unwrap();
+        assert_eq!(set.len(), 1);
+        assert_eq!((set[0].g1, set[0].g2), (pk1, pk2));
+        assert_eq!(set[0].url, "http://node-1.example:9200");
+        assert_eq!(set[0].encryption_key, [0xab; 32]);
+        drop(service);
+    }
+}

@@ -439,6 +439,12 @@ impl EoaKey {
         Address::from_public_key(self.0.verifying_key())
     }
 
+    /// The secp256k1 key, for a wallet that sends this EOA's transactions (`kms signer
+    /// register`). It zeroizes itself on drop like this wrapper.
+    pub fn signing_key(&self) -> &k256::ecdsa::SigningKey {
+        &self.0
+    }
+
     /// Signs a digest: 65 bytes `r || s || v` with low s and v in {27, 28}.
     pub fn sign_digest(&self, digest: &B256) -> Result<[u8; 65]> {
         let (sig, recid) = self
