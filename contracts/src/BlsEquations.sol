@@ -21,13 +21,7 @@ library BlsEquations {
         // All static: abi.encode is the packed words msgHash, apk.X, apk.Y, apkG2.X[0], apkG2.X[1],
         // apkG2.Y[0], apkG2.Y[1], sigma.X, sigma.Y.
         uint256 gamma = uint256(keccak256(abi.encode(msgHash, apk, apkG2, sigma))) % BN254.R_MOD;
-        return BN254.safePairing(
-            BN254.plus(sigma, BN254.scalarMul(apk, gamma)),
-            BN254.negGeneratorG2(),
-            BN254.plus(BN254.hashToG1(msgHash), BN254.scalarMul(BN254.generatorG1(), gamma)),
-            apkG2,
-            PAIRING_GAS
-        );
+        return _check(sigma, apk, BN254.hashToG1(msgHash), apkG2, gamma);
     }
 
     /// BLSApkRegistry.registerBLSPublicKey (and KeyRegistrar's BN254 check), on the mapped
@@ -41,11 +35,23 @@ library BlsEquations {
     ) internal view returns (bool pairingSuccessful, bool signatureIsValid) {
         // The packed words sig.X, sig.Y, g1.X, g1.Y, g2.X[0], g2.X[1], g2.Y[0], g2.Y[1], h.X, h.Y.
         uint256 gamma = uint256(keccak256(abi.encode(sig, g1, g2, h))) % BN254.R_MOD;
+        return _check(sig, g1, h, g2, gamma);
+    }
+
+    /// The shared form: e(s + gamma·k1, -G2)·e(m + gamma·G1, k2) == 1, each equation with its own
+    /// gamma preimage.
+    function _check(
+        BN254.G1Point memory s,
+        BN254.G1Point memory k1,
+        BN254.G1Point memory m,
+        BN254.G2Point memory k2,
+        uint256 gamma
+    ) private view returns (bool pairingSuccessful, bool signatureIsValid) {
         return BN254.safePairing(
-            BN254.plus(sig, BN254.scalarMul(g1, gamma)),
+            BN254.plus(s, BN254.scalarMul(k1, gamma)),
             BN254.negGeneratorG2(),
-            BN254.plus(h, BN254.scalarMul(BN254.generatorG1(), gamma)),
-            g2,
+            BN254.plus(m, BN254.scalarMul(BN254.generatorG1(), gamma)),
+            k2,
             PAIRING_GAS
         );
     }
