@@ -223,11 +223,17 @@ pub async fn deploy_eigenlayer_checks(
     deployer: PrivateKeySigner,
 ) -> Result<Address, ChainError> {
     let provider = provider(rpc_url, Some(deployer))?;
-    let pending = crate::bindings::checks::EigenLayerChecks::deploy_builder(provider.clone())
-        .send()
-        .await
-        .map_err(ChainError::from_contract)?;
-    let receipt = wait_receipt(&provider, *pending.tx_hash()).await?;
+    let call = crate::bindings::checks::EigenLayerChecks::deploy_builder(provider.clone());
+    create(&provider, call).await
+}
+
+/// Sends a contract creation and waits until it is mined; the new contract's address.
+async fn create<D: alloy::contract::CallDecoder>(
+    provider: &DynProvider,
+    call: alloy::contract::CallBuilder<DynProvider, D>,
+) -> Result<Address, ChainError> {
+    let pending = call.send().await.map_err(ChainError::from_contract)?;
+    let receipt = wait_receipt(provider, *pending.tx_hash()).await?;
     receipt
         .contract_address
         .ok_or(ChainError::Reverted(receipt.transaction_hash))
@@ -267,14 +273,8 @@ impl Registry {
         let sender = Some(deployer.address());
         let provider = provider(rpc_url, Some(deployer))?;
         let chain_id = provider.get_chain_id().await.map_err(rpc)?;
-        let pending = KmsRegistry::deploy_builder(provider.clone(), owner, avs, operator_set_id)
-            .send()
-            .await
-            .map_err(ChainError::from_contract)?;
-        let receipt = wait_receipt(&provider, *pending.tx_hash()).await?;
-        let address = receipt
-            .contract_address
-            .ok_or(ChainError::Reverted(receipt.transaction_hash))?;
+        let call = KmsRegistry::deploy_builder(provider.clone(), owner, avs, operator_set_id);
+        let address = create(&provider, call).await?;
         Ok(Self {
             address,
             provider,
