@@ -105,6 +105,22 @@ impl Anvil {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Stops it with SIGTERM, so that with `--state` it writes its state first, and waits (at
+    /// most 10 s, then SIGKILL).
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.stop();
+    }
+
     /// Stops it now (SIGKILL) and waits.
     pub fn stop(&mut self) {
         let _ = self.child.kill();

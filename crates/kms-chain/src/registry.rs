@@ -8,6 +8,7 @@ use alloy::primitives::{Address, Bytes, FixedBytes, TxHash, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use kms_crypto::bn254::{G1Point, G2Point};
+use kms_protocol::{Certificate, RoundConfig};
 
 /// The committed artifact the bindings and [`Registry::deploy`] use.
 pub const KMS_REGISTRY_ARTIFACT: &str =
@@ -108,6 +109,31 @@ pub struct Anchor {
     pub apk_g2: G2Point,
     /// The certificate's aggregate signature.
     pub sigma: G1Point,
+}
+
+impl Anchor {
+    /// The anchor of a round's certificate: the signers are the players it names, their G2 keys
+    /// summed as the contract sums their registered ones. None if it names no player, or one the
+    /// round does not have.
+    pub fn from_certificate(cfg: &RoundConfig, cert: &Certificate) -> Option<Self> {
+        let players = cert
+            .signers
+            .iter()
+            .map(|i| cfg.players.get(usize::from(*i)))
+            .collect::<Option<Vec<_>>>()?;
+        let apk_g2 =
+            kms_crypto::bn254::aggregate_g2(&players.iter().map(|o| o.key_g2).collect::<Vec<_>>())
+                .ok()?;
+        Some(Self {
+            epoch: cfg.epoch,
+            round: cert.round,
+            set_hash: cert.set.hash(),
+            mpk: cert.mpk.to_bytes().to_vec(),
+            signers: players.iter().map(|o| Address::from(o.address)).collect(),
+            apk_g2,
+            sigma: cert.signature,
+        })
+    }
 }
 
 /// An anchored epoch's record.
@@ -452,6 +478,22 @@ impl Registry {
             url.to_string(),
         ))
         .await
+    }
+
+    /// KeyRegistrar's `keyData` and signature for `operator`'s BN254 key at this registry, signed
+    /// with the key itself (for a key held locally; kms-signer signs the same message for a key
+    /// it holds).
+    pub async fn sign_key_registration(
+        &self,
+        key: &kms_crypto::bn254::SecretKey,
+        operator: Address,
+    ) -> Result<(Vec<u8>, Vec<u8>), ChainError> {
+        use kms_crypto::bn254::{key_registrar_digest, key_registrar_key_data, Eip712Domain};
+        let (avs, set_id) = self.operator_set().await?;
+        let key_data = key_registrar_key_data(&key.public_g1(), &key.public_g2());
+        let domain = Eip712Domain::eigenlayer_core("1", self.chain_id, self.address);
+        let digest = key_registrar_digest(&domain, operator, avs, set_id, &key_data);
+        Ok((key_data, key.sign_hash(&digest).1.to_abi_bytes().to_vec()))
     }
 
     /// `admitOperator` (the owner's wallet).

@@ -153,25 +153,8 @@ async fn operators_register_and_a_protocol_certificate_is_anchored_on_chain() {
         .expect("voteDigest");
     assert_eq!(on_chain, cert.vote_digest(&cfg));
 
-    let signers: Vec<usize> = cert.signers.iter().map(|s| usize::from(*s)).collect();
-    let anchor = Anchor {
-        epoch: trigger,
-        round: cert.round,
-        set_hash: cert.set.hash(),
-        mpk: mpk.clone(),
-        signers: signers
-            .iter()
-            .map(|i| Address::from(cfg.players[*i].address))
-            .collect(),
-        apk_g2: bn254::aggregate_g2(
-            &signers
-                .iter()
-                .map(|i| cfg.players[*i].key_g2)
-                .collect::<Vec<_>>(),
-        )
-        .expect("apk"),
-        sigma: cert.signature,
-    };
+    let anchor = Anchor::from_certificate(&cfg, &cert).expect("anchor");
+    assert_eq!(anchor.epoch, trigger);
 
     // Tampered certificates are refused, each for its reason.
     // A valid point that is not the MPK: player 0's public share.

@@ -28,7 +28,7 @@ use kms_crypto::bls::EvalPoint;
 use kms_crypto::bn254::SecretKey;
 use kms_crypto::seal::EncryptionKey;
 use kms_crypto::Secret;
-use kms_node::{Member, Membership, StaticFile};
+use kms_node::{Member, StaticFile};
 use kms_protocol::Operator;
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -281,7 +281,7 @@ fn load_manifest(dir: &Path) -> Result<Manifest, CliError> {
 fn load_operators(dir: &Path, m: &Manifest) -> Result<Vec<(u64, String)>, CliError> {
     let path = dir.join(OPERATORS);
     let members = StaticFile::load(&path)
-        .and_then(|f| f.members(0))
+        .map(|f| f.operators().to_vec())
         .map_err(|e| CliError::bad(e.to_string()))?;
     let mut operators = Vec::with_capacity(members.len());
     for member in members {

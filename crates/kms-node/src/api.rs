@@ -227,13 +227,24 @@ async fn partial_inner(node: &Shared, app_id: &str, body: &[u8]) -> Result<Value
             "app ids are 1 to 128 characters from A-Z a-z 0-9 . _ : -",
         ));
     }
-    let owner = *node.cfg.apps.get(app_id).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "unknown_app",
-            "no such app on this node",
-        )
-    })?;
+    let owner = node
+        .app_owner(app_id)
+        .await
+        .map_err(|e| {
+            tracing::warn!("reading the app's owner: {e}");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "chain_unavailable",
+                "the registry cannot be read now; try again",
+            )
+        })?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "unknown_app",
+                "no such app on this node",
+            )
+        })?;
     rate_limit(node, app_id)?;
     let b: PartialBody = serde_json::from_slice(body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;

@@ -36,6 +36,48 @@ struct FileConfig {
     app_max_concurrent: Option<usize>,
     #[serde(default)]
     apps: BTreeMap<String, String>,
+    chain: Option<FileChain>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileChain {
+    rpc_url: String,
+    registry: String,
+    interval_blocks: Option<u64>,
+    confirmations: Option<u64>,
+    block_time_ms: Option<u64>,
+    tx_key_file: Option<PathBuf>,
+    genesis_operators: Option<usize>,
+}
+
+/// Chain mode (docs 0009): the registry replaces the operator file, the app table and the clock.
+#[derive(Debug, Clone)]
+pub struct ChainConfig {
+    pub rpc_url: String,
+    pub registry: Address,
+    /// Blocks between rounds; None: `kms_chain::default_interval` of the chain.
+    pub interval_blocks: Option<u64>,
+    /// Blocks a trigger block must be buried under before its round starts.
+    pub confirmations: u64,
+    /// The chain's block time; None: by chain id ([`default_block_time`]). A round's phases are
+    /// timed over `interval_blocks` blocks of it.
+    pub block_time: Option<Duration>,
+    /// The secp256k1 key (hex) that anchor transactions are sent from; None: never anchors.
+    pub tx_key_file: Option<PathBuf>,
+    /// The genesis DKG waits until the registry holds this many operators: the owner admits them
+    /// one transaction at a time, and a DKG among the first one or two would give them the key.
+    pub genesis_operators: usize,
+}
+
+/// Block time by chain id: Ethereum mainnet and Sepolia 12 s, anvil (as `kms devnet` runs it)
+/// 1 s, anything else 2 s.
+pub fn default_block_time(chain_id: u64) -> Duration {
+    match chain_id {
+        1 | 11_155_111 => Duration::from_secs(12),
+        31_337 => Duration::from_secs(1),
+        _ => Duration::from_secs(2),
+    }
 }
 
 /// Where the operator's BN254 key comes from.
@@ -52,12 +94,15 @@ pub struct Config {
     pub listen: SocketAddr,
     pub port_file: Option<PathBuf>,
     pub data_dir: PathBuf,
+    /// The static operator file (unused in chain mode).
     pub operators_file: PathBuf,
     pub bn254: Bn254Source,
     pub encryption_key_file: PathBuf,
     pub kek: KekSource,
+    /// In chain mode, the chain's id and the registry, once connected.
     pub chain_id: u64,
     pub registry: Address,
+    /// The length of a round (chain mode: the interval's blocks at the block time).
     pub interval: Duration,
     /// Previous epochs whose shares are kept besides the current one.
     pub retention_epochs: u64,
@@ -65,8 +110,11 @@ pub struct Config {
     pub app_rate_limit_per_sec: u32,
     pub app_rate_limit_burst: u32,
     pub app_max_concurrent: usize,
-    /// App id -> owner EOA.
+    /// App id -> owner EOA (static mode; chain mode reads the registry).
     pub apps: BTreeMap<String, Address>,
+    /// Whether `chain_id` was given in the file (chain mode checks it against the chain).
+    pub chain_id_given: bool,
+    pub chain: Option<ChainConfig>,
 }
 
 pub fn parse_address(text: &str, what: &str) -> anyhow::Result<Address> {
@@ -126,6 +174,40 @@ impl Config {
                 parse_address(&owner, &format!("owner of app {id}"))?,
             );
         }
+        let chain = match f.chain {
+            None => None,
+            Some(c) => {
+                if !apps.is_empty() || f.registry.is_some() || f.operators_file.is_some() {
+                    bail!(
+                        "with [chain], the registry holds the operators, the apps and its own \
+                         address: remove operators_file, registry and [apps]"
+                    );
+                }
+                if f.interval_secs.is_some() {
+                    bail!("with [chain], rounds follow blocks: use [chain] interval_blocks and block_time_ms instead of interval_secs");
+                }
+                if c.interval_blocks == Some(0) || c.block_time_ms == Some(0) {
+                    bail!("[chain] interval_blocks and block_time_ms must be positive");
+                }
+                Some(ChainConfig {
+                    rpc_url: c.rpc_url,
+                    registry: parse_address(&c.registry, "[chain] registry")?,
+                    interval_blocks: c.interval_blocks,
+                    confirmations: c.confirmations.unwrap_or(2),
+                    block_time: c.block_time_ms.map(Duration::from_millis),
+                    tx_key_file: c.tx_key_file.map(rel),
+                    genesis_operators: match c.genesis_operators.unwrap_or(4) {
+                        0 => bail!("[chain] genesis_operators must be positive"),
+                        n => n,
+                    },
+                })
+            }
+        };
+        let operators_file = match (&chain, f.operators_file) {
+            (_, Some(p)) => rel(p),
+            (Some(_), None) => PathBuf::new(),
+            (None, None) => bail!("operators_file is required"),
+        };
         let cfg = Config {
             address: parse_address(
                 f.address.as_deref().context("address is required")?,
@@ -136,12 +218,13 @@ impl Config {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9200))),
             port_file: f.port_file.map(rel),
             data_dir: rel(f.data_dir.unwrap_or_else(|| PathBuf::from("."))),
-            operators_file: rel(f.operators_file.context("operators_file is required")?),
+            operators_file,
             bn254,
             encryption_key_file: rel(f
                 .encryption_key_file
                 .context("encryption_key_file is required")?),
             kek,
+            chain_id_given: f.chain_id.is_some(),
             chain_id: f.chain_id.unwrap_or(31337),
             registry: match f.registry {
                 Some(r) => parse_address(&r, "registry")?,
@@ -154,6 +237,7 @@ impl Config {
             app_rate_limit_burst: f.app_rate_limit_burst.unwrap_or(400),
             app_max_concurrent: f.app_max_concurrent.unwrap_or(64),
             apps,
+            chain,
         };
         if cfg.interval < Duration::from_secs(2) || cfg.interval > Duration::from_secs(86_400) {
             bail!("interval_secs must be between 2 and 86400");
@@ -206,4 +290,73 @@ fn read_secret_text(p: &Path) -> anyhow::Result<zeroize::Zeroizing<String>> {
     std::fs::read_to_string(p)
         .map(zeroize::Zeroizing::new)
         .with_context(|| format!("reading {}", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "address = \"0x70997970c51812dc3a010c7d01b50e0d17dc79c8\"\n\
+                        bn254_key_file = \"bn254.key\"\nencryption_key_file = \"enc.key\"\n\
+                        kek_key_file = \"kek.key\"\n";
+    const CHAIN: &str = "[chain]\nrpc_url = \"http://127.0.0.1:8545\"\n\
+                         registry = \"0x5615dEB798BB3E4dFa0139dFa1b3D433Cc23b72f\"\n";
+
+    fn load(text: &str) -> anyhow::Result<Config> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, text)?;
+        Config::load(&path)
+    }
+
+    #[test]
+    fn a_chain_table_replaces_the_operator_file_and_apps() {
+        let cfg = load(&format!("{BASE}{CHAIN}tx_key_file = \"tx.key\"\n")).unwrap();
+        let chain = cfg.chain.expect("chain mode");
+        assert_eq!(chain.registry[0], 0x56);
+        assert_eq!(chain.confirmations, 2);
+        assert_eq!(chain.genesis_operators, 4);
+        assert_eq!(chain.interval_blocks, None);
+        assert!(chain.tx_key_file.unwrap().ends_with("tx.key"));
+        // Static mode still needs its operator file.
+        let err = load(BASE).unwrap_err().to_string();
+        assert!(err.contains("operators_file is required"), "{err}");
+    }
+
+    #[test]
+    fn chain_mode_refuses_what_the_registry_replaces() {
+        for (extra, before, why) in [
+            (
+                "",
+                "operators_file = \"ops.json\"\n",
+                "remove operators_file",
+            ),
+            (
+                "",
+                "registry = \"0x5615dEB798BB3E4dFa0139dFa1b3D433Cc23b72f\"\n",
+                "remove operators_file",
+            ),
+            ("", "interval_secs = 5\n", "interval_blocks"),
+            ("interval_blocks = 0\n", "", "must be positive"),
+            ("genesis_operators = 0\n", "", "must be positive"),
+            ("rpc = \"x\"\n", "", "unknown field"),
+        ] {
+            let text = format!("{BASE}{before}{CHAIN}{extra}");
+            let err = format!("{:#}", load(&text).unwrap_err());
+            assert!(err.contains(why), "{text}: {err}");
+        }
+        let apps = format!(
+            "{BASE}{CHAIN}\n[apps]\ndemo = \"0x70997970c51812dc3a010c7d01b50e0d17dc79c8\"\n"
+        );
+        // [apps] after [chain] in TOML: a table of its own, refused alike.
+        let err = format!("{:#}", load(&apps).unwrap_err());
+        assert!(err.contains("[apps]"), "{err}");
+    }
+
+    #[test]
+    fn block_time_defaults_by_chain() {
+        assert_eq!(default_block_time(1), Duration::from_secs(12));
+        assert_eq!(default_block_time(31_337), Duration::from_secs(1));
+        assert_eq!(default_block_time(10), Duration::from_secs(2));
+    }
 }

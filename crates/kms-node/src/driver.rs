@@ -542,6 +542,7 @@ impl Driver {
             logs,
         };
         let cert = out.certificate.clone();
+        let anchored = out.certificate.clone();
         match self
             .node
             .install_epoch(record, out.share, self.cfg.clone(), out.public)
@@ -566,6 +567,8 @@ impl Driver {
                     &self.node.key,
                 );
                 self.emit(env);
+                self.node
+                    .anchor_later(self.cfg.clone(), anchored, self.attempt);
             }
             Err(e) => tracing::error!(%e, "cannot store the finalized epoch"),
         }

@@ -1,7 +1,7 @@
 //! Who the operators are. [`Membership`] gives the operator set a round runs with; the embedded
 //! default is [`StaticFile`], a JSON file that lists each operator's address, id (its evaluation
-//! point, docs 0007), BN254 keys, X25519 key and URL. The chain registry (issue 6) will be another
-//! implementation of the same trait.
+//! point, docs 0007), BN254 keys, X25519 key and URL. The chain registry ([`crate::chain`]) is
+//! the other implementation of the same trait.
 //!
 //! The file is trusted configuration, so proof of possession of the BN254 keys is not checked here
 //! (the chain registry checks it); everything else is: points on the curve and in the subgroup,
@@ -14,7 +14,9 @@ use kms_crypto::bn254::{G1Point, G2Point};
 use kms_crypto::seal::EncryptionPublicKey;
 use kms_protocol::Operator;
 use serde::{Deserialize, Serialize};
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Mutex;
 
@@ -41,13 +43,19 @@ pub enum MembershipError {
         first: usize,
         second: usize,
     },
+    #[error("{0}")]
+    Chain(String),
 }
+
+/// What [`Membership::members`] returns: the chain source answers over the network.
+pub type MembersFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<Member>, MembershipError>> + Send + 'a>>;
 
 /// A source of the operator set.
 pub trait Membership: Send + Sync {
     /// The operators of the round started at `trigger` (an interval number; a block number in
     /// chain mode), sorted by address.
-    fn members(&self, trigger: u64) -> Result<Vec<Member>, MembershipError>;
+    fn members(&self, trigger: u64) -> MembersFuture<'_>;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -169,9 +177,17 @@ fn first_duplicate<K: PartialEq>(keys: &[K]) -> Option<(usize, usize)> {
     })
 }
 
+impl StaticFile {
+    /// The operators, sorted by address.
+    pub fn operators(&self) -> &[Member] {
+        &self.members
+    }
+}
+
 impl Membership for StaticFile {
-    fn members(&self, _trigger: u64) -> Result<Vec<Member>, MembershipError> {
-        Ok(self.members.clone())
+    fn members(&self, _trigger: u64) -> MembersFuture<'_> {
+        let members = self.members.clone();
+        Box::pin(async move { Ok(members) })
     }
 }
 
@@ -192,8 +208,9 @@ impl OperatorFile {
     }
 }
 
-impl Membership for OperatorFile {
-    fn members(&self, _trigger: u64) -> Result<Vec<Member>, MembershipError> {
+impl OperatorFile {
+    /// The file's operators now, sorted by address.
+    pub fn read(&self) -> Result<Vec<Member>, MembershipError> {
         let text = std::fs::read_to_string(&self.path)
             .map_err(|e| MembershipError::File(format!("{}: {e}", self.path.display())))?;
         let mut cache = self
@@ -211,6 +228,13 @@ impl Membership for OperatorFile {
     }
 }
 
+impl Membership for OperatorFile {
+    fn members(&self, _trigger: u64) -> MembersFuture<'_> {
+        let read = self.read();
+        Box::pin(async move { read })
+    }
+}
+
 fn entry_to_member(e: &Entry) -> Result<Member, &'static str> {
     let address = EthAddress::from_str(&e.address).map_err(|_| "address is not 20 bytes of hex")?;
     let point = EvalPoint::from_index(e.id).map_err(|_| "id must be at least 1")?;
@@ -223,10 +247,7 @@ fn entry_to_member(e: &Entry) -> Result<Member, &'static str> {
         .map_err(|_| "encryption_key is not hex")?;
     let enc = EncryptionPublicKey::from_bytes(&enc_bytes)
         .map_err(|_| "encryption_key is not a usable X25519 public key")?;
-    if !(e.url.starts_with("http://") || e.url.starts_with("https://"))
-        || e.url.len() > 2048
-        || e.url.chars().any(char::is_whitespace)
-    {
+    if !valid_url(&e.url) {
         return Err("url must be an http:// or https:// URL");
     }
     let operator = Operator::new(address.into_array(), point, g1, g2, enc);
@@ -237,6 +258,13 @@ fn entry_to_member(e: &Entry) -> Result<Member, &'static str> {
         operator,
         url: e.url.trim_end_matches('/').to_string(),
     })
+}
+
+/// A node URL both sources accept: http(s), no whitespace, at most 2048 bytes.
+pub(crate) fn valid_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() <= 2048
+        && !url.chars().any(char::is_whitespace)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Prometheus metrics: rounds by outcome, current epoch, round duration, partial requests by
-//! outcome, peer errors by peer.
+//! outcome, peer errors by peer; in chain mode the chain head and anchors by outcome.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -25,6 +25,8 @@ pub struct Metrics {
     pub round_seconds: Histogram,
     pub partials: Family<Outcome, Counter>,
     pub peer_errors: Family<PeerLabel, Counter>,
+    pub chain_head: Gauge,
+    pub anchors: Family<Outcome, Counter>,
 }
 
 impl Metrics {
@@ -56,8 +58,22 @@ impl Metrics {
             "Failed sends to a peer (each retry counts)",
             peer_errors.clone(),
         );
+        let chain_head = Gauge::default();
+        let anchors = Family::<Outcome, Counter>::default();
+        registry.register(
+            "kms_node_chain_head",
+            "Chain mode: the latest block the RPC reported",
+            chain_head.clone(),
+        );
+        registry.register(
+            "kms_node_anchors",
+            "Chain mode: anchor transactions by outcome (sent, already, failed)",
+            anchors.clone(),
+        );
         Self {
             registry,
+            chain_head,
+            anchors,
             rounds,
             epoch,
             round_seconds,
@@ -68,6 +84,10 @@ impl Metrics {
 
     pub fn round(&self, outcome: &'static str) {
         self.rounds.get_or_create(&Outcome { outcome }).inc();
+    }
+
+    pub fn anchor(&self, outcome: &'static str) {
+        self.anchors.get_or_create(&Outcome { outcome }).inc();
     }
 
     pub fn partial(&self, outcome: &'static str) {

@@ -1,8 +1,9 @@
 //! The node: keys, store, membership and finalized epochs in one place, and the scheduler that
-//! starts a round at every interval boundary (docs 0008). A round's epoch number is the index of
-//! the interval it starts in, so two rounds never share a digest and a dropped round never runs
-//! again.
+//! starts a round at every interval boundary (docs 0008), or in chain mode at every trigger block
+//! (docs 0009). A round's epoch number is the index of the interval it starts in (chain mode: its
+//! trigger block), so two rounds never share a digest and a dropped round never runs again.
 
+use crate::chain::ChainSource;
 use crate::config::Config;
 use crate::driver::{Driver, DriverMsg, RoundStart};
 use crate::membership::{Member, Membership, OperatorFile};
@@ -10,6 +11,7 @@ use crate::metrics::Metrics;
 use crate::state::{EpochRecord, State};
 use crate::transport::Transport;
 use anyhow::{bail, Context};
+use kms_chain::{Anchor, ChainError};
 use kms_crypto::bls::{Commitment, Share};
 use kms_crypto::seal::EncryptionKey;
 use kms_crypto::{bn254, Secret};
@@ -82,7 +84,9 @@ pub struct Node {
     pub key: Arc<bn254::SecretKey>,
     pub enc: Arc<EncryptionKey>,
     pub state: State,
-    membership: Box<dyn Membership>,
+    membership: Arc<dyn Membership>,
+    /// Chain mode: the registry (also `membership`).
+    pub chain: Option<Arc<ChainSource>>,
     members: RwLock<Vec<Member>>,
     epochs: RwLock<BTreeMap<u64, Arc<Epoch>>>,
     current: Mutex<Option<RoundHandle>>,
@@ -111,14 +115,25 @@ fn copy_share(s: &Share) -> Share {
 }
 
 impl Node {
-    /// Loads keys, opens the store and restores every retained epoch.
-    pub fn open(cfg: Config, rt: tokio::runtime::Handle) -> anyhow::Result<Arc<Self>> {
+    /// Loads keys, opens the store and restores every retained epoch. With a chain source, the
+    /// operator set comes from it from the first trigger on.
+    pub fn open(
+        cfg: Config,
+        rt: tokio::runtime::Handle,
+        chain: Option<Arc<ChainSource>>,
+    ) -> anyhow::Result<Arc<Self>> {
         let key = Arc::new(cfg.bn254_key()?);
         let enc = Arc::new(cfg.encryption_key()?);
-        let membership = OperatorFile::new(cfg.operators_file.clone());
-        let members = membership
-            .members(0)
-            .with_context(|| format!("loading {}", cfg.operators_file.display()))?;
+        let (membership, members): (Arc<dyn Membership>, _) = match &chain {
+            Some(c) => (c.clone(), Vec::new()),
+            None => {
+                let file = OperatorFile::new(cfg.operators_file.clone());
+                let members = file
+                    .read()
+                    .with_context(|| format!("loading {}", cfg.operators_file.display()))?;
+                (Arc::new(file), members)
+            }
+        };
         check_own_entry(&cfg, &key, &enc, &members)?;
         let state = State::open(&cfg.data_dir, &cfg.kek)?;
         let metrics = Arc::new(Metrics::new());
@@ -154,7 +169,8 @@ impl Node {
             key,
             enc,
             state,
-            membership: Box::new(membership),
+            membership,
+            chain,
             members: RwLock::new(members),
             epochs: RwLock::new(epochs),
             current: Mutex::new(None),
@@ -256,8 +272,17 @@ impl Node {
         let me = self.cfg.address;
         let ops: Vec<_> = members.iter().map(|m| m.operator.clone()).collect();
         let member = ops.iter().any(|o| o.address == me);
+        let genesis_min = self.cfg.chain.as_ref().map_or(1, |c| c.genesis_operators);
         let cfg = match self.latest() {
             None if !member => return Ok(None),
+            None if ops.len() < genesis_min => {
+                tracing::info!(
+                    operators = ops.len(),
+                    needed = genesis_min,
+                    "genesis waits for more operators"
+                );
+                return Ok(None);
+            }
             None => RoundConfig::dkg(k, self.cfg.chain_id, self.cfg.registry, ops)?,
             Some(e) => {
                 let dealer = e.cfg.player_index(&me).is_some();
@@ -341,6 +366,9 @@ impl Node {
     /// Runs rounds forever: first resumes a round of the current interval that this node had
     /// journaled before a restart, then starts one at every boundary.
     pub async fn schedule(self: Arc<Self>) {
+        if let Some(chain) = self.chain.clone() {
+            return self.schedule_chain(chain).await;
+        }
         let (k, into, left) = self.interval_now();
         let members = self.members();
         if let Ok(Some(cfg)) = self.build_round(k, &members) {
@@ -359,8 +387,68 @@ impl Node {
                 .checked_sub(into)
                 .unwrap_or_else(Instant::now);
             let end = Instant::now() + left.saturating_sub(Duration::from_millis(100));
-            if let Err(e) = self.boundary(k, start, end).await {
+            let result = match self.membership.members(k).await {
+                Ok(members) => self.boundary(k, members, start, end).await,
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = result {
                 tracing::warn!(epoch = k, "no round this interval: {e:#}");
+            }
+        }
+    }
+
+    /// Chain mode: polls the head and starts the round of every new confirmed trigger block. A
+    /// trigger whose operator set cannot be read is retried until the next trigger replaces it;
+    /// triggers passed while the RPC was down are not run (the next one is).
+    async fn schedule_chain(self: Arc<Self>, chain: Arc<ChainSource>) {
+        let poll = (chain.block_time / 4).clamp(Duration::from_millis(100), Duration::from_secs(2));
+        let mut done = self.latest().map(|e| e.record.epoch);
+        let mut down_since: Option<Instant> = None;
+        loop {
+            tokio::time::sleep(poll).await;
+            let head = match chain.head().await {
+                Ok(h) => {
+                    if let Some(t) = down_since.take() {
+                        tracing::info!(
+                            head = h,
+                            after_ms = t.elapsed().as_millis() as u64,
+                            "chain RPC answers again"
+                        );
+                    }
+                    h
+                }
+                Err(e) => {
+                    if down_since.is_none() {
+                        tracing::warn!("chain RPC: {e}; no rounds until it answers");
+                        down_since = Some(Instant::now());
+                    }
+                    continue;
+                }
+            };
+            self.metrics
+                .chain_head
+                .set(i64::try_from(head).unwrap_or(i64::MAX));
+            let Some(b) = chain.trigger_at(head) else {
+                continue;
+            };
+            if done.is_some_and(|d| b <= d) {
+                continue;
+            }
+            let members = match chain.members(b).await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(epoch = b, "no round yet: {e}");
+                    continue;
+                }
+            };
+            done = Some(b);
+            let start = Instant::now();
+            let end = start
+                + chain
+                    .round_time()
+                    .saturating_sub(Duration::from_millis(100));
+            if let Err(e) = self.boundary(b, members, start, end).await {
+                tracing::warn!(epoch = b, "no round at this trigger: {e:#}");
             }
         }
     }
@@ -368,10 +456,10 @@ impl Node {
     async fn boundary(
         self: &Arc<Self>,
         k: u64,
+        members: Vec<Member>,
         start: Instant,
         end: Instant,
     ) -> anyhow::Result<()> {
-        let members = self.membership.members(k)?;
         check_own_entry(&self.cfg, &self.key, &self.enc, &members)?;
         if let Ok(mut m) = self.members.write() {
             *m = members.clone();
@@ -534,6 +622,75 @@ impl Node {
             logs,
         };
         self.install_epoch(record, out.share, Arc::new(cfg), out.public)
+    }
+}
+
+impl Node {
+    /// The owner of an app: the config's table, or in chain mode the registry's.
+    pub(crate) async fn app_owner(&self, app_id: &str) -> Result<Option<Address>, ChainError> {
+        match &self.chain {
+            Some(c) => c.app_owner(app_id).await,
+            None => Ok(self.cfg.apps.get(app_id).copied()),
+        }
+    }
+
+    /// Chain mode: anchors a finalized epoch's certificate. The leader of the attempt that
+    /// certified it sends at once; every other player waits its turn (three blocks apart, in
+    /// player order after the leader) and sends only if the epoch is still not anchored.
+    pub(crate) fn anchor_later(
+        self: &Arc<Self>,
+        cfg: Arc<RoundConfig>,
+        cert: Certificate,
+        attempt: u32,
+    ) {
+        let Some(chain) = self.chain.clone().filter(|c| c.can_anchor()) else {
+            return;
+        };
+        let (Some(mine), Some(leader)) = (
+            cfg.player_index(&self.cfg.address),
+            cfg.player_index(&cfg.leader(attempt)),
+        ) else {
+            return;
+        };
+        let Some(anchor) = Anchor::from_certificate(&cfg, &cert) else {
+            tracing::error!(
+                epoch = cfg.epoch,
+                "the certificate names no players of its round"
+            );
+            return;
+        };
+        let n = cfg.players.len();
+        let rank = (mine + n - leader) % n;
+        let wait = chain
+            .block_time
+            .saturating_mul(3 * u32::try_from(rank).unwrap_or(u32::MAX));
+        let metrics = self.metrics.clone();
+        self.rt.spawn(async move {
+            tokio::time::sleep(wait).await;
+            let epoch = anchor.epoch;
+            if rank > 0 {
+                match chain.anchored_epoch().await {
+                    Ok(Some(e)) if e >= epoch => return,
+                    Ok(_) => tracing::info!(epoch, "not anchored yet: anchoring as fallback"),
+                    Err(e) => tracing::warn!(epoch, "cannot read the anchor: {e}"),
+                }
+            }
+            match chain.anchor(&anchor).await {
+                Ok(tx) => {
+                    metrics.anchor("sent");
+                    tracing::info!(epoch, %tx, "epoch anchored on chain");
+                }
+                // Someone else anchored it, or a later epoch, first: nothing to do.
+                Err(ChainError::Refused(why)) if why.contains("EpochNotAfterLatest") => {
+                    metrics.anchor("already");
+                    tracing::debug!(epoch, "already anchored");
+                }
+                Err(e) => {
+                    metrics.anchor("failed");
+                    tracing::warn!(epoch, code = e.code(), "anchoring failed: {e}");
+                }
+            }
+        });
     }
 }
 

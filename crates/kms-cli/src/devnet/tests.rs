@@ -58,8 +58,8 @@ fn a_new_cluster_has_every_file_with_the_right_content() {
     // The operator file checks out as the nodes load it; ids 1..=3 on the recorded ports.
     let members = StaticFile::parse(&read(&dir.join(OPERATORS)))
         .unwrap()
-        .members(0)
-        .unwrap();
+        .operators()
+        .to_vec();
     assert_eq!(members.len(), 3);
     for i in 1..=3u32 {
         let node = dir.join(node_dir_name(i));

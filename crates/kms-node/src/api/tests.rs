@@ -42,7 +42,7 @@ async fn serve_one(dir: &std::path::Path) -> (Shared, String) {
     );
     std::fs::write(dir.join("node.toml"), toml).unwrap();
     let cfg = crate::config::Config::load(&dir.join("node.toml")).unwrap();
-    let node = Node::open(cfg, tokio::runtime::Handle::current()).unwrap();
+    let node = Node::open(cfg, tokio::runtime::Handle::current(), None).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let app = router(node.clone());

@@ -41,6 +41,51 @@ fn http() -> reqwest::blocking::Client {
         .unwrap()
 }
 
+impl NodeProc {
+    /// Node `i`'s directory with new keys (the evaluation point is `i + 1`) and a `node.toml` of
+    /// the common lines followed by `rest`.
+    pub fn create(root: &Path, i: usize, address: [u8; 20], rest: &str) -> Self {
+        let dir = root.join(format!("node-{}", i + 1));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sk = bn254::SecretKey::random(&mut OsRng);
+        let enc = EncryptionKey::random(&mut OsRng);
+        std::fs::write(dir.join("bn254.key"), sk.to_decimal().expose(|d| d.clone())).unwrap();
+        std::fs::write(
+            dir.join("encryption.key"),
+            enc.to_bytes().expose(|b| hex::encode(b)),
+        )
+        .unwrap();
+        std::fs::write(dir.join("kek.key"), hex::encode([i as u8 + 1; 32])).unwrap();
+        let operator = Operator::new(
+            address,
+            EvalPoint::from_index(i as u64 + 1).unwrap(),
+            sk.public_g1(),
+            sk.public_g2(),
+            enc.public(),
+        );
+        let toml = format!(
+            "address = \"0x{}\"\nlisten = \"127.0.0.1:0\"\nport_file = \"port\"\ndata_dir = \"data\"\n\
+             bn254_key_file = \"bn254.key\"\nencryption_key_file = \"encryption.key\"\n\
+             kek_key_file = \"kek.key\"\n{rest}",
+            hex::encode(address),
+        );
+        std::fs::write(dir.join("node.toml"), toml).unwrap();
+        NodeProc {
+            dir,
+            address,
+            operator,
+            child: None,
+            port: 0,
+        }
+    }
+
+    /// The node's BN254 secret key, as written.
+    pub fn bn254_key(&self) -> bn254::SecretKey {
+        let text = std::fs::read_to_string(self.dir.join("bn254.key")).unwrap();
+        bn254::SecretKey::from_int_str(text.trim()).unwrap()
+    }
+}
+
 impl Cluster {
     /// `n` nodes, of which the first `listed` are in the operator file, all started.
     pub fn new(n: usize, listed: usize, interval: u64) -> Self {
@@ -54,42 +99,14 @@ impl Cluster {
         let owner = EoaKey::random(&mut OsRng);
         let mut nodes = Vec::new();
         for i in 0..n {
-            let dir = root.path().join(format!("node-{}", i + 1));
-            std::fs::create_dir_all(&dir).unwrap();
-            let sk = bn254::SecretKey::random(&mut OsRng);
-            let enc = EncryptionKey::random(&mut OsRng);
             let mut address = [0u8; 20];
             OsRng.fill_bytes(&mut address);
-            std::fs::write(dir.join("bn254.key"), sk.to_decimal().expose(|d| d.clone())).unwrap();
-            std::fs::write(
-                dir.join("encryption.key"),
-                enc.to_bytes().expose(|b| hex::encode(b)),
-            )
-            .unwrap();
-            std::fs::write(dir.join("kek.key"), hex::encode([i as u8 + 1; 32])).unwrap();
-            let operator = Operator::new(
-                address,
-                EvalPoint::from_index(i as u64 + 1).unwrap(),
-                sk.public_g1(),
-                sk.public_g2(),
-                enc.public(),
-            );
             let toml = format!(
-                "address = \"0x{}\"\nlisten = \"127.0.0.1:0\"\nport_file = \"port\"\ndata_dir = \"data\"\n\
-                 operators_file = \"../operators.json\"\nbn254_key_file = \"bn254.key\"\n\
-                 encryption_key_file = \"encryption.key\"\nkek_key_file = \"kek.key\"\n\
-                 interval_secs = {interval}\n{extra}\n\n[apps]\n{APP} = \"{}\"\n",
-                hex::encode(address),
+                "operators_file = \"../operators.json\"\ninterval_secs = {interval}\n{extra}\n\n\
+                 [apps]\n{APP} = \"{}\"\n",
                 owner.address()
             );
-            std::fs::write(dir.join("node.toml"), toml).unwrap();
-            nodes.push(NodeProc {
-                dir,
-                address,
-                operator,
-                child: None,
-                port: 0,
-            });
+            nodes.push(NodeProc::create(root.path(), i, address, &toml));
         }
         let mut c = Self {
             root,

@@ -1,0 +1,183 @@
+//! Chain mode (docs 0009): the `KmsRegistry` is the operator set, the apps and the clock. A round
+//! is triggered by every block that is a multiple of the interval, once it is `confirmations`
+//! deep; its epoch is that block, and its operators are the set as it was at that block, so every
+//! node that reads the same chain runs the same round. An RPC that does not answer means no round,
+//! never a guess.
+
+use crate::config::{default_block_time, ChainConfig};
+use crate::membership::{valid_url, Member, MembersFuture, Membership, MembershipError};
+use alloy_primitives::Address as EthAddress;
+use anyhow::Context;
+use kms_chain::{Anchor, ChainError, LocalSigner, OperatorRecord, Registry};
+use kms_crypto::bls::EvalPoint;
+use kms_crypto::seal::EncryptionPublicKey;
+use kms_protocol::Operator;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long an app's owner read from the registry is used before it is read again.
+const APP_TTL: Duration = Duration::from_secs(2);
+
+/// The registry as the node uses it.
+pub struct ChainSource {
+    registry: Registry,
+    /// The same registry with the anchoring wallet, if one is configured.
+    sender: Option<Registry>,
+    /// Blocks between triggers.
+    pub interval: u64,
+    pub confirmations: u64,
+    pub block_time: Duration,
+    /// Operators already converted, so that their key tables are built once.
+    known: Mutex<Vec<(OperatorRecord, Member)>>,
+    apps: Mutex<HashMap<String, (Option<EthAddress>, Instant)>>,
+}
+
+impl ChainSource {
+    /// Connects to the registry (it must hold code) and loads the anchoring key, if any.
+    pub async fn connect(c: &ChainConfig) -> anyhow::Result<Self> {
+        let address = EthAddress::from(c.registry);
+        let registry = Registry::connect(&c.rpc_url, address, None)
+            .await
+            .with_context(|| format!("connecting to the registry at {address}"))?;
+        let sender = match &c.tx_key_file {
+            None => None,
+            Some(path) => {
+                let text = zeroize::Zeroizing::new(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?,
+                );
+                let wallet: LocalSigner = text
+                    .trim()
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("{}: not a secp256k1 key", path.display()))?;
+                Some(Registry::connect(&c.rpc_url, address, Some(wallet)).await?)
+            }
+        };
+        let chain_id = registry.chain_id();
+        Ok(Self {
+            interval: c
+                .interval_blocks
+                .unwrap_or_else(|| kms_chain::default_interval(chain_id)),
+            confirmations: c.confirmations,
+            block_time: c.block_time.unwrap_or_else(|| default_block_time(chain_id)),
+            registry,
+            sender,
+            known: Mutex::new(Vec::new()),
+            apps: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn chain_id(&self) -> u64 {
+        self.registry.chain_id()
+    }
+
+    pub fn registry(&self) -> [u8; 20] {
+        self.registry.address().into_array()
+    }
+
+    /// The time a round has: its interval's blocks, at least 2 s.
+    pub fn round_time(&self) -> Duration {
+        let blocks = u32::try_from(self.interval).unwrap_or(u32::MAX);
+        self.block_time
+            .saturating_mul(blocks)
+            .max(Duration::from_secs(2))
+    }
+
+    pub async fn head(&self) -> Result<u64, ChainError> {
+        self.registry.head().await
+    }
+
+    /// The latest trigger block that is confirmed at `head`, if any.
+    pub fn trigger_at(&self, head: u64) -> Option<u64> {
+        let top = head.checked_sub(self.confirmations)?;
+        let b = top / self.interval * self.interval;
+        (b > 0).then_some(b)
+    }
+
+    /// The app's owner now (cached for [`APP_TTL`]); None if the app is not registered.
+    pub async fn app_owner(&self, app_id: &str) -> Result<Option<[u8; 20]>, ChainError> {
+        if let Some((owner, at)) = self.apps.lock().ok().and_then(|m| m.get(app_id).copied()) {
+            if at.elapsed() < APP_TTL {
+                return Ok(owner.map(EthAddress::into_array));
+            }
+        }
+        let owner = self.registry.app_owner(app_id, None).await?;
+        if let Ok(mut m) = self.apps.lock() {
+            // Bounded: only ids that passed the charset check get here, and stale ones go.
+            m.retain(|_, (_, at)| at.elapsed() < APP_TTL);
+            m.insert(app_id.to_string(), (owner, Instant::now()));
+        }
+        Ok(owner.map(EthAddress::into_array))
+    }
+
+    /// Whether this node can anchor (a wallet is configured).
+    pub fn can_anchor(&self) -> bool {
+        self.sender.is_some()
+    }
+
+    /// The latest anchored epoch, or None.
+    pub async fn anchored_epoch(&self) -> Result<Option<u64>, ChainError> {
+        Ok(self.registry.anchored().await?.map(|(e, _)| e))
+    }
+
+    /// Sends the anchor; the registry checks it.
+    pub async fn anchor(&self, a: &Anchor) -> Result<alloy_primitives::TxHash, ChainError> {
+        match &self.sender {
+            Some(s) => s.anchor(a).await,
+            None => Err(ChainError::NoWallet),
+        }
+    }
+
+    /// The registry's operators at `block`, as members. An operator whose encryption key or URL
+    /// cannot be used is left out (every node reads the same entry and leaves it out alike).
+    async fn members_at(&self, block: u64) -> Result<Vec<Member>, MembershipError> {
+        let records = self
+            .registry
+            .operators_at(block)
+            .await
+            .map_err(|e| MembershipError::Chain(format!("operators at block {block}: {e}")))?;
+        let mut known = self
+            .known
+            .lock()
+            .map_err(|_| MembershipError::Chain("operator cache poisoned".into()))?;
+        let mut members = Vec::with_capacity(records.len());
+        for r in records {
+            if let Some((_, m)) = known.iter().find(|(k, _)| *k == r) {
+                members.push(m.clone());
+                continue;
+            }
+            match to_member(&r) {
+                Ok(m) => {
+                    known.push((r, m.clone()));
+                    members.push(m);
+                }
+                Err(why) => tracing::warn!(operator = %r.address, "left out of the set: {why}"),
+            }
+        }
+        // Entries of operators no longer in the set go, so the cache stays the set's size.
+        known.retain(|(k, _)| members.iter().any(|m| m.operator.address == k.address.0 .0));
+        members.sort_by_key(|m| m.operator.address);
+        Ok(members)
+    }
+}
+
+fn to_member(r: &OperatorRecord) -> Result<Member, &'static str> {
+    let point = EvalPoint::from_index(r.id).map_err(|_| "id 0")?;
+    let enc = EncryptionPublicKey::from_bytes(&r.encryption_key)
+        .map_err(|_| "encryption key is not a usable X25519 public key")?;
+    if !valid_url(&r.url) {
+        return Err("url is not an http:// or https:// URL");
+    }
+    let operator = Operator::new(r.address.into_array(), point, r.g1, r.g2, enc);
+    Ok(Member {
+        operator,
+        url: r.url.trim_end_matches('/').to_string(),
+    })
+}
+
+impl Membership for ChainSource {
+    fn members(&self, trigger: u64) -> MembersFuture<'_> {
+        Box::pin(self.members_at(trigger))
+    }
+}
