@@ -654,7 +654,7 @@ fn measure(
         "{n} nodes: creating a devnet in {}",
         dir.display()
     ));
-    let cluster = devnet::prepare(dir, Some(n), Some(interval))?;
+    let cluster = devnet::prepare(dir, Some(n), Some(interval), None)?;
     if !cluster.created {
         return Err(CliError::bad(format!(
             "{} already holds a devnet, and kms bench needs a fresh one (genesis is measured): \

@@ -17,6 +17,13 @@
 //! A re-run resumes the same cluster (same keys and data, hence the same MPK) on the same ports;
 //! `--nodes` or `--interval` that differ from what was created are refused rather than applied.
 //!
+//! With `--chain anvil` (docs 0009) the devnet also runs anvil (1 s blocks, its state kept in
+//! `anvil-state.json` and `anvil.log`), deploys the `KmsRegistry` from anvil's first account, which
+//! owns it, registers every node's operator with KeyRegistrar's proof (operator i is anvil's
+//! account i, whose key is `node-<i>/tx.key`), admits them, registers the demo app, and runs the
+//! nodes in chain mode: a round every `--interval` blocks, each anchored on chain.
+//! `operators.json` is then only the clients' list of node URLs.
+//!
 //! Unix only: children run in their own process group, so a terminal's Ctrl-C reaches `kms devnet`
 //! alone and the children are stopped in order, and they are signalled with `kill(1)`.
 
@@ -47,6 +54,11 @@ use zeroize::Zeroizing;
 
 const DEFAULT_NODES: u32 = 4;
 const DEFAULT_INTERVAL_SECS: u64 = 30;
+/// Chain mode: blocks between rounds (anvil's default interval, docs 0009).
+const DEFAULT_INTERVAL_BLOCKS: u64 = 5;
+/// Chain mode: anvil's block time.
+const ANVIL_BLOCK_SECS: u64 = 1;
+const ANVIL_STATE: &str = "anvil-state.json";
 const MANIFEST: &str = "devnet.json";
 const OPERATORS: &str = "operators.json";
 pub(crate) const OWNER_KEY: &str = "demo-owner.key";
@@ -65,6 +77,13 @@ const NODE_FILES: [&str; 4] = ["node.toml", "bn254.key", "encryption.key", "kek.
 /// Round phases in protocol order, for the progress line.
 const PHASES: [&str; 5] = ["deals", "acks", "logs", "agreement", "done"];
 
+/// The chain a devnet runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChainKind {
+    /// A local anvil started with the devnet.
+    Anvil,
+}
+
 #[derive(Args)]
 pub struct DevnetArgs {
     /// Number of nodes [default: 4]; a resumed devnet must keep the number it was created with.
@@ -80,6 +99,9 @@ pub struct DevnetArgs {
     /// Do not start the operator-key service (kms-signer).
     #[arg(long)]
     no_signer: bool,
+    /// Run on a chain (chain mode, docs 0009); `--interval` then counts blocks [default: 5].
+    #[arg(long, value_enum)]
+    chain: Option<ChainKind>,
 }
 
 /// Runs the devnet and exits the process: 0 after a signal stopped it, 1 or 2 on an error.
@@ -102,14 +124,22 @@ fn run(args: DevnetArgs) -> Result<(), CliError> {
     } else {
         Some(find_binary("kms-signer")?)
     };
-    let cluster = prepare(&args.dir, args.nodes, args.interval)?;
+    let anvil_bin = match args.chain {
+        Some(ChainKind::Anvil) => Some(find_anvil()?),
+        None => None,
+    };
+    let cluster = prepare(&args.dir, args.nodes, args.interval, args.chain)?;
     let m = &cluster.manifest;
     if cluster.created {
+        let on = if m.chain.is_some() {
+            format!("on anvil, interval {} blocks", m.interval_secs)
+        } else {
+            format!("interval {} s", m.interval_secs)
+        };
         say_err(&format!(
-            "created a devnet of {} nodes in {} (interval {} s)",
+            "created a devnet of {} nodes in {} ({on})",
             m.nodes,
             args.dir.display(),
-            m.interval_secs
         ));
     } else {
         let age = unix_now().saturating_sub(m.created_at);
@@ -122,6 +152,12 @@ fn run(args: DevnetArgs) -> Result<(), CliError> {
         ));
     }
     check_ports_free(m, signer_bin.is_some())?;
+    if m.chain.is_some() && anvil_bin.is_none() {
+        return Err(CliError::bad(format!(
+            "{} runs on a chain: add --chain anvil",
+            args.dir.display()
+        )));
+    }
     let root = std::fs::canonicalize(&args.dir)
         .map_err(|e| CliError::Failure(format!("cannot resolve {}: {e}", args.dir.display())))?;
     // Installed before any child exists: from here on a signal is a request to stop in order.
@@ -134,6 +170,9 @@ fn run(args: DevnetArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Failure(format!("cannot build the HTTP client: {e}")))?;
 
     let mut fleet = Fleet::default();
+    if let (Some(chain), Some(bin)) = (&m.chain, &anvil_bin) {
+        start_chain(&mut fleet, bin, &root, m, chain, &signals)?;
+    }
     start_nodes(&mut fleet, &node_bin, &root, m.nodes)?;
     if let Some(bin) = &signer_bin {
         let dir = root.join("signer");
@@ -184,6 +223,17 @@ pub(crate) struct Manifest {
     pub created_at: u64,
     pub demo_app: String,
     pub demo_owner: String,
+    /// Chain mode: the anvil and the registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<DevnetChain>,
+}
+
+/// `devnet.json`'s chain: where anvil listens and where the registry is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DevnetChain {
+    pub anvil_port: u16,
+    pub registry: String,
 }
 
 /// A cluster ready to start.
@@ -208,10 +258,18 @@ pub(crate) fn prepare(
     dir: &Path,
     nodes: Option<u32>,
     interval_secs: Option<u64>,
+    chain: Option<ChainKind>,
 ) -> Result<Cluster, CliError> {
     let manifest_path = dir.join(MANIFEST);
     let (manifest, created) = if manifest_path.exists() {
         let manifest = load_manifest(dir)?;
+        if manifest.chain.is_none() && chain.is_some() {
+            return Err(CliError::bad(format!(
+                "{} was created without a chain; run without --chain to resume it, or use another \
+                 --dir",
+                dir.display()
+            )));
+        }
         for (flag, asked, kept) in [
             ("--nodes", nodes.map(u64::from), u64::from(manifest.nodes)),
             ("--interval", interval_secs, manifest.interval_secs),
@@ -227,8 +285,18 @@ pub(crate) fn prepare(
         (manifest, false)
     } else {
         let nodes = nodes.unwrap_or(DEFAULT_NODES);
-        let interval = interval_secs.unwrap_or(DEFAULT_INTERVAL_SECS);
-        (create(dir, nodes, interval)?, true)
+        let interval = match chain {
+            Some(_) => interval_secs.unwrap_or(DEFAULT_INTERVAL_BLOCKS),
+            None => interval_secs.unwrap_or(DEFAULT_INTERVAL_SECS),
+        };
+        // Operator i is anvil's account i; account 0 owns the registry.
+        if chain.is_some() && nodes as usize >= kms_chain::anvil::DEV_KEYS.len() {
+            return Err(CliError::bad(format!(
+                "--chain anvil runs at most {} nodes (one funded anvil account each)",
+                kms_chain::anvil::DEV_KEYS.len() - 1
+            )));
+        }
+        (create(dir, nodes, interval, chain.is_some())?, true)
     };
     let operators = load_operators(dir, &manifest)?;
     Ok(Cluster {
@@ -312,7 +380,12 @@ fn load_operators(dir: &Path, m: &Manifest) -> Result<Vec<(u64, String)>, CliErr
     Ok(operators)
 }
 
-fn create(dir: &Path, nodes: u32, interval_secs: u64) -> Result<Manifest, CliError> {
+fn create(
+    dir: &Path,
+    nodes: u32,
+    interval_secs: u64,
+    on_chain: bool,
+) -> Result<Manifest, CliError> {
     // Refuse to scatter files among someone else's (e.g. `--dir .`), or over an interrupted
     // creation, whose keys may already be partly in use.
     if let Ok(mut entries) = std::fs::read_dir(dir) {
@@ -327,11 +400,18 @@ fn create(dir: &Path, nodes: u32, interval_secs: u64) -> Result<Manifest, CliErr
     make_dir(dir)?;
     let count = usize::try_from(nodes)
         .map_err(|_| CliError::bad("--nodes is too large"))?
-        .saturating_add(1);
+        .saturating_add(2);
     let mut ports = free_ports(count)?;
+    let anvil_port = ports
+        .pop()
+        .ok_or_else(|| CliError::Failure("no free port".into()))?;
     let signer_port = ports
         .pop()
         .ok_or_else(|| CliError::Failure("no free port".into()))?;
+    let chain = on_chain.then(|| DevnetChain {
+        anvil_port,
+        registry: registry_address().to_checksum(None),
+    });
     let mut rng = OsRng;
 
     let owner = random_eoa(&mut rng)?;
@@ -349,14 +429,28 @@ fn create(dir: &Path, nodes: u32, interval_secs: u64) -> Result<Manifest, CliErr
         let enc = EncryptionKey::random(&mut rng);
         write_hex_secret(&node.join("encryption.key"), &enc.to_bytes(), "")?;
         write_hex_secret(&node.join("kek.key"), &random_secret(&mut rng), "")?;
-        // The node signs with its BN254 key; the EOA only names it, so its key is not kept.
-        let address = EoaKey::random(&mut rng).address();
-        let toml = node_toml(
-            &address.to_checksum(None),
-            *port,
-            interval_secs,
-            &owner_address,
-        );
+        let (address, toml) = match &chain {
+            // The node signs with its BN254 key; the EOA only names it, so its key is not kept.
+            None => {
+                let address = EoaKey::random(&mut rng).address();
+                let toml = node_toml(
+                    &address.to_checksum(None),
+                    *port,
+                    interval_secs,
+                    &owner_address,
+                );
+                (address, toml)
+            }
+            // On chain the EOA registers the operator and sends anchors: anvil's account i.
+            Some(c) => {
+                let key = dev_key(i)?;
+                write_line_secret(&node.join("tx.key"), dev_key_hex(i)?.as_bytes())?;
+                let address = key.address();
+                let toml =
+                    node_toml_chain(&address.to_checksum(None), *port, interval_secs, c, nodes);
+                (address, toml)
+            }
+        };
         write_new_public(&node.join("node.toml"), &toml)?;
         let point = EvalPoint::from_index(u64::from(i))
             .map_err(|e| CliError::Failure(format!("operator id {i}: {e}")))?;
@@ -388,6 +482,7 @@ fn create(dir: &Path, nodes: u32, interval_secs: u64) -> Result<Manifest, CliErr
         created_at: unix_now(),
         demo_app: DEMO_APP.into(),
         demo_owner: owner_address,
+        chain,
     };
     let json = serde_json::to_string_pretty(&manifest)
         .map_err(|e| CliError::Failure(format!("{MANIFEST}: {e}")))?;
@@ -416,6 +511,38 @@ pub(crate) fn node_toml(address: &str, port: u16, interval_secs: u64, owner: &st
          # App id = owner EOA: the owner may ask for partials of H(app id).\n\
          [apps]\n\
          {DEMO_APP} = \"{owner}\"\n"
+    )
+}
+
+/// A chain-mode node's configuration: the registry replaces the operator file and the apps.
+pub(crate) fn node_toml_chain(
+    address: &str,
+    port: u16,
+    interval_blocks: u64,
+    chain: &DevnetChain,
+    nodes: u32,
+) -> String {
+    format!(
+        "# Written by `kms devnet --chain anvil`; fields in docs/0008-node.md and docs/0009.\n\
+         address = \"{address}\"\n\
+         listen = \"127.0.0.1:{port}\"\n\
+         port_file = \"port\"\n\
+         data_dir = \"data\"\n\
+         bn254_key_file = \"bn254.key\"\n\
+         encryption_key_file = \"encryption.key\"\n\
+         kek_key_file = \"kek.key\"\n\
+         \n\
+         [chain]\n\
+         rpc_url = \"{}\"\n\
+         registry = \"{}\"\n\
+         interval_blocks = {interval_blocks}\n\
+         confirmations = 1\n\
+         block_time_ms = {}\n\
+         genesis_operators = {nodes}\n\
+         tx_key_file = \"tx.key\"\n",
+        local_url(chain.anvil_port),
+        chain.registry,
+        ANVIL_BLOCK_SECS * 1000,
     )
 }
 
@@ -449,10 +576,15 @@ fn free_ports(count: usize) -> Result<Vec<u16>, CliError> {
 /// A resumed devnet needs its recorded ports; a busy one usually means it is still running.
 fn check_ports_free(m: &Manifest, with_signer: bool) -> Result<(), CliError> {
     let signer = with_signer.then_some(("signer".to_string(), m.signer_port));
+    let anvil = m
+        .chain
+        .as_ref()
+        .map(|c| ("anvil".to_string(), c.anvil_port));
     let wanted = (1..=m.nodes)
         .map(node_dir_name)
         .zip(m.ports.iter().copied())
-        .chain(signer);
+        .chain(signer)
+        .chain(anvil);
     for (name, port) in wanted {
         if let Err(e) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
             return Err(CliError::Failure(format!(
@@ -1152,6 +1284,30 @@ fn print_summary(dir: &Path, cluster: &Cluster, mpk: &Mpk, signer_url: Option<&s
             log.display()
         ));
     }
+    if let Some(c) = &m.chain {
+        lines.push(format!(
+            "chain     anvil {}  registry {}  log {}",
+            local_url(c.anvil_port),
+            c.registry,
+            dir.join("anvil.log").display()
+        ));
+    }
+    let encrypt_from = match &m.chain {
+        Some(c) => format!(
+            "--mpk-from-chain --rpc-url {} --registry {}",
+            local_url(c.anvil_port),
+            c.registry
+        ),
+        None => format!("--devnet {dir_arg}"),
+    };
+    let every = match &m.chain {
+        Some(_) => format!(
+            "{} blocks ({} s), each epoch anchored on chain,",
+            m.interval_secs,
+            m.interval_secs * ANVIL_BLOCK_SECS
+        ),
+        None => format!("{} s", m.interval_secs),
+    };
     lines.extend([
         format!(
             "app       {}  owner {}  key {owner_key}",
@@ -1168,7 +1324,7 @@ fn print_summary(dir: &Path, cluster: &Cluster, mpk: &Mpk, signer_url: Option<&s
         },
         "  echo 'hello devnet' > msg.txt".into(),
         format!(
-            "  {kms} encrypt --devnet {dir_arg} --app-id {} --in msg.txt --out msg.enc",
+            "  {kms} encrypt {encrypt_from} --app-id {} --in msg.txt --out msg.enc",
             m.demo_app
         ),
         format!(
@@ -1178,13 +1334,33 @@ fn print_summary(dir: &Path, cluster: &Cluster, mpk: &Mpk, signer_url: Option<&s
         ),
         String::new(),
         format!(
-            "The nodes reshare every {} s and the MPK stays the same; Ctrl-C stops the devnet, \
-             running it again resumes it.",
-            m.interval_secs
+            "The nodes reshare every {every} and the MPK stays the same; Ctrl-C stops the \
+             devnet, running it again resumes it."
         ),
     ]);
     say(&lines.join("\n"));
 }
+
+/// Anvil's account `i` (a public test key).
+fn dev_key(i: u32) -> Result<EoaKey, CliError> {
+    let bytes = hex::decode(dev_key_hex(i)?.trim_start_matches("0x"))
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| CliError::Failure(format!("anvil account {i}")))?;
+    EoaKey::from_bytes(&Secret::new(bytes))
+        .map_err(|e| CliError::Failure(format!("anvil account {i}: {e}")))
+}
+
+fn dev_key_hex(i: u32) -> Result<String, CliError> {
+    usize::try_from(i)
+        .ok()
+        .and_then(|i| kms_chain::anvil::DEV_KEYS.get(i))
+        .map(|k| k.to_string())
+        .ok_or_else(|| CliError::Failure(format!("no anvil account {i}")))
+}
+
+mod chain;
+use chain::{find_anvil, registry_address, start_chain};
 
 #[cfg(test)]
 mod tests;

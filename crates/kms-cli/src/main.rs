@@ -7,6 +7,7 @@
 
 mod bench;
 mod bn254;
+mod chain;
 mod devnet;
 mod error;
 mod files;

@@ -103,6 +103,16 @@ pub struct EncryptArgs {
     /// Where to write the ciphertext.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// Encrypt under the MPK anchored on chain (--rpc-url, --registry) instead of the one the
+    /// nodes agree on; no node is asked.
+    #[arg(long, requires_all = ["rpc_url", "registry"])]
+    mpk_from_chain: bool,
+    /// The chain's JSON-RPC URL (with --mpk-from-chain).
+    #[arg(long, env = "KMS_RPC_URL")]
+    rpc_url: Option<String>,
+    /// The KmsRegistry's address (with --mpk-from-chain).
+    #[arg(long, env = "KMS_REGISTRY")]
+    registry: Option<String>,
 }
 
 #[derive(Args)]
@@ -137,6 +147,9 @@ pub struct StatusArgs {
 
 pub fn encrypt(args: EncryptArgs) -> Result<Value, CliError> {
     kms_client::node::validate_app_id(&args.app_id).map_err(client_error)?;
+    if args.mpk_from_chain {
+        return encrypt_from_chain(&args);
+    }
     let client = args.nodes.client()?;
     let plaintext = Zeroizing::new(read_input(&args.input, "plaintext file")?);
     let enc = client
@@ -154,6 +167,32 @@ pub fn encrypt(args: EncryptArgs) -> Result<Value, CliError> {
         "agreeing_nodes": enc.network.agreeing,
         "needed": enc.network.needed,
         "failures": failures(&enc.network.nodes),
+    }))
+}
+
+/// `kms encrypt --mpk-from-chain`: the registry's anchored MPK, which the contract accepted
+/// only with a quorum's certificate.
+fn encrypt_from_chain(args: &EncryptArgs) -> Result<Value, CliError> {
+    let (Some(rpc_url), Some(registry)) = (&args.rpc_url, &args.registry) else {
+        return Err(CliError::BadInput(
+            "--mpk-from-chain needs --rpc-url and --registry".into(),
+        ));
+    };
+    let registry = crate::parse::address(registry, "--registry")?;
+    let (epoch, mpk) = crate::chain::anchored_mpk(rpc_url, registry)?;
+    let plaintext = Zeroizing::new(read_input(&args.input, "plaintext file")?);
+    let ciphertext =
+        kms_client::node::encrypt_to(&mpk, &args.app_id, &plaintext).map_err(client_error)?;
+    write_output(&args.out, &ciphertext, false)?;
+    Ok(json!({
+        "app_id": args.app_id,
+        "anchored_epoch": epoch,
+        "mpk": format!("0x{}", hex::encode(mpk.to_bytes())),
+        "mpk_source": "chain",
+        "registry": registry.to_checksum(None),
+        "out": args.out.display().to_string(),
+        "plaintext_bytes": plaintext.len(),
+        "ciphertext_bytes": ciphertext.len(),
     }))
 }
 

@@ -337,16 +337,8 @@ fn register(
     node_url: &str,
     key_version: u32,
 ) -> Result<Value, CliError> {
-    let chain = |e: kms_chain::ChainError| match e {
-        kms_chain::ChainError::Url(_)
-        | kms_chain::ChainError::NoContract(_)
-        | kms_chain::ChainError::Refused(_) => CliError::BadInput(format!("{}: {e}", e.code())),
-        _ => CliError::Failure(format!("{}: {e}", e.code())),
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Failure(format!("runtime: {e}")))?;
+    let chain = crate::chain::error;
+    let rt = crate::chain::runtime()?;
     let wallet = kms_chain::LocalSigner::from_signing_key(eoa.signing_key().clone());
     let reg = rt
         .block_on(kms_chain::Registry::connect(

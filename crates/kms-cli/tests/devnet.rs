@@ -135,16 +135,14 @@ struct Devnet {
 
 impl Devnet {
     fn start(dir: &Path, stderr: &Path) -> Devnet {
+        Self::start_with(dir, stderr, &[])
+    }
+
+    fn start_with(dir: &Path, stderr: &Path, extra: &[&str]) -> Devnet {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kms"))
-            .args([
-                "devnet",
-                "--interval",
-                "5",
-                "--nodes",
-                "4",
-                "--no-signer",
-                "--dir",
-            ])
+            .args(["devnet", "--interval", "5", "--nodes", "4", "--no-signer"])
+            .args(extra)
+            .arg("--dir")
             .arg(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -342,4 +340,130 @@ fn a_devnet_encrypts_decrypts_reshares_stops_and_resumes() {
     let status = devnet.terminate();
     assert_eq!(status.code(), Some(0), "{}", devnet.output());
     assert_eq!(node_pids(&dir), Vec::<u32>::new());
+}
+
+/// The anvil processes started for `dir` (their `--state` file is in it).
+fn anvil_pids(dir: &Path) -> Vec<u32> {
+    let dir = dir.to_str().unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let text = String::from_utf8_lossy(&cmdline).into_owned();
+            (text.contains("anvil") && text.contains(dir)).then_some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn a_chain_devnet_anchors_its_epochs_and_encrypts_from_the_chain() {
+    ensure_node_built();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("devnet");
+    let d = dir.to_str().unwrap();
+    let path = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    let owner_key = dir.join("demo-owner.key");
+    let owner_key = owner_key.to_str().unwrap();
+    let plaintext = b"hello chain\n";
+    std::fs::write(path("msg.txt"), plaintext).unwrap();
+
+    let mut devnet =
+        Devnet::start_with(&dir, &tmp.path().join("chain-1.err"), &["--chain", "anvil"]);
+    let (epoch, mpk) = devnet.wait_ready();
+    assert_eq!(epoch % 5, 0, "chain-mode epochs are trigger blocks");
+    let chain = devnet.wait_line("the chain line", Duration::from_secs(5), |l| {
+        l.starts_with("chain ")
+    });
+    let words: Vec<&str> = chain.split_whitespace().collect();
+    let (rpc, registry) = (words[2], words[4]);
+    // anvil from npm is a wrapper process and the binary it runs.
+    assert!(!anvil_pids(&dir).is_empty(), "{}", devnet.output());
+
+    // Encrypt under the MPK anchored on chain (once the first anchor is mined), decrypt with the
+    // nodes: the chain's MPK is the nodes'.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        let out = kms(&[
+            "encrypt",
+            "--mpk-from-chain",
+            "--rpc-url",
+            rpc,
+            "--registry",
+            registry,
+            "--app-id",
+            "demo",
+            "--in",
+            &path("msg.txt"),
+            "--out",
+            &path("msg.enc"),
+        ]);
+        if out.status.success() {
+            break String::from_utf8(out.stdout).unwrap();
+        }
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(err.contains("no anchored epoch yet"), "{err}");
+        assert!(
+            Instant::now() < deadline,
+            "nothing anchored: {}",
+            devnet.output()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["mpk"], mpk.as_str());
+    assert_eq!(report["mpk_source"], "chain");
+    assert!(report["anchored_epoch"].as_u64().unwrap() >= epoch);
+    kms_ok(&[
+        "decrypt",
+        "--devnet",
+        d,
+        "--app-id",
+        "demo",
+        "--owner-key",
+        owner_key,
+        "--in",
+        &path("msg.enc"),
+        "--out",
+        &path("msg.out"),
+    ]);
+    assert_eq!(std::fs::read(path("msg.out")).unwrap(), plaintext);
+    // --mpk-from-chain needs the chain's coordinates.
+    let out = kms(&[
+        "encrypt",
+        "--mpk-from-chain",
+        "--app-id",
+        "demo",
+        "--in",
+        "x",
+        "--out",
+        "y",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let status = devnet.terminate();
+    assert_eq!(status.code(), Some(0), "{}", devnet.output());
+    assert_eq!(node_pids(&dir), Vec::<u32>::new(), "every node stopped");
+    assert_eq!(anvil_pids(&dir), Vec::<u32>::new(), "anvil stopped");
+    assert!(
+        dir.join("anvil-state.json").exists(),
+        "anvil saved its chain"
+    );
+
+    // Resumed on the saved chain: the registry is found, not deployed again; same MPK.
+    let mut devnet =
+        Devnet::start_with(&dir, &tmp.path().join("chain-2.err"), &["--chain", "anvil"]);
+    let (resumed, resumed_mpk) = devnet.wait_ready();
+    assert_eq!(resumed_mpk, mpk);
+    assert!(resumed >= epoch);
+    let err = std::fs::read_to_string(tmp.path().join("chain-2.err")).unwrap();
+    assert!(err.contains("found"), "{err}");
+    // Rounds go on from the saved chain's blocks.
+    let line = devnet.wait_line("a reshare", Duration::from_secs(60), |l| {
+        epoch_of_line(l).is_some_and(|e| e > resumed)
+    });
+    assert!(line.contains("mpk unchanged"), "{line}");
+    let status = devnet.terminate();
+    assert_eq!(status.code(), Some(0), "{}", devnet.output());
 }

@@ -270,6 +270,17 @@ pub struct Encrypted {
     pub network: MpkReport,
 }
 
+/// Encrypts `plaintext` to `app_id` under an MPK the caller already trusts (one anchored on
+/// chain, say), without asking any node.
+pub fn encrypt_to(mpk: &G2Point, app_id: &str, plaintext: &[u8]) -> Result<Vec<u8>> {
+    validate_app_id(app_id)?;
+    let mut rng = local_rng()?;
+    ibe::encrypt(mpk, app_id.as_bytes(), plaintext, &mut rng).map_err(|cause| Error::Crypto {
+        what: "encryption failed",
+        cause,
+    })
+}
+
 /// A decrypted plaintext, the nodes whose partials recovered the key, and every node's part.
 #[derive(Debug)]
 pub struct Decrypted {
@@ -433,12 +444,7 @@ impl NodeClient {
     pub fn encrypt(&self, app_id: &str, plaintext: &[u8]) -> Result<Encrypted> {
         validate_app_id(app_id)?;
         let network = self.fetch_mpk()?;
-        let mut rng = local_rng()?;
-        let ciphertext = ibe::encrypt(&network.view.mpk, app_id.as_bytes(), plaintext, &mut rng)
-            .map_err(|cause| Error::Crypto {
-                what: "encryption failed",
-                cause,
-            })?;
+        let ciphertext = encrypt_to(&network.view.mpk, app_id, plaintext)?;
         Ok(Encrypted {
             ciphertext,
             network,

@@ -28,7 +28,7 @@ fn err_text(r: Result<Cluster, CliError>) -> (i32, String) {
 fn a_new_cluster_has_every_file_with_the_right_content() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("net");
-    let cluster = prepare(&dir, Some(3), Some(5)).unwrap();
+    let cluster = prepare(&dir, Some(3), Some(5), None).unwrap();
     assert!(cluster.created);
     let m = &cluster.manifest;
     assert_eq!((m.nodes, m.interval_secs, m.ports.len()), (3, 5, 3));
@@ -144,23 +144,23 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 fn a_second_run_resumes_the_same_cluster() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("net");
-    let first = prepare(&dir, Some(2), Some(7)).unwrap();
+    let first = prepare(&dir, Some(2), Some(7), None).unwrap();
     let before = snapshot(&dir);
     for (nodes, interval) in [(None, None), (Some(2), Some(7)), (Some(2), None)] {
-        let again = prepare(&dir, nodes, interval).unwrap();
+        let again = prepare(&dir, nodes, interval, None).unwrap();
         assert!(!again.created);
         assert_eq!(again.manifest, first.manifest);
         assert_eq!(again.operators, first.operators);
     }
     assert_eq!(snapshot(&dir), before, "nothing was rewritten");
 
-    let (code, msg) = err_text(prepare(&dir, Some(3), None));
+    let (code, msg) = err_text(prepare(&dir, Some(3), None, None));
     assert_eq!(code, 2);
     assert!(
         msg.contains("--nodes 2, not 3"),
         "the error names the recorded value: {msg}"
     );
-    let (_, msg) = err_text(prepare(&dir, None, Some(30)));
+    let (_, msg) = err_text(prepare(&dir, None, Some(30), None));
     assert!(msg.contains("--interval 7, not 30"), "{msg}");
     assert_eq!(snapshot(&dir), before);
 }
@@ -168,7 +168,7 @@ fn a_second_run_resumes_the_same_cluster() {
 #[test]
 fn defaults_are_four_nodes_every_thirty_seconds() {
     let tmp = tempfile::tempdir().unwrap();
-    let cluster = prepare(&tmp.path().join("d"), None, None).unwrap();
+    let cluster = prepare(&tmp.path().join("d"), None, None, None).unwrap();
     assert_eq!(cluster.manifest.nodes, 4);
     assert_eq!(cluster.manifest.interval_secs, 30);
 }
@@ -177,7 +177,7 @@ fn defaults_are_four_nodes_every_thirty_seconds() {
 fn a_directory_that_is_not_a_devnet_is_left_alone() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
-    let (code, msg) = err_text(prepare(tmp.path(), None, None));
+    let (code, msg) = err_text(prepare(tmp.path(), None, None, None));
     assert_eq!(code, 2);
     assert!(msg.contains("not empty"), "{msg}");
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
@@ -185,16 +185,16 @@ fn a_directory_that_is_not_a_devnet_is_left_alone() {
     // An existing empty directory is fine.
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    assert!(prepare(&empty, Some(1), None).unwrap().created);
+    assert!(prepare(&empty, Some(1), None, None).unwrap().created);
 }
 
 #[test]
 fn a_damaged_devnet_is_named_not_recreated() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("net");
-    prepare(&dir, Some(2), None).unwrap();
+    prepare(&dir, Some(2), None, None).unwrap();
     std::fs::remove_file(dir.join("node-2/kek.key")).unwrap();
-    let (code, msg) = err_text(prepare(&dir, None, None));
+    let (code, msg) = err_text(prepare(&dir, None, None, None));
     assert_eq!(code, 2);
     assert!(
         msg.contains("incomplete") && msg.contains("kek.key"),
@@ -202,12 +202,12 @@ fn a_damaged_devnet_is_named_not_recreated() {
     );
 
     let dir = tmp.path().join("net2");
-    prepare(&dir, Some(2), None).unwrap();
+    prepare(&dir, Some(2), None, None).unwrap();
     let path = dir.join(MANIFEST);
     let mut m: Value = serde_json::from_str(&read(&path)).unwrap();
     m["ports"][0] = serde_json::json!(1);
     std::fs::write(&path, m.to_string()).unwrap();
-    let (_, msg) = err_text(prepare(&dir, None, None));
+    let (_, msg) = err_text(prepare(&dir, None, None, None));
     assert!(msg.contains("does not match the ports"), "{msg}");
 }
 
