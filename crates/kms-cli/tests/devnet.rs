@@ -97,8 +97,8 @@ fn kms_ok(args: &[&str]) {
     );
 }
 
-/// The pids of the kms-node processes started for `dir` (their command line names its configs).
-fn node_pids(dir: &Path) -> Vec<u32> {
+/// The pids of the processes whose command line names `dir` and whose arguments satisfy `is`.
+fn pids_in(dir: &Path, is: impl Fn(&[String]) -> bool) -> Vec<u32> {
     let dir = dir.to_str().unwrap();
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -116,12 +116,24 @@ fn node_pids(dir: &Path) -> Vec<u32> {
             .split(|b| *b == 0)
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        let is_node = args.first().is_some_and(|a| a.ends_with("kms-node"));
-        if is_node && args.iter().any(|a| a.contains(dir)) {
+        if is(&args) && args.iter().any(|a| a.contains(dir)) {
             pids.push(pid);
         }
     }
     pids
+}
+
+/// The pids of the kms-node processes started for `dir` (their command line names its configs).
+fn node_pids(dir: &Path) -> Vec<u32> {
+    pids_in(dir, |args| {
+        args.first().is_some_and(|a| a.ends_with("kms-node"))
+    })
+}
+
+/// The anvil processes started for `dir` (their `--state` file is in it). anvil from npm is a
+/// wrapper process and the binary it runs.
+fn anvil_pids(dir: &Path) -> Vec<u32> {
+    pids_in(dir, |args| args.iter().take(2).any(|a| a.contains("anvil")))
 }
 
 /// A running `kms devnet`: its stdout lines arrive on a channel, stderr goes to a file.
@@ -342,21 +354,6 @@ fn a_devnet_encrypts_decrypts_reshares_stops_and_resumes() {
     assert_eq!(node_pids(&dir), Vec::<u32>::new());
 }
 
-/// The anvil processes started for `dir` (their `--state` file is in it).
-fn anvil_pids(dir: &Path) -> Vec<u32> {
-    let dir = dir.to_str().unwrap();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            let text = String::from_utf8_lossy(&cmdline).into_owned();
-            (text.contains("anvil") && text.contains(dir)).then_some(pid)
-        })
-        .collect()
-}
-
 #[test]
 fn a_chain_devnet_anchors_its_epochs_and_encrypts_from_the_chain() {
     ensure_node_built();
@@ -378,7 +375,6 @@ fn a_chain_devnet_anchors_its_epochs_and_encrypts_from_the_chain() {
     });
     let words: Vec<&str> = chain.split_whitespace().collect();
     let (rpc, registry) = (words[2], words[4]);
-    // anvil from npm is a wrapper process and the binary it runs.
     assert!(!anvil_pids(&dir).is_empty(), "{}", devnet.output());
 
     // Encrypt under the MPK anchored on chain (once the first anchor is mined), decrypt with the
