@@ -398,20 +398,24 @@ fn create(
         }
     }
     make_dir(dir)?;
+    // One port per node, the signer's and, on chain, anvil's.
     let count = usize::try_from(nodes)
         .map_err(|_| CliError::bad("--nodes is too large"))?
-        .saturating_add(2);
+        .saturating_add(1 + usize::from(on_chain));
     let mut ports = free_ports(count)?;
-    let anvil_port = ports
-        .pop()
-        .ok_or_else(|| CliError::Failure("no free port".into()))?;
-    let signer_port = ports
-        .pop()
-        .ok_or_else(|| CliError::Failure("no free port".into()))?;
-    let chain = on_chain.then(|| DevnetChain {
-        anvil_port,
-        registry: registry_address().to_checksum(None),
-    });
+    let mut take_port = || {
+        ports
+            .pop()
+            .ok_or_else(|| CliError::Failure("no free port".into()))
+    };
+    let chain = match on_chain {
+        true => Some(DevnetChain {
+            anvil_port: take_port()?,
+            registry: registry_address().to_checksum(None),
+        }),
+        false => None,
+    };
+    let signer_port = take_port()?;
     let mut rng = OsRng;
 
     let owner = random_eoa(&mut rng)?;
@@ -443,9 +447,8 @@ fn create(
             }
             // On chain the EOA registers the operator and sends anchors: anvil's account i.
             Some(c) => {
-                let key = dev_key(i)?;
                 write_line_secret(&node.join("tx.key"), dev_key_hex(i)?.as_bytes())?;
-                let address = key.address();
+                let address = dev_wallet(i)?.address();
                 let toml =
                     node_toml_chain(&address.to_checksum(None), *port, interval_secs, c, nodes);
                 (address, toml)
@@ -1341,26 +1344,8 @@ fn print_summary(dir: &Path, cluster: &Cluster, mpk: &Mpk, signer_url: Option<&s
     say(&lines.join("\n"));
 }
 
-/// Anvil's account `i` (a public test key).
-fn dev_key(i: u32) -> Result<EoaKey, CliError> {
-    let bytes = hex::decode(dev_key_hex(i)?.trim_start_matches("0x"))
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .ok_or_else(|| CliError::Failure(format!("anvil account {i}")))?;
-    EoaKey::from_bytes(&Secret::new(bytes))
-        .map_err(|e| CliError::Failure(format!("anvil account {i}: {e}")))
-}
-
-fn dev_key_hex(i: u32) -> Result<String, CliError> {
-    usize::try_from(i)
-        .ok()
-        .and_then(|i| kms_chain::anvil::DEV_KEYS.get(i))
-        .map(|k| k.to_string())
-        .ok_or_else(|| CliError::Failure(format!("no anvil account {i}")))
-}
-
 mod chain;
-use chain::{find_anvil, registry_address, start_chain};
+use chain::{dev_key_hex, dev_wallet, find_anvil, registry_address, start_chain};
 
 #[cfg(test)]
 mod tests;

@@ -3,15 +3,12 @@
 //! app registered). A resumed devnet finds the registry in anvil's saved state and sets up nothing.
 
 use super::{
-    dev_key, local_url, node_dir_name, say_err, DevnetChain, Fleet, Manifest, ANVIL_BLOCK_SECS,
-    ANVIL_STATE,
+    local_url, node_dir_name, say_err, DevnetChain, Fleet, Manifest, ANVIL_BLOCK_SECS, ANVIL_STATE,
 };
 use crate::error::CliError;
 use alloy_primitives::Address;
 use kms_chain::anvil::DEV_KEYS;
 use kms_chain::{LocalSigner, Registry};
-use kms_crypto::bn254::SecretKey;
-use kms_crypto::seal::EncryptionKey;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
@@ -36,16 +33,26 @@ pub(crate) fn find_anvil() -> Result<PathBuf, CliError> {
     }
 }
 
-fn wallet(i: usize) -> Result<LocalSigner, CliError> {
-    DEV_KEYS
-        .get(i)
-        .and_then(|k| k.parse().ok())
+/// Anvil's account `i`: its key (a public test key), as `tx.key` holds it.
+pub(crate) fn dev_key_hex(i: u32) -> Result<&'static str, CliError> {
+    usize::try_from(i)
+        .ok()
+        .and_then(|i| DEV_KEYS.get(i).copied())
         .ok_or_else(|| CliError::Failure(format!("no anvil account {i}")))
+}
+
+/// Anvil's account `i` as a wallet.
+pub(crate) fn dev_wallet(i: u32) -> Result<LocalSigner, CliError> {
+    dev_key_hex(i)?
+        .parse()
+        .map_err(|_| CliError::Failure(format!("anvil account {i} is not a key")))
 }
 
 /// Where anvil's first account's first contract lands: the registry of a fresh devnet chain.
 pub(crate) fn registry_address() -> Address {
-    wallet(0).map(|w| w.address().create(0)).unwrap_or_default()
+    dev_wallet(0)
+        .map(|w| w.address().create(0))
+        .unwrap_or_default()
 }
 
 /// Starts anvil, waits until it answers, and sets the registry up if the chain has none.
@@ -108,7 +115,7 @@ pub(crate) fn start_chain(
 /// Deploys the registry and registers, admits and names everything the devnet needs.
 async fn set_up(root: &Path, m: &Manifest, url: &str, expected: Address) -> Result<(), CliError> {
     let chain = crate::chain::error;
-    let owner = wallet(0)?;
+    let owner = dev_wallet(0)?;
     let avs = owner.address();
     let registry = Registry::deploy(url, owner, avs, avs, OPERATOR_SET_ID)
         .await
@@ -123,20 +130,14 @@ async fn set_up(root: &Path, m: &Manifest, url: &str, expected: Address) -> Resu
         "anvil {url}: registry {expected} deployed (owner and AVS {avs})"
     ));
     for (i, port) in (1..=m.nodes).zip(&m.ports) {
-        let dir = root.join(node_dir_name(i));
-        let read = |name: &str| {
-            std::fs::read_to_string(dir.join(name))
-                .map(zeroize::Zeroizing::new)
-                .map_err(|e| CliError::Failure(format!("{}/{name}: {e}", dir.display())))
-        };
-        let bn254 = SecretKey::from_int_str(read("bn254.key")?.trim())
-            .map_err(|e| CliError::Failure(format!("{}: bn254.key: {e}", dir.display())))?;
-        let enc = hex::decode(read("encryption.key")?.trim())
-            .ok()
-            .and_then(|b| EncryptionKey::from_bytes(&b).ok())
-            .ok_or_else(|| CliError::Failure(format!("{}: encryption.key", dir.display())))?;
-        let operator = dev_key(i)?.address();
-        let own = Registry::connect(url, expected, Some(wallet(i as usize)?))
+        // The node's own configuration and key files, read as the node reads them.
+        let config = root.join(node_dir_name(i)).join("node.toml");
+        let fail = |e: anyhow::Error| CliError::Failure(format!("{e:#}"));
+        let node = kms_node::config::Config::load(&config).map_err(fail)?;
+        let bn254 = node.bn254_key().map_err(fail)?;
+        let enc = node.encryption_key().map_err(fail)?;
+        let operator = Address::from(node.address);
+        let own = Registry::connect(url, expected, Some(dev_wallet(i)?))
             .await
             .map_err(chain)?;
         let (key_data, signature) = own
