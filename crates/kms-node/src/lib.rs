@@ -36,30 +36,9 @@ use anyhow::Context;
 pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     let listen = cfg.listen;
     let port_file = cfg.port_file.clone();
-    let mut cfg = cfg;
     let chain = match &cfg.chain {
         None => None,
-        Some(c) => {
-            let source = chain::ChainSource::connect(c).await?;
-            if cfg.chain_id_given && cfg.chain_id != source.chain_id() {
-                anyhow::bail!(
-                    "chain_id is {} but the RPC's chain is {}",
-                    cfg.chain_id,
-                    source.chain_id()
-                );
-            }
-            cfg.chain_id = source.chain_id();
-            cfg.registry = source.registry();
-            cfg.interval = source.round_time();
-            tracing::info!(
-                chain_id = cfg.chain_id,
-                interval_blocks = source.interval,
-                confirmations = source.confirmations,
-                anchoring = source.can_anchor(),
-                "chain mode"
-            );
-            Some(std::sync::Arc::new(source))
-        }
+        Some(c) => Some(std::sync::Arc::new(chain::ChainSource::connect(c).await?)),
     };
     let node = node::Node::open(cfg, tokio::runtime::Handle::current(), chain)?;
     let listener = tokio::net::TcpListener::bind(listen)

@@ -118,10 +118,31 @@ impl Node {
     /// Loads keys, opens the store and restores every retained epoch. With a chain source, the
     /// operator set comes from it from the first trigger on.
     pub fn open(
-        cfg: Config,
+        mut cfg: Config,
         rt: tokio::runtime::Handle,
         chain: Option<Arc<ChainSource>>,
     ) -> anyhow::Result<Arc<Self>> {
+        // Chain mode: the chain id and the registry are the chain's, and a round lasts the
+        // interval's blocks (the driver times its phases by `cfg.interval`).
+        if let Some(source) = &chain {
+            if cfg.chain_id_given && cfg.chain_id != source.chain_id() {
+                bail!(
+                    "chain_id is {} but the RPC's chain is {}",
+                    cfg.chain_id,
+                    source.chain_id()
+                );
+            }
+            cfg.chain_id = source.chain_id();
+            cfg.registry = source.registry();
+            cfg.interval = source.round_time();
+            tracing::info!(
+                chain_id = cfg.chain_id,
+                interval_blocks = source.interval,
+                confirmations = source.confirmations,
+                anchoring = source.can_anchor(),
+                "chain mode"
+            );
+        }
         let key = Arc::new(cfg.bn254_key()?);
         let enc = Arc::new(cfg.encryption_key()?);
         let (membership, members): (Arc<dyn Membership>, _) = match &chain {
@@ -443,10 +464,7 @@ impl Node {
             };
             done = Some(b);
             let start = Instant::now();
-            let end = start
-                + chain
-                    .round_time()
-                    .saturating_sub(Duration::from_millis(100));
+            let end = start + self.cfg.interval.saturating_sub(Duration::from_millis(100));
             if let Err(e) = self.boundary(b, members, start, end).await {
                 tracing::warn!(epoch = b, "no round at this trigger: {e:#}");
             }
