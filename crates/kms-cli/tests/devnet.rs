@@ -282,33 +282,60 @@ fn epoch_of_line(line: &str) -> Option<u64> {
     rest.split_whitespace().next()?.parse().ok()
 }
 
-#[test]
-fn a_devnet_encrypts_decrypts_reshares_stops_and_resumes() {
-    ensure_node_built();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("devnet");
-    let d = dir.to_str().unwrap();
-    let path = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
-    let owner_key = dir.join("demo-owner.key");
-    let owner_key = owner_key.to_str().unwrap();
-    let plaintext = b"hello devnet\n";
-    std::fs::write(path("msg.txt"), plaintext).unwrap();
-    let decrypt = |out: &str| {
+/// A test's files in a temporary directory: the devnet's directory, `msg.txt` holding the
+/// plaintext, and whatever else the test writes beside them.
+struct Scratch {
+    tmp: tempfile::TempDir,
+    dir: PathBuf,
+    plaintext: &'static [u8],
+}
+
+impl Scratch {
+    fn new(plaintext: &'static [u8]) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("devnet");
+        std::fs::write(tmp.path().join("msg.txt"), plaintext).unwrap();
+        Scratch {
+            tmp,
+            dir,
+            plaintext,
+        }
+    }
+
+    /// A file beside the devnet directory.
+    fn path(&self, name: &str) -> String {
+        self.tmp.path().join(name).to_str().unwrap().to_string()
+    }
+
+    /// `kms decrypt` of `msg.enc` as the demo app's owner, through the devnet's nodes, into
+    /// `out`, which must then hold the plaintext.
+    fn decrypt(&self, out: &str) {
+        let owner_key = self.dir.join("demo-owner.key");
         kms_ok(&[
             "decrypt",
             "--devnet",
-            d,
+            self.dir.to_str().unwrap(),
             "--app-id",
             "demo",
             "--owner-key",
-            owner_key,
+            owner_key.to_str().unwrap(),
             "--in",
-            &path("msg.enc"),
+            &self.path("msg.enc"),
             "--out",
-            out,
+            &self.path(out),
         ]);
-        assert_eq!(std::fs::read(out).unwrap(), plaintext);
-    };
+        assert_eq!(std::fs::read(self.path(out)).unwrap(), self.plaintext);
+    }
+}
+
+#[test]
+fn a_devnet_encrypts_decrypts_reshares_stops_and_resumes() {
+    ensure_node_built();
+    let s = Scratch::new(b"hello devnet\n");
+    let (tmp, dir) = (&s.tmp, s.dir.clone());
+    let d = dir.to_str().unwrap();
+    let path = |name: &str| s.path(name);
+    let decrypt = |out: &str| s.decrypt(out);
 
     let mut devnet = Devnet::start(&dir, &tmp.path().join("devnet-1.err"));
     let (epoch, mpk) = devnet.wait_ready();
@@ -324,7 +351,7 @@ fn a_devnet_encrypts_decrypts_reshares_stops_and_resumes() {
         "--out",
         &path("msg.enc"),
     ]);
-    decrypt(&path("msg.out"));
+    decrypt("msg.out");
 
     // The next reshare keeps the key, and the ciphertext still opens. Epochs are numbered by
     // interval, so a failed round would skip one: any later epoch will do.
@@ -332,7 +359,7 @@ fn a_devnet_encrypts_decrypts_reshares_stops_and_resumes() {
         epoch_of_line(l).is_some_and(|e| e > epoch)
     });
     assert!(line.contains("mpk unchanged"), "{line}");
-    decrypt(&path("msg.out2"));
+    decrypt("msg.out2");
 
     let status = devnet.terminate();
     assert_eq!(status.code(), Some(0), "{}", devnet.output());
@@ -348,7 +375,7 @@ fn a_devnet_encrypts_decrypts_reshares_stops_and_resumes() {
     let (resumed_epoch, resumed_mpk) = devnet.wait_ready();
     assert_eq!(resumed_mpk, mpk);
     assert!(resumed_epoch > epoch);
-    decrypt(&path("msg.out3"));
+    decrypt("msg.out3");
     let status = devnet.terminate();
     assert_eq!(status.code(), Some(0), "{}", devnet.output());
     assert_eq!(node_pids(&dir), Vec::<u32>::new());
@@ -357,14 +384,9 @@ fn a_devnet_encrypts_decrypts_reshares_stops_and_resumes() {
 #[test]
 fn a_chain_devnet_anchors_its_epochs_and_encrypts_from_the_chain() {
     ensure_node_built();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("devnet");
-    let d = dir.to_str().unwrap();
-    let path = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
-    let owner_key = dir.join("demo-owner.key");
-    let owner_key = owner_key.to_str().unwrap();
-    let plaintext = b"hello chain\n";
-    std::fs::write(path("msg.txt"), plaintext).unwrap();
+    let s = Scratch::new(b"hello chain\n");
+    let (tmp, dir) = (&s.tmp, s.dir.clone());
+    let path = |name: &str| s.path(name);
 
     let mut devnet =
         Devnet::start_with(&dir, &tmp.path().join("chain-1.err"), &["--chain", "anvil"]);
@@ -411,20 +433,7 @@ fn a_chain_devnet_anchors_its_epochs_and_encrypts_from_the_chain() {
     assert_eq!(report["mpk"], mpk.as_str());
     assert_eq!(report["mpk_source"], "chain");
     assert!(report["anchored_epoch"].as_u64().unwrap() >= epoch);
-    kms_ok(&[
-        "decrypt",
-        "--devnet",
-        d,
-        "--app-id",
-        "demo",
-        "--owner-key",
-        owner_key,
-        "--in",
-        &path("msg.enc"),
-        "--out",
-        &path("msg.out"),
-    ]);
-    assert_eq!(std::fs::read(path("msg.out")).unwrap(), plaintext);
+    s.decrypt("msg.out");
     // --mpk-from-chain needs the chain's coordinates.
     let out = kms(&[
         "encrypt",

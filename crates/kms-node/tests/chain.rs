@@ -108,6 +108,19 @@ impl Chain {
         }
     }
 
+    /// A cluster of `n` nodes, all started, of which the first `joined` are registered and
+    /// admitted.
+    fn running(&self, n: usize, joined: usize, confirmations: u64) -> Cluster {
+        let mut c = self.cluster(n, confirmations);
+        for i in 0..n {
+            c.start(i);
+        }
+        for i in 0..joined {
+            self.join(&c, i);
+        }
+        c
+    }
+
     /// Node `i` (started) registers its key and URL with KeyRegistrar's proof.
     fn register(&self, c: &Cluster, i: usize) {
         let w = wallet(i + 1);
@@ -227,13 +240,7 @@ fn client(c: &Cluster, who: &[usize]) -> NodeClient {
 fn dkg_anchor_join_and_removal_follow_the_registry() {
     let _s = serial();
     let chain = Chain::start(None);
-    let mut c = chain.cluster(5, 1);
-    for i in 0..5 {
-        c.start(i);
-    }
-    for i in 0..4 {
-        chain.join(&c, i);
-    }
+    let c = chain.running(5, 4, 1);
     let four = [0, 1, 2, 3];
     let first = c.wait_same_epoch(&four, 0, 8);
     assert_eq!(first % INTERVAL, 0, "epochs are trigger blocks");
@@ -322,14 +329,8 @@ fn an_rpc_outage_of_three_intervals_delays_rounds_and_splits_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("anvil-state.json");
     let mut chain = Chain::start(Some(state.clone()));
-    let mut c = chain.cluster(4, 1);
+    let c = chain.running(4, 4, 1);
     let all = [0, 1, 2, 3];
-    for i in all {
-        c.start(i);
-    }
-    for i in all {
-        chain.join(&c, i);
-    }
     let first = c.wait_same_epoch(&all, 0, 8);
     let mpk = c.mpk(0);
     chain.wait_anchored(first, &c);
@@ -376,13 +377,7 @@ fn a_reorg_at_the_trigger_block_leaves_all_nodes_in_agreement() {
     let _s = serial();
     let chain = Chain::start(None);
     // Two confirmations: a trigger block is read only once two blocks are on top of it.
-    let mut c = chain.cluster(5, 2);
-    for i in 0..5 {
-        c.start(i);
-    }
-    for i in 0..4 {
-        chain.join(&c, i);
-    }
+    let c = chain.running(5, 4, 2);
     chain.register(&c, 4);
     let four = [0, 1, 2, 3];
     let first = c.wait_same_epoch(&four, 0, 8);
