@@ -1,34 +1,34 @@
 //! Host-side administration over a data directory (the service must be stopped: the database is
-//! opened exclusively): import an existing operator keystore, list keys, verify the audit log.
+//! opened exclusively): import an existing operator key, list keys, verify the audit log.
 
 use crate::audit::{self, AuditEntry, AuditLog};
 use crate::keyring::{secret_aad, version_record, KeyRecord, KeyRing};
 use crate::ledger::{now, Ledger, Op};
 use alloy_primitives::Address;
 use anyhow::Context;
+use kms_crypto::bn254::SecretKey;
 use kms_store::{KekSource, Store};
 use std::path::Path;
 use std::sync::Arc;
 
+/// Opens the data directory's existing store (a mistyped directory is an error, not a new store).
 pub fn open(data_dir: &Path, kek: &KekSource) -> anyhow::Result<Store> {
     anyhow::ensure!(
         data_dir.join(kms_store::DB_FILE).exists(),
         "no store in {}",
         data_dir.display()
     );
+    open_or_create(data_dir, kek)
+}
+
+/// Opens the data directory, creating its store if there is none (an import into a new service).
+pub fn open_or_create(data_dir: &Path, kek: &KekSource) -> anyhow::Result<Store> {
     Store::open(data_dir, kek, &mut rand_core::OsRng)
         .context("opening the data directory (is the service running?)")
 }
 
-/// Imports a BN254 keystore (eigenlayer-cli or EIP-2335 layout) as version 1 of `eoa`'s key.
-pub async fn import(
-    store: Store,
-    eoa: Address,
-    keystore_json: &str,
-    password: &str,
-) -> anyhow::Result<KeyRecord> {
-    let sk = kms_crypto::keystore::decrypt_any(keystore_json, password)
-        .context("reading the keystore")?;
+/// Imports an existing BN254 key as version 1 of `eoa`'s key.
+pub async fn import(store: Store, eoa: Address, sk: &SecretKey) -> anyhow::Result<KeyRecord> {
     let store = Arc::new(store);
     let ring = KeyRing::load(&store)?;
     anyhow::ensure!(ring.record(&eoa).is_none(), "{eoa} already has a key");
@@ -39,7 +39,7 @@ pub async fn import(
     })?;
     let record = KeyRecord {
         eoa,
-        versions: vec![version_record(1, now(), &sk)],
+        versions: vec![version_record(1, now(), sk)],
     };
     let audit_entry = AuditEntry {
         eoa: eoa.to_checksum(None),

@@ -22,17 +22,16 @@ struct Cli {
 enum Command {
     /// Run the service.
     Serve(ServeArgs),
-    /// Import an operator keystore (eigenlayer-cli or EIP-2335 layout) for an EOA.
+    /// Import an operator's BN254 key for an EOA: a keystore (eigenlayer-cli or EIP-2335 layout)
+    /// or a secret key file. Creates the data directory's store if there is none yet.
     Import {
         #[command(flatten)]
         dir: DirArgs,
         /// The operator's EOA.
         #[arg(long)]
         eoa: String,
-        #[arg(long)]
-        keystore: PathBuf,
-        #[arg(long)]
-        password_file: PathBuf,
+        #[command(flatten)]
+        key: KeySource,
     },
     /// List keys (public parts and version states).
     Keys {
@@ -51,6 +50,48 @@ enum AuditCommand {
         #[command(flatten)]
         dir: DirArgs,
     },
+}
+
+/// Where an imported key comes from: a keystore and its password file, or a file holding the
+/// secret key as one decimal or 0x-hex integer (reduced mod r, as the key tools read it).
+#[derive(Args)]
+#[group(required = true, multiple = true)]
+struct KeySource {
+    #[arg(long, requires = "password_file", conflicts_with = "secret_key_file")]
+    keystore: Option<PathBuf>,
+    #[arg(long, requires = "keystore")]
+    password_file: Option<PathBuf>,
+    #[arg(long)]
+    secret_key_file: Option<PathBuf>,
+}
+
+impl KeySource {
+    fn load(&self) -> anyhow::Result<kms_crypto::bn254::SecretKey> {
+        use anyhow::Context;
+        match (&self.keystore, &self.password_file, &self.secret_key_file) {
+            (Some(keystore), Some(password_file), None) => {
+                let json = std::fs::read_to_string(keystore)
+                    .with_context(|| format!("reading {}", keystore.display()))?;
+                let mut password = zeroize::Zeroizing::new(
+                    std::fs::read_to_string(password_file)
+                        .with_context(|| format!("reading {}", password_file.display()))?,
+                );
+                while password.ends_with('\n') || password.ends_with('\r') {
+                    password.pop();
+                }
+                kms_crypto::keystore::decrypt_any(&json, &password).context("reading the keystore")
+            }
+            (None, None, Some(file)) => {
+                let text = zeroize::Zeroizing::new(
+                    std::fs::read_to_string(file)
+                        .with_context(|| format!("reading {}", file.display()))?,
+                );
+                kms_crypto::bn254::SecretKey::from_int_str(text.trim())
+                    .with_context(|| format!("{}: not a BN254 secret key", file.display()))
+            }
+            _ => anyhow::bail!("give --keystore with --password-file, or --secret-key-file"),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -147,22 +188,13 @@ fn main() {
 async fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Serve(a) => kms_signer::serve(serve_config(a)?).await,
-        Command::Import {
-            dir,
-            eoa,
-            keystore,
-            password_file,
-        } => {
+        Command::Import { dir, eoa, key } => {
             let eoa: alloy_primitives::Address = eoa
                 .parse()
                 .map_err(|_| anyhow::anyhow!("--eoa is not an address"))?;
-            let json = std::fs::read_to_string(&keystore)?;
-            let mut password = std::fs::read_to_string(&password_file)?;
-            while password.ends_with('\n') || password.ends_with('\r') {
-                password.pop();
-            }
-            let store = kms_signer::admin::open(&dir.data_dir, &dir.kek()?)?;
-            let record = kms_signer::admin::import(store, eoa, &json, &password).await?;
+            let sk = key.load()?;
+            let store = kms_signer::admin::open_or_create(&dir.data_dir, &dir.kek()?)?;
+            let record = kms_signer::admin::import(store, eoa, &sk).await?;
             println!("{}", serde_json::to_string_pretty(&record)?);
             Ok(())
         }

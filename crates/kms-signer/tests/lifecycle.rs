@@ -286,6 +286,59 @@ fn imported_keystore_secret_never_leaves_the_service() {
     }
 }
 
+#[test]
+fn a_secret_key_file_imports_into_a_new_data_directory_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kek.pass"), "test passphrase\n").unwrap();
+    // A key at or above r is reduced, as the key tools read it: r + 7 is the key 7.
+    let r = "21888242871839275222246405745257275088548364400416034343698204186575808495617";
+    let r_plus_7 =
+        (kms_crypto::bn254::parse_u256(r).unwrap() + alloy_primitives::U256::from(7)).to_string();
+    std::fs::write(dir.path().join("op.key"), format!("{r_plus_7}\n")).unwrap();
+    let sk = kms_crypto::bn254::SecretKey::from_int_str("7").unwrap();
+    let op = Operator::new(14);
+    let eoa = op.eoa().to_string();
+    let key_file = dir.path().join("op.key");
+    let import = |extra: &[&str]| {
+        let mut args = vec!["import", "--eoa", &eoa];
+        args.extend_from_slice(extra);
+        admin(dir.path(), &args)
+    };
+    // No service has run here yet: the import creates the store.
+    let out = import(&["--secret-key-file", key_file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Once per EOA.
+    let out = import(&["--secret-key-file", key_file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already has a key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // One source only, and a keystore needs its password file.
+    let both = import(&[
+        "--secret-key-file",
+        key_file.to_str().unwrap(),
+        "--keystore",
+        "k.json",
+        "--password-file",
+        "p",
+    ]);
+    assert_eq!(both.status.code(), Some(2));
+    assert_eq!(import(&["--keystore", "k.json"]).status.code(), Some(2));
+    assert_eq!(import(&[]).status.code(), Some(2));
+
+    let s = Signer::start(dir.path(), &[]);
+    let (_, k) = Http::new(&s.url).get(&format!("/v1/keys/{eoa}"));
+    assert_eq!(k["versions"].as_array().unwrap().len(), 1);
+    assert_eq!(g1(&k["versions"][0]["g1"]), sk.public_g1());
+    s.stop();
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
