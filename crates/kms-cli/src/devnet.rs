@@ -19,9 +19,10 @@
 //!
 //! With `--chain anvil` (docs 0009) the devnet also runs anvil (1 s blocks, its state kept in
 //! `anvil-state.json` and `anvil.log`), deploys the `KmsRegistry` from anvil's first account, which
-//! owns it, registers every node's operator with KeyRegistrar's proof (operator i is anvil's
-//! account i, whose key is `node-<i>/tx.key`), admits them, registers the demo app, and runs the
-//! nodes in chain mode: a round every `--interval` blocks, each anchored on chain.
+//! owns it, registers every node's operator through the signer (operator i is anvil's account i,
+//! whose key is `node-<i>/tx.key`; the signer holds the node's BN254 key, imported at creation and
+//! signs KeyRegistrar's message, the EOA sends it), admits them, registers the demo app, and runs
+//! the nodes in chain mode: a round every `--interval` blocks, each anchored on chain.
 //! `operators.json` is then only the clients' list of node URLs.
 //!
 //! Unix only: children run in their own process group, so a terminal's Ctrl-C reaches `kms devnet`
@@ -128,7 +129,19 @@ fn run(args: DevnetArgs) -> Result<(), CliError> {
         Some(ChainKind::Anvil) => Some(find_anvil()?),
         None => None,
     };
-    let cluster = prepare(&args.dir, args.nodes, args.interval, args.chain)?;
+    let on_chain =
+        args.chain.is_some() || load_manifest(&args.dir).is_ok_and(|m| m.chain.is_some());
+    if on_chain && signer_bin.is_none() {
+        return Err(CliError::bad(
+            "a chain devnet registers its operators through the signer: drop --no-signer",
+        ));
+    }
+    let cluster = prepare(
+        &args.dir,
+        args.nodes,
+        args.interval,
+        args.chain.zip(signer_bin.as_deref()),
+    )?;
     let m = &cluster.manifest;
     if cluster.created {
         let on = if m.chain.is_some() {
@@ -170,10 +183,8 @@ fn run(args: DevnetArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Failure(format!("cannot build the HTTP client: {e}")))?;
 
     let mut fleet = Fleet::default();
-    if let (Some(chain), Some(bin)) = (&m.chain, &anvil_bin) {
-        start_chain(&mut fleet, bin, &root, m, chain, &signals)?;
-    }
-    start_nodes(&mut fleet, &node_bin, &root, m.nodes)?;
+    let signer_url = signer_bin.as_ref().map(|_| local_url(m.signer_port));
+    // The signer first: a new chain's operators register through it.
     if let Some(bin) = &signer_bin {
         let dir = root.join("signer");
         remove_if_present(&dir.join("port"))?;
@@ -186,9 +197,12 @@ fn run(args: DevnetArgs) -> Result<(), CliError> {
             &dir.join("signer.log"),
         )?;
     }
+    if let (Some(chain), Some(bin), Some(url)) = (&m.chain, &anvil_bin, &signer_url) {
+        start_chain(&mut fleet, bin, &root, m, chain, url, &signals)?;
+    }
+    start_nodes(&mut fleet, &node_bin, &root, m.nodes)?;
 
     let node_urls: Vec<String> = m.ports.iter().map(|p| local_url(*p)).collect();
-    let signer_url = signer_bin.as_ref().map(|_| local_url(m.signer_port));
     let watch = Watch {
         client: &client,
         node_urls: &node_urls,
@@ -254,11 +268,12 @@ pub(crate) fn local_url(port: u16) -> String {
 }
 
 /// Creates the cluster in `dir` unless `dir` already holds one, which is then checked and reused.
+/// A chain devnet is created with the signer binary, which imports the operators' keys.
 pub(crate) fn prepare(
     dir: &Path,
     nodes: Option<u32>,
     interval_secs: Option<u64>,
-    chain: Option<ChainKind>,
+    chain: Option<(ChainKind, &Path)>,
 ) -> Result<Cluster, CliError> {
     let manifest_path = dir.join(MANIFEST);
     let (manifest, created) = if manifest_path.exists() {
@@ -296,7 +311,10 @@ pub(crate) fn prepare(
                 kms_chain::anvil::DEV_KEYS.len() - 1
             )));
         }
-        (create(dir, nodes, interval, chain.is_some())?, true)
+        (
+            create(dir, nodes, interval, chain.map(|(_, signer)| signer))?,
+            true,
+        )
     };
     let operators = load_operators(dir, &manifest)?;
     Ok(Cluster {
@@ -380,12 +398,14 @@ fn load_operators(dir: &Path, m: &Manifest) -> Result<Vec<(u64, String)>, CliErr
     Ok(operators)
 }
 
+/// `chain_signer`: on chain, the kms-signer binary that imports the operators' keys.
 fn create(
     dir: &Path,
     nodes: u32,
     interval_secs: u64,
-    on_chain: bool,
+    chain_signer: Option<&Path>,
 ) -> Result<Manifest, CliError> {
+    let on_chain = chain_signer.is_some();
     // Refuse to scatter files among someone else's (e.g. `--dir .`), or over an interrupted
     // creation, whose keys may already be partly in use.
     if let Ok(mut entries) = std::fs::read_dir(dir) {
@@ -475,6 +495,9 @@ fn create(
     make_dir(&signer.join("data"))?;
     write_hex_secret(&signer.join("kek.key"), &random_secret(&mut rng), "")?;
     write_new_public(&signer.join("signer.toml"), &signer_toml(signer_port))?;
+    if let Some(bin) = chain_signer {
+        import_operator_keys(bin, dir, nodes)?;
+    }
 
     let manifest = Manifest {
         version: FORMAT_VERSION,
@@ -1345,7 +1368,9 @@ fn print_summary(dir: &Path, cluster: &Cluster, mpk: &Mpk, signer_url: Option<&s
 }
 
 mod chain;
-use chain::{dev_key_hex, dev_wallet, find_anvil, registry_address, start_chain};
+use chain::{
+    dev_key_hex, dev_wallet, find_anvil, import_operator_keys, registry_address, start_chain,
+};
 
 #[cfg(test)]
 mod tests;

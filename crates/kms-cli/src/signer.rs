@@ -187,7 +187,7 @@ impl EoaSource {
     }
 }
 
-fn parse_eoa_key(text: &str) -> Result<Secret<[u8; 32]>, CliError> {
+pub(crate) fn parse_eoa_key(text: &str) -> Result<Secret<[u8; 32]>, CliError> {
     let bad = || CliError::bad("the EOA key file must hold 32 bytes as 0x-hex");
     let bytes =
         Zeroizing::new(hex::decode(text.strip_prefix("0x").unwrap_or(text)).map_err(|_| bad())?);
@@ -337,7 +337,6 @@ fn register(
     node_url: &str,
     key_version: u32,
 ) -> Result<Value, CliError> {
-    let chain = crate::chain::error;
     let rt = crate::chain::runtime()?;
     let wallet = kms_chain::LocalSigner::from_signing_key(eoa.signing_key().clone());
     let reg = rt
@@ -346,10 +345,57 @@ fn register(
             registry,
             Some(wallet),
         ))
-        .map_err(chain)?;
-    let (avs, set_id) = rt.block_on(reg.operator_set()).map_err(chain)?;
+        .map_err(crate::chain::error)?;
+    let done = register_through(
+        &rt,
+        client,
+        eoa,
+        &reg,
+        encryption_key,
+        node_url,
+        key_version,
+    )?;
+    Ok(serde_json::json!({
+        "operator": eoa.address().to_checksum(None),
+        "registry": registry.to_checksum(None),
+        "chain_id": reg.chain_id(),
+        "avs": done.avs.to_checksum(None),
+        "operator_set_id": done.operator_set_id,
+        "transaction": format!("{:#x}", done.transaction),
+    }))
+}
+
+/// A registration sent on chain.
+pub(crate) struct Registered {
+    pub avs: alloy_primitives::Address,
+    pub operator_set_id: u32,
+    pub transaction: alloy_primitives::B256,
+}
+
+/// The seed's flow: the service signs KeyRegistrar's message for `reg`'s AVS and operator set
+/// with `eoa`'s key, and `reg`'s wallet (the EOA) sends `registerOperator`. Also `kms devnet
+/// --chain`'s registration. The blocking client runs outside `rt`, which drives the chain calls.
+pub(crate) fn register_through(
+    rt: &tokio::runtime::Runtime,
+    client: &SignerClient,
+    eoa: &EoaKey,
+    reg: &kms_chain::Registry,
+    encryption_key: [u8; 32],
+    node_url: &str,
+    key_version: u32,
+) -> Result<Registered, CliError> {
+    let chain = crate::chain::error;
+    let (avs, operator_set_id) = rt.block_on(reg.operator_set()).map_err(chain)?;
     let answer = client
-        .key_registration(eoa, avs, set_id, registry, reg.chain_id(), "1", key_version)
+        .key_registration(
+            eoa,
+            avs,
+            operator_set_id,
+            reg.address(),
+            reg.chain_id(),
+            "1",
+            key_version,
+        )
         .map_err(client_error)?;
     let key_data = answer
         .get("keyData")
@@ -364,15 +410,12 @@ fn register(
         Ok(parse_coordinate(text, "signature")?.to_be_bytes())
     };
     let signature = [coordinate("x")?, coordinate("y")?].concat();
-    let tx = rt
+    let transaction = rt
         .block_on(reg.register_operator(&key_data, &signature, encryption_key, node_url))
         .map_err(chain)?;
-    Ok(serde_json::json!({
-        "operator": eoa.address().to_checksum(None),
-        "registry": registry.to_checksum(None),
-        "chain_id": reg.chain_id(),
-        "avs": avs.to_checksum(None),
-        "operator_set_id": set_id,
-        "transaction": format!("{tx:#x}"),
-    }))
+    Ok(Registered {
+        avs,
+        operator_set_id,
+        transaction,
+    })
 }

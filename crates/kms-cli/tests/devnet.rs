@@ -2,11 +2,13 @@
 //! processes (interval 5 s, no signer) under a temporary directory and prints the MPK once genesis
 //! has finished; `kms encrypt` and `kms decrypt` use the network, before and after a reshare;
 //! SIGTERM stops it with exit 0 and no node left running; a second run resumes the same MPK.
+//! On anvil (with the signer, through which the operators register) the same, with the MPK taken
+//! from the chain.
 //!
-//! `kms devnet` finds `kms-node` next to `kms` (`target/<profile>/`). Cargo builds another
-//! package's binary for this package's tests only with unstable artifact dependencies, so when that
-//! file is missing or older than its sources the test runs `cargo build -p kms-node` itself, as
-//! signer_client.rs does for kms-signer. Linux only: node processes are found in /proc.
+//! `kms devnet` finds `kms-node` and `kms-signer` next to `kms` (`target/<profile>/`). Cargo
+//! builds another package's binary for this package's tests only with unstable artifact
+//! dependencies, so when either is missing or older than the sources the test runs `cargo build`
+//! itself, as signer_client.rs does for kms-signer. Linux only: processes are found in /proc.
 #![cfg(target_os = "linux")]
 
 use std::io::{BufRead, BufReader};
@@ -33,36 +35,38 @@ fn newest(path: &Path) -> Option<SystemTime> {
         .max()
 }
 
-/// True when `bin` exists and is newer than the sources and manifests it is built from.
+/// True when `bin` exists and is newer than every workspace source and manifest (a superset of
+/// what it is built from; a needless build is a quick no-op for cargo).
 fn is_fresh(bin: &Path) -> bool {
     let Some(built) = std::fs::metadata(bin).and_then(|m| m.modified()).ok() else {
         return false;
     };
     let root = workspace_root();
-    let mut inputs = vec![root.join("Cargo.toml"), root.join("Cargo.lock")];
-    for krate in ["kms-node", "kms-protocol", "kms-store", "kms-crypto"] {
-        inputs.push(root.join("crates").join(krate).join("src"));
-        inputs.push(root.join("crates").join(krate).join("Cargo.toml"));
-    }
-    inputs
-        .iter()
-        .filter_map(|p| newest(p))
-        .all(|changed| changed <= built)
+    [
+        root.join("Cargo.toml"),
+        root.join("Cargo.lock"),
+        root.join("crates"),
+    ]
+    .iter()
+    .filter_map(|p| newest(p))
+    .all(|changed| changed <= built)
 }
 
-/// Makes sure `kms-node` beside the tested `kms` is built from the current sources.
-fn ensure_node_built() {
+/// Makes sure `kms-node` and `kms-signer` beside the tested `kms` are built from the current
+/// sources.
+fn ensure_services_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let kms = Path::new(env!("CARGO_BIN_EXE_kms"));
-        let bin = kms.with_file_name(format!("kms-node{}", std::env::consts::EXE_SUFFIX));
-        if !is_fresh(&bin) {
+        let bins = ["kms-node", "kms-signer"]
+            .map(|name| kms.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX)));
+        if !bins.iter().all(|b| is_fresh(b)) {
             let profile_dir = kms.parent().unwrap();
             let target_dir = profile_dir.parent().unwrap();
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let mut cmd = Command::new(cargo);
             cmd.current_dir(workspace_root())
-                .args(["build", "-p", "kms-node", "--bin", "kms-node"])
+                .args(["build", "-p", "kms-node", "-p", "kms-signer"])
                 .arg("--target-dir")
                 .arg(target_dir);
             // `cargo test` builds into target/debug with the test profile; match it so the
@@ -73,10 +77,15 @@ fn ensure_node_built() {
                 Some(other) => cmd.args(["--profile", other]),
                 None => &mut cmd,
             };
-            let status = cmd.status().expect("running cargo build -p kms-node");
-            assert!(status.success(), "cargo build -p kms-node failed");
+            let status = cmd.status().expect("running cargo build");
+            assert!(
+                status.success(),
+                "cargo build -p kms-node -p kms-signer failed"
+            );
         }
-        assert!(bin.exists(), "{} was not built", bin.display());
+        for bin in &bins {
+            assert!(bin.exists(), "{} was not built", bin.display());
+        }
     });
 }
 
@@ -147,12 +156,12 @@ struct Devnet {
 
 impl Devnet {
     fn start(dir: &Path, stderr: &Path) -> Devnet {
-        Self::start_with(dir, stderr, &[])
+        Self::start_with(dir, stderr, &["--no-signer"])
     }
 
     fn start_with(dir: &Path, stderr: &Path, extra: &[&str]) -> Devnet {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kms"))
-            .args(["devnet", "--interval", "5", "--nodes", "4", "--no-signer"])
+            .args(["devnet", "--interval", "5", "--nodes", "4"])
             .args(extra)
             .arg("--dir")
             .arg(dir)
@@ -330,7 +339,7 @@ impl Scratch {
 
 #[test]
 fn a_devnet_encrypts_decrypts_reshares_stops_and_resumes() {
-    ensure_node_built();
+    ensure_services_built();
     let s = Scratch::new(b"hello devnet\n");
     let (tmp, dir) = (&s.tmp, s.dir.clone());
     let d = dir.to_str().unwrap();
@@ -383,14 +392,79 @@ fn a_devnet_encrypts_decrypts_reshares_stops_and_resumes() {
 
 #[test]
 fn a_chain_devnet_anchors_its_epochs_and_encrypts_from_the_chain() {
-    ensure_node_built();
+    ensure_services_built();
     let s = Scratch::new(b"hello chain\n");
     let (tmp, dir) = (&s.tmp, s.dir.clone());
     let path = |name: &str| s.path(name);
 
+    // Operators register through the signer, so a chain devnet without one is refused up front.
+    let out = kms(&[
+        "devnet",
+        "--chain",
+        "anvil",
+        "--no-signer",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("through the signer"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dir.exists(), "nothing is created for a refused devnet");
+
     let mut devnet =
         Devnet::start_with(&dir, &tmp.path().join("chain-1.err"), &["--chain", "anvil"]);
     let (epoch, mpk) = devnet.wait_ready();
+    // The signer holds every operator's key under its EOA: the keys the nodes sign with (the
+    // operator file names them), the keys the DKG's registry set carries.
+    let err = std::fs::read_to_string(tmp.path().join("chain-1.err")).unwrap();
+    assert_eq!(
+        err.matches("registered through the signer and admitted")
+            .count(),
+        4,
+        "{err}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("devnet.json")).unwrap()).unwrap();
+    let signer_url = format!("http://127.0.0.1:{}", manifest["signer_port"]);
+    let out = kms(&["signer", "keys", "--url", &signer_url]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let operators: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("operators.json")).unwrap())
+            .unwrap();
+    let held: Vec<(String, serde_json::Value)> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["eoa"].as_str().unwrap().to_string(),
+                k["versions"][0]["g1"].clone(),
+            )
+        })
+        .collect();
+    let named: Vec<(String, serde_json::Value)> = operators["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["address"].as_str().unwrap().to_string(),
+                o["bn254_g1"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(named.len(), 4);
+    for op in &named {
+        assert!(held.contains(op), "{op:?} not held by the signer: {held:?}");
+    }
     assert_eq!(epoch % 5, 0, "chain-mode epochs are trigger blocks");
     let chain = devnet.wait_line("the chain line", Duration::from_secs(5), |l| {
         l.starts_with("chain ")

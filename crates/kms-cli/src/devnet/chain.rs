@@ -1,15 +1,24 @@
 //! `kms devnet --chain anvil`: anvil as one more child of the fleet, and the registry set up on
-//! it once (deployed, every operator registered with KeyRegistrar's proof and admitted, the demo
-//! app registered). A resumed devnet finds the registry in anvil's saved state and sets up nothing.
+//! it once (deployed, every operator registered through the signer and admitted, the demo app
+//! registered). A resumed devnet finds the registry in anvil's saved state and sets up nothing.
+//!
+//! Registration follows the seed's flow: the operator's EOA (anvil's account i) asks kms-signer
+//! for KeyRegistrar's signature over its BN254 key and sends `registerOperator` itself. The
+//! node signs protocol messages with that same key (Schnorr, docs 0006, which the signer does not
+//! offer), so the devnet creates it with the node and imports it into the signer once, as an
+//! operator imports an existing eigenlayer-cli key.
 
 use super::{
     local_url, node_dir_name, say_err, DevnetChain, Fleet, Manifest, ANVIL_BLOCK_SECS, ANVIL_STATE,
+    CHAIN_ID,
 };
 use crate::error::CliError;
 use alloy_primitives::Address;
 use kms_chain::anvil::DEV_KEYS;
 use kms_chain::{LocalSigner, Registry};
+use kms_client::{EoaKey, SignerClient};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -41,11 +50,56 @@ pub(crate) fn dev_key_hex(i: u32) -> Result<&'static str, CliError> {
         .ok_or_else(|| CliError::Failure(format!("no anvil account {i}")))
 }
 
-/// Anvil's account `i` as a wallet.
-pub(crate) fn dev_wallet(i: u32) -> Result<LocalSigner, CliError> {
-    dev_key_hex(i)?
-        .parse()
+/// Anvil's account `i`: the EOA that signs the signer's requests.
+pub(crate) fn dev_eoa(i: u32) -> Result<EoaKey, CliError> {
+    let secret = crate::signer::parse_eoa_key(dev_key_hex(i)?)?;
+    EoaKey::from_bytes(&secret)
         .map_err(|_| CliError::Failure(format!("anvil account {i} is not a key")))
+}
+
+/// Anvil's account `i` as a wallet, which sends its transactions.
+pub(crate) fn dev_wallet(i: u32) -> Result<LocalSigner, CliError> {
+    dev_eoa(i).map(|eoa| LocalSigner::from_signing_key(eoa.signing_key().clone()))
+}
+
+/// Imports every node's BN254 key into the signer's store (created by the first import), under
+/// the node's operator EOA. The signer must not be running: its store is opened exclusively.
+pub(crate) fn import_operator_keys(
+    signer_bin: &Path,
+    dir: &Path,
+    nodes: u32,
+) -> Result<(), CliError> {
+    let signer = dir.join("signer");
+    for i in 1..=nodes {
+        let eoa = dev_wallet(i)?.address().to_checksum(None);
+        let key = Path::new("..").join(node_dir_name(i)).join("bn254.key");
+        let out = Command::new(signer_bin)
+            .current_dir(&signer)
+            // Flags only: a KEK named in the caller's environment must not join them.
+            .env_remove("KMS_SIGNER_DATA_DIR")
+            .env_remove("KMS_SIGNER_KEK_PASSPHRASE_FILE")
+            .env_remove("KMS_SIGNER_KEK_KEY_FILE")
+            .args([
+                "import",
+                "--data-dir",
+                "data",
+                "--kek-key-file",
+                "kek.key",
+                "--eoa",
+                &eoa,
+            ])
+            .arg("--secret-key-file")
+            .arg(&key)
+            .output()
+            .map_err(|e| CliError::Failure(format!("cannot run {}: {e}", signer_bin.display())))?;
+        if !out.status.success() {
+            return Err(CliError::Failure(format!(
+                "kms-signer import of operator {i}'s key failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Where anvil's first account's first contract lands: the registry of a fresh devnet chain.
@@ -55,13 +109,15 @@ pub(crate) fn registry_address() -> Address {
         .unwrap_or_default()
 }
 
-/// Starts anvil, waits until it answers, and sets the registry up if the chain has none.
+/// Starts anvil, waits until it answers, and sets the registry up through the signer at
+/// `signer_url` (already started) if the chain has none.
 pub(crate) fn start_chain(
     fleet: &mut Fleet,
     bin: &Path,
     root: &Path,
     m: &Manifest,
     chain: &DevnetChain,
+    signer_url: &str,
     signals: &Receiver<&'static str>,
 ) -> Result<(), CliError> {
     let port = chain.anvil_port.to_string();
@@ -95,7 +151,10 @@ pub(crate) fn start_chain(
                 return Ok(());
             }
             Err(kms_chain::ChainError::NoContract(_)) => {
-                return rt.block_on(set_up(root, m, &url, registry));
+                let signer = SignerClient::new(signer_url, CHAIN_ID)
+                    .map_err(|e| CliError::Failure(format!("signer client: {e}")))?;
+                wait_for_signer(fleet, &signer, signals)?;
+                return set_up(&rt, root, m, &url, registry, &signer);
             }
             // Not listening yet.
             Err(_) => {}
@@ -112,13 +171,43 @@ pub(crate) fn start_chain(
     }
 }
 
-/// Deploys the registry and registers, admits and names everything the devnet needs.
-async fn set_up(root: &Path, m: &Manifest, url: &str, expected: Address) -> Result<(), CliError> {
+/// Waits until the signer answers (it opens its store and binds its port after starting).
+fn wait_for_signer(
+    fleet: &mut Fleet,
+    signer: &SignerClient,
+    signals: &Receiver<&'static str>,
+) -> Result<(), CliError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while signer.list_keys().is_err() {
+        if let Some((name, status, log)) = fleet.exited() {
+            return Err(super::exited_error(&name, status, &log));
+        }
+        if Instant::now() > deadline || signals.try_recv().is_ok() {
+            return Err(CliError::Failure(format!(
+                "the signer did not answer at {}; its log is signer/signer.log",
+                signer.base_url()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// Deploys the registry, registers every operator through the signer, admits them and names the
+/// demo app. The signer client blocks, so each chain call is driven by `rt` on its own.
+fn set_up(
+    rt: &tokio::runtime::Runtime,
+    root: &Path,
+    m: &Manifest,
+    url: &str,
+    expected: Address,
+    signer: &SignerClient,
+) -> Result<(), CliError> {
     let chain = crate::chain::error;
     let owner = dev_wallet(0)?;
     let avs = owner.address();
-    let registry = Registry::deploy(url, owner, avs, avs, OPERATOR_SET_ID)
-        .await
+    let registry = rt
+        .block_on(Registry::deploy(url, owner, avs, avs, OPERATOR_SET_ID))
         .map_err(chain)?;
     if registry.address() != expected {
         return Err(CliError::Failure(format!(
@@ -130,40 +219,41 @@ async fn set_up(root: &Path, m: &Manifest, url: &str, expected: Address) -> Resu
         "anvil {url}: registry {expected} deployed (owner and AVS {avs})"
     ));
     for (i, port) in (1..=m.nodes).zip(&m.ports) {
-        // The node's own configuration and key files, read as the node reads them.
+        // The node's own configuration, read as the node reads it.
         let config = root.join(node_dir_name(i)).join("node.toml");
         let fail = |e: anyhow::Error| CliError::Failure(format!("{e:#}"));
         let node = kms_node::config::Config::load(&config).map_err(fail)?;
-        let bn254 = node.bn254_key().map_err(fail)?;
         let enc = node.encryption_key().map_err(fail)?;
-        let operator = Address::from(node.address);
-        let own = Registry::connect(url, expected, Some(dev_wallet(i)?))
-            .await
+        let eoa = dev_eoa(i)?;
+        let operator = eoa.address();
+        if Address::from(node.address) != operator {
+            return Err(CliError::Failure(format!(
+                "{}: the address is not anvil account {i}'s",
+                config.display()
+            )));
+        }
+        let own = rt
+            .block_on(Registry::connect(url, expected, Some(dev_wallet(i)?)))
             .map_err(chain)?;
-        let (key_data, signature) = own
-            .sign_key_registration(&bn254, operator)
-            .await
-            .map_err(chain)?;
-        own.register_operator(
-            &key_data,
-            &signature,
+        crate::signer::register_through(
+            rt,
+            signer,
+            &eoa,
+            &own,
             enc.public().to_bytes(),
             &local_url(*port),
-        )
-        .await
-        .map_err(chain)?;
-        registry.admit(operator).await.map_err(chain)?;
+            0,
+        )?;
+        rt.block_on(registry.admit(operator)).map_err(chain)?;
         say_err(&format!(
-            "anvil {url}: operator {i} {operator} registered and admitted"
+            "anvil {url}: operator {i} {operator} registered through the signer and admitted"
         ));
     }
     let app_owner: Address = m
         .demo_owner
         .parse()
         .map_err(|_| CliError::Failure("devnet.json: demo_owner is not an address".into()))?;
-    registry
-        .set_app_owner(&m.demo_app, app_owner)
-        .await
+    rt.block_on(registry.set_app_owner(&m.demo_app, app_owner))
         .map_err(chain)?;
     Ok(())
 }
