@@ -97,10 +97,7 @@ pub fn main(args: BenchArgs) -> ! {
             } else {
                 table(&report)
             };
-            // A closed stdout is not worth a panic (println! would).
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{text}");
-            let _ = out.flush();
+            crate::print_line(&text);
             std::process::exit(0);
         }
         Err(e) => {

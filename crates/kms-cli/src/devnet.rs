@@ -1230,11 +1230,9 @@ impl Watch<'_> {
 // ---------------------------------------------------------------------------------------------
 // Output.
 
-/// A line on stdout; a closed stdout must not stop the devnet (println! would panic).
+/// A line on stdout; a closed stdout must not stop the devnet.
 fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+    crate::print_line(line);
 }
 
 fn say_err(line: &str) {

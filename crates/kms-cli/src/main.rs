@@ -72,13 +72,19 @@ fn main() {
         Command::Bench(args) => bench::main(args),
     };
     match result {
-        Ok(value) => println!(
-            "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        ),
+        Ok(value) => print_line(&serde_json::to_string_pretty(&value).unwrap_or_default()),
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(e.exit_code());
         }
     }
+}
+
+/// A line on stdout. A closed stdout (`kms ... | head`) is the reader's choice, not an error
+/// worth a panic, which `println!` would raise.
+pub(crate) fn print_line(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
 }

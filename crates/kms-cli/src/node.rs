@@ -237,7 +237,7 @@ fn status(args: &StatusArgs) -> Result<(), CliError> {
     } else {
         status_table(&reports, unix_now())
     };
-    println!("{text}");
+    crate::print_line(&text);
     if reports.iter().all(|r| r.status.is_err()) {
         return Err(CliError::Failure("no node answered".into()));
     }

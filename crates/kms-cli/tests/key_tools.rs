@@ -340,3 +340,19 @@ fn bad_input_exits_2_with_a_message() {
         assert_eq!(exit_code(&args), 2, "{args:?}");
     }
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    // The reader is gone before kms writes: `kms ... | head -0`, deterministically.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_kms"))
+        .args(["bn254", "hash-to-g1", "--message-hash", HASH])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

@@ -93,13 +93,13 @@ fn keygen(dir: &Path) -> anyhow::Result<()> {
     write_secret_file(&dir.join("kek.key"), hex::encode(kek.as_ref()).as_bytes())?;
     let g1 = sk.public_g1();
     let (x, y) = sk.public_g2().to_dec();
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&serde_json::json!({
-            "bn254_g1": { "x": g1.x_dec(), "y": g1.y_dec() },
-            "bn254_g2": { "x": x, "y": y },
-            "encryption_key": format!("0x{}", hex::encode(enc.public().to_bytes())),
-        }))?
-    );
-    Ok(())
+    let answer = serde_json::json!({
+        "bn254_g1": { "x": g1.x_dec(), "y": g1.y_dec() },
+        "bn254_g2": { "x": x, "y": y },
+        "encryption_key": format!("0x{}", hex::encode(enc.public().to_bytes())),
+    });
+    // A closed stdout is an error to report, not a panic (as `println!`).
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
+    Ok(out.flush()?)
 }

@@ -195,25 +195,24 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             let sk = key.load()?;
             let store = kms_signer::admin::open_or_create(&dir.data_dir, &dir.kek()?)?;
             let record = kms_signer::admin::import(store, eoa, &sk).await?;
-            println!("{}", serde_json::to_string_pretty(&record)?);
-            Ok(())
+            print_json(&serde_json::to_value(record)?)
         }
         Command::Keys { dir } => {
             let store = kms_signer::admin::open(&dir.data_dir, &dir.kek()?)?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&kms_signer::admin::list(&store)?)?
-            );
-            Ok(())
+            print_json(&serde_json::to_value(kms_signer::admin::list(&store)?)?)
         }
         Command::Audit(AuditCommand::Verify { dir }) => {
             let store = kms_signer::admin::open(&dir.data_dir, &dir.kek()?)?;
             let n = kms_signer::admin::verify_audit(&store)?;
-            println!(
-                "{}",
-                serde_json::json!({ "records": n, "status": "intact" })
-            );
-            Ok(())
+            print_json(&serde_json::json!({ "records": n, "status": "intact" }))
         }
     }
+}
+
+/// Prints a JSON answer; a closed stdout is an error to report, not a panic (as `println!`).
+fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
+    Ok(out.flush()?)
 }
