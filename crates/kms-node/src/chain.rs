@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 
 /// How long an app's owner read from the registry is used before it is read again.
 const APP_TTL: Duration = Duration::from_secs(2);
+/// Apps cached at most. Requests for made-up app ids each cost a registry read (bounded by
+/// `app_max_concurrent`); this bounds what they can make the node remember.
+const APP_CACHE_MAX: usize = 4096;
 
 /// The registry as the node uses it.
 pub struct ChainSource {
@@ -30,7 +33,7 @@ pub struct ChainSource {
     pub block_time: Duration,
     /// Operators already converted, so that their key tables are built once.
     known: Mutex<Vec<(OperatorRecord, Member)>>,
-    apps: Mutex<HashMap<String, (Option<EthAddress>, Instant)>>,
+    apps: Mutex<AppCache>,
 }
 
 impl ChainSource {
@@ -64,7 +67,7 @@ impl ChainSource {
             registry,
             sender,
             known: Mutex::new(Vec::new()),
-            apps: Mutex::new(HashMap::new()),
+            apps: Mutex::new(AppCache::default()),
         })
     }
 
@@ -97,17 +100,21 @@ impl ChainSource {
 
     /// The app's owner now (cached for [`APP_TTL`]); None if the app is not registered.
     pub async fn app_owner(&self, app_id: &str) -> Result<Option<[u8; 20]>, ChainError> {
-        if let Some((owner, at)) = self.apps.lock().ok().and_then(|m| m.get(app_id).copied()) {
-            if at.elapsed() < APP_TTL {
-                return Ok(owner.map(EthAddress::into_array));
+        let cached = self
+            .apps
+            .lock()
+            .ok()
+            .and_then(|c| c.get(app_id, Instant::now()));
+        let owner = match cached {
+            Some(owner) => owner,
+            None => {
+                let owner = self.registry.app_owner(app_id, None).await?;
+                if let Ok(mut c) = self.apps.lock() {
+                    c.put(app_id, owner, Instant::now());
+                }
+                owner
             }
-        }
-        let owner = self.registry.app_owner(app_id, None).await?;
-        if let Ok(mut m) = self.apps.lock() {
-            // Bounded: only ids that passed the charset check get here, and stale ones go.
-            m.retain(|_, (_, at)| at.elapsed() < APP_TTL);
-            m.insert(app_id.to_string(), (owner, Instant::now()));
-        }
+        };
         Ok(owner.map(EthAddress::into_array))
     }
 
@@ -162,6 +169,33 @@ impl ChainSource {
     }
 }
 
+/// Apps' owners as last read (None: not registered), each for [`APP_TTL`], at most
+/// [`APP_CACHE_MAX`] of them.
+#[derive(Default)]
+struct AppCache {
+    entries: HashMap<String, (Option<EthAddress>, Instant)>,
+}
+
+impl AppCache {
+    fn get(&self, app_id: &str, now: Instant) -> Option<Option<EthAddress>> {
+        let (owner, at) = self.entries.get(app_id)?;
+        (now.saturating_duration_since(*at) < APP_TTL).then_some(*owner)
+    }
+
+    /// Stale entries are dropped only when the cache is full, so a put is O(1) amortized; a full
+    /// cache of fresh entries (a flood of distinct ids) takes no more until some expire.
+    fn put(&mut self, app_id: &str, owner: Option<EthAddress>, now: Instant) {
+        if self.entries.len() >= APP_CACHE_MAX && !self.entries.contains_key(app_id) {
+            self.entries
+                .retain(|_, (_, at)| now.saturating_duration_since(*at) < APP_TTL);
+            if self.entries.len() >= APP_CACHE_MAX {
+                return;
+            }
+        }
+        self.entries.insert(app_id.to_string(), (owner, now));
+    }
+}
+
 fn to_member(r: &OperatorRecord) -> Result<Member, &'static str> {
     let point = EvalPoint::from_index(r.id).map_err(|_| "id 0")?;
     let enc = EncryptionPublicKey::from_bytes(&r.encryption_key)
@@ -179,5 +213,49 @@ fn to_member(r: &OperatorRecord) -> Result<Member, &'static str> {
 impl Membership for ChainSource {
     fn members(&self, trigger: u64) -> MembersFuture<'_> {
         Box::pin(self.members_at(trigger))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(n: u8) -> Option<EthAddress> {
+        Some(EthAddress::repeat_byte(n))
+    }
+
+    #[test]
+    fn app_cache_answers_for_its_ttl_then_asks_again() {
+        let t0 = Instant::now();
+        let mut c = AppCache::default();
+        assert_eq!(c.get("a", t0), None);
+        c.put("a", owner(1), t0);
+        c.put("gone", None, t0);
+        assert_eq!(c.get("a", t0 + APP_TTL / 2), Some(owner(1)));
+        // An unregistered app is remembered as such.
+        assert_eq!(c.get("gone", t0), Some(None));
+        assert_eq!(c.get("a", t0 + APP_TTL), None);
+        c.put("a", owner(2), t0 + APP_TTL);
+        assert_eq!(c.get("a", t0 + APP_TTL), Some(owner(2)));
+    }
+
+    #[test]
+    fn app_cache_stays_bounded_under_a_flood_of_distinct_ids() {
+        let t0 = Instant::now();
+        let mut c = AppCache::default();
+        for i in 0..APP_CACHE_MAX + 100 {
+            c.put(&format!("flood-{i}"), None, t0);
+        }
+        assert_eq!(c.entries.len(), APP_CACHE_MAX);
+        // Full of fresh entries: a new one is not kept, a known one is refreshed.
+        c.put("real", owner(3), t0);
+        assert_eq!(c.get("real", t0), None);
+        c.put("flood-0", owner(4), t0);
+        assert_eq!(c.get("flood-0", t0), Some(owner(4)));
+        // Once they expire, room is made.
+        let later = t0 + APP_TTL;
+        c.put("real", owner(3), later);
+        assert_eq!(c.get("real", later), Some(owner(3)));
+        assert_eq!(c.entries.len(), 1);
     }
 }
