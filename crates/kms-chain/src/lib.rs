@@ -13,7 +13,7 @@ mod registry;
 pub use alloy::signers::local::PrivateKeySigner as LocalSigner;
 pub use registry::{
     default_interval, deploy_eigenlayer_checks, provider, wait_receipt, Anchor, ChainError,
-    EpochRecord, OperatorRecord, Registry, KMS_REGISTRY_ARTIFACT,
+    EpochRecord, OperatorRecord, OperatorStatus, Registry, KMS_REGISTRY_ARTIFACT,
 };
 
 /// The contract bindings generated from the committed artifacts (one module each: both contracts

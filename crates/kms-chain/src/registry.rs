@@ -81,6 +81,19 @@ fn error_name(e: &KmsRegistryErrors) -> String {
     }
 }
 
+/// Where an operator stands in the registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OperatorStatus {
+    /// Never registered.
+    Unknown,
+    /// Registered, waiting for the owner's admission.
+    Registered,
+    /// In the set.
+    Admitted,
+    /// Removed for good.
+    Removed,
+}
+
 /// An admitted operator as the registry holds it, with checked keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OperatorRecord {
@@ -381,6 +394,27 @@ impl Registry {
         }
         let owner = call.call().await.map_err(ChainError::from_contract)?;
         Ok((owner != Address::ZERO).then_some(owner))
+    }
+
+    /// Where `operator` stands now.
+    pub async fn operator_status(&self, operator: Address) -> Result<OperatorStatus, ChainError> {
+        let info = self
+            .contract()
+            .operatorInfo(operator)
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        // The contract's enum, in declaration order.
+        match info.status {
+            0 => Ok(OperatorStatus::Unknown),
+            1 => Ok(OperatorStatus::Registered),
+            2 => Ok(OperatorStatus::Admitted),
+            3 => Ok(OperatorStatus::Removed),
+            other => Err(ChainError::Invalid {
+                operator,
+                what: format!("status {other}"),
+            }),
+        }
     }
 
     /// The AVS and operator set that registrations are signed for (KeyRegistrar's message).

@@ -6,7 +6,7 @@
 use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 use kms_chain::anvil::{Anvil, DEV_KEYS};
-use kms_chain::{Anchor, ChainError, Registry};
+use kms_chain::{Anchor, ChainError, OperatorStatus, Registry};
 use kms_crypto::bls::EvalPoint;
 use kms_crypto::bn254::{self, Eip712Domain};
 use kms_crypto::seal::EncryptionKey;
@@ -72,6 +72,11 @@ async fn operators_register_and_a_protocol_certificate_is_anchored_on_chain() {
             );
             assert_eq!(why, "InvalidKeySignature");
         }
+        let status = |r: Result<OperatorStatus, ChainError>| r.expect("status");
+        assert_eq!(
+            status(registry.operator_status(w.address()).await),
+            OperatorStatus::Unknown
+        );
         op.register_operator(
             &key_data,
             &sig,
@@ -80,6 +85,10 @@ async fn operators_register_and_a_protocol_certificate_is_anchored_on_chain() {
         )
         .await
         .expect("register");
+        assert_eq!(
+            status(registry.operator_status(w.address()).await),
+            OperatorStatus::Registered
+        );
         // The key cannot be registered twice, even by the same operator.
         let again = refused(
             op.register_operator(&key_data, &sig, enc.public().to_bytes(), "http://x")
@@ -87,6 +96,10 @@ async fn operators_register_and_a_protocol_certificate_is_anchored_on_chain() {
         );
         assert!(again.contains("OperatorAlreadyRegistered"), "{again}");
         registry.admit(w.address()).await.expect("admit");
+        assert_eq!(
+            status(registry.operator_status(w.address()).await),
+            OperatorStatus::Admitted
+        );
         nodes.push((w.address(), key, enc));
     }
     let trigger = registry.head().await.expect("head");
@@ -223,6 +236,10 @@ async fn operators_register_and_a_protocol_certificate_is_anchored_on_chain() {
     // A removal shows at the latest block, not at the trigger block the round pinned.
     let removed = registry.operators_at(trigger).await.expect("read")[3].address;
     registry.remove(removed).await.expect("remove");
+    assert_eq!(
+        registry.operator_status(removed).await.expect("status"),
+        OperatorStatus::Removed
+    );
     let head = registry.head().await.expect("head");
     assert_eq!(registry.operators_at(head).await.expect("read").len(), 3);
     assert_eq!(registry.operators_at(trigger).await.expect("read").len(), 4);

@@ -538,6 +538,8 @@ fn a_chain_devnet_anchors_its_epochs_and_encrypts_from_the_chain() {
     assert!(resumed >= epoch);
     let err = std::fs::read_to_string(tmp.path().join("chain-2.err")).unwrap();
     assert!(err.contains("found"), "{err}");
+    // Everything was set up on the first run: nothing is registered or admitted again.
+    assert!(!err.contains("registered"), "{err}");
     // Rounds go on from the saved chain's blocks.
     let line = devnet.wait_line("a reshare", Duration::from_secs(60), |l| {
         epoch_of_line(l).is_some_and(|e| e > resumed)

@@ -1,6 +1,7 @@
 //! `kms devnet --chain anvil`: anvil as one more child of the fleet, and the registry set up on
-//! it once (deployed, every operator registered through the signer and admitted, the demo app
-//! registered). A resumed devnet finds the registry in anvil's saved state and sets up nothing.
+//! it (deployed, every operator registered through the signer and admitted, the demo app
+//! registered). A resumed devnet finds the registry in anvil's saved state and does only what an
+//! interrupted first run left undone.
 //!
 //! Registration follows the seed's flow: the operator's EOA (anvil's account i) asks kms-signer
 //! for KeyRegistrar's signature over its BN254 key and sends `registerOperator` itself. The
@@ -15,7 +16,7 @@ use super::{
 use crate::error::CliError;
 use alloy_primitives::Address;
 use kms_chain::anvil::DEV_KEYS;
-use kms_chain::{LocalSigner, Registry};
+use kms_chain::{LocalSigner, OperatorStatus, Registry};
 use kms_client::{EoaKey, SignerClient};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -109,8 +110,8 @@ pub(crate) fn registry_address() -> Address {
         .unwrap_or_default()
 }
 
-/// Starts anvil, waits until it answers, and sets the registry up through the signer at
-/// `signer_url` (already started) if the chain has none.
+/// Starts anvil, waits until it answers, and sets the registry up (through the signer at
+/// `signer_url`, already started) as far as the chain does not have it yet.
 pub(crate) fn start_chain(
     fleet: &mut Fleet,
     bin: &Path,
@@ -138,24 +139,19 @@ pub(crate) fn start_chain(
     .collect::<Vec<_>>();
     fleet.spawn("anvil", bin, &args, root, &root.join("anvil.log"))?;
     let url = local_url(chain.anvil_port);
-    let registry: Address = chain
+    let expected: Address = chain
         .registry
         .parse()
         .map_err(|_| CliError::Failure("devnet.json: registry is not an address".into()))?;
     let rt = crate::chain::runtime()?;
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match rt.block_on(Registry::connect(&url, registry, None)) {
-            Ok(_) => {
-                say_err(&format!("anvil {url}: registry {registry} found"));
-                return Ok(());
+    let registry = loop {
+        match rt.block_on(Registry::connect(&url, expected, Some(dev_wallet(0)?))) {
+            Ok(registry) => {
+                say_err(&format!("anvil {url}: registry {expected} found"));
+                break registry;
             }
-            Err(kms_chain::ChainError::NoContract(_)) => {
-                let signer = SignerClient::new(signer_url, CHAIN_ID)
-                    .map_err(|e| CliError::Failure(format!("signer client: {e}")))?;
-                wait_for_signer(fleet, &signer, signals)?;
-                return set_up(&rt, root, m, &url, registry, &signer);
-            }
+            Err(kms_chain::ChainError::NoContract(_)) => break deploy(&rt, &url, expected)?,
             // Not listening yet.
             Err(_) => {}
         }
@@ -168,7 +164,43 @@ pub(crate) fn start_chain(
             )));
         }
         std::thread::sleep(Duration::from_millis(100));
+    };
+    let signer = SignerClient::new(signer_url, CHAIN_ID)
+        .map_err(|e| CliError::Failure(format!("signer client: {e}")))?;
+    let mut signer_up = false;
+    let mut wait_signer = |fleet: &mut Fleet| -> Result<(), CliError> {
+        if !signer_up {
+            wait_for_signer(fleet, &signer, signals)?;
+            signer_up = true;
+        }
+        Ok(())
+    };
+    set_up(&rt, root, m, &url, &registry, &signer, || {
+        wait_signer(fleet)
+    })
+}
+
+/// Deploys the registry from anvil's account 0, which owns it and is the AVS.
+fn deploy(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    expected: Address,
+) -> Result<Registry, CliError> {
+    let owner = dev_wallet(0)?;
+    let avs = owner.address();
+    let registry = rt
+        .block_on(Registry::deploy(url, owner, avs, avs, OPERATOR_SET_ID))
+        .map_err(crate::chain::error)?;
+    if registry.address() != expected {
+        return Err(CliError::Failure(format!(
+            "the registry was deployed at {}, not {expected}: was this anvil used before?",
+            registry.address()
+        )));
     }
+    say_err(&format!(
+        "anvil {url}: registry {expected} deployed (owner and AVS {avs})"
+    ));
+    Ok(registry)
 }
 
 /// Waits until the signer answers (it opens its store and binds its port after starting).
@@ -193,67 +225,82 @@ fn wait_for_signer(
     Ok(())
 }
 
-/// Deploys the registry, registers every operator through the signer, admits them and names the
-/// demo app. The signer client blocks, so each chain call is driven by `rt` on its own.
+/// Registers every operator that is not yet registered through the signer, admits every one
+/// not yet admitted and names the demo app's owner if it has none, so that a first run stopped
+/// part way is completed by the next. `signer_ready` waits for the signer, only when a
+/// registration needs it. The signer client blocks, so each chain call is driven by `rt` on its
+/// own.
 fn set_up(
     rt: &tokio::runtime::Runtime,
     root: &Path,
     m: &Manifest,
     url: &str,
-    expected: Address,
+    registry: &Registry,
     signer: &SignerClient,
+    mut signer_ready: impl FnMut() -> Result<(), CliError>,
 ) -> Result<(), CliError> {
     let chain = crate::chain::error;
-    let owner = dev_wallet(0)?;
-    let avs = owner.address();
-    let registry = rt
-        .block_on(Registry::deploy(url, owner, avs, avs, OPERATOR_SET_ID))
-        .map_err(chain)?;
-    if registry.address() != expected {
-        return Err(CliError::Failure(format!(
-            "the registry was deployed at {}, not {expected}: was this anvil used before?",
-            registry.address()
-        )));
-    }
-    say_err(&format!(
-        "anvil {url}: registry {expected} deployed (owner and AVS {avs})"
-    ));
     for (i, port) in (1..=m.nodes).zip(&m.ports) {
-        // The node's own configuration, read as the node reads it.
-        let config = root.join(node_dir_name(i)).join("node.toml");
-        let fail = |e: anyhow::Error| CliError::Failure(format!("{e:#}"));
-        let node = kms_node::config::Config::load(&config).map_err(fail)?;
-        let enc = node.encryption_key().map_err(fail)?;
         let eoa = dev_eoa(i)?;
         let operator = eoa.address();
-        if Address::from(node.address) != operator {
-            return Err(CliError::Failure(format!(
-                "{}: the address is not anvil account {i}'s",
-                config.display()
-            )));
-        }
-        let own = rt
-            .block_on(Registry::connect(url, expected, Some(dev_wallet(i)?)))
+        let status = rt
+            .block_on(registry.operator_status(operator))
             .map_err(chain)?;
-        crate::signer::register_through(
-            rt,
-            signer,
-            &eoa,
-            &own,
-            enc.public().to_bytes(),
-            &local_url(*port),
-            0,
-        )?;
-        rt.block_on(registry.admit(operator)).map_err(chain)?;
-        say_err(&format!(
-            "anvil {url}: operator {i} {operator} registered through the signer and admitted"
-        ));
+        if status == OperatorStatus::Unknown {
+            // The node's own configuration, read as the node reads it.
+            let config = root.join(node_dir_name(i)).join("node.toml");
+            let fail = |e: anyhow::Error| CliError::Failure(format!("{e:#}"));
+            let node = kms_node::config::Config::load(&config).map_err(fail)?;
+            let enc = node.encryption_key().map_err(fail)?;
+            if Address::from(node.address) != operator {
+                return Err(CliError::Failure(format!(
+                    "{}: the address is not anvil account {i}'s",
+                    config.display()
+                )));
+            }
+            let own = rt
+                .block_on(Registry::connect(
+                    url,
+                    registry.address(),
+                    Some(dev_wallet(i)?),
+                ))
+                .map_err(chain)?;
+            signer_ready()?;
+            crate::signer::register_through(
+                rt,
+                signer,
+                &eoa,
+                &own,
+                enc.public().to_bytes(),
+                &local_url(*port),
+                0,
+            )?;
+        }
+        match status {
+            OperatorStatus::Unknown | OperatorStatus::Registered => {
+                rt.block_on(registry.admit(operator)).map_err(chain)?;
+                say_err(&format!(
+                    "anvil {url}: operator {i} {operator} registered through the signer and \
+                     admitted"
+                ));
+            }
+            OperatorStatus::Admitted => {}
+            OperatorStatus::Removed => say_err(&format!(
+                "anvil {url}: operator {i} {operator} was removed from the registry; its node \
+                 stays out of the set"
+            )),
+        }
     }
     let app_owner: Address = m
         .demo_owner
         .parse()
         .map_err(|_| CliError::Failure("devnet.json: demo_owner is not an address".into()))?;
-    rt.block_on(registry.set_app_owner(&m.demo_app, app_owner))
+    let current = rt
+        .block_on(registry.app_owner(&m.demo_app, None))
         .map_err(chain)?;
+    if current.is_none() {
+        rt.block_on(registry.set_app_owner(&m.demo_app, app_owner))
+            .map_err(chain)?;
+    }
     Ok(())
 }
