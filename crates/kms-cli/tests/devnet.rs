@@ -439,28 +439,22 @@ fn a_chain_devnet_anchors_its_epochs_and_encrypts_from_the_chain() {
     let operators: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("operators.json")).unwrap())
             .unwrap();
-    let held: Vec<(String, serde_json::Value)> = keys["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| {
-            (
-                k["eoa"].as_str().unwrap().to_string(),
-                k["versions"][0]["g1"].clone(),
-            )
-        })
-        .collect();
-    let named: Vec<(String, serde_json::Value)> = operators["operators"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| {
-            (
-                o["address"].as_str().unwrap().to_string(),
-                o["bn254_g1"].clone(),
-            )
-        })
-        .collect();
+    // (address, G1 key) of each entry of a JSON list.
+    let pairs =
+        |list: &serde_json::Value, address: &str, g1: &str| -> Vec<(String, serde_json::Value)> {
+            list.as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e[address].as_str().unwrap().to_string(),
+                        e.pointer(g1).unwrap().clone(),
+                    )
+                })
+                .collect()
+        };
+    let held = pairs(&keys["keys"], "eoa", "/versions/0/g1");
+    let named = pairs(&operators["operators"], "address", "/bn254_g1");
     assert_eq!(named.len(), 4);
     for op in &named {
         assert!(held.contains(op), "{op:?} not held by the signer: {held:?}");
