@@ -97,7 +97,8 @@ pub struct DevnetArgs {
     /// The devnet's directory: created on the first run, resumed on the next ones.
     #[arg(long, default_value = "./devnet")]
     dir: PathBuf,
-    /// Do not start the operator-key service (kms-signer).
+    /// Do not start the operator-key service (kms-signer); not with a chain, whose operators
+    /// register through it.
     #[arg(long)]
     no_signer: bool,
     /// Run on a chain (chain mode, docs 0009); `--interval` then counts blocks [default: 5].

@@ -57,10 +57,13 @@ enum AuditCommand {
 #[derive(Args)]
 #[group(required = true, multiple = true)]
 struct KeySource {
+    /// A BN254 keystore (eigenlayer-cli or EIP-2335 layout).
     #[arg(long, requires = "password_file", conflicts_with = "secret_key_file")]
     keystore: Option<PathBuf>,
+    /// The keystore's password (its final line ending is ignored).
     #[arg(long, requires = "keystore")]
     password_file: Option<PathBuf>,
+    /// A file holding the secret key: one decimal or 0x-hex integer, reduced mod r.
     #[arg(long)]
     secret_key_file: Option<PathBuf>,
 }
