@@ -1,12 +1,15 @@
-//! Chain mode (docs 0009): the `KmsRegistry` contract over JSON-RPC, with alloy. Reads the
-//! operator set as it was at a block (what a round pinned at its trigger block uses), the apps and
-//! the anchored epochs; writes registrations, admissions, removals, apps and epoch anchors; deploys
-//! the committed artifacts (devnets, tests). [`anvil`] starts a local chain.
+//! Where the operator set comes from: [`membership`] (the trait a node's rounds ask, and the
+//! static operator file, the embedded default) and, in chain mode (docs 0009), the `KmsRegistry`
+//! contract over JSON-RPC, with alloy. The registry gives the operator set as it was at a block
+//! (what a round pinned at its trigger block uses), the apps and the anchored epochs; it takes
+//! registrations, admissions, removals, apps and epoch anchors; the committed artifacts deploy it
+//! (devnets, tests). [`anvil`] starts a local chain.
 //!
 //! Everything read from the chain is decoded into checked types: a registry that returned a point
 //! off the curve would be refused here, not used.
 
 pub mod anvil;
+pub mod membership;
 mod registry;
 
 /// The wallet type transactions are sent with (a local secp256k1 key).

@@ -5,9 +5,9 @@
 //! never a guess.
 
 use crate::config::{default_block_time, ChainConfig};
-use crate::membership::{valid_url, Member, MembersFuture, Membership, MembershipError};
 use alloy_primitives::Address as EthAddress;
 use anyhow::Context;
+use kms_chain::membership::{valid_url, Member, MembersFuture, Membership, MembershipError};
 use kms_chain::{Anchor, ChainError, LocalSigner, OperatorRecord, Registry};
 use kms_crypto::bls::EvalPoint;
 use kms_crypto::seal::EncryptionPublicKey;

@@ -1,6 +1,7 @@
 //! The threshold network's node around the sans-IO protocol (`kms-protocol`): who the operators
-//! are (membership), what the node stores (state), when rounds run (node, driver), how messages
-//! travel (transport) and how applications get partial signatures (api). Design: docs/0008-node.md.
+//! are (`kms_chain::membership`, and the chain source over the registry), what the node stores
+//! (state), when rounds run (node, driver), how messages travel (transport) and how applications
+//! get partial signatures (api). Design: docs/0008-node.md.
 #![forbid(unsafe_code)]
 #![deny(
     clippy::unwrap_used,
@@ -22,13 +23,12 @@ pub mod api;
 pub mod chain;
 pub mod config;
 pub mod driver;
-pub mod membership;
 pub mod metrics;
 pub mod node;
 pub mod state;
 pub mod transport;
 
-pub use membership::{Member, Membership, MembershipError, OperatorFile, StaticFile};
+pub use kms_chain::membership::{Member, Membership, MembershipError, OperatorFile, StaticFile};
 
 use anyhow::Context;
 

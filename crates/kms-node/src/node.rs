@@ -6,11 +6,11 @@
 use crate::chain::ChainSource;
 use crate::config::Config;
 use crate::driver::{Driver, DriverMsg, RoundStart};
-use crate::membership::{Member, Membership, OperatorFile};
 use crate::metrics::Metrics;
 use crate::state::{EpochRecord, State};
 use crate::transport::Transport;
 use anyhow::{bail, Context};
+use kms_chain::membership::{Member, Membership, OperatorFile};
 use kms_chain::{Anchor, ChainError};
 use kms_crypto::bls::{Commitment, Share};
 use kms_crypto::seal::EncryptionKey;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::membership::{Member, StaticFile};
+use kms_chain::membership::{Member, StaticFile};
 use kms_crypto::bls::EvalPoint;
 use kms_crypto::bn254;
 use kms_crypto::seal::EncryptionKey;

@@ -1,7 +1,7 @@
 //! Who the operators are. [`Membership`] gives the operator set a round runs with; the embedded
 //! default is [`StaticFile`], a JSON file that lists each operator's address, id (its evaluation
-//! point, docs 0007), BN254 keys, X25519 key and URL. The chain registry ([`crate::chain`]) is
-//! the other implementation of the same trait.
+//! point, docs 0007), BN254 keys, X25519 key and URL. The registry ([`crate::Registry`]) is the
+//! other source: kms-node's chain source implements the same trait over it.
 //!
 //! The file is trusted configuration, so proof of possession of the BN254 keys is not checked here
 //! (the chain registry checks it); everything else is: points on the curve and in the subgroup,
@@ -261,7 +261,7 @@ fn entry_to_member(e: &Entry) -> Result<Member, &'static str> {
 }
 
 /// A node URL both sources accept: http(s), no whitespace, at most 2048 bytes.
-pub(crate) fn valid_url(url: &str) -> bool {
+pub fn valid_url(url: &str) -> bool {
     (url.starts_with("http://") || url.starts_with("https://"))
         && url.len() <= 2048
         && !url.chars().any(char::is_whitespace)
