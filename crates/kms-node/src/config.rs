@@ -5,6 +5,8 @@ use anyhow::{bail, Context};
 use kms_crypto::bn254;
 use kms_crypto::seal::EncryptionKey;
 use kms_protocol::Address;
+use kms_service::read_secret_text;
+pub use kms_service::Bn254Source;
 use kms_store::KekSource;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -78,13 +80,6 @@ pub fn default_block_time(chain_id: u64) -> Duration {
         31_337 => Duration::from_secs(1),
         _ => Duration::from_secs(2),
     }
-}
-
-/// Where the operator's BN254 key comes from.
-#[derive(Debug, Clone)]
-pub enum Bn254Source {
-    Keystore { file: PathBuf, password: PathBuf },
-    KeyFile(PathBuf),
 }
 
 /// The validated configuration.
@@ -254,23 +249,7 @@ impl Config {
 
     /// The operator's BN254 key.
     pub fn bn254_key(&self) -> anyhow::Result<bn254::SecretKey> {
-        match &self.bn254 {
-            Bn254Source::KeyFile(p) => {
-                let text = read_secret_text(p)?;
-                bn254::SecretKey::from_int_str(text.trim())
-                    .with_context(|| format!("{}: not a BN254 secret key", p.display()))
-            }
-            Bn254Source::Keystore { file, password } => {
-                let json = std::fs::read_to_string(file)
-                    .with_context(|| format!("reading {}", file.display()))?;
-                let mut pw = read_secret_text(password)?;
-                while pw.ends_with('\n') || pw.ends_with('\r') {
-                    pw.pop();
-                }
-                kms_crypto::keystore::decrypt_any(&json, &pw)
-                    .with_context(|| format!("{}: cannot decrypt the keystore", file.display()))
-            }
-        }
+        self.bn254.load()
     }
 
     /// The operator's X25519 key (64 hex characters).
@@ -284,12 +263,6 @@ impl Config {
         EncryptionKey::from_bytes(&bytes)
             .with_context(|| format!("{}: not an X25519 secret key", p.display()))
     }
-}
-
-fn read_secret_text(p: &Path) -> anyhow::Result<zeroize::Zeroizing<String>> {
-    std::fs::read_to_string(p)
-        .map(zeroize::Zeroizing::new)
-        .with_context(|| format!("reading {}", p.display()))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! service's data directory.
 
 use clap::{Args, Parser, Subcommand};
+use kms_service::Bn254Source;
 use kms_signer::config::FileConfig;
 use kms_store::KekSource;
 use std::net::SocketAddr;
@@ -69,29 +70,10 @@ struct KeySource {
 }
 
 impl KeySource {
-    fn load(&self) -> anyhow::Result<kms_crypto::bn254::SecretKey> {
-        use anyhow::Context;
-        match (&self.keystore, &self.password_file, &self.secret_key_file) {
-            (Some(keystore), Some(password_file), None) => {
-                let json = std::fs::read_to_string(keystore)
-                    .with_context(|| format!("reading {}", keystore.display()))?;
-                let mut password = zeroize::Zeroizing::new(
-                    std::fs::read_to_string(password_file)
-                        .with_context(|| format!("reading {}", password_file.display()))?,
-                );
-                while password.ends_with('\n') || password.ends_with('\r') {
-                    password.pop();
-                }
-                kms_crypto::keystore::decrypt_any(&json, &password).context("reading the keystore")
-            }
-            (None, None, Some(file)) => {
-                let text = zeroize::Zeroizing::new(
-                    std::fs::read_to_string(file)
-                        .with_context(|| format!("reading {}", file.display()))?,
-                );
-                kms_crypto::bn254::SecretKey::from_int_str(text.trim())
-                    .with_context(|| format!("{}: not a BN254 secret key", file.display()))
-            }
+    fn source(self) -> anyhow::Result<Bn254Source> {
+        match (self.keystore, self.password_file, self.secret_key_file) {
+            (Some(file), Some(password), None) => Ok(Bn254Source::Keystore { file, password }),
+            (None, None, Some(file)) => Ok(Bn254Source::KeyFile(file)),
             _ => anyhow::bail!("give --keystore with --password-file, or --secret-key-file"),
         }
     }
@@ -195,7 +177,7 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             let eoa: alloy_primitives::Address = eoa
                 .parse()
                 .map_err(|_| anyhow::anyhow!("--eoa is not an address"))?;
-            let sk = key.load()?;
+            let sk = key.source()?.load()?;
             let store = kms_signer::admin::open_or_create(&dir.data_dir, &dir.kek()?)?;
             let record = kms_signer::admin::import(store, eoa, &sk).await?;
             print_json(&serde_json::to_value(record)?)
