@@ -50,13 +50,18 @@ impl Anvil {
 
     /// Starts anvil on a given port (0: a free one), e.g. to restart it where it was.
     pub fn start_on(port: u16, extra: &[&str]) -> std::io::Result<Self> {
-        let mut child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
+            .stderr(Stdio::null());
+        // anvil from npm is a node wrapper around the binary; signals go to both through their
+        // own process group, else killing the wrapper leaves the binary running.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command.spawn()?;
         let out = child
             .stdout
             .take()
@@ -89,12 +94,19 @@ impl Anvil {
                 )));
             }
             if Instant::now() > deadline {
-                let _ = child.kill();
+                let mut anvil = Self { child, port: 0 };
+                anvil.stop();
                 return Err(std::io::Error::other(
                     "anvil did not start listening in 30 s",
                 ));
             }
         }
+    }
+
+    /// The process id of what was started (with npm's anvil, the wrapper), which is also the id
+    /// of its process group.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn port(&self) -> u16 {
@@ -108,9 +120,7 @@ impl Anvil {
     /// Stops it with SIGTERM, so that with `--state` it writes its state first, and waits (at
     /// most 10 s, then SIGKILL).
     pub fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        self.signal("TERM");
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -123,8 +133,22 @@ impl Anvil {
 
     /// Stops it now (SIGKILL) and waits.
     pub fn stop(&mut self) {
+        self.signal("KILL");
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Sends `signal` to anvil's process group: the wrapper and the binary it runs.
+    fn signal(&self, signal: &str) {
+        let target = if cfg!(unix) {
+            format!("-{}", self.child.id())
+        } else {
+            self.child.id().to_string()
+        };
+        let _ = Command::new("kill")
+            .args(["-s", signal, "--", &target])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

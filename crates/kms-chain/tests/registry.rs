@@ -250,3 +250,53 @@ async fn operators_register_and_a_protocol_certificate_is_anchored_on_chain() {
         .expect("connect");
     assert!(refused(stranger.admit(wallet(5).address()).await).contains("NotOwner"));
 }
+
+/// The processes whose process group is `pgid` (Linux /proc).
+#[cfg(target_os = "linux")]
+fn group_members(pgid: u32) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid pgrp ...; comm may hold spaces, so fields start after ')'.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        if fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid) && fields[0] != "Z" {
+            pids.extend(
+                entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    pids
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn stopping_anvil_stops_the_binary_behind_the_npm_wrapper() {
+    for terminate in [false, true] {
+        let mut anvil = Anvil::start(&[]).expect("anvil starts (scripts/test installs it)");
+        let group = anvil.pid();
+        assert!(!group_members(group).is_empty());
+        if terminate {
+            anvil.terminate();
+        } else {
+            drop(anvil);
+        }
+        // The binary may take a moment to exit after its signal.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !group_members(group).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(
+            group_members(group),
+            Vec::<u32>::new(),
+            "terminate: {terminate}"
+        );
+    }
+}
