@@ -8,8 +8,8 @@ import {BlsEquations} from "./BlsEquations.sol";
 /// @notice docs/0009-chain-mode.md. Operators register with EigenLayer KeyRegistrar's BN254
 /// formats and check; the owner admits and removes them. The set at any block B is readable
 /// here (isActiveAt, operatorCountAt) and, with eth_call at B, as activeOperators(). Epochs are
-/// anchored by a BLS certificate of at least ceil(2n/3) of the n operators admitted at the epoch's
-/// trigger block, on the KMS_VOTE_V2 vote digest.
+/// anchored by a BLS certificate of at least floor(2n/3) + 1 of the n operators admitted at the
+/// epoch's trigger block (the BFT quorum, docs/0005 §4), on the KMS_VOTE_V3 vote digest.
 contract KmsRegistry {
     enum OperatorStatus {
         None,
@@ -312,26 +312,42 @@ contract KmsRegistry {
     // ---------------------------------------------------------------------------------------
     // Epochs.
 
-    /// keccak256("KMS_VOTE_V2" ‖ chainid (8) ‖ this (20) ‖ epoch (8) ‖ round ‖ setHash ‖ keccak256(mpk)):
-    /// what a certificate's signatures are on.
-    function voteDigest(uint64 epoch, bytes32 round, bytes32 setHash, bytes calldata mpk_)
+    /// keccak256("KMS_VOTE_V3" ‖ chainid (8) ‖ this (20) ‖ epoch (8) ‖ attempt (4) ‖ round ‖ setHash ‖
+    /// keccak256(mpk)): what a certificate's signatures are on. The attempt is bound because
+    /// players may precommit another set in a later attempt; only t precommits of one attempt
+    /// decide (docs/0005 §4).
+    function voteDigest(uint64 epoch, uint32 attempt, bytes32 round, bytes32 setHash, bytes calldata mpk_)
         public
         view
         returns (bytes32)
     {
         return keccak256(
             abi.encodePacked(
-                bytes("KMS_VOTE_V2"), uint64(block.chainid), address(this), epoch, round, setHash, keccak256(mpk_)
+                bytes("KMS_VOTE_V3"),
+                uint64(block.chainid),
+                address(this),
+                epoch,
+                attempt,
+                round,
+                setHash,
+                keccak256(mpk_)
             )
         );
     }
 
+    /// The certificate quorum for n operators: floor(2n/3) + 1, the smallest t with
+    /// 2(n - t) < t (docs/0005 §4).
+    function quorumFor(uint256 n) public pure returns (uint256) {
+        return (2 * n) / 3 + 1;
+    }
+
     /// Records epoch `epoch` (its trigger block) on a certificate: `signers` (strictly increasing
-    /// addresses, each active at block `epoch`, at least ceil(2n/3) of the n active then) signed
-    /// the vote digest, sigma is their aggregate signature and apkG2 their aggregate G2 key.
-    /// Anyone may submit; an invalid certificate reverts.
+    /// addresses, each active at block `epoch`, at least quorumFor(n) of the n active then) signed
+    /// the vote digest of agreement attempt `attempt`, sigma is their aggregate signature and
+    /// apkG2 their aggregate G2 key. Anyone may submit; an invalid certificate reverts.
     function anchorEpoch(
         uint64 epoch,
+        uint32 attempt,
         bytes32 round,
         bytes32 setHash,
         bytes calldata mpk_,
@@ -340,7 +356,7 @@ contract KmsRegistry {
         BN254.G1Point calldata sigma
     ) external {
         bool first = _checkEpochAndMpk(epoch, mpk_);
-        bytes32 digest = voteDigest(epoch, round, setHash, mpk_);
+        bytes32 digest = voteDigest(epoch, attempt, round, setHash, mpk_);
         _verifyCertificate(epoch, digest, signers, apkG2, sigma);
 
         if (first) _mpk = mpk_;
@@ -422,7 +438,7 @@ contract KmsRegistry {
         uint256 count = signers.length;
         if (count == 0) revert NoSigners();
         uint256 n = operatorCountAt(epoch);
-        uint256 required = (2 * n + 2) / 3;
+        uint256 required = quorumFor(n);
         if (count < required) revert InsufficientSigners(count, required);
         address previous = address(0);
         for (uint256 i = 0; i < count; i++) {

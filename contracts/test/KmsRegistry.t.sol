@@ -19,6 +19,7 @@ abstract contract RegistryFixture is TestBase {
 
     struct Anchor {
         uint64 epoch;
+        uint32 attempt;
         bytes32 round;
         bytes32 setHash;
         bytes mpk;
@@ -90,6 +91,7 @@ abstract contract RegistryFixture is TestBase {
     function toolAnchor(uint256 a) internal view returns (Anchor memory x) {
         string memory k = idx(".anchors", a, "");
         x.epoch = uint64(vm.parseJsonUint(tool, string.concat(k, ".epoch")));
+        x.attempt = uint32(vm.parseJsonUint(tool, string.concat(k, ".attempt")));
         x.round = vm.parseJsonBytes32(tool, string.concat(k, ".round"));
         x.setHash = vm.parseJsonBytes32(tool, string.concat(k, ".setHash"));
         x.mpk = vm.parseJsonBytes(tool, string.concat(k, ".mpk"));
@@ -100,7 +102,7 @@ abstract contract RegistryFixture is TestBase {
     }
 
     function submit(Anchor memory x) internal {
-        reg.anchorEpoch(x.epoch, x.round, x.setHash, x.mpk, x.signers, x.apkG2, x.sigma);
+        reg.anchorEpoch(x.epoch, x.attempt, x.round, x.setHash, x.mpk, x.signers, x.apkG2, x.sigma);
     }
 
     function expectAnchorRevert(bytes memory err, Anchor memory x) internal {
@@ -636,11 +638,14 @@ contract KmsRegistryAnchorTest is RegistryFixture {
     function test_vote_digest_matches_fixture() public view {
         for (uint256 a = 0; a < 2; a++) {
             Anchor memory x = toolAnchor(a);
-            assertEq(reg.voteDigest(x.epoch, x.round, x.setHash, x.mpk), x.voteDigest, "kms bn254 anchor digest");
+            assertEq(
+                reg.voteDigest(x.epoch, x.attempt, x.round, x.setHash, x.mpk), x.voteDigest, "kms bn254 anchor digest"
+            );
         }
         assertEq(
             reg.voteDigest(
                 uint64(vm.parseJsonUint(signer, ".anchor.epoch")),
+                uint32(vm.parseJsonUint(signer, ".anchor.attempt")),
                 vm.parseJsonBytes32(signer, ".anchor.round"),
                 vm.parseJsonBytes32(signer, ".anchor.setHash"),
                 vm.parseJsonBytes(signer, ".anchor.mpk")
@@ -655,6 +660,16 @@ contract KmsRegistryAnchorTest is RegistryFixture {
             apk = BN254.plus(apk, reg.operatorInfo(y.signers[i]).g1);
         }
         assertEq(apk, g1At(tool, ".anchors[0].apkG1"), "apk");
+    }
+
+    function test_quorum_is_floor_two_thirds_plus_one() public view {
+        uint256[11] memory t = [uint256(0), 1, 2, 3, 3, 4, 5, 5, 6, 7, 7];
+        for (uint256 n = 1; n <= 10; n++) {
+            assertEq(reg.quorumFor(n), t[n], "quorum");
+            // f = n - t Byzantine plus f revealed shares stay below t.
+            assertTrue(2 * (n - reg.quorumFor(n)) < reg.quorumFor(n), "2f < t");
+        }
+        assertEq(reg.quorumFor(64), 43, "n = 64");
     }
 
     function test_anchors_two_epochs() public {
@@ -675,11 +690,11 @@ contract KmsRegistryAnchorTest is RegistryFixture {
         assertEq(rec.anchoredAt, 101, "anchoredAt");
         assertEq(reg.epochRecord(99).anchoredAt, 0, "other epochs are empty");
 
-        // Operator 2 leaves at block 150: at epoch 200, n = 3 and two signers are enough.
+        // Operator 2 leaves at block 150: at epoch 200, n = 3, and the quorum of three is all three.
         vm.roll(150);
         remove(op(tool, 2));
         Anchor memory y = toolAnchor(1);
-        assertEq(y.signers.length, 2, "two signers");
+        assertEq(y.signers.length, 3, "three signers");
         assertEq(reg.operatorCountAt(y.epoch), 3, "n at epoch 200");
         vm.roll(260);
         submit(y);
@@ -738,7 +753,7 @@ contract KmsRegistryAnchorTest is RegistryFixture {
 
         x.signers = new address[](0);
         expectAnchorRevert(abi.encodeWithSelector(KmsRegistry.NoSigners.selector), x);
-        // Two of four: below ceil(2·4/3) = 3.
+        // Two of four: below floor(2·4/3) + 1 = 3.
         x.signers = addrs(good[0], good[1]);
         expectAnchorRevert(abi.encodeWithSelector(KmsRegistry.InsufficientSigners.selector, 2, 3), x);
         // Not strictly increasing.
@@ -786,6 +801,10 @@ contract KmsRegistryAnchorTest is RegistryFixture {
         expectAnchorRevert(invalid, y);
         y = toolAnchor(0);
         y.setHash = keccak256("another set");
+        expectAnchorRevert(invalid, y);
+        // Another attempt: the same precommits do not count for it.
+        y = toolAnchor(0);
+        y.attempt += 1;
         expectAnchorRevert(invalid, y);
         // Another certificate's aggregate G2 key.
         y = toolAnchor(0);
@@ -853,6 +872,7 @@ contract KmsRegistrySignerAnchorTest is RegistryFixture {
             admit(op(signer, i));
         }
         base.epoch = uint64(vm.parseJsonUint(signer, ".anchor.epoch"));
+        base.attempt = uint32(vm.parseJsonUint(signer, ".anchor.attempt"));
         base.round = vm.parseJsonBytes32(signer, ".anchor.round");
         base.setHash = vm.parseJsonBytes32(signer, ".anchor.setHash");
         base.mpk = vm.parseJsonBytes(signer, ".anchor.mpk");
@@ -890,7 +910,7 @@ contract KmsRegistrySignerAnchorTest is RegistryFixture {
 
     function test_three_of_four() public {
         Anchor memory x = certificate(three(0, 1, 3));
-        assertEq(reg.voteDigest(x.epoch, x.round, x.setHash, x.mpk), x.voteDigest, "digest");
+        assertEq(reg.voteDigest(x.epoch, x.attempt, x.round, x.setHash, x.mpk), x.voteDigest, "digest");
         vm.expectEmit(true, true, true, true, address(reg));
         emit KmsRegistry.EpochAnchored(x.epoch, x.round, x.setHash, x.voteDigest, x.mpk, address(this));
         submit(x);

@@ -15,7 +15,8 @@
 //! players)` (l. 945): dealers = players = all n nodes; `previous` is `None` for the DKG and the
 //! DKG's `Output` for the reshare. Participants sign with ed25519 (`commonware_cryptography::ed25519`,
 //! as in commonware's own DKG bench); `V = MinSig` (public polynomial in G2). The quorum, i.e. the
-//! dealing degree + 1, is `N3f1::quorum(n) = n - (n-1)/3`, asserted equal to our t = ceil(2n/3).
+//! dealing degree + 1, is `N3f1::quorum(n) = n - (n-1)/3`, asserted equal to our t = threshold_for(n)
+//! = floor(2n/3) + 1 (the same rule since issue 15, for every n).
 //!
 //! What one node (here the node with the smallest public key) does per ceremony, all timed:
 //!
@@ -116,8 +117,8 @@ fn quorum(n: usize) -> u32 {
     let q = N3f1::quorum(n as u32);
     assert_eq!(
         q as usize,
-        (2 * n).div_ceil(3),
-        "commonware's quorum differs from ceil(2n/3) at n={n}"
+        kms_crypto::bls::threshold_for(n),
+        "commonware's quorum differs from ours at n={n}"
     );
     q
 }

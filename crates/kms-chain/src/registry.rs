@@ -112,6 +112,8 @@ pub struct OperatorRecord {
 pub struct Anchor {
     /// The round's epoch, which in chain mode is its trigger block.
     pub epoch: u64,
+    /// The agreement attempt whose precommits the certificate aggregates.
+    pub attempt: u32,
     pub round: [u8; 32],
     pub set_hash: [u8; 32],
     /// The 96-byte compressed BLS12-381 MPK.
@@ -139,6 +141,7 @@ impl Anchor {
                 .ok()?;
         Some(Self {
             epoch: cfg.epoch,
+            attempt: cert.attempt,
             round: cert.round,
             set_hash: cert.set.hash(),
             mpk: cert.mpk.to_bytes().to_vec(),
@@ -461,6 +464,7 @@ impl Registry {
     pub async fn vote_digest(
         &self,
         epoch: u64,
+        attempt: u32,
         round: [u8; 32],
         set_hash: [u8; 32],
         mpk: &[u8],
@@ -469,6 +473,7 @@ impl Registry {
             .contract()
             .voteDigest(
                 epoch,
+                attempt,
                 FixedBytes(round),
                 FixedBytes(set_hash),
                 Bytes::copy_from_slice(mpk),
@@ -553,6 +558,7 @@ impl Registry {
         let c = self.contract();
         self.send(c.anchorEpoch(
             a.epoch,
+            a.attempt,
             FixedBytes(a.round),
             FixedBytes(a.set_hash),
             Bytes::copy_from_slice(&a.mpk),

@@ -161,7 +161,7 @@ async fn operators_register_and_a_protocol_certificate_is_anchored_on_chain() {
 
     // The contract computes the same vote digest as the protocol.
     let on_chain = registry
-        .vote_digest(trigger, cert.round, cert.set.hash(), &mpk)
+        .vote_digest(trigger, cert.attempt, cert.round, cert.set.hash(), &mpk)
         .await
         .expect("voteDigest");
     assert_eq!(on_chain, cert.vote_digest(&cfg));

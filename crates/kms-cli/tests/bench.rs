@@ -183,7 +183,7 @@ fn bench_measures_a_small_network_and_cleans_up() {
     assert_eq!(networks.len(), 1, "{report:#}");
     let net = &networks[0];
     assert_eq!(net["nodes"], 3);
-    assert_eq!(net["threshold"], 2);
+    assert_eq!(net["threshold"], 3);
     assert!(
         net["genesis"]["max_ms"].as_f64().unwrap() >= net["genesis"]["median_ms"].as_f64().unwrap()
     );

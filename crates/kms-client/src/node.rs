@@ -4,10 +4,10 @@
 //!
 //! The client knows the nodes only by URL, so it believes what enough of them say together. A view
 //! (epoch, commitment, MPK, operator ids) is agreed when it is reported identically by at least
-//! t of that epoch's operators and by at least two thirds of the URLs asked (so that one node
-//! cannot invent a network with t = 1 of its own); the highest such epoch wins. Every partial is
-//! checked against the agreed commitment before use, and a node whose partial does not verify is
-//! reported as a culprit.
+//! t of that epoch's operators and by more than two thirds of the URLs asked (`threshold_for`,
+//! so that one node cannot invent a network with t = 1 of its own); the highest such epoch wins.
+//! Every partial is checked against the agreed commitment before use, and a node whose partial
+//! does not verify is reported as a culprit.
 //!
 //! Each call asks every node at once, one thread per node, each request bounded by the client's
 //! timeout: a dead node costs at most that timeout and never blocks the others.
@@ -257,7 +257,7 @@ pub struct MpkReport {
     pub view: NetworkView,
     /// How many of the epoch's operators reported it.
     pub agreeing: usize,
-    /// How many had to: max(t, two thirds of the URLs).
+    /// How many had to: max(t, threshold_for(URLs): more than two thirds of them).
     pub needed: usize,
     /// One per URL, in the order given.
     pub nodes: Vec<NodeReport>,

@@ -61,8 +61,14 @@ async fn protocol(State(node): State<Shared>, body: Bytes) -> Result<Json<Value>
     let tx = node.round_sender(&round).ok_or_else(unknown)?;
     let n = msgs.len();
     let (reply, rx) = tokio::sync::oneshot::channel();
-    tx.send(DriverMsg::Batch { msgs, reply })
-        .map_err(|_| unknown())?;
+    // A full queue is backpressure: the sender retries later, nothing piles up here.
+    tx.try_send(DriverMsg::Batch { msgs, reply })
+        .map_err(|e| match e {
+            std::sync::mpsc::TrySendError::Full(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "round is busy")
+            }
+            std::sync::mpsc::TrySendError::Disconnected(_) => unknown(),
+        })?;
     let rejects = tokio::time::timeout(Duration::from_secs(10), rx)
         .await
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "round is busy"))?
@@ -72,8 +78,9 @@ async fn protocol(State(node): State<Shared>, body: Bytes) -> Result<Json<Value>
         .map(|(i, r)| {
             json!({
                 "index": i,
-                "reason": r.reason.to_string(),
-                "culprit": r.culprit.as_ref().map(address_of),
+                "reason": r.to_string(),
+                "code": r.code(),
+                "culprit": r.culprit().as_ref().map(address_of),
             })
         })
         .collect();
@@ -150,6 +157,17 @@ async fn status(State(node): State<Shared>) -> Json<Value> {
             "duration_ms": l.duration_ms,
         })
     });
+    let faults: Vec<Value> = node
+        .faults()
+        .into_iter()
+        .map(|(op, reasons)| {
+            json!({
+                "operator": address_of(&op),
+                "count": reasons.values().sum::<u64>(),
+                "reasons": reasons,
+            })
+        })
+        .collect();
     Json(json!({
         "node": address_of(&node.cfg.address),
         "epoch": latest.as_ref().map(|e| e.record.epoch),
@@ -158,6 +176,7 @@ async fn status(State(node): State<Shared>) -> Json<Value> {
         "interval_secs": node.cfg.interval.as_secs(),
         "round": round,
         "last_round": last,
+        "faults": faults,
     }))
 }
 

@@ -1,5 +1,6 @@
 //! Prometheus metrics: rounds by outcome, current epoch, round duration, partial requests by
-//! outcome, peer errors by peer; in chain mode the chain head and anchors by outcome.
+//! outcome, peer errors by peer, protocol faults by operator and reason; in chain mode the chain
+//! head and anchors by outcome.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -18,6 +19,12 @@ pub struct PeerLabel {
     pub peer: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FaultLabel {
+    pub operator: String,
+    pub reason: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub rounds: Family<Outcome, Counter>,
@@ -27,6 +34,7 @@ pub struct Metrics {
     pub peer_errors: Family<PeerLabel, Counter>,
     pub chain_head: Gauge,
     pub anchors: Family<Outcome, Counter>,
+    pub faults: Family<FaultLabel, Counter>,
 }
 
 impl Metrics {
@@ -70,8 +78,15 @@ impl Metrics {
             "Chain mode: anchor transactions by outcome (sent, already, failed)",
             anchors.clone(),
         );
+        let faults = Family::<FaultLabel, Counter>::default();
+        registry.register(
+            "kms_node_faults",
+            "Protocol faults proven against an operator (its signed message shows it), by reason",
+            faults.clone(),
+        );
         Self {
             registry,
+            faults,
             chain_head,
             anchors,
             rounds,
@@ -88,6 +103,15 @@ impl Metrics {
 
     pub fn anchor(&self, outcome: &'static str) {
         self.anchors.get_or_create(&Outcome { outcome }).inc();
+    }
+
+    pub fn fault(&self, operator: &str, reason: &'static str) {
+        self.faults
+            .get_or_create(&FaultLabel {
+                operator: operator.to_string(),
+                reason,
+            })
+            .inc();
     }
 
     pub fn partial(&self, outcome: &'static str) {

@@ -5,7 +5,7 @@
 
 use crate::chain::ChainSource;
 use crate::config::Config;
-use crate::driver::{Driver, DriverMsg, RoundStart};
+use crate::driver::{DriverMsg, RoundStart, QUEUE_DEPTH};
 use crate::metrics::Metrics;
 use crate::state::{EpochRecord, State};
 use crate::transport::Transport;
@@ -76,8 +76,11 @@ pub struct LastRound {
 
 struct RoundHandle {
     digest: [u8; 32],
-    tx: std::sync::mpsc::Sender<DriverMsg>,
+    tx: std::sync::mpsc::SyncSender<DriverMsg>,
 }
+
+/// Faults proven against one operator (by this node), by reason code.
+pub type FaultCounts = BTreeMap<Address, BTreeMap<&'static str, u64>>;
 
 pub struct Node {
     pub cfg: Config,
@@ -92,6 +95,7 @@ pub struct Node {
     current: Mutex<Option<RoundHandle>>,
     round_status: Mutex<Option<(RoundStatus, u64)>>,
     last_round: Mutex<Option<LastRound>>,
+    faults: Mutex<FaultCounts>,
     pub metrics: Arc<Metrics>,
     pub transport: Transport,
     pub rt: tokio::runtime::Handle,
@@ -197,6 +201,7 @@ impl Node {
             current: Mutex::new(None),
             round_status: Mutex::new(None),
             last_round: Mutex::new(None),
+            faults: Mutex::new(BTreeMap::new()),
             metrics,
             rt,
             limiter,
@@ -225,6 +230,20 @@ impl Node {
 
     pub fn last_round(&self) -> Option<LastRound> {
         self.last_round.lock().ok().and_then(|s| s.clone())
+    }
+
+    /// Faults this node has proven against other operators since it started.
+    pub fn faults(&self) -> FaultCounts {
+        self.faults.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
+    /// Counts a fault proven against `culprit` (its signature is on the message). Only members
+    /// can be culprits, so the table is bounded by the operator set.
+    pub(crate) fn record_fault(&self, culprit: &Address, code: &'static str) {
+        self.metrics.fault(&address_of(culprit), code);
+        if let Ok(mut f) = self.faults.lock() {
+            *f.entry(*culprit).or_default().entry(code).or_default() += 1;
+        }
     }
 
     pub(crate) fn set_round_status(&self, s: Option<RoundStatus>) {
@@ -281,7 +300,7 @@ impl Node {
     pub(crate) fn round_sender(
         &self,
         digest: &[u8; 32],
-    ) -> Option<std::sync::mpsc::Sender<DriverMsg>> {
+    ) -> Option<std::sync::mpsc::SyncSender<DriverMsg>> {
         let cur = self.current.lock().ok()?;
         cur.as_ref()
             .filter(|h| &h.digest == digest)
@@ -337,7 +356,7 @@ impl Node {
         end: Instant,
     ) {
         let cfg = Arc::new(cfg);
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_DEPTH);
         if let Ok(mut cur) = self.current.lock() {
             *cur = Some(RoundHandle {
                 digest: cfg.digest(),
@@ -362,10 +381,7 @@ impl Node {
         let node = self.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("round-{k}"))
-            .spawn(move || match Driver::new(node, s) {
-                Ok(d) => d.run(rx),
-                Err(e) => tracing::error!(epoch = k, %e, "cannot start the round"),
-            });
+            .spawn(move || crate::driver::run(node, s, rx));
         if let Err(e) = spawned {
             tracing::error!(%e, "cannot spawn the round thread");
         }
@@ -622,8 +638,8 @@ impl Node {
                 _ => bail!("config would change the master public key"),
             }
         }
-        let cert =
-            Certificate::decode(&certificate).map_err(|e| anyhow::anyhow!("certificate: {e}"))?;
+        let cert = Certificate::decode(&certificate, kms_protocol::Commit)
+            .map_err(|e| anyhow::anyhow!("certificate: {e}"))?;
         let mut cache = CommitmentCache::default();
         let envs = logs
             .iter()

@@ -6,6 +6,7 @@
 use anyhow::{bail, Context};
 use kms_crypto::bls::{EvalPoint, SecretScalar, Share};
 use kms_crypto::Secret;
+use kms_protocol::lifecycle::Journal;
 use kms_store::redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use kms_store::{KekSource, Store};
 use rand_core::{OsRng, RngCore};
@@ -14,10 +15,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 /// (epoch, digest) -> sealed dealer seed.
 const SEEDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("node_seeds");
-/// (epoch, digest) -> `Player::save()`.
-const ROUNDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("node_rounds");
-/// (epoch, digest, 0) -> acks a dealer accepted (list); (epoch, digest, 1) -> the log it sent.
-const DEALER: TableDefinition<&[u8], &[u8]> = TableDefinition::new("node_dealer");
+/// (epoch, digest) -> the player's decisions (`Player::decisions`), rewritten whole.
+const ROUNDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("node_rounds_v3");
+/// (epoch, digest, sequence) -> a message the player keeps (deals and logs), appended.
+const ROUND_MSGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("node_round_msgs");
+/// (epoch, digest, 0, sequence) -> an ack the dealer accepted, appended;
+/// (epoch, digest, 1) -> the log it sent.
+const DEALER: TableDefinition<&[u8], &[u8]> = TableDefinition::new("node_dealer_v3");
+/// Tables of the journal format before issue 15 (a whole `Player::save` per round, acks as one
+/// list): dropped at start-up, since their rounds are over and their messages another version.
+const OLD_ROUNDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("node_rounds");
+const OLD_DEALER: TableDefinition<&[u8], &[u8]> = TableDefinition::new("node_dealer");
 /// epoch -> config, certificate and logs.
 const EPOCHS: TableDefinition<u64, &[u8]> = TableDefinition::new("node_epochs");
 /// epoch -> sealed share.
@@ -103,6 +111,37 @@ fn dealer_key(epoch: u64, digest: &[u8; 32], part: u8) -> Vec<u8> {
     k
 }
 
+/// A key under `prefix` with a big-endian sequence number: rows of one list, in order.
+fn seq_key(prefix: &[u8], seq: u32) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The rows under `prefix` (keys `prefix ‖ u32`), in order.
+fn rows_under(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    prefix: &[u8],
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut hi = prefix.to_vec();
+    hi.extend_from_slice(&[0xff; 5]);
+    t.range(prefix..hi.as_slice())?
+        .filter_map(|r| match r {
+            Ok((k, v)) if k.value().len() == prefix.len() + 4 => Some(Ok(v.value().to_vec())),
+            Ok(_) => None,
+            Err(e) => Some(Err(e.into())),
+        })
+        .collect()
+}
+
+/// The next sequence number under `prefix`.
+fn next_seq(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    prefix: &[u8],
+) -> anyhow::Result<u32> {
+    Ok(u32::try_from(rows_under(t, prefix)?.len()).unwrap_or(u32::MAX))
+}
+
 fn aad(table: &str, key: &[u8]) -> Vec<u8> {
     format!("node/{table}/{}", hex::encode(key)).into_bytes()
 }
@@ -150,7 +189,10 @@ impl State {
         let tx = store.db().begin_write()?;
         tx.open_table(SEEDS)?;
         tx.open_table(ROUNDS)?;
+        tx.open_table(ROUND_MSGS)?;
         tx.open_table(DEALER)?;
+        tx.delete_table(OLD_ROUNDS)?;
+        tx.delete_table(OLD_DEALER)?;
         tx.open_table(EPOCHS)?;
         tx.open_table(SHARES)?;
         tx.open_table(NONCES)?;
@@ -199,72 +241,56 @@ impl State {
             || tx.open_table(ROUNDS)?.get(key.as_slice())?.is_some())
     }
 
-    pub fn save_round(&self, epoch: u64, digest: &[u8; 32], saved: &[u8]) -> anyhow::Result<()> {
-        let tx = self.store.db().begin_write()?;
-        tx.open_table(ROUNDS)?
-            .insert(round_key(epoch, digest).as_slice(), saved)?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    pub fn round(&self, epoch: u64, digest: &[u8; 32]) -> anyhow::Result<Option<Vec<u8>>> {
-        let tx = self.store.db().begin_read()?;
-        let t = tx.open_table(ROUNDS)?;
-        Ok(t.get(round_key(epoch, digest).as_slice())?
-            .map(|v| v.value().to_vec()))
-    }
-
-    /// Appends acks the dealer accepted.
-    pub fn add_dealer_acks(
-        &self,
-        epoch: u64,
-        digest: &[u8; 32],
-        acks: &[Vec<u8>],
-    ) -> anyhow::Result<()> {
-        let key = dealer_key(epoch, digest, 0);
+    /// Writes one journal update of a round in one transaction: the decisions (replaced), and
+    /// the messages and dealer acks (appended) and the dealer's log, so a restart finds every
+    /// decision with what it was made from, or none of it.
+    pub fn persist_round(&self, epoch: u64, digest: &[u8; 32], j: &Journal) -> anyhow::Result<()> {
+        let key = round_key(epoch, digest);
         let tx = self.store.db().begin_write()?;
         {
+            if let Some(d) = &j.decisions {
+                tx.open_table(ROUNDS)?
+                    .insert(key.as_slice(), d.as_slice())?;
+            }
+            if !j.messages.is_empty() {
+                let mut t = tx.open_table(ROUND_MSGS)?;
+                let mut seq = next_seq(&t, &key)?;
+                for m in &j.messages {
+                    t.insert(seq_key(&key, seq).as_slice(), m.as_slice())?;
+                    seq = seq.saturating_add(1);
+                }
+            }
             let mut t = tx.open_table(DEALER)?;
-            let mut all = match t.get(key.as_slice())? {
-                Some(v) => decode_list(v.value())?,
-                None => Vec::new(),
-            };
-            all.extend(acks.iter().cloned());
-            let refs: Vec<&[u8]> = all.iter().map(Vec::as_slice).collect();
-            t.insert(key.as_slice(), encode_list(&refs).as_slice())?;
+            if !j.dealer_acks.is_empty() {
+                let prefix = dealer_key(epoch, digest, 0);
+                let mut seq = next_seq(&t, &prefix)?;
+                for a in &j.dealer_acks {
+                    t.insert(seq_key(&prefix, seq).as_slice(), a.as_slice())?;
+                    seq = seq.saturating_add(1);
+                }
+            }
+            if let Some(log) = &j.dealer_log {
+                t.insert(dealer_key(epoch, digest, 1).as_slice(), log.as_slice())?;
+            }
         }
         tx.commit()?;
         Ok(())
     }
 
-    pub fn dealer_acks(&self, epoch: u64, digest: &[u8; 32]) -> anyhow::Result<Vec<Vec<u8>>> {
-        self.dealer_part(epoch, digest, 0)
-            .and_then(|v| v.map_or(Ok(Vec::new()), |b| decode_list(&b)))
-    }
-
-    /// Records the log before it leaves: a restarted dealer re-sends this one, never another.
-    pub fn save_dealer_log(&self, epoch: u64, digest: &[u8; 32], log: &[u8]) -> anyhow::Result<()> {
-        let tx = self.store.db().begin_write()?;
-        tx.open_table(DEALER)?
-            .insert(dealer_key(epoch, digest, 1).as_slice(), log)?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    pub fn dealer_log(&self, epoch: u64, digest: &[u8; 32]) -> anyhow::Result<Option<Vec<u8>>> {
-        self.dealer_part(epoch, digest, 1)
-    }
-
-    fn dealer_part(
-        &self,
-        epoch: u64,
-        digest: &[u8; 32],
-        part: u8,
-    ) -> anyhow::Result<Option<Vec<u8>>> {
+    /// Everything persisted of a round (empty if nothing is).
+    pub fn round_journal(&self, epoch: u64, digest: &[u8; 32]) -> anyhow::Result<Journal> {
+        let key = round_key(epoch, digest);
         let tx = self.store.db().begin_read()?;
-        let t = tx.open_table(DEALER)?;
-        Ok(t.get(dealer_key(epoch, digest, part).as_slice())?
-            .map(|v| v.value().to_vec()))
+        let rounds = tx.open_table(ROUNDS)?;
+        let dealer = tx.open_table(DEALER)?;
+        Ok(Journal {
+            decisions: rounds.get(key.as_slice())?.map(|v| v.value().to_vec()),
+            messages: rows_under(&tx.open_table(ROUND_MSGS)?, &key)?,
+            dealer_acks: rows_under(&dealer, &dealer_key(epoch, digest, 0))?,
+            dealer_log: dealer
+                .get(dealer_key(epoch, digest, 1).as_slice())?
+                .map(|v| v.value().to_vec()),
+        })
     }
 
     /// Stores a finalized epoch and the node's share in one transaction, then drops what the
@@ -418,7 +444,7 @@ fn prune(tx: &WriteTransaction, epoch: u64, retention: u64) -> anyhow::Result<Ve
         shares.remove(*e)?;
     }
     let upper = (epoch + 1).to_be_bytes();
-    for table in [SEEDS, ROUNDS, DEALER] {
+    for table in [SEEDS, ROUNDS, ROUND_MSGS, DEALER] {
         let mut t = tx.open_table(table)?;
         let done: Vec<Vec<u8>> = t
             .range(..upper.as_slice())?

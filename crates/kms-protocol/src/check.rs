@@ -43,7 +43,7 @@ impl CheckCache {
         self.constants.insert((d, commitment_hash));
     }
 
-    fn known(&self, raw: &RawEnvelope) -> bool {
+    pub(crate) fn known(&self, raw: &RawEnvelope) -> bool {
         self.sigs
             .get(&(raw.sender, raw.signature.to_bytes()))
             .is_some_and(|r| r == raw)
@@ -107,6 +107,9 @@ pub enum RevealKind {
     /// The sealed share did not hold the (valid) revealed value: the dealer sent a bad share.
     BadShare,
 }
+
+/// Log check results by (dealer index, keccak of the log body).
+pub type LogChecks = BTreeMap<(usize, [u8; 32]), Result<LogInfo, LogFault>>;
 
 /// A valid log's summary.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,9 +1,10 @@
 //! The dealer: deals once from a seeded RNG, collects acks, publishes its log.
 
 use crate::check::{ack_hash, share_aad};
+use crate::error::{FaultReason, SkipReason};
 use crate::message::{AckEntry, Body, Deal, DealerLog, Envelope, Reveal};
 use crate::round::RoundConfig;
-use crate::{Address, ConfigError, Reject, RejectReason};
+use crate::{Address, ConfigError, Reject};
 use kms_crypto::bls::{Commitment, Polynomial, SecretScalar};
 use kms_crypto::seal::{seal, Sealed};
 use kms_crypto::{bn254, Secret};
@@ -117,32 +118,29 @@ impl Dealer {
     /// complaints mean a reveal in the log.
     pub fn handle_acks(&mut self, env: &Envelope) -> Result<bool, Reject> {
         let sender = env.raw.sender;
+        let fault = |reason| Reject::fault(sender, reason);
         let (Body::Acks(entries), Some(p), Some(d)) = (
             &env.body,
             self.cfg.player_index(&sender),
             self.cfg.dealer_index(&self.me),
         ) else {
-            return Err(Reject::by(sender, RejectReason::WrongPhase));
+            return Err(SkipReason::NotNeeded.into());
         };
         // Logs embed acks and are checked by anyone: only broadcast acks of this round count.
         if env.raw.recipient.is_some() || env.raw.round != self.cfg.digest() {
-            return Err(Reject::by(
-                sender,
-                RejectReason::Invalid("acks must be a broadcast of this round"),
-            ));
+            return Err(fault(FaultReason::Invalid(
+                "acks must be a broadcast of this round",
+            )));
         }
         if entries.len() != self.cfg.dealers.len() {
-            return Err(Reject::by(sender, RejectReason::Invalid("ack count")));
+            return Err(fault(FaultReason::Invalid("ack count")));
         }
         if let Some(prev) = self.acks.get(&p) {
-            return Err(Reject::by(
-                sender,
-                if prev.raw == env.raw {
-                    RejectReason::Duplicate
-                } else {
-                    RejectReason::Equivocation
-                },
-            ));
+            return Err(if prev.raw == env.raw {
+                SkipReason::Duplicate.into()
+            } else {
+                fault(FaultReason::Equivocation)
+            });
         }
         let expected = self
             .sealed
@@ -153,10 +151,9 @@ impl Dealer {
                 self.acks.insert(p, env.clone());
                 Ok(true)
             }
-            (Some(AckEntry::Ack(_)), _) => Err(Reject::by(
-                sender,
-                RejectReason::Invalid("ack for a different dealing"),
-            )),
+            (Some(AckEntry::Ack(_)), _) => {
+                Err(fault(FaultReason::Invalid("ack for a different dealing")))
+            }
             _ => Ok(false),
         }
     }

@@ -1,4 +1,7 @@
-//! Errors and rejections. A rejection always says why and, when the sender is known, names it.
+//! Errors and verdicts. A message that is not taken is either a *skip* (it names nobody: garbage
+//! anyone could have sent, a duplicate, a late or early message an honest retry or clock skew
+//! explains) or a *fault* (it names the sender, whose signature proves it sent something no
+//! honest node sends). Only faults are evidence, so an honest node is never named.
 
 use crate::Address;
 
@@ -21,9 +24,10 @@ pub enum DecodeError {
     Invalid(&'static str),
 }
 
-/// Why a message was refused.
+/// Why a message was skipped. Nothing here is proof against anyone.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RejectReason {
+pub enum SkipReason {
+    /// Failed before the signature was checked: anyone can write any sender into a header.
     #[error("malformed: {0}")]
     Malformed(DecodeError),
     #[error("message is for another round")]
@@ -32,33 +36,101 @@ pub enum RejectReason {
     UnknownSender,
     #[error("message is addressed to someone else")]
     NotForMe,
-    #[error("message is not expected in the current phase")]
-    WrongPhase,
     #[error("bad signature")]
     BadSignature,
     #[error("duplicate of a message already received")]
     Duplicate,
-    #[error("sender signed two different messages of one kind (equivocation)")]
+    /// For a phase or attempt this node has left (a slow sender, or a retry).
+    #[error("too late for this node's phase or attempt")]
+    Late,
+    /// For an attempt this node has not reached (clock skew); kept when it is the next one.
+    #[error("for an attempt this node has not reached")]
+    Early,
+    /// The sender already had its quota of messages checked in this round.
+    #[error("the sender's quota for this round is used up")]
+    OverQuota,
+    /// Valid, but nothing this node needs (a second certificate, an old lock).
+    #[error("not needed")]
+    NotNeeded,
+}
+
+/// What a signed message proves against its sender.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FaultReason {
+    #[error("signed a body that does not decode: {0}")]
+    Malformed(DecodeError),
+    #[error("signed two different messages of one kind (equivocation)")]
     Equivocation,
+    #[error("signed an attempt beyond the round's last ({0})")]
+    AttemptOutOfBounds(u32),
+    #[error("sent an agreement message only the attempt's leader sends")]
+    NotLeader,
+    #[error("sent more distinct messages than the protocol allows in a round")]
+    Flood,
     #[error("invalid content: {0}")]
     Invalid(&'static str),
 }
 
-/// A refused message: the reason, and the party at fault when one can be named (the sender of a
-/// signed message; `None` when even the header did not parse).
+/// A message that was not taken.
+#[must_use]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{reason} (culprit: {})", culprit.map(|a| crate::hex_address(&a)).unwrap_or_else(|| "unknown".into()))]
-pub struct Reject {
-    pub culprit: Option<Address>,
-    pub reason: RejectReason,
+pub enum Reject {
+    #[error("skipped: {0}")]
+    Skip(SkipReason),
+    #[error("fault by {}: {reason}", crate::hex_address(culprit))]
+    Fault {
+        culprit: Address,
+        reason: FaultReason,
+    },
 }
 
 impl Reject {
-    pub fn by(culprit: Address, reason: RejectReason) -> Self {
-        Self {
-            culprit: Some(culprit),
-            reason,
+    pub fn fault(culprit: Address, reason: FaultReason) -> Self {
+        Self::Fault { culprit, reason }
+    }
+
+    /// The operator at fault; `None` for a skip.
+    pub fn culprit(&self) -> Option<Address> {
+        match self {
+            Self::Skip(_) => None,
+            Self::Fault { culprit, .. } => Some(*culprit),
         }
+    }
+
+    pub fn is_fault(&self) -> bool {
+        matches!(self, Self::Fault { .. })
+    }
+
+    /// A short stable name for metrics and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Skip(s) => match s {
+                SkipReason::Malformed(_) => "malformed",
+                SkipReason::WrongRound => "wrong_round",
+                SkipReason::UnknownSender => "unknown_sender",
+                SkipReason::NotForMe => "not_for_me",
+                SkipReason::BadSignature => "bad_signature",
+                SkipReason::Duplicate => "duplicate",
+                SkipReason::Late => "late",
+                SkipReason::Early => "early",
+                SkipReason::OverQuota => "over_quota",
+                SkipReason::NotNeeded => "not_needed",
+            },
+            Self::Fault { reason, .. } => match reason {
+                FaultReason::Malformed(_) => "malformed_body",
+                FaultReason::Equivocation => "equivocation",
+                FaultReason::AttemptOutOfBounds(_) => "attempt_out_of_bounds",
+                FaultReason::NotLeader => "not_leader",
+                FaultReason::Flood => "flood",
+                FaultReason::Invalid(_) => "invalid",
+            },
+        }
+    }
+}
+
+impl From<SkipReason> for Reject {
+    fn from(s: SkipReason) -> Self {
+        Self::Skip(s)
     }
 }
 

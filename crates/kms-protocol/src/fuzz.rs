@@ -29,7 +29,9 @@ use crate::message::{Body, Certificate, CommitmentCache, Envelope, Kind, RawEnve
 use crate::observe::{observe, verify_certificate};
 use crate::round::RoundConfig;
 use crate::sim::{rng_for, SimNode};
-use crate::{evidence_holds, Address, CheckCache, Dealer, Evidence, Inbox, Player, RejectReason};
+use crate::{
+    evidence_holds, Address, CheckCache, Dealer, Evidence, Inbox, Out, Player, Reject, SkipReason,
+};
 use kms_crypto::bls::{self, Commitment, EvalPoint};
 use kms_crypto::seal::{open_with_ephemeral, EncryptionPublicKey, Sealed};
 use kms_crypto::{bn254, Secret};
@@ -49,15 +51,7 @@ const REGISTRY: Address = [0x42; 20];
 const CHAIN: u64 = 31337;
 /// Saved player state starts with a version byte and the round digest.
 const SAVE_HEADER: usize = 33;
-const KINDS: [Kind; 7] = [
-    Kind::Deal,
-    Kind::Acks,
-    Kind::Log,
-    Kind::Status,
-    Kind::Proposal,
-    Kind::Vote,
-    Kind::Certificate,
-];
+const KINDS: [Kind; 9] = Kind::ALL;
 
 // Starting states of `machines` (see there for the byte that picks one).
 const MODE_FRESH: u8 = 0;
@@ -257,7 +251,12 @@ fn build_fixture() -> Result<Fixture, String> {
     let voteless = honest
         .iter()
         .filter(|b| {
-            RawEnvelope::parse(b).is_ok_and(|r| !matches!(r.kind, Kind::Vote | Kind::Certificate))
+            RawEnvelope::parse(b).is_ok_and(|r| {
+                !matches!(
+                    r.kind,
+                    Kind::Prevote | Kind::Prepared | Kind::Precommit | Kind::Certificate
+                )
+            })
         })
         .cloned()
         .collect();
@@ -306,11 +305,13 @@ struct Sim<'a> {
     dealt: Vec<Option<Vec<Vec<u8>>>>,
     dealer_inboxes: Vec<Inbox>,
     /// Sent and not yet delivered.
-    queue: VecDeque<Envelope>,
+    queue: VecDeque<Out>,
     /// Every message the machines produced, encoded, for replay.
     produced: Vec<Vec<u8>>,
-    // Invariant state.
-    locks: Vec<Option<[u8; 32]>>,
+    // Invariant state: each player's lock (attempt, set), and the set it prevoted and
+    // precommitted in each attempt.
+    locks: Vec<Option<(u32, [u8; 32])>>,
+    votes: BTreeSet<(usize, u8, u32, [u8; 32])>,
     /// Encodings of the certificates and logs already checked in this case.
     verified: BTreeSet<Vec<u8>>,
     cert_set: Option<[u8; 32]>,
@@ -351,6 +352,7 @@ impl<'a> Sim<'a> {
             queue: VecDeque::new(),
             produced: Vec::new(),
             locks: vec![None; N],
+            votes: BTreeSet::new(),
             verified: BTreeSet::new(),
             cert_set: None,
             public: None,
@@ -359,12 +361,12 @@ impl<'a> Sim<'a> {
         })
     }
 
-    fn emit(&mut self, env: Envelope) {
+    fn emit(&mut self, out: Out) {
         if self.produced.len() < MAX_PRODUCED {
-            self.produced.push(env.encode());
+            self.produced.push(out.envelope().encode());
         }
         if self.queue.len() < MAX_QUEUE {
-            self.queue.push_back(env);
+            self.queue.push_back(out);
         }
     }
 
@@ -380,7 +382,7 @@ impl<'a> Sim<'a> {
     }
 
     /// `receive` at player `to`; acks it accepts also go to its dealer. One result per message.
-    fn deliver(&mut self, to: usize, msgs: &[&[u8]]) -> Vec<Option<RejectReason>> {
+    fn deliver(&mut self, to: usize, msgs: &[&[u8]]) -> Vec<Option<Reject>> {
         if self.deliveries >= self.budget {
             return Vec::new();
         }
@@ -403,7 +405,7 @@ impl<'a> Sim<'a> {
                     }
                     out.push(None);
                 }
-                Err(e) => out.push(Some(e.reason)),
+                Err(e) => out.push(Some(e)),
             }
         }
         out
@@ -438,7 +440,7 @@ impl<'a> Sim<'a> {
                     ),
                     Expect::OtherRound => assert_eq!(
                         r.as_ref(),
-                        Some(&RejectReason::WrongRound),
+                        Some(&Reject::Skip(SkipReason::WrongRound)),
                         "player {to}: another round's message"
                     ),
                 }
@@ -593,19 +595,20 @@ impl<'a> Sim<'a> {
         match sub {
             ALL_DEAL => {
                 for e in self.dealer(i).unwrap_or_default() {
-                    self.emit(e);
+                    self.emit(Out::Msg(e));
                 }
             }
             ALL_END_DEALS => {
                 if let Some(p) = self.players.get_mut(i) {
                     let e = p.end_deals();
-                    self.emit(e);
+                    self.emit(Out::Msg(e));
                 }
             }
             ALL_START_ATTEMPT => {
                 if let Some(p) = self.players.get_mut(i) {
-                    let e = p.start_attempt(attempt);
-                    self.emit(e);
+                    for e in p.start_attempt(attempt) {
+                        self.emit(e);
+                    }
                 }
             }
             ALL_PROPOSE => {
@@ -687,7 +690,9 @@ impl<'a> Sim<'a> {
                     let _ = dealer.handle_acks(&env);
                 }
                 (Ok(_), _) => broken(&format!("dealer {d} accepted a forged message")),
-                (Err(e), Expect::OtherRound) => assert_eq!(e.reason, RejectReason::WrongRound),
+                (Err(e), Expect::OtherRound) => {
+                    assert_eq!(e, Reject::Skip(SkipReason::WrongRound))
+                }
                 (Err(_), _) => {}
             }
         }
@@ -704,15 +709,21 @@ impl<'a> Sim<'a> {
                 "dealer {d}'s own log fails the public checks: {verdict:?}"
             );
         }
-        self.emit(log);
+        self.emit(Out::Msg(log));
     }
 
     fn route_next(&mut self, route: u8) {
-        let Some(env) = self.queue.pop_front() else {
+        let Some(out) = self.queue.pop_front() else {
             return;
         };
-        let bytes = env.encode();
-        for to in self.targets(route, &bytes) {
+        let bytes = out.envelope().encode();
+        let targets = match &out {
+            Out::Forward { to, .. } if route >= ROUTE_NATURAL => {
+                self.cl.cfg.player_index(to).into_iter().collect()
+            }
+            _ => self.targets(route, &bytes),
+        };
+        for to in targets {
             self.deliver(to, &[&bytes]);
         }
     }
@@ -744,14 +755,30 @@ impl<'a> Sim<'a> {
     fn check(&mut self) {
         let mut held = Vec::new();
         for (i, p) in self.players.iter().enumerate() {
-            let lock = p.lock().map(|l| l.set.hash());
+            let lock = p.lock().map(|l| (l.attempt, l.set.hash()));
             match (self.locks.get_mut(i), lock) {
-                (Some(slot @ None), Some(h)) => *slot = Some(h),
-                (Some(Some(prev)), Some(h)) => {
-                    assert!(*prev == h, "player {i} voted for two different sets")
+                (Some(slot @ None), Some(l)) => *slot = Some(l),
+                (Some(Some(prev)), Some(l)) => {
+                    assert!(
+                        l.0 > prev.0 || l == *prev,
+                        "player {i}'s lock went back or changed within an attempt"
+                    );
+                    *prev = l;
                 }
-                (Some(Some(_)), None) => broken(&format!("player {i} lost its vote lock")),
+                (Some(Some(_)), None) => broken(&format!("player {i} lost its lock")),
                 _ => {}
+            }
+            let (prevote, precommit) = (p.last_prevote(), p.last_precommit());
+            for (stage, v) in [(0u8, prevote), (1u8, precommit)] {
+                if let Some((a, h)) = v {
+                    self.votes.insert((i, stage, a, h));
+                    let sets = self
+                        .votes
+                        .iter()
+                        .filter(|(j, s, b, _)| *j == i && *s == stage && *b == a)
+                        .count();
+                    assert!(sets == 1, "player {i} voted for two sets in attempt {a}");
+                }
             }
             if let Some(c) = p.certificate() {
                 if !self.verified.contains(&c.encode()) {
@@ -933,7 +960,7 @@ fn body(b: &[u8]) {
 }
 
 fn certificate(fx: &Fixture, b: &[u8]) {
-    let Ok(c) = Certificate::decode(b) else {
+    let Ok(c) = Certificate::decode(b, crate::Commit) else {
         return;
     };
     assert!(c.encode() == b, "certificate encoding is not canonical");

@@ -20,6 +20,7 @@
     )
 )]
 
+mod agreement;
 pub mod ceremony;
 pub mod check;
 pub mod codec;
@@ -27,22 +28,26 @@ mod dealer;
 mod error;
 pub mod fuzz;
 mod inbox;
+pub mod lifecycle;
 pub mod message;
 mod observe;
 mod player;
+pub mod quorum;
 pub mod round;
 pub mod sim;
 
 pub use check::{check_logs, evidence_holds, CheckCache, LogFault, LogInfo, RevealKind};
 pub use dealer::Dealer;
-pub use error::{ConfigError, DecodeError, ObserveError, Reject, RejectReason};
-pub use inbox::Inbox;
+pub use error::{ConfigError, DecodeError, FaultReason, ObserveError, Reject, SkipReason};
+pub use inbox::{quota, Inbox};
 pub use message::{
-    vote_digest, AckEntry, Body, Certificate, CommitmentCache, Complaint, Deal, DealerLog,
-    DealerSet, Envelope, Evidence, Kind, Lock, RawEnvelope, Reveal,
+    stage_digest, vote_digest, AckEntry, Body, Certificate, Commit, CommitmentCache, Complaint,
+    Deal, DealerLog, DealerSet, Envelope, Evidence, Kind, Prepare, PrepareQc, Quorum, RawEnvelope,
+    Reveal, Stage,
 };
 pub use observe::{observe, verify_certificate, Output, Verdict};
-pub use player::{Player, Received};
+pub use player::{Out, Player, Received};
+pub use quorum::verify_quorum;
 pub use round::{Operator, RoundConfig, RoundKind};
 
 /// An operator's Ethereum address.

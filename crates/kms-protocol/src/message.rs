@@ -1,5 +1,8 @@
 //! Messages: the signed envelope and every body, with their canonical codecs.
 //!
+//! Version 2 (issue 15): agreement runs in two voting steps per attempt (prevote, then
+//! precommit on a prepare quorum certificate), and the certificate binds its attempt.
+//!
 //! An envelope is signed with the sender's BN254 operator key (a Schnorr signature in G1, so
 //! checking it needs no pairing; docs/0006) over
 //! keccak256(tag || round || sender || recipient || kind || keccak256(body)). Parsing is in two
@@ -7,7 +10,7 @@
 //! body that fails to decode is blamed on its sender only once the sender's signature has checked.
 
 use crate::codec::{Reader, Writer};
-use crate::error::{DecodeError, Reject, RejectReason};
+use crate::error::{DecodeError, FaultReason, Reject};
 use crate::round::{g1_from_abi, RoundConfig};
 use crate::Address;
 use alloy_primitives::keccak256;
@@ -16,9 +19,12 @@ use kms_crypto::bn254;
 use kms_crypto::seal::Sealed;
 use std::collections::BTreeMap;
 
-const MSG_TAG: &[u8] = b"KMS_PROTOCOL_MSG_V1";
-const VOTE_TAG: &[u8] = b"KMS_VOTE_V2";
-const VERSION: u8 = 1;
+const MSG_TAG: &[u8] = b"KMS_PROTOCOL_MSG_V2";
+/// What precommits (and so certificates, and the chain anchor) sign.
+const VOTE_TAG: &[u8] = b"KMS_VOTE_V3";
+/// What prevotes (and so prepare quorum certificates) sign.
+const PREVOTE_TAG: &[u8] = b"KMS_PREVOTE_V1";
+const VERSION: u8 = 2;
 /// Sealed share: ephemeral key, 32-byte scalar, AES-GCM tag.
 pub const SEALED_SHARE_LEN: usize = 32 + 32 + 16;
 
@@ -30,22 +36,30 @@ pub enum Kind {
     Log = 3,
     Status = 4,
     Proposal = 5,
-    Vote = 6,
-    Certificate = 7,
+    Prevote = 6,
+    Prepared = 7,
+    Precommit = 8,
+    Certificate = 9,
 }
 
 impl Kind {
+    pub const ALL: [Kind; 9] = [
+        Kind::Deal,
+        Kind::Acks,
+        Kind::Log,
+        Kind::Status,
+        Kind::Proposal,
+        Kind::Prevote,
+        Kind::Prepared,
+        Kind::Precommit,
+        Kind::Certificate,
+    ];
+
     fn from_u8(v: u8) -> Result<Self, DecodeError> {
-        Ok(match v {
-            1 => Self::Deal,
-            2 => Self::Acks,
-            3 => Self::Log,
-            4 => Self::Status,
-            5 => Self::Proposal,
-            6 => Self::Vote,
-            7 => Self::Certificate,
-            _ => return Err(DecodeError::BadTag),
-        })
+        Self::ALL
+            .into_iter()
+            .find(|k| *k as u8 == v)
+            .ok_or(DecodeError::BadTag)
     }
 }
 
@@ -211,7 +225,7 @@ impl RawEnvelope {
     pub fn open(self, cache: &mut CommitmentCache) -> Result<Envelope, Reject> {
         let sender = self.sender;
         let body = Body::decode(self.kind, &self.body, cache)
-            .map_err(|e| Reject::by(sender, RejectReason::Malformed(e)))?;
+            .map_err(|e| Reject::fault(sender, FaultReason::Malformed(e)))?;
         Ok(Envelope { raw: self, body })
     }
 }
@@ -322,7 +336,7 @@ impl DealerSet {
         keccak(&w.finish())
     }
 
-    fn write(&self, w: &mut Writer) {
+    pub(crate) fn write(&self, w: &mut Writer) {
         w.count(self.included.len());
         for (i, h) in &self.included {
             w.u16(*i).fixed(h);
@@ -334,7 +348,10 @@ impl DealerSet {
         }
     }
 
-    fn read(r: &mut Reader<'_>, cache: &mut CommitmentCache) -> Result<Self, DecodeError> {
+    pub(crate) fn read(
+        r: &mut Reader<'_>,
+        cache: &mut CommitmentCache,
+    ) -> Result<Self, DecodeError> {
         let n = r.count(34)?;
         let mut included = Vec::with_capacity(n);
         for _ in 0..n {
@@ -355,17 +372,43 @@ impl DealerSet {
     }
 }
 
-/// The message every voter signs, and exactly what the chain anchor recomputes (docs 0009):
-/// keccak256 of Solidity's `abi.encodePacked(tag, uint64 chainId, address registry, uint64 epoch,
-/// bytes32 round, bytes32 setHash, keccak256(mpk))`. The contract cannot open the round digest, so
-/// the fields it records are bound here explicitly, the MPK with them.
-pub fn vote_digest(cfg: &RoundConfig, set_hash: &[u8; 32], mpk: &bls::G2Point) -> [u8; 32] {
+/// Which of the two votes of an attempt a quorum certificate aggregates.
+pub trait Stage: Clone + std::fmt::Debug + PartialEq + Eq {
+    const TAG: &'static [u8];
+}
+
+/// Prevotes: a quorum of them on one set in one attempt is what a player locks on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prepare;
+impl Stage for Prepare {
+    const TAG: &'static [u8] = PREVOTE_TAG;
+}
+
+/// Precommits: a quorum of them is the round's certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Commit;
+impl Stage for Commit {
+    const TAG: &'static [u8] = VOTE_TAG;
+}
+
+/// What a vote of stage `S` signs: keccak256 of Solidity's `abi.encodePacked(tag, uint64 chainId,
+/// address registry, uint64 epoch, uint32 attempt, bytes32 round, bytes32 setHash,
+/// keccak256(mpk))`. For precommits this is exactly what the chain anchor recomputes (docs 0009):
+/// the contract cannot open the round digest, so the fields it records are bound explicitly, the
+/// MPK and the attempt with them.
+pub fn stage_digest<S: Stage>(
+    cfg: &RoundConfig,
+    attempt: u32,
+    set_hash: &[u8; 32],
+    mpk: &bls::G2Point,
+) -> [u8; 32] {
     keccak(
         &[
-            VOTE_TAG,
+            S::TAG,
             &cfg.chain_id.to_be_bytes(),
             &cfg.registry,
             &cfg.epoch.to_be_bytes(),
+            &attempt.to_be_bytes(),
             &cfg.digest(),
             set_hash,
             &keccak(&mpk.to_bytes()),
@@ -374,74 +417,63 @@ pub fn vote_digest(cfg: &RoundConfig, set_hash: &[u8; 32], mpk: &bls::G2Point) -
     )
 }
 
-/// A player's earlier vote, carried to later leaders: the set, the MPK it finalizes to, and the
-/// vote on both.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Lock {
-    pub set: DealerSet,
-    pub mpk: bls::G2Point,
-    pub vote: bn254::G1Point,
+/// What a precommit signs (and what a certificate's signers signed).
+pub fn vote_digest(
+    cfg: &RoundConfig,
+    attempt: u32,
+    set_hash: &[u8; 32],
+    mpk: &bls::G2Point,
+) -> [u8; 32] {
+    stage_digest::<Commit>(cfg, attempt, set_hash, mpk)
 }
 
-impl Lock {
-    fn write(&self, w: &mut Writer) {
-        self.set.write(w);
-        w.fixed(&self.mpk.to_bytes())
-            .fixed(&self.vote.to_abi_bytes());
-    }
-
-    pub(crate) fn read(
-        r: &mut Reader<'_>,
-        cache: &mut CommitmentCache,
-    ) -> Result<Self, DecodeError> {
-        Ok(Self {
-            set: DealerSet::read(r, cache)?,
-            mpk: bls::G2Point::from_bytes(r.fixed(96)?)?,
-            vote: g1_from_abi(&r.array()?)?,
-        })
-    }
-
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::default();
-        self.write(&mut w);
-        w.finish()
-    }
-}
-
-/// The aggregated votes of at least t players on one dealer set and the MPK it finalizes to.
+/// The aggregated votes of at least t players, all cast in one attempt, on one dealer set and
+/// the MPK it finalizes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Certificate {
+pub struct Quorum<S: Stage> {
     pub round: [u8; 32],
+    pub attempt: u32,
     pub set: DealerSet,
     /// The master public key the set finalizes to (for a reshare, the previous one).
     pub mpk: bls::G2Point,
     /// Player indices, strictly increasing.
     pub signers: Vec<u16>,
-    /// Sum of the signers' BN254 signatures on [`Certificate::vote_digest`].
+    /// Sum of the signers' BN254 signatures on [`Quorum::digest`].
     pub signature: bn254::G1Point,
+    pub stage: S,
 }
 
-impl Certificate {
+/// A prepare quorum certificate: t prevotes. Players lock on the highest one they have seen.
+pub type PrepareQc = Quorum<Prepare>;
+/// The round's decision: t precommits in one attempt.
+pub type Certificate = Quorum<Commit>;
+
+impl<S: Stage> Quorum<S> {
+    /// What the signers signed (for a certificate: what the chain anchor records as its digest).
+    pub fn digest(&self, cfg: &RoundConfig) -> [u8; 32] {
+        stage_digest::<S>(cfg, self.attempt, &self.set.hash(), &self.mpk)
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         self.write(&mut w);
         w.finish()
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+    pub fn decode(bytes: &[u8], stage: S) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        let c = Self::read(&mut r, &mut CommitmentCache::default())?;
+        let q = Self::read(&mut r, &mut CommitmentCache::default(), stage)?;
         r.finish()?;
-        Ok(c)
+        Ok(q)
     }
 
-    /// What the signers signed (and what the chain anchor records as the certificate's digest).
-    pub fn vote_digest(&self, cfg: &RoundConfig) -> [u8; 32] {
-        vote_digest(cfg, &self.set.hash(), &self.mpk)
+    /// keccak of the encoding: a quorum certificate's identity.
+    pub fn id(&self) -> [u8; 32] {
+        keccak(&self.encode())
     }
 
-    fn write(&self, w: &mut Writer) {
-        w.fixed(&self.round);
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.fixed(&self.round).u32(self.attempt);
         self.set.write(w);
         w.fixed(&self.mpk.to_bytes());
         w.count(self.signers.len());
@@ -451,8 +483,13 @@ impl Certificate {
         w.fixed(&self.signature.to_abi_bytes());
     }
 
-    fn read(r: &mut Reader<'_>, cache: &mut CommitmentCache) -> Result<Self, DecodeError> {
+    pub(crate) fn read(
+        r: &mut Reader<'_>,
+        cache: &mut CommitmentCache,
+        stage: S,
+    ) -> Result<Self, DecodeError> {
         let round = r.array()?;
+        let attempt = r.u32()?;
         let set = DealerSet::read(r, cache)?;
         let mpk = bls::G2Point::from_bytes(r.fixed(96)?)?;
         let n = r.count(2)?;
@@ -463,11 +500,20 @@ impl Certificate {
         let signature = g1_from_abi(&r.array()?)?;
         Ok(Self {
             round,
+            attempt,
             set,
             mpk,
             signers,
             signature,
+            stage,
         })
+    }
+}
+
+impl Certificate {
+    /// What the signers signed (and what the chain anchor records as the certificate's digest).
+    pub fn vote_digest(&self, cfg: &RoundConfig) -> [u8; 32] {
+        self.digest(cfg)
     }
 }
 
@@ -477,16 +523,29 @@ pub enum Body {
     Deal(Deal),
     Acks(Vec<AckEntry>),
     Log(DealerLog),
+    /// A player to the attempt's leader: its lock, the evidence it holds, and which logs it
+    /// holds (by dealer and hash), so the leader can forward the ones it lacks.
     Status {
         attempt: u32,
-        lock: Option<Lock>,
+        lock: Option<PrepareQc>,
         evidence: Vec<Evidence>,
+        held: Vec<(u16, [u8; 32])>,
     },
+    /// The leader's set, with the quorum certificate that justifies it when it is not new.
     Proposal {
         attempt: u32,
         set: DealerSet,
+        justify: Option<PrepareQc>,
     },
-    Vote {
+    Prevote {
+        attempt: u32,
+        set_hash: [u8; 32],
+        signature: bn254::G1Point,
+    },
+    /// The leader's prepare quorum certificate of the attempt.
+    Prepared(PrepareQc),
+    Precommit {
+        attempt: u32,
         set_hash: [u8; 32],
         signature: bn254::G1Point,
     },
@@ -501,8 +560,23 @@ impl Body {
             Body::Log(_) => Kind::Log,
             Body::Status { .. } => Kind::Status,
             Body::Proposal { .. } => Kind::Proposal,
-            Body::Vote { .. } => Kind::Vote,
+            Body::Prevote { .. } => Kind::Prevote,
+            Body::Prepared(_) => Kind::Prepared,
+            Body::Precommit { .. } => Kind::Precommit,
             Body::Certificate(_) => Kind::Certificate,
+        }
+    }
+
+    /// The agreement attempt a message belongs to (`None` for the dealing phases and the
+    /// certificate, which are per round).
+    pub fn attempt(&self) -> Option<u32> {
+        match self {
+            Body::Status { attempt, .. }
+            | Body::Proposal { attempt, .. }
+            | Body::Prevote { attempt, .. }
+            | Body::Precommit { attempt, .. } => Some(*attempt),
+            Body::Prepared(qc) => Some(qc.attempt),
+            Body::Deal(_) | Body::Acks(_) | Body::Log(_) | Body::Certificate(_) => None,
         }
     }
 
@@ -532,32 +606,43 @@ impl Body {
                 attempt,
                 lock,
                 evidence,
+                held,
             } => {
                 w.u32(*attempt);
-                match lock {
-                    Some(l) => {
-                        w.u8(1);
-                        l.write(&mut w);
-                    }
-                    None => {
-                        w.u8(0);
-                    }
-                }
+                write_option(&mut w, lock.as_ref());
                 w.count(evidence.len());
                 for e in evidence {
                     e.write(&mut w);
                 }
+                w.count(held.len());
+                for (d, h) in held {
+                    w.u16(*d).fixed(h);
+                }
             }
-            Body::Proposal { attempt, set } => {
+            Body::Proposal {
+                attempt,
+                set,
+                justify,
+            } => {
                 w.u32(*attempt);
                 set.write(&mut w);
+                write_option(&mut w, justify.as_ref());
             }
-            Body::Vote {
+            Body::Prevote {
+                attempt,
+                set_hash,
+                signature,
+            }
+            | Body::Precommit {
+                attempt,
                 set_hash,
                 signature,
             } => {
-                w.fixed(set_hash).fixed(&signature.to_abi_bytes());
+                w.u32(*attempt)
+                    .fixed(set_hash)
+                    .fixed(&signature.to_abi_bytes());
             }
+            Body::Prepared(q) => q.write(&mut w),
             Body::Certificate(c) => c.write(&mut w),
         }
         w.finish()
@@ -627,7 +712,7 @@ impl Body {
             Kind::Status => {
                 let attempt = r.u32()?;
                 let lock = if r.bool()? {
-                    Some(Lock::read(&mut r, cache)?)
+                    Some(PrepareQc::read(&mut r, cache, Prepare)?)
                 } else {
                     None
                 };
@@ -636,24 +721,57 @@ impl Body {
                 for _ in 0..n {
                     evidence.push(Evidence::read(&mut r, cache)?);
                 }
+                let n = r.count(34)?;
+                let mut held = Vec::with_capacity(n);
+                for _ in 0..n {
+                    held.push((r.u16()?, r.array()?));
+                }
+                if !held.windows(2).all(|w| matches!(w, [a, b] if a < b)) {
+                    return Err(DecodeError::Invalid("held logs not sorted"));
+                }
                 Body::Status {
                     attempt,
                     lock,
                     evidence,
+                    held,
                 }
             }
             Kind::Proposal => Body::Proposal {
                 attempt: r.u32()?,
                 set: DealerSet::read(&mut r, cache)?,
+                justify: if r.bool()? {
+                    Some(PrepareQc::read(&mut r, cache, Prepare)?)
+                } else {
+                    None
+                },
             },
-            Kind::Vote => Body::Vote {
+            Kind::Prevote => Body::Prevote {
+                attempt: r.u32()?,
                 set_hash: r.array()?,
                 signature: g1_from_abi(&r.array()?)?,
             },
-            Kind::Certificate => Body::Certificate(Certificate::read(&mut r, cache)?),
+            Kind::Precommit => Body::Precommit {
+                attempt: r.u32()?,
+                set_hash: r.array()?,
+                signature: g1_from_abi(&r.array()?)?,
+            },
+            Kind::Prepared => Body::Prepared(PrepareQc::read(&mut r, cache, Prepare)?),
+            Kind::Certificate => Body::Certificate(Certificate::read(&mut r, cache, Commit)?),
         };
         r.finish()?;
         Ok(body)
+    }
+}
+
+fn write_option<S: Stage>(w: &mut Writer, q: Option<&Quorum<S>>) {
+    match q {
+        Some(q) => {
+            w.u8(1);
+            q.write(w);
+        }
+        None => {
+            w.u8(0);
+        }
     }
 }
 

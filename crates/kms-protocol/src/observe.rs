@@ -12,7 +12,7 @@ use kms_crypto::bls::{
     G2Point, SecretScalar, Share,
 };
 use kms_crypto::seal::EncryptionKey;
-use kms_crypto::{bn254, Secret};
+use kms_crypto::Secret;
 use std::collections::BTreeMap;
 
 /// What every honest node concludes about a dealer.
@@ -65,44 +65,13 @@ impl Output {
     }
 }
 
-/// Checks a certificate against the round: signers distinct players, at least t, the aggregate
-/// BN254 signature valid under their summed G2 keys, and a well-formed set.
+/// Checks a certificate against the round: signers distinct players of one attempt, at least t,
+/// the aggregate BN254 signature valid under their summed G2 keys, and a well-formed set.
 pub fn verify_certificate(cfg: &RoundConfig, cert: &Certificate) -> Result<(), ObserveError> {
     if cert.round != cfg.digest() {
         return Err(ObserveError::WrongRound);
     }
-    check_set_shape(cfg, &cert.set).map_err(ObserveError::BadCertificate)?;
-    if cert.signers.len() < cfg.threshold {
-        return Err(ObserveError::BadCertificate("fewer than t signers"));
-    }
-    if !cert
-        .signers
-        .windows(2)
-        .all(|w| matches!(w, [a, b] if a < b))
-    {
-        return Err(ObserveError::BadCertificate(
-            "signers not strictly increasing",
-        ));
-    }
-    let mut keys = Vec::with_capacity(cert.signers.len());
-    for s in &cert.signers {
-        let op = cfg
-            .players
-            .get(usize::from(*s))
-            .ok_or(ObserveError::BadCertificate("signer out of range"))?;
-        keys.push(op.key_g2);
-    }
-    let apk = bn254::aggregate_g2(&keys).map_err(|_| ObserveError::BadCertificate("apk"))?;
-    // e(sigma, -G2)·e(H(m), apk) = 1. BLSSignatureChecker's gamma form multiplies the left side
-    // by [e(apk_G1, -G2)·e(G1, apk)]^gamma, which is 1 when each operator's G1 and G2 keys share
-    // one secret (the membership source checks that, and proof of possession, when an operator
-    // joins), so both forms accept the same certificates and this one skips two products.
-    bn254::verify_point_signature(
-        &bn254::hash_to_g1(&cert.vote_digest(cfg)),
-        &cert.signature,
-        &apk,
-    )
-    .map_err(|_| ObserveError::BadCertificate("aggregate signature"))
+    crate::quorum::verify_quorum(cfg, cert).map_err(ObserveError::BadCertificate)
 }
 
 /// Index ranges, disjointness and the minimum number of dealings.
@@ -159,7 +128,7 @@ pub(crate) fn observe_with(
     logs: &[Envelope],
     me: Option<Me<'_>>,
     checks: &mut CheckCache,
-    checked: Option<&BTreeMap<usize, Result<LogInfo, LogFault>>>,
+    checked: Option<&crate::check::LogChecks>,
 ) -> Result<Output, ObserveError> {
     // A player that already holds the certificate verified it on receipt.
     if checked.is_none() {
@@ -195,8 +164,11 @@ pub(crate) fn observe_with(
     }
     // Logs this node checked already (the player's own cache, keyed by dealer) are not
     // checked again.
-    let cached: Option<Vec<Result<LogInfo, LogFault>>> =
-        checked.and_then(|c| used.iter().map(|(d, _)| c.get(d).cloned()).collect());
+    let cached: Option<Vec<Result<LogInfo, LogFault>>> = checked.and_then(|c| {
+        used.iter()
+            .map(|(d, l)| c.get(&(*d, l.body_hash())).cloned())
+            .collect()
+    });
     let infos = match cached {
         Some(v) => v,
         None => {

@@ -1,16 +1,25 @@
 //! The player: checks its deals, acks or complains, checks logs, takes part in agreement (and
-//! leads an attempt when its turn comes), and finalizes. Its whole state can be saved and resumed.
+//! leads an attempt when its turn comes, see `agreement`), and finalizes. Its decisions and the
+//! messages it needs again can be saved and resumed.
+//!
+//! What it keeps is bounded per sender: at most two versions of a dealer's deal or log (the
+//! second is the evidence of equivocation; a third is refused unseen), one `Acks` per player,
+//! and for agreement one message of each kind per sender and attempt. Its journal (what
+//! `save` persists) holds only deals and logs, so it grows with n, never with what a sender
+//! chooses to send.
 
-use crate::check::{check_logs, evidence_holds, share_aad, LogFault, LogInfo};
+use crate::agreement::{Agreement, Vote};
+use crate::check::{check_logs, evidence_holds, share_aad, LogFault};
 use crate::codec::{Reader, Writer};
+use crate::error::{FaultReason, SkipReason};
 use crate::inbox::Inbox;
 use crate::message::{
-    vote_digest, AckEntry, Body, Certificate, Complaint, DealerSet, Envelope, Evidence, Kind, Lock,
-    RawEnvelope,
+    AckEntry, Body, Certificate, Commit, Complaint, DealerSet, Envelope, Evidence, Kind, PrepareQc,
+    Quorum, RawEnvelope,
 };
-use crate::observe::{check_set_shape, observe_with, verify_certificate, Output};
+use crate::observe::{observe_with, verify_certificate, Output};
 use crate::round::RoundConfig;
-use crate::{Address, DecodeError, ObserveError, Reject, RejectReason};
+use crate::{Address, DecodeError, ObserveError, Reject};
 use kms_crypto::bls::{
     self, verify_public_shares_batch, verify_shares_batch, Commitment, SecretScalar, Share,
 };
@@ -19,42 +28,66 @@ use kms_crypto::{bn254, Secret};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-const SAVE_VERSION: u8 = 2;
+const SAVE_VERSION: u8 = 3;
+
+/// What a player sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Out {
+    /// To the envelope's recipient, or to every member of the round for a broadcast.
+    Msg(Envelope),
+    /// Someone else's signed message (a dealer's log), passed on to one player that lacks it.
+    Forward { to: Address, env: Envelope },
+}
+
+impl Out {
+    pub fn envelope(&self) -> &Envelope {
+        match self {
+            Out::Msg(e) | Out::Forward { env: e, .. } => e,
+        }
+    }
+}
 
 /// A message accepted by the player, and what it sends in response.
 pub struct Received {
     pub envelope: Envelope,
-    pub outgoing: Vec<Envelope>,
+    pub outgoing: Vec<Out>,
+}
+
+/// An envelope taken with nothing to send (an intake without a player).
+pub(crate) fn received(envelope: Envelope) -> Received {
+    Received {
+        envelope,
+        outgoing: Vec::new(),
+    }
 }
 
 /// One player in one round.
 pub struct Player {
-    cfg: Arc<RoundConfig>,
-    me: Address,
-    index: usize,
-    key: Arc<bn254::SecretKey>,
+    pub(crate) cfg: Arc<RoundConfig>,
+    pub(crate) me: Address,
+    pub(crate) index: usize,
+    pub(crate) key: Arc<bn254::SecretKey>,
     enc: Arc<EncryptionKey>,
-    inbox: Inbox,
-    /// Every accepted envelope, in order (what `save` persists).
+    pub(crate) inbox: Inbox,
+    /// Deals and logs taken, in order (what `save` persists with the decisions).
     journal: Vec<Envelope>,
-    deals: BTreeMap<usize, Envelope>,
+    /// How much of the journal [`Player::take_journal`] has handed out.
+    journal_taken: usize,
+    /// Up to two deals per dealer (the second proves equivocation).
+    deals: BTreeMap<usize, Vec<Envelope>>,
     acks: Option<Vec<AckEntry>>,
-    /// Shares from deals that checked against their commitments, by dealer: finalize uses them
-    /// instead of opening the log's sealed copies again. Not saved; a resumed player re-opens.
-    shares: BTreeMap<usize, Secret<SecretScalar>>,
-    logs: BTreeMap<usize, Envelope>,
-    log_checks: BTreeMap<usize, Result<LogInfo, LogFault>>,
-    /// keccak of each held log's body, computed once (logs are O(n^2) bytes).
-    log_hashes: BTreeMap<usize, [u8; 32]>,
-    evidence: BTreeMap<usize, Evidence>,
-    lock: Option<Lock>,
-    attempt: u32,
-    // Leader state for `attempt`.
-    statuses: BTreeMap<usize, Option<Lock>>,
-    /// The set proposed in this attempt and the MPK it finalizes to.
-    proposal: Option<(DealerSet, bls::G2Point)>,
-    votes: BTreeMap<usize, bn254::G1Point>,
-    certificate: Option<Certificate>,
+    /// The first `Acks` of each player (a different second one is equivocation).
+    acks_from: BTreeMap<usize, RawEnvelope>,
+    /// Shares from deals that checked against their commitments, by dealer, with the ack hash
+    /// they were acked under: finalize uses one only for a log that holds that same deal. Not
+    /// saved; a resumed player re-opens.
+    shares: BTreeMap<usize, ([u8; 32], Secret<SecretScalar>)>,
+    /// Logs by (dealer, keccak of the body): up to two versions per dealer.
+    pub(crate) logs: BTreeMap<(usize, [u8; 32]), Envelope>,
+    pub(crate) log_checks: crate::check::LogChecks,
+    pub(crate) evidence: BTreeMap<usize, Evidence>,
+    pub(crate) ag: Agreement,
+    pub(crate) certificate: Option<Certificate>,
 }
 
 impl Player {
@@ -75,18 +108,15 @@ impl Player {
             key,
             enc,
             journal: Vec::new(),
+            journal_taken: 0,
             deals: BTreeMap::new(),
             acks: None,
+            acks_from: BTreeMap::new(),
             shares: BTreeMap::new(),
             logs: BTreeMap::new(),
             log_checks: BTreeMap::new(),
-            log_hashes: BTreeMap::new(),
             evidence: BTreeMap::new(),
-            lock: None,
-            attempt: 0,
-            statuses: BTreeMap::new(),
-            proposal: None,
-            votes: BTreeMap::new(),
+            ag: Agreement::default(),
             certificate: None,
         })
     }
@@ -103,18 +133,55 @@ impl Player {
         self.certificate.as_ref()
     }
 
+    /// The agreement attempt this player is in (0 before agreement starts).
     pub fn attempt(&self) -> u32 {
-        self.attempt
+        self.ag.attempt
     }
 
-    /// The set this player voted for, if any.
-    pub fn lock(&self) -> Option<&Lock> {
-        self.lock.as_ref()
+    /// Whether agreement has started here.
+    pub fn in_agreement(&self) -> bool {
+        self.ag.started
+    }
+
+    /// The highest prepare quorum certificate this player holds: it prevotes for another set
+    /// only on a proposal justified by a later one.
+    pub fn lock(&self) -> Option<&PrepareQc> {
+        self.ag.lock.as_ref()
+    }
+
+    /// The set this player last prevoted, with its attempt.
+    pub fn last_prevote(&self) -> Option<(u32, [u8; 32])> {
+        self.ag.prevoted.as_ref().map(Vote::key)
+    }
+
+    /// The set this player last precommitted, with its attempt.
+    pub fn last_precommit(&self) -> Option<(u32, [u8; 32])> {
+        self.ag.precommitted.as_ref().map(Vote::key)
     }
 
     /// The logs held, for peers that need to catch up.
     pub fn logs(&self) -> impl Iterator<Item = &Envelope> {
         self.logs.values()
+    }
+
+    /// Whether this player has decided its acks (the deal phase is over for it).
+    pub fn has_acked(&self) -> bool {
+        self.acks.is_some()
+    }
+
+    /// Whether a deal from every dealer is in (the deal phase can end early).
+    pub fn has_all_deals(&self) -> bool {
+        self.deals.len() == self.cfg.dealers.len()
+    }
+
+    /// Dealers whose log is held.
+    pub fn log_dealers(&self) -> std::collections::BTreeSet<usize> {
+        self.logs.keys().map(|(d, _)| *d).collect()
+    }
+
+    /// Dealers whose deal is held.
+    pub fn deal_dealers(&self) -> std::collections::BTreeSet<usize> {
+        self.deals.keys().copied().collect()
     }
 
     /// Receives wire messages. One result per message.
@@ -138,7 +205,6 @@ impl Player {
             .map(|r| {
                 let env = r?;
                 let outgoing = self.handle(&env)?;
-                self.journal.push(env.clone());
                 Ok(Received {
                     envelope: env,
                     outgoing,
@@ -147,151 +213,131 @@ impl Player {
             .collect()
     }
 
-    fn sign(&self, recipient: Option<Address>, body: Body) -> Envelope {
+    pub(crate) fn sign(&self, recipient: Option<Address>, body: Body) -> Envelope {
         Envelope::sign(self.cfg.digest(), self.me, recipient, body, &self.key)
     }
 
-    fn handle(&mut self, env: &Envelope) -> Result<Vec<Envelope>, Reject> {
+    fn journal_push(&mut self, env: &Envelope) {
+        self.journal.push(env.clone());
+    }
+
+    pub(crate) fn handle(&mut self, env: &Envelope) -> Result<Vec<Out>, Reject> {
         let sender = env.raw.sender;
-        let by = |reason| Reject::by(sender, reason);
-        // A leader's own broadcasts come back to it; it already acted on them. Its own
-        // certificate is taken like anyone's when it does not hold one: that is `resume`
-        // replaying the journal, and the certificate is the round's decision.
-        let own_cert_held = matches!(env.body, Body::Certificate(_)) && self.certificate.is_some();
-        if sender == self.me && (matches!(env.body, Body::Proposal { .. }) || own_cert_held) {
-            return Ok(Vec::new());
-        }
+        let fault = |reason| Reject::fault(sender, reason);
         match &env.body {
             Body::Deal(_) => {
                 let d = self
                     .cfg
                     .dealer_index(&sender)
-                    .ok_or(by(RejectReason::UnknownSender))?;
-                if let Some(prev) = self.deals.get(&d) {
-                    if prev.raw == env.raw {
-                        return Err(by(RejectReason::Duplicate));
+                    .ok_or(Reject::Skip(SkipReason::UnknownSender))?;
+                let held = self.deals.entry(d).or_default();
+                if held.iter().any(|e| e.raw == env.raw) {
+                    return Err(SkipReason::Duplicate.into());
+                }
+                if let Some(first) = held.first().cloned() {
+                    if held.len() >= 2 {
+                        return Err(fault(FaultReason::Equivocation));
                     }
+                    held.push(env.clone());
                     self.evidence.entry(d).or_insert_with(|| {
-                        Evidence::Equivocation(Box::new(prev.clone()), Box::new(env.clone()))
+                        Evidence::Equivocation(Box::new(first), Box::new(env.clone()))
                     });
-                    return Err(by(RejectReason::Equivocation));
+                    self.journal_push(env);
+                    return Err(fault(FaultReason::Equivocation));
                 }
                 if self.acks.is_some() {
-                    return Err(by(RejectReason::WrongPhase));
+                    self.deals.remove(&d);
+                    return Err(SkipReason::Late.into());
                 }
-                self.deals.insert(d, env.clone());
+                held.push(env.clone());
+                self.journal_push(env);
                 Ok(Vec::new())
             }
-            // Acks are for dealers; a player only keeps them in the journal.
-            Body::Acks(_) => Ok(Vec::new()),
+            // Acks are for dealers; a player only checks that each player sends one.
+            Body::Acks(entries) => {
+                let p = self
+                    .cfg
+                    .player_index(&sender)
+                    .ok_or(Reject::Skip(SkipReason::UnknownSender))?;
+                if let Some(prev) = self.acks_from.get(&p) {
+                    return Err(if *prev == env.raw {
+                        SkipReason::Duplicate.into()
+                    } else {
+                        fault(FaultReason::Equivocation)
+                    });
+                }
+                if entries.len() != self.cfg.dealers.len() || env.raw.recipient.is_some() {
+                    return Err(fault(FaultReason::Invalid(
+                        "acks must be a broadcast with one entry per dealer",
+                    )));
+                }
+                self.acks_from.insert(p, env.raw.clone());
+                Ok(Vec::new())
+            }
             Body::Log(log) => {
                 let d = self
                     .cfg
                     .dealer_index(&sender)
-                    .ok_or(by(RejectReason::UnknownSender))?;
-                if let Some(prev) = self.logs.get(&d) {
-                    if prev.raw == env.raw {
-                        return Err(by(RejectReason::Duplicate));
-                    }
-                    self.evidence.entry(d).or_insert_with(|| {
-                        Evidence::Equivocation(Box::new(prev.clone()), Box::new(env.clone()))
-                    });
-                    return Err(by(RejectReason::Equivocation));
+                    .ok_or(Reject::Skip(SkipReason::UnknownSender))?;
+                let h = env.body_hash();
+                if self.logs.contains_key(&(d, h)) {
+                    return Err(SkipReason::Duplicate.into());
+                }
+                let versions: Vec<Envelope> = self
+                    .logs
+                    .range((d, [0u8; 32])..=(d, [0xffu8; 32]))
+                    .map(|(_, e)| e.clone())
+                    .collect();
+                if versions.len() >= 2 {
+                    return Err(fault(FaultReason::Equivocation));
                 }
                 // A log that disagrees with the deal I got is proof of equivocation.
-                if let Some(deal) = self.deals.get(&d) {
-                    if let Body::Deal(dl) = &deal.body {
-                        if dl.commitment_hash != log.commitment_hash
-                            || log.shares.get(self.index) != Some(&dl.share)
-                        {
-                            self.evidence.entry(d).or_insert_with(|| {
-                                Evidence::Equivocation(
-                                    Box::new(deal.clone()),
-                                    Box::new(env.clone()),
-                                )
-                            });
-                        }
+                let deal_conflict =
+                    self.deals
+                        .get(&d)
+                        .and_then(|v| v.first())
+                        .and_then(|deal| match &deal.body {
+                            Body::Deal(dl)
+                                if dl.commitment_hash != log.commitment_hash
+                                    || log.shares.get(self.index) != Some(&dl.share) =>
+                            {
+                                Some(deal.clone())
+                            }
+                            _ => None,
+                        });
+                let other = versions.first().cloned().or(deal_conflict);
+                // Kept either way: a leader may propose this version, and it is checked by hash.
+                self.logs.insert((d, h), env.clone());
+                self.journal_push(env);
+                match other {
+                    Some(o) => {
+                        self.evidence.entry(d).or_insert_with(|| {
+                            Evidence::Equivocation(Box::new(o), Box::new(env.clone()))
+                        });
+                        Err(fault(FaultReason::Equivocation))
                     }
+                    None => Ok(Vec::new()),
                 }
-                self.log_hashes.insert(d, env.body_hash());
-                self.logs.insert(d, env.clone());
-                Ok(Vec::new())
-            }
-            Body::Status {
-                attempt,
-                lock,
-                evidence,
-            } => {
-                let p = self
-                    .cfg
-                    .player_index(&sender)
-                    .ok_or(by(RejectReason::UnknownSender))?;
-                if *attempt != self.attempt || self.cfg.leader(*attempt) != self.me {
-                    return Err(by(RejectReason::WrongPhase));
-                }
-                if self.statuses.contains_key(&p) {
-                    return Err(by(RejectReason::Duplicate));
-                }
-                if let Some(l) = lock {
-                    let key = &self
-                        .cfg
-                        .players
-                        .get(p)
-                        .ok_or(by(RejectReason::UnknownSender))?
-                        .key_g2;
-                    let h = bn254::hash_to_g1(&vote_digest(&self.cfg, &l.set.hash(), &l.mpk));
-                    if bn254::verify_point_signature(&h, &l.vote, key).is_err() {
-                        return Err(by(RejectReason::Invalid("lock vote does not verify")));
-                    }
-                }
-                for e in evidence {
-                    if let Some(d) = self.cfg.dealer_index(&e.dealer()) {
-                        if !self.evidence.contains_key(&d)
-                            && evidence_holds(&self.cfg, e, &mut self.inbox.checks)
-                        {
-                            self.evidence.insert(d, e.clone());
-                        }
-                    }
-                }
-                self.statuses.insert(p, lock.clone());
-                Ok(Vec::new())
-            }
-            Body::Proposal { attempt, set } => {
-                if *attempt < self.attempt || self.cfg.leader(*attempt) != sender {
-                    return Err(by(RejectReason::WrongPhase));
-                }
-                self.attempt = *attempt;
-                Ok(self.vote_for(set).into_iter().collect())
-            }
-            Body::Vote {
-                set_hash,
-                signature,
-            } => {
-                let p = self
-                    .cfg
-                    .player_index(&sender)
-                    .ok_or(by(RejectReason::UnknownSender))?;
-                let Some((set, _)) = &self.proposal else {
-                    return Err(by(RejectReason::WrongPhase));
-                };
-                if *set_hash != set.hash() {
-                    return Err(by(RejectReason::Invalid("vote for another set")));
-                }
-                if self.votes.contains_key(&p) {
-                    return Err(by(RejectReason::Duplicate));
-                }
-                self.votes.insert(p, *signature);
-                Ok(self.try_certify().into_iter().collect())
             }
             Body::Certificate(cert) => {
-                if self.certificate.is_some() {
-                    return Err(by(RejectReason::Duplicate));
+                if let Some(held) = &self.certificate {
+                    // Every node that finalizes passes the certificate on, so the one held here
+                    // comes back from each of them: valid, and nothing to do.
+                    if held == cert {
+                        return Ok(Vec::new());
+                    }
+                    return Err(SkipReason::NotNeeded.into());
                 }
                 verify_certificate(&self.cfg, cert)
-                    .map_err(|_| by(RejectReason::Invalid("certificate does not verify")))?;
+                    .map_err(|_| fault(FaultReason::Invalid("certificate does not verify")))?;
                 self.certificate = Some(cert.clone());
                 Ok(Vec::new())
             }
+            Body::Status { .. }
+            | Body::Proposal { .. }
+            | Body::Prevote { .. }
+            | Body::Prepared(_)
+            | Body::Precommit { .. } => self.handle_agreement(env),
         }
     }
 
@@ -305,7 +351,15 @@ impl Player {
         let mut entries: Vec<AckEntry> = Vec::with_capacity(self.cfg.dealers.len());
         let mut pending: Vec<(usize, &Commitment, Share, [u8; 32])> = Vec::new();
         for (d, dealer) in self.cfg.dealers.iter().enumerate() {
-            let Some(Body::Deal(deal)) = self.deals.get(&d).map(|e| &e.body) else {
+            // An equivocating dealer gets a complaint, whichever deal came first.
+            let deal = match self.deals.get(&d).map(Vec::as_slice) {
+                Some([one]) => match &one.body {
+                    Body::Deal(deal) => Some(deal),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let Some(deal) = deal else {
                 entries.push(AckEntry::Complaint(Complaint::NoDeal));
                 continue;
             };
@@ -318,12 +372,7 @@ impl Player {
                 .open(&deal.share, &share_aad(&round, &dealer.address, &self.me))
                 .ok()
                 .and_then(|pt| pt.expose(|b| SecretScalar::from_bytes(b).ok()));
-            let Some(value) = opened else {
-                entries.push(AckEntry::Complaint(Complaint::Undecryptable));
-                continue;
-            };
-            let point = self.cfg.player_point(self.index);
-            let Some(point) = point else {
+            let (Some(value), Some(point)) = (opened, self.cfg.player_point(self.index)) else {
                 entries.push(AckEntry::Complaint(Complaint::Undecryptable));
                 continue;
             };
@@ -374,20 +423,19 @@ impl Player {
                 }
             }
             // check_logs skips these when the same commitment comes back in the log.
-            for (d, _, _, _) in &pending {
+            for (d, c, _, _) in &pending {
                 if !matches!(
                     entries.get(*d),
                     Some(AckEntry::Complaint(Complaint::BadConstant))
                 ) {
-                    if let Some(Body::Deal(deal)) = self.deals.get(d).map(|e| &e.body) {
-                        self.inbox.checks.constant_checked(*d, deal.commitment_hash);
-                    }
+                    let h = crate::message::keccak(&c.to_bytes());
+                    self.inbox.checks.constant_checked(*d, h);
                 }
             }
         }
-        for (d, _, share, _) in pending {
+        for (d, _, share, ack) in pending {
             if matches!(entries.get(d), Some(AckEntry::Ack(_))) {
-                self.shares.insert(d, share.value);
+                self.shares.insert(d, (ack, share.value));
             }
         }
         self.acks = Some(entries.clone());
@@ -395,240 +443,111 @@ impl Player {
     }
 
     /// Checks every log not yet checked, in one batch; invalid ones become evidence.
-    fn check_pending_logs(&mut self) {
-        let todo: Vec<usize> = self
+    pub(crate) fn check_pending_logs(&mut self) {
+        let todo: Vec<(usize, [u8; 32])> = self
             .logs
             .keys()
-            .filter(|d| !self.log_checks.contains_key(d))
+            .filter(|k| !self.log_checks.contains_key(k))
             .copied()
             .collect();
-        let envs: Vec<&Envelope> = todo.iter().filter_map(|d| self.logs.get(d)).collect();
+        if todo.is_empty() {
+            return;
+        }
+        let envs: Vec<&Envelope> = todo.iter().filter_map(|k| self.logs.get(k)).collect();
         let results = check_logs(&self.cfg, &envs, &mut self.inbox.checks);
-        for (d, r) in todo.into_iter().zip(results) {
-            if let (Err(f), Some(l)) = (&r, self.logs.get(&d)) {
+        for (k, r) in todo.into_iter().zip(results) {
+            if let (Err(f), Some(l)) = (&r, self.logs.get(&k)) {
                 if *f != LogFault::BadSignature {
                     self.evidence
-                        .entry(d)
+                        .entry(k.0)
                         .or_insert_with(|| Evidence::InvalidLog(Box::new(l.clone())));
                 }
             }
-            self.log_checks.insert(d, r);
+            self.log_checks.insert(k, r);
         }
     }
 
-    /// Starts agreement attempt `attempt`: sends the attempt's leader a status with this player's
-    /// lock and evidence.
-    pub fn start_attempt(&mut self, attempt: u32) -> Envelope {
-        if attempt > self.attempt || self.statuses.is_empty() {
-            self.statuses.clear();
-            self.votes.clear();
-            self.proposal = None;
-        }
-        self.attempt = self.attempt.max(attempt);
+    /// The held logs that check, by dealer: only dealers with exactly one version and no
+    /// evidence against them.
+    pub(crate) fn usable_logs(&mut self) -> Vec<(u16, [u8; 32])> {
         self.check_pending_logs();
-        self.sign(
-            Some(self.cfg.leader(self.attempt)),
-            Body::Status {
-                attempt: self.attempt,
-                lock: self.lock.clone(),
-                evidence: self.evidence.values().cloned().collect(),
-            },
-        )
-    }
-
-    /// Leader only: proposes the dealer set for the current attempt (the locked set with most
-    /// votes if any player reported a lock, else every valid log). Returns the broadcast
-    /// proposal, plus a certificate if the locks already make a quorum. A leader that already
-    /// holds the certificate re-sends it instead.
-    pub fn propose(&mut self) -> Vec<Envelope> {
-        if self.cfg.leader(self.attempt) != self.me {
-            return Vec::new();
+        let mut out: Vec<(u16, [u8; 32])> = Vec::new();
+        let mut seen: BTreeMap<usize, usize> = BTreeMap::new();
+        for (d, _) in self.logs.keys() {
+            *seen.entry(*d).or_default() += 1;
         }
-        // The round is already certified: a player still running attempts missed the
-        // certificate, so send it again instead of collecting votes nobody will use.
-        if let Some(cert) = &self.certificate {
-            return vec![self.sign(None, Body::Certificate(cert.clone()))];
-        }
-        self.check_pending_logs();
-        let mut locks: Vec<(usize, Lock)> = self
-            .statuses
-            .iter()
-            .filter_map(|(p, l)| l.clone().map(|l| (*p, l)))
-            .collect();
-        if let Some(l) = &self.lock {
-            locks.push((self.index, l.clone()));
-        }
-        let mut tally: BTreeMap<[u8; 32], (usize, DealerSet)> = BTreeMap::new();
-        for (_, l) in &locks {
-            tally.entry(l.set.hash()).or_insert((0, l.set.clone())).0 += 1;
-        }
-        let locked = tally
-            .into_iter()
-            .max_by(|(ha, (ca, _)), (hb, (cb, _))| ca.cmp(cb).then(hb.cmp(ha)))
-            .map(|(_, (_, s))| s);
-        let set = match locked {
-            Some(s) => s,
-            None => {
-                let included: Vec<(u16, [u8; 32])> = self
-                    .log_checks
-                    .iter()
-                    .filter(|(d, r)| r.is_ok() && !self.evidence.contains_key(d))
-                    .filter_map(|(d, _)| Some((u16::try_from(*d).ok()?, *self.log_hashes.get(d)?)))
-                    .collect();
-                let excluded: Vec<(u16, Evidence)> = self
-                    .evidence
-                    .iter()
-                    .filter_map(|(d, e)| Some((u16::try_from(*d).ok()?, e.clone())))
-                    .collect();
-                DealerSet { included, excluded }
+        for ((d, h), r) in &self.log_checks {
+            if r.is_ok() && seen.get(d) == Some(&1) && !self.evidence.contains_key(d) {
+                if let Ok(d16) = u16::try_from(*d) {
+                    out.push((d16, *h));
+                }
             }
-        };
-        if check_set_shape(&self.cfg, &set).is_err() {
-            return Vec::new();
         }
-        let hash = set.hash();
-        // The leader's own view of the MPK first; a lock's only for a set whose logs it lacks.
-        let Some(mpk) = self.set_mpk(&set).or_else(|| {
-            locks
-                .iter()
-                .find(|(_, l)| l.set.hash() == hash)
-                .map(|(_, l)| l.mpk)
-        }) else {
-            return Vec::new();
-        };
-        self.votes = locks
-            .into_iter()
-            .filter(|(_, l)| l.set.hash() == hash && l.mpk == mpk)
-            .map(|(p, l)| (p, l.vote))
-            .collect();
-        self.proposal = Some((set.clone(), mpk));
-        let mut out = vec![self.sign(
-            None,
-            Body::Proposal {
-                attempt: self.attempt,
-                set: set.clone(),
-            },
-        )];
-        // The leader votes for its own proposal like any player.
-        if let Some(Body::Vote { signature, .. }) = self.vote_for(&set).map(|v| v.body) {
-            self.votes.insert(self.index, signature);
-        }
-        out.extend(self.try_certify());
         out
     }
 
-    /// Votes for `set` if it checks and this player is not locked on another set.
-    fn vote_for(&mut self, set: &DealerSet) -> Option<Envelope> {
-        let leader = self.cfg.leader(self.attempt);
-        let set_hash = set.hash();
-        if let Some(lock) = &self.lock {
-            return (lock.set.hash() == set_hash).then(|| {
-                self.sign(
-                    Some(leader),
-                    Body::Vote {
-                        set_hash,
-                        signature: lock.vote,
-                    },
-                )
-            });
-        }
-        check_set_shape(&self.cfg, set).ok()?;
+    /// The held logs that check, every version (what a status reports as held).
+    pub(crate) fn held_logs(&mut self) -> Vec<(u16, [u8; 32])> {
         self.check_pending_logs();
-        for (d, h) in &set.included {
-            let d = usize::from(*d);
-            if self.log_hashes.get(&d) != Some(h) || !matches!(self.log_checks.get(&d), Some(Ok(_)))
-            {
-                return None;
-            }
-        }
-        for (_, e) in &set.excluded {
-            if !evidence_holds(&self.cfg, e, &mut self.inbox.checks) {
-                return None;
-            }
-        }
-        let mpk = self.set_mpk(set)?;
-        let signature = self
-            .key
-            .sign_hash(&vote_digest(&self.cfg, &set_hash, &mpk))
-            .1;
-        self.lock = Some(Lock {
-            set: set.clone(),
-            mpk,
-            vote: signature,
-        });
-        Some(self.sign(
-            Some(leader),
-            Body::Vote {
-                set_hash,
-                signature,
-            },
-        ))
+        self.log_checks
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .filter_map(|((d, h), _)| Some((u16::try_from(*d).ok()?, *h)))
+            .collect()
     }
 
     /// The MPK `set` finalizes to, from the logs this player holds: the previous MPK for a
     /// reshare (which keeps it), the sum of the included dealings' constant terms for a DKG. None
-    /// while a log of the set is missing or is not the one the set names.
-    fn set_mpk(&self, set: &DealerSet) -> Option<bls::G2Point> {
+    /// while a log of the set is missing.
+    pub(crate) fn set_mpk(&self, set: &DealerSet) -> Option<bls::G2Point> {
         if let Some(prev) = &self.cfg.previous {
             return Some(prev.public_key());
         }
         let keys = set
             .included
             .iter()
-            .map(|(d, h)| {
-                let d = usize::from(*d);
-                if self.log_hashes.get(&d) != Some(h) {
-                    return None;
-                }
-                match self.logs.get(&d).map(|e| &e.body) {
+            .map(
+                |(d, h)| match self.logs.get(&(usize::from(*d), *h)).map(|e| &e.body) {
                     Some(Body::Log(l)) => Some(l.commitment.public_key()),
                     _ => None,
-                }
-            })
+                },
+            )
             .collect::<Option<Vec<_>>>()?;
         bls::G2Point::sum(&keys).ok()
     }
 
-    /// Leader: with t votes, aggregates them into the certificate (dropping bad votes first).
-    fn try_certify(&mut self) -> Option<Envelope> {
-        let (set, mpk) = self.proposal.clone()?;
-        if self.certificate.is_some() || self.votes.len() < self.cfg.threshold {
-            return None;
-        }
-        let round = self.cfg.digest();
-        let build = |votes: &BTreeMap<usize, bn254::G1Point>| -> Option<Certificate> {
-            let sigs: Vec<bn254::G1Point> = votes.values().copied().collect();
-            Some(Certificate {
-                round,
-                set: set.clone(),
-                mpk,
-                signers: votes
-                    .keys()
-                    .map(|p| u16::try_from(*p).ok())
-                    .collect::<Option<_>>()?,
-                signature: bn254::aggregate_g1(&sigs).ok()?,
-            })
-        };
-        let mut cert = build(&self.votes)?;
-        if verify_certificate(&self.cfg, &cert).is_err() {
-            let h = bn254::hash_to_g1(&vote_digest(&self.cfg, &set.hash(), &mpk));
-            let cfg = self.cfg.clone();
-            self.votes.retain(|p, sig| {
-                cfg.players
-                    .get(*p)
-                    .is_some_and(|o| bn254::verify_point_signature(&h, sig, &o.key_g2).is_ok())
-            });
-            if self.votes.len() < self.cfg.threshold {
-                return None;
-            }
-            cert = build(&self.votes)?;
-        }
-        self.certificate = Some(cert.clone());
-        // Journaled now, not when the broadcast comes back (it may not): `save` must hold the
-        // round's decision.
-        let env = self.sign(None, Body::Certificate(cert));
-        self.journal.push(env.clone());
-        Some(env)
+    /// Whether every included log of `set` is held and checks.
+    pub(crate) fn set_logs_check(&mut self, set: &DealerSet) -> bool {
+        self.check_pending_logs();
+        set.included
+            .iter()
+            .all(|(d, h)| matches!(self.log_checks.get(&(usize::from(*d), *h)), Some(Ok(_))))
+    }
+
+    /// Whether some included log of `set` is held and proven invalid (a leader that proposes
+    /// it is at fault).
+    pub(crate) fn set_has_invalid_log(&mut self, set: &DealerSet) -> bool {
+        self.check_pending_logs();
+        set.included.iter().any(|(d, h)| {
+            matches!(
+                self.log_checks.get(&(usize::from(*d), *h)),
+                Some(Err(f)) if *f != LogFault::BadSignature
+            )
+        })
+    }
+
+    /// The dealers whose logs a set names but this player lacks.
+    pub fn missing_logs(&self, set: &DealerSet) -> Vec<Address> {
+        set.included
+            .iter()
+            .filter(|(d, h)| !self.logs.contains_key(&(usize::from(*d), *h)))
+            .filter_map(|(d, _)| self.cfg.dealers.get(usize::from(*d)).map(|o| o.address))
+            .collect()
+    }
+
+    /// Whether a piece of evidence holds (cached checks).
+    pub(crate) fn evidence_holds(&mut self, e: &Evidence) -> bool {
+        evidence_holds(&self.cfg, e, &mut self.inbox.checks)
     }
 
     /// Finalizes from the certificate and the logs held. `MissingLogs` names the dealers whose
@@ -640,23 +559,53 @@ impl Player {
             .ok_or(ObserveError::BadCertificate("no certificate yet"))?;
         self.check_pending_logs();
         let logs: Vec<Envelope> = self.logs.values().cloned().collect();
+        // A share from my deal counts only for the log that holds that same deal.
+        let mut known: BTreeMap<usize, Secret<SecretScalar>> = BTreeMap::new();
+        for (d, h) in &cert.set.included {
+            let d = usize::from(*d);
+            let (Some((ack, share)), Some(Body::Log(log))) = (
+                self.shares.get(&d),
+                self.logs.get(&(d, *h)).map(|e| &e.body),
+            ) else {
+                continue;
+            };
+            let matches = log
+                .shares
+                .get(self.index)
+                .is_some_and(|s| crate::check::ack_hash(&log.commitment_hash, s) == *ack);
+            if matches {
+                known.insert(d, share.duplicate());
+            }
+        }
         observe_with(
             &self.cfg,
             &cert,
             &logs,
-            Some((&self.me, &self.enc, &self.shares)),
+            Some((&self.me, &self.enc, &known)),
             &mut self.inbox.checks,
             Some(&self.log_checks),
         )
     }
 
-    /// Everything needed to resume: the decisions made (acks, lock, attempt) and every accepted
-    /// message. Secret-free apart from what the messages already are (sealed shares).
-    pub fn save(&self) -> Vec<u8> {
+    /// New journal entries (encoded envelopes) since the last call, for a caller that persists
+    /// the journal by appending. [`Player::decisions`] goes with them.
+    pub fn take_journal(&mut self) -> Vec<Vec<u8>> {
+        let new: Vec<Vec<u8>> = self
+            .journal
+            .get(self.journal_taken..)
+            .unwrap_or(&[])
+            .iter()
+            .map(Envelope::encode)
+            .collect();
+        self.journal_taken = self.journal.len();
+        new
+    }
+
+    /// Everything decided (acks, agreement state, certificate), without the journal: small,
+    /// rewritten whole at every change.
+    pub fn decisions(&self) -> Vec<u8> {
         let mut w = Writer::default();
-        w.u8(SAVE_VERSION)
-            .fixed(&self.cfg.digest())
-            .u32(self.attempt);
+        w.u8(SAVE_VERSION).fixed(&self.cfg.digest());
         match &self.acks {
             Some(entries) => {
                 w.u8(1);
@@ -666,15 +615,23 @@ impl Player {
                 w.u8(0);
             }
         }
-        match &self.lock {
-            Some(l) => {
+        self.ag.write(&mut w);
+        match &self.certificate {
+            Some(c) => {
                 w.u8(1);
-                w.bytes(&l.encode());
+                w.bytes(&c.encode());
             }
             None => {
                 w.u8(0);
             }
         }
+        w.finish()
+    }
+
+    /// The decisions and the whole journal in one encoding.
+    pub fn save(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.bytes(&self.decisions());
         w.count(self.journal.len());
         for e in &self.journal {
             w.bytes(&e.encode());
@@ -682,7 +639,7 @@ impl Player {
         w.finish()
     }
 
-    /// Restores a saved player. Saved messages are replayed without re-sending anything.
+    /// Restores a saved player (from [`Player::save`]). Nothing is re-sent.
     pub fn resume(
         cfg: Arc<RoundConfig>,
         me: Address,
@@ -690,16 +647,36 @@ impl Player {
         enc: Arc<EncryptionKey>,
         saved: &[u8],
     ) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(saved);
+        let decisions = r.bytes()?.to_vec();
+        let n = r.count(4)?;
+        let mut journal = Vec::with_capacity(n);
+        for _ in 0..n {
+            journal.push(r.bytes()?.to_vec());
+        }
+        r.finish()?;
+        Self::restore(cfg, me, key, enc, &decisions, &journal)
+    }
+
+    /// Restores a player from its decisions and its journal entries (as `take_journal` handed
+    /// them out). Nothing is re-sent.
+    pub fn restore(
+        cfg: Arc<RoundConfig>,
+        me: Address,
+        key: Arc<bn254::SecretKey>,
+        enc: Arc<EncryptionKey>,
+        decisions: &[u8],
+        journal: &[Vec<u8>],
+    ) -> Result<Self, DecodeError> {
         let mut p = Self::new(cfg.clone(), me, key, enc)
             .map_err(|_| DecodeError::Invalid("not a player of this round"))?;
-        let mut r = Reader::new(saved);
+        let mut r = Reader::new(decisions);
         if r.u8()? != SAVE_VERSION {
             return Err(DecodeError::BadVersion);
         }
         if r.array::<32>()? != cfg.digest() {
             return Err(DecodeError::Invalid("saved state is for another round"));
         }
-        let attempt = r.u32()?;
         let acks = if r.bool()? {
             match Body::decode(Kind::Acks, r.bytes()?, &mut p.inbox.cache)? {
                 Body::Acks(e) => Some(e),
@@ -708,38 +685,33 @@ impl Player {
         } else {
             None
         };
-        let lock = if r.bool()? {
-            let mut lr = Reader::new(r.bytes()?);
-            let l = Lock::read(&mut lr, &mut p.inbox.cache)?;
-            lr.finish()?;
-            Some(l)
+        let ag = Agreement::read(&mut r, &mut p.inbox.cache)?;
+        let certificate = if r.bool()? {
+            let bytes = r.bytes()?;
+            let mut cr = Reader::new(bytes);
+            let c = Quorum::read(&mut cr, &mut p.inbox.cache, Commit)?;
+            cr.finish()?;
+            Some(c)
         } else {
             None
         };
-        let n = r.count(4)?;
-        let mut envs = Vec::with_capacity(n);
-        for _ in 0..n {
-            let raw = RawEnvelope::parse(r.bytes()?)?;
+        r.finish()?;
+        for bytes in journal {
+            let raw = RawEnvelope::parse(bytes)?;
             let env = raw
                 .open(&mut p.inbox.cache)
                 .map_err(|_| DecodeError::Invalid("saved message"))?;
-            envs.push(env);
-        }
-        r.finish()?;
-        // Replay: deals must be taken before the acks decision is restored.
-        for env in envs {
-            if matches!(
-                env.body,
-                Body::Certificate(_) | Body::Status { .. } | Body::Vote { .. }
-            ) {
-                // Re-derived below or transient leader state.
+            if !matches!(env.body, Body::Deal(_) | Body::Log(_)) {
+                return Err(DecodeError::Invalid("journal holds deals and logs only"));
             }
+            // Deals are replayed before the acks decision is restored; faults were reported
+            // when the messages first came.
             let _ = p.handle(&env);
-            p.journal.push(env);
         }
+        p.journal_taken = p.journal.len();
         p.acks = acks;
-        p.lock = lock;
-        p.attempt = p.attempt.max(attempt);
+        p.ag = ag;
+        p.certificate = certificate;
         Ok(p)
     }
 }

@@ -3,7 +3,7 @@
 use crate::codec::{Reader, Writer};
 use crate::error::{ConfigError, DecodeError};
 use crate::Address;
-use kms_crypto::bls::{threshold_for, Commitment, EvalPoint, PublicScalar};
+use kms_crypto::bls::{legacy_threshold_for, threshold_for, Commitment, EvalPoint, PublicScalar};
 use kms_crypto::bn254;
 use kms_crypto::seal::EncryptionPublicKey;
 use sha2::{Digest, Sha256};
@@ -120,7 +120,8 @@ pub struct RoundConfig {
     pub dealers: Vec<Operator>,
     /// Sorted by address.
     pub players: Vec<Operator>,
-    /// ceil(2n/3) of the players.
+    /// floor(2n/3) + 1 of the players (`threshold_for`); an epoch finalized before issue 15 may
+    /// carry the old ceil(2n/3), which differs when 3 divides n.
     pub threshold: usize,
     /// Reshare only: the previous public polynomial.
     pub previous: Option<Commitment>,
@@ -157,14 +158,7 @@ impl RoundConfig {
         players: Vec<Operator>,
         previous: Commitment,
     ) -> Result<Self, ConfigError> {
-        if epoch <= from_epoch {
-            return Err(ConfigError::Invalid("a reshare must move to a later epoch"));
-        }
-        if dealers.len() < previous.threshold() {
-            return Err(ConfigError::Invalid(
-                "fewer previous players than the previous threshold",
-            ));
-        }
+        Self::check_reshare(from_epoch, epoch, dealers.len(), &previous)?;
         Self::build(
             RoundKind::Reshare { from_epoch },
             epoch,
@@ -176,7 +170,41 @@ impl RoundConfig {
         )
     }
 
+    fn check_reshare(
+        from_epoch: u64,
+        epoch: u64,
+        dealers: usize,
+        previous: &Commitment,
+    ) -> Result<(), ConfigError> {
+        if epoch <= from_epoch {
+            return Err(ConfigError::Invalid("a reshare must move to a later epoch"));
+        }
+        if dealers < previous.threshold() {
+            return Err(ConfigError::Invalid(
+                "fewer previous players than the previous threshold",
+            ));
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn build(
+        kind: RoundKind,
+        epoch: u64,
+        chain_id: u64,
+        registry: Address,
+        dealers: Vec<Operator>,
+        players: Vec<Operator>,
+        previous: Option<Commitment>,
+    ) -> Result<Self, ConfigError> {
+        let t = threshold_for(players.len());
+        Self::build_with(
+            kind, epoch, chain_id, registry, dealers, players, previous, t,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_with(
         kind: RoundKind,
         epoch: u64,
         chain_id: u64,
@@ -184,6 +212,7 @@ impl RoundConfig {
         mut dealers: Vec<Operator>,
         mut players: Vec<Operator>,
         previous: Option<Commitment>,
+        threshold: usize,
     ) -> Result<Self, ConfigError> {
         for list in [&mut dealers, &mut players] {
             list.sort_by_key(|o| o.address);
@@ -212,7 +241,6 @@ impl RoundConfig {
                 }
             }
         }
-        let threshold = threshold_for(players.len());
         let mut cfg = Self {
             kind,
             epoch,
@@ -276,22 +304,42 @@ impl RoundConfig {
         let prev = r.bytes()?;
         r.finish()?;
         let [dealers, players] = lists;
+        // The current rule, or the old one for an epoch finalized under it (issue 15).
+        let n = players.len();
+        if threshold != threshold_for(n) && threshold != legacy_threshold_for(n) {
+            return Err(DecodeError::Invalid("round config threshold"));
+        }
+        let bad = |_| DecodeError::Invalid("round config");
         let cfg = match kind {
-            0 if prev.is_empty() => Self::dkg(epoch, chain_id, registry, players)
-                .map_err(|_| DecodeError::Invalid("round config"))?,
-            1 => Self::reshare(
-                from_epoch,
+            0 if prev.is_empty() => Self::build_with(
+                RoundKind::Dkg,
                 epoch,
                 chain_id,
                 registry,
-                dealers,
+                players.clone(),
                 players,
-                Commitment::from_bytes(prev)?,
+                None,
+                threshold,
             )
-            .map_err(|_| DecodeError::Invalid("round config"))?,
+            .map_err(bad)?,
+            1 => {
+                let previous = Commitment::from_bytes(prev)?;
+                Self::check_reshare(from_epoch, epoch, dealers.len(), &previous).map_err(bad)?;
+                Self::build_with(
+                    RoundKind::Reshare { from_epoch },
+                    epoch,
+                    chain_id,
+                    registry,
+                    dealers,
+                    players,
+                    Some(previous),
+                    threshold,
+                )
+                .map_err(bad)?
+            }
             _ => return Err(DecodeError::BadTag),
         };
-        if cfg.threshold != threshold || cfg.encode() != bytes {
+        if cfg.encode() != bytes {
             return Err(DecodeError::Invalid("round config is not canonical"));
         }
         Ok(cfg)
@@ -351,16 +399,32 @@ impl RoundConfig {
         self.players.binary_search_by_key(a, |o| o.address).ok()
     }
 
-    /// The leader of an agreement attempt: SHA-256(digest || attempt) mod n over the players.
+    /// The leader of an agreement attempt: the players in turn from a start that the digest
+    /// picks (SHA-256(tag || digest) mod n), so any f + 1 consecutive attempts have a leader
+    /// that is neither Byzantine nor down when at most f players are.
     pub fn leader(&self, attempt: u32) -> Address {
         let h = Sha256::new()
-            .chain_update(b"KMS_LEADER_V1")
+            .chain_update(b"KMS_LEADER_V2")
             .chain_update(self.digest)
-            .chain_update(attempt.to_be_bytes())
             .finalize();
         let mut head = [0u8; 8];
         head.copy_from_slice(h.get(..8).unwrap_or(&[0u8; 8]));
-        let i = (u64::from_be_bytes(head) % self.players.len() as u64) as usize;
+        let n = self.players.len() as u64;
+        let i = ((u64::from_be_bytes(head) % n + u64::from(attempt) % n) % n) as usize;
         self.players.get(i).map(|o| o.address).unwrap_or_default()
+    }
+
+    /// Byzantine players the round tolerates: f = n - t.
+    pub fn faults_tolerated(&self) -> usize {
+        self.players.len().saturating_sub(self.threshold)
+    }
+
+    /// Agreement attempts in a round: enough for f + 1 leaders in turn plus one attempt lost to
+    /// nodes entering agreement at different times, and at least 4. A message for a later
+    /// attempt is a fault: no honest node ever reaches one.
+    pub fn attempts(&self) -> u32 {
+        u32::try_from(self.faults_tolerated() + 2)
+            .unwrap_or(u32::MAX)
+            .max(4)
     }
 }

@@ -1,18 +1,23 @@
-//! In-memory cluster simulation: n nodes from one seed, rounds run phase by phase over a network
-//! that carries bytes, with a hook to drop, alter or inject messages. Used by the tests, the fuzz
-//! target and the benches; deterministic for a seed (the transcript is the ordered list of
-//! delivered messages). [`plan`] adds fault plans (every fault of the issue, signed by the faulty
-//! node itself) and a driver that batches deliveries and restarts crashed nodes from their saved
-//! state; [`scenario`] adds random plans and the properties checked after every round.
+//! In-memory cluster simulation: n nodes from one seed, each running the node's own round
+//! lifecycle ([`crate::lifecycle::RoundDriver`]) on a virtual clock over a network that carries
+//! bytes, with hooks to drop, alter or inject messages, crash nodes and fail their writes. Used
+//! by the tests, the fuzz target and the benches; deterministic for a seed (the transcript is
+//! the ordered list of delivered messages). [`plan`] adds fault plans (every fault of the issue,
+//! signed by the faulty node itself); [`scenario`] adds random plans and the properties checked
+//! after every round.
 
+mod exec;
 pub mod plan;
 pub mod scenario;
 
-use crate::message::Envelope;
+pub use exec::Restart;
+
+use crate::lifecycle::{Schedule, ACKS_END, DEALS_END, LOGS_END};
+use crate::message::{Envelope, Kind, RawEnvelope};
 use crate::observe::Output;
 use crate::round::{Operator, RoundConfig};
-use crate::{Address, Dealer, Player};
-use kms_crypto::bls::{EvalPoint, SecretScalar};
+use crate::{Address, CommitmentCache};
+use kms_crypto::bls::{EvalPoint, SecretScalar, Share};
 use kms_crypto::seal::EncryptionKey;
 use kms_crypto::{bn254, Secret};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -86,13 +91,61 @@ pub fn rng_for(seed: u64, label: &str) -> ChaCha20Rng {
     ChaCha20Rng::from_seed(d)
 }
 
-/// Where a message is in the round, for fault hooks.
+/// Where a message is in the round (for fault hooks and transcripts): its kind's phase, and for
+/// agreement messages their attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
     Deal,
     Acks,
     Log,
     Agreement(u32),
+}
+
+/// The phase of a message, from its kind (and attempt). Bytes that do not parse count as deals.
+pub fn message_phase(bytes: &[u8]) -> Phase {
+    let Ok(raw) = RawEnvelope::parse(bytes) else {
+        return Phase::Deal;
+    };
+    match raw.kind {
+        Kind::Deal => Phase::Deal,
+        Kind::Acks => Phase::Acks,
+        Kind::Log => Phase::Log,
+        Kind::Certificate => Phase::Agreement(
+            crate::message::Body::decode(raw.kind, raw.body(), &mut CommitmentCache::default())
+                .ok()
+                .and_then(|b| match b {
+                    crate::Body::Certificate(c) => Some(c.attempt),
+                    _ => None,
+                })
+                .unwrap_or(0),
+        ),
+        _ => Phase::Agreement(attempt_of(&raw).unwrap_or(0)),
+    }
+}
+
+/// The attempt an agreement message names: the first four bytes of its body for every kind but
+/// the prepare certificate, whose attempt follows its 32-byte round.
+fn attempt_of(raw: &RawEnvelope) -> Option<u32> {
+    let at = match raw.kind {
+        Kind::Prepared => 32,
+        Kind::Status | Kind::Proposal | Kind::Prevote | Kind::Precommit => 0,
+        _ => return None,
+    };
+    let b: [u8; 4] = raw.body().get(at..at + 4)?.try_into().ok()?;
+    Some(u32::from_be_bytes(b))
+}
+
+/// The phase the clock is in at `now` (nominal times).
+pub fn phase_at(cfg: &RoundConfig, s: &Schedule, now: std::time::Duration) -> Phase {
+    if now < s.at(DEALS_END) {
+        Phase::Deal
+    } else if now < s.at(ACKS_END) {
+        Phase::Acks
+    } else if now < s.at(LOGS_END) {
+        Phase::Log
+    } else {
+        Phase::Agreement(s.attempt_at(cfg, now))
+    }
 }
 
 /// A delivery about to happen. The hook may drop it (return None) or return other bytes.
@@ -103,23 +156,43 @@ pub struct Delivery<'a> {
     pub bytes: &'a [u8],
 }
 
-/// Network behaviour for one round.
+/// Network (and disk) behaviour for one round.
 pub trait Network {
     /// Decides what `to` receives for one message (`None`: dropped).
     fn deliver(&mut self, d: &Delivery<'_>) -> Option<Vec<u8>> {
         Some(d.bytes.to_vec())
     }
-    /// Whether a node takes part at all in this phase (offline or crashed nodes do not).
-    fn online(&mut self, _node: &Address, _phase: Phase) -> bool {
-        true
+    /// Whether `node` goes down as its round reaches `phase` (for `Phase::Deal`: at the start).
+    fn goes_down(&mut self, _node: &Address, _phase: Phase) -> bool {
+        false
     }
-    /// Extra messages a faulty node injects at the start of a phase, as (from, to, bytes).
+    /// The phase whose nominal start brings a node that went down back (`None`: it stays down).
+    fn back_at(&self, _node: &Address) -> Option<Phase> {
+        None
+    }
+    /// Whether a node that goes down loses its memory (and comes back from its disk).
+    fn restarts(&self, _node: &Address) -> bool {
+        false
+    }
+    /// Whether `node`'s write number `n` (from 0) fails.
+    fn write_fails(&mut self, _node: &Address, _n: u64) -> bool {
+        false
+    }
+    /// Extra messages injected at the nominal start of a phase, as (from, to, bytes).
     fn inject(&mut self, _phase: Phase) -> Vec<(Address, Address, Vec<u8>)> {
         Vec::new()
     }
-    /// Lets a faulty dealer replace its deals before they are sent.
+    /// Shows a dealer's honest deals (at its first start), so a faulty one can craft its own.
     fn tamper_deals(&mut self, _dealer: &Address, deals: Vec<Envelope>) -> Vec<Envelope> {
         deals
+    }
+    /// Whether phases end as soon as everything expected is in (the node's default).
+    fn early(&self) -> bool {
+        true
+    }
+    /// Whether `inject` has anything to add later (the round then runs to its last phase).
+    fn injects(&self) -> bool {
+        false
     }
 }
 
@@ -135,228 +208,63 @@ pub struct RoundResult {
     pub transcript: Vec<(Phase, Address, Address, Vec<u8>)>,
     /// Every rejection seen, with the receiving node.
     pub rejects: Vec<(Address, crate::Reject)>,
-    /// Attempts used (1 = first leader succeeded).
+    /// Attempts used: one more than the highest attempt a player reached.
     pub attempts: u32,
 }
 
-/// Runs one round among `nodes` (all nodes named in `cfg` must be present). Nodes that are
-/// dealers of a reshare deal from their current share.
+/// The interval simulated rounds run in (virtual time; only ratios matter).
+pub const SIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs one round among `nodes` (all nodes named in `cfg` must be present) with every node's
+/// real lifecycle on a virtual clock. Nodes that are dealers of a reshare deal from their
+/// current share. `max_attempts` is kept for callers; the round's own `attempts()` bound it.
 pub fn run_round(
     cfg: &Arc<RoundConfig>,
     nodes: &mut [SimNode],
     net: &mut dyn Network,
-    max_attempts: u32,
+    _max_attempts: u32,
 ) -> RoundResult {
-    let mut res = RoundResult {
-        outputs: BTreeMap::new(),
-        transcript: Vec::new(),
-        rejects: Vec::new(),
-        attempts: 0,
+    let schedule = Schedule {
+        interval: SIM_INTERVAL,
+        early: net.early(),
     };
-    let mut players: BTreeMap<Address, Player> = BTreeMap::new();
-    let mut dealers: BTreeMap<Address, Dealer> = BTreeMap::new();
-    for n in nodes.iter() {
-        if cfg.player_index(&n.address()).is_some() {
-            if let Ok(p) = Player::new(cfg.clone(), n.address(), n.key.clone(), n.enc.clone()) {
-                players.insert(n.address(), p);
-            }
-        }
-    }
-
-    // Deal.
-    let mut outbox: Vec<(Address, Envelope)> = Vec::new();
-    for n in nodes.iter() {
-        if cfg.dealer_index(&n.address()).is_none() || !net.online(&n.address(), Phase::Deal) {
-            continue;
-        }
-        let share = if cfg.previous.is_some() {
-            n.share()
-        } else {
-            None
-        };
-        if let Ok((d, deals)) = Dealer::new(cfg.clone(), n.address(), n.key.clone(), &n.seed, share)
-        {
-            for env in net.tamper_deals(&n.address(), deals) {
-                outbox.push((n.address(), env));
-            }
-            dealers.insert(n.address(), d);
-        }
-    }
-    flush(
-        cfg,
-        Phase::Deal,
-        outbox,
-        &mut players,
-        &mut dealers,
-        net,
-        &mut res,
-    );
-
-    // Acks.
-    let mut outbox = Vec::new();
-    for (a, p) in players.iter_mut() {
-        if net.online(a, Phase::Acks) {
-            outbox.push((*a, p.end_deals()));
-        }
-    }
-    flush(
-        cfg,
-        Phase::Acks,
-        outbox,
-        &mut players,
-        &mut dealers,
-        net,
-        &mut res,
-    );
-
-    // Logs.
-    let mut outbox = Vec::new();
-    for (a, d) in dealers.iter() {
-        if net.online(a, Phase::Log) {
-            if let Some(l) = d.log() {
-                outbox.push((*a, l));
-            }
-        }
-    }
-    flush(
-        cfg,
-        Phase::Log,
-        outbox,
-        &mut players,
-        &mut dealers,
-        net,
-        &mut res,
-    );
-
-    // Agreement attempts until every online player holds a certificate.
-    for attempt in 0..max_attempts {
-        res.attempts = attempt + 1;
-        let phase = Phase::Agreement(attempt);
-        let mut outbox = Vec::new();
-        for (a, p) in players.iter_mut() {
-            if net.online(a, phase) {
-                outbox.push((*a, p.start_attempt(attempt)));
-            }
-        }
-        flush(
-            cfg,
-            phase,
-            outbox,
-            &mut players,
-            &mut dealers,
-            net,
-            &mut res,
-        );
-        let leader = cfg.leader(attempt);
-        let mut outbox = Vec::new();
-        if net.online(&leader, phase) {
-            if let Some(p) = players.get_mut(&leader) {
-                for env in p.propose() {
-                    outbox.push((leader, env));
-                }
-            }
-        }
-        flush(
-            cfg,
-            phase,
-            outbox,
-            &mut players,
-            &mut dealers,
-            net,
-            &mut res,
-        );
-        let done = players
-            .iter()
-            .filter(|(a, _)| net.online(a, phase))
-            .all(|(_, p)| p.certificate().is_some());
-        if done {
-            break;
-        }
-    }
-
-    for (a, p) in players.iter_mut() {
-        if let Ok(out) = p.finalize() {
-            res.outputs.insert(*a, out);
-        }
-    }
-    res
-}
-
-/// Queues `env` from `from` as wire bytes: to its recipient, or to everyone for a broadcast.
-pub(crate) fn push_wire(
-    wire: &mut Vec<(Address, Address, Vec<u8>)>,
-    from: Address,
-    env: &Envelope,
-    everyone: &[Address],
-) {
-    let bytes = env.encode();
-    match env.raw.recipient {
-        Some(r) => wire.push((from, r, bytes)),
-        None => wire.extend(everyone.iter().map(|to| (from, *to, bytes.clone()))),
+    let mut exec = exec::Exec::new(cfg.clone(), schedule, net, exec_nodes(cfg, nodes));
+    exec.run();
+    let attempts = exec
+        .nodes
+        .values()
+        .filter_map(|n| n.driver())
+        .map(|d| d.attempt() + 1)
+        .max()
+        .unwrap_or(0);
+    RoundResult {
+        outputs: exec.res.outputs,
+        transcript: exec.res.transcript,
+        rejects: exec.res.rejects,
+        attempts,
     }
 }
 
-/// Delivers messages (and whatever they trigger) until nothing is left to send.
-fn flush(
-    cfg: &Arc<RoundConfig>,
-    phase: Phase,
-    mut outbox: Vec<(Address, Envelope)>,
-    players: &mut BTreeMap<Address, Player>,
-    dealers: &mut BTreeMap<Address, Dealer>,
-    net: &mut dyn Network,
-    res: &mut RoundResult,
-) {
-    let mut injected: Vec<(Address, Address, Vec<u8>)> = net.inject(phase);
-    let everyone = cfg.members();
-    while !outbox.is_empty() || !injected.is_empty() {
-        let mut wire: Vec<(Address, Address, Vec<u8>)> = std::mem::take(&mut injected);
-        for (from, env) in outbox.drain(..) {
-            push_wire(&mut wire, from, &env, &everyone);
-        }
-        for (from, to, bytes) in wire {
-            if !net.online(&to, phase) {
-                continue;
-            }
-            let Some(bytes) = net.deliver(&Delivery {
-                phase,
-                from,
-                to,
-                bytes: &bytes,
-            }) else {
-                continue;
-            };
-            res.transcript.push((phase, from, to, bytes.clone()));
-            if let Some(p) = players.get_mut(&to) {
-                for r in p.receive(&[&bytes]) {
-                    match r {
-                        Ok(rcv) => {
-                            if let Some(d) = dealers.get_mut(&to) {
-                                if matches!(rcv.envelope.body, crate::Body::Acks(_)) {
-                                    if let Err(e) = d.handle_acks(&rcv.envelope) {
-                                        res.rejects.push((to, e));
-                                    }
-                                }
-                            }
-                            outbox.extend(rcv.outgoing.into_iter().map(|e| (to, e)));
-                        }
-                        Err(e) => res.rejects.push((to, e)),
-                    }
-                }
-            } else if let Some(d) = dealers.get_mut(&to) {
-                // A dealer that is not a player of this round (leaving in a reshare).
-                let mut inbox = crate::Inbox::new(cfg.clone(), to);
-                for r in inbox.accept(&[&bytes]) {
-                    match r {
-                        Ok(env) if matches!(env.body, crate::Body::Acks(_)) => {
-                            if let Err(e) = d.handle_acks(&env) {
-                                res.rejects.push((to, e));
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(e) => res.rejects.push((to, e)),
-                    }
-                }
-            }
-        }
-    }
+/// The executor's view of the round's members among `nodes`.
+fn exec_nodes(cfg: &RoundConfig, nodes: &[SimNode]) -> BTreeMap<Address, exec::ExecNode> {
+    let members = cfg.members();
+    nodes
+        .iter()
+        .filter(|n| members.contains(&n.address()))
+        .map(|n| {
+            let share = cfg
+                .previous
+                .as_ref()
+                .and(n.output.as_ref())
+                .and_then(|o| o.share.as_ref())
+                .map(|s| Share {
+                    point: s.point,
+                    value: s.value.duplicate(),
+                });
+            (
+                n.address(),
+                exec::ExecNode::new(n.key.clone(), n.enc.clone(), n.seed.duplicate(), share),
+            )
+        })
+        .collect()
 }

@@ -47,16 +47,25 @@ fn certified_dkg(seed: u64) -> (Arc<RoundConfig>, Vec<SimNode>, Certificate, Vec
 #[test]
 fn vote_digest_is_the_contracts_packed_encoding() {
     let (cfg, _, cert, _) = certified_dkg(1);
-    let mut packed = b"KMS_VOTE_V2".to_vec();
+    let mut packed = b"KMS_VOTE_V3".to_vec();
     packed.extend_from_slice(&31337u64.to_be_bytes());
     packed.extend_from_slice(&[9u8; 20]);
     packed.extend_from_slice(&7u64.to_be_bytes());
+    packed.extend_from_slice(&cert.attempt.to_be_bytes());
     packed.extend_from_slice(&cfg.digest());
     packed.extend_from_slice(&cert.set.hash());
     packed.extend_from_slice(keccak256(cert.mpk.to_bytes()).as_slice());
     let expected: [u8; 32] = keccak256(&packed).0;
     assert_eq!(cert.vote_digest(&cfg), expected);
-    assert_eq!(vote_digest(&cfg, &cert.set.hash(), &cert.mpk), expected);
+    assert_eq!(
+        vote_digest(&cfg, cert.attempt, &cert.set.hash(), &cert.mpk),
+        expected
+    );
+    // The attempt is bound: the same votes from another attempt are another digest.
+    assert_ne!(
+        vote_digest(&cfg, cert.attempt + 1, &cert.set.hash(), &cert.mpk),
+        expected
+    );
 }
 
 #[test]
@@ -79,7 +88,7 @@ fn a_certificate_with_another_mpk_does_not_verify() {
 fn a_wrong_mpk_signed_by_every_player_finalizes_nothing() {
     let (cfg, nodes, cert, logs) = certified_dkg(4);
     let wrong: G2Point = certified_dkg(5).2.mpk;
-    let digest = vote_digest(&cfg, &cert.set.hash(), &wrong);
+    let digest = vote_digest(&cfg, cert.attempt, &cert.set.hash(), &wrong);
     let mut signers = Vec::new();
     let mut sigs = Vec::new();
     for n in &nodes {

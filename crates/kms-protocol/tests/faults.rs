@@ -8,7 +8,9 @@ use kms_protocol::sim::plan::{
 };
 use kms_protocol::sim::scenario::{check_round, old_round_replays, Cluster, Expect, Outcome};
 use kms_protocol::sim::{rng_for, Phase};
-use kms_protocol::{Address, DecodeError, LogFault, RejectReason, RoundConfig, Verdict};
+use kms_protocol::{
+    Address, DecodeError, FaultReason, LogFault, Reject, RoundConfig, SkipReason, Verdict,
+};
 use std::sync::Arc;
 
 /// A DKG among the first `n` of a pool of `n + 1`, under `plan` (built from the config).
@@ -192,8 +194,11 @@ fn bad_point(fault: DealerFault, expected: kms_crypto::Error) {
             .iter()
             .filter(|(to, r)| {
                 *to == op.address
-                    && r.culprit == Some(dealer)
-                    && r.reason == RejectReason::Malformed(DecodeError::Crypto(expected.clone()))
+                    && *r
+                        == Reject::fault(
+                            dealer,
+                            FaultReason::Malformed(DecodeError::Crypto(expected.clone())),
+                        )
             })
             .collect();
         assert_eq!(named.len(), 2, "deal and log refused by name");
@@ -214,7 +219,7 @@ fn bad_point(fault: DealerFault, expected: kms_crypto::Error) {
     raw.set_body(body);
     let mut inbox = kms_protocol::Inbox::new(cfg.clone(), raw.recipient.unwrap());
     let r = inbox.accept(&[&raw.encode()]).pop().unwrap().unwrap_err();
-    assert_eq!((r.culprit, r.reason), (None, RejectReason::BadSignature));
+    assert_eq!(r, Reject::Skip(SkipReason::BadSignature));
 }
 
 #[test]
@@ -288,7 +293,7 @@ fn share_addressed_to_another_player() {
         .result
         .rejects
         .iter()
-        .any(|(to, r)| *to == nl[2] && r.culprit.is_none() && r.reason == RejectReason::NotForMe));
+        .any(|(to, r)| *to == nl[2] && *r == Reject::Skip(SkipReason::NotForMe)));
 }
 
 #[test]
@@ -315,7 +320,7 @@ fn replays_from_older_rounds_change_nothing() {
         .result
         .rejects
         .iter()
-        .filter(|(_, r)| r.reason == RejectReason::WrongRound)
+        .filter(|(_, r)| *r == Reject::Skip(SkipReason::WrongRound))
         .count();
     assert!(wrong_round >= 12, "{wrong_round}");
     // A reshare refuses replays of the DKG it reshares, too.
@@ -337,7 +342,7 @@ fn replays_from_older_rounds_change_nothing() {
         .result
         .rejects
         .iter()
-        .filter(|(_, r)| r.reason == RejectReason::WrongRound)
+        .filter(|(_, r)| *r == Reject::Skip(SkipReason::WrongRound))
         .count();
     assert!(refused >= n_replays, "{refused} < {n_replays}");
 }
@@ -359,22 +364,37 @@ fn leader_with_invalid_set_costs_one_attempt() {
 }
 
 #[test]
-fn leader_with_partial_set_gets_it_certified_by_the_next_leader() {
+fn leader_with_partial_set_costs_one_attempt() {
     let (_, cfg, plan, res) = dkg(13, 7, |cfg| {
         single_fault(cfg, cfg.leader(0), |p| {
             p.leader = Some(LeaderFault::PartialSet)
         })
     });
     check(&cfg, &plan, &res, Expect::Live);
-    // Honest players voted for the partial set (it is valid) and stay locked on it.
+    // Honest players prevoted the partial set (it is valid), but no prepare certificate formed
+    // on it, so nothing locked them: the next leader's full set is certified.
+    assert_eq!(res.certified_in, Some(1));
     let (_, o) = res.all_outputs().next().unwrap();
-    assert_eq!(o.certificate.set.included.len(), cfg.threshold);
-    let dropped = o
-        .verdicts
-        .iter()
-        .filter(|(_, v)| *v == Verdict::NotIncluded)
-        .count();
-    assert_eq!(dropped, 7 - cfg.threshold);
+    assert_eq!(o.certificate.set.included.len(), 7);
+    assert!(res.locks.values().all(|l| l.attempt == 1));
+}
+
+#[test]
+fn locked_set_is_certified_by_the_next_leader() {
+    // Attempt 0's leader lets the prepare certificate out (every player locks on its set) and
+    // withholds the certificate; attempt 1's leader is shown the locks and finishes that set.
+    let (_, cfg, plan, res) = dkg(13, 7, |cfg| {
+        single_fault(cfg, cfg.leader(0), |p| {
+            p.leader = Some(LeaderFault::WithholdCertificate)
+        })
+    });
+    check(&cfg, &plan, &res, Expect::Live);
+    assert_eq!(res.certified_in, Some(0), "the leader itself holds it");
+    let (_, o) = res.all_outputs().next().unwrap();
+    assert_eq!(o.certificate.attempt, 1, "certified again in attempt 1");
+    for (a, l) in &res.locks {
+        assert_eq!(l.set, o.certificate.set, "{a:?} locked on another set");
+    }
 }
 
 #[test]
@@ -399,7 +419,8 @@ fn leader_crash_after_some_votes_next_leader_finishes_the_locked_set() {
     });
     check(&cfg, &plan, &res, Expect::Live);
     assert_eq!(res.certified_in, Some(1));
-    // The players it reached voted in attempt 0; their locks carried the same set over.
+    // The players it reached prevoted in attempt 0, but no prepare certificate formed there:
+    // their locks are attempt 1's, on the certified set.
     let (_, o) = res.all_outputs().next().unwrap();
     for a in &non_leaders(&cfg)[..3] {
         assert_eq!(res.locks[a].set, o.certificate.set);
@@ -423,39 +444,22 @@ fn split_leader_is_safe_and_majority_side_finishes() {
     ));
 }
 
-/// Known limit (docs 0005 §4, split locks): a Byzantine leader that sends its full set to one
-/// honest player and a partial set to the other two leaves two locked sets of 2 votes each at
-/// n = 4, t = 3. No set can reach t and no honest player may unlock, so the round stalls
-/// although only one node is faulty. Safety holds (checked). Ignored until the chain anchor of
-/// issue 6 (or a lock-release rule) removes the limit; run with `--ignored` to see it.
+/// The split-lock stall of the first agreement (docs 0005 §4, before issue 15): a Byzantine
+/// leader that sends its full set to one honest player and a partial set to the other two used
+/// to leave two locked sets of 2 votes each at n = 4, t = 3, and the round stalled. Players now
+/// lock only on a prepare certificate (t prevotes of one attempt), which a split cannot form,
+/// so the next leader finishes.
 #[test]
-#[ignore = "known limit: split locks stall the round (docs 0005 §4)"]
-fn split_leader_liveness_known_limit() {
+fn split_leader_costs_one_attempt() {
     let (_, cfg, plan, res) = dkg(16, 4, |cfg| {
         let full = non_leaders(cfg)[..1].to_vec();
         single_fault(cfg, cfg.leader(0), |p| {
             p.leader = Some(LeaderFault::Split { full })
         })
     });
-    let outcome = check(&cfg, &plan, &res, Expect::MayStall);
-    assert!(
-        matches!(outcome, Outcome::Finalized { .. }),
-        "stalled after {} attempts; locks: {}",
-        res.result.attempts,
-        res.locks.len()
-    );
-}
-
-#[test]
-fn split_leader_stall_is_safe() {
-    let (_, cfg, plan, res) = dkg(16, 4, |cfg| {
-        let full = non_leaders(cfg)[..1].to_vec();
-        single_fault(cfg, cfg.leader(0), |p| {
-            p.leader = Some(LeaderFault::Split { full })
-        })
-    });
-    // Whatever happens, the safety properties hold (check_round returns Err otherwise).
-    check(&cfg, &plan, &res, Expect::MayStall);
+    let outcome = check(&cfg, &plan, &res, Expect::Live);
+    assert_eq!(outcome, Outcome::Finalized { attempts: 2 });
+    assert_eq!(res.certified_in, Some(1));
 }
 
 #[test]
@@ -479,7 +483,7 @@ fn crashed_node_resumes_from_saved_state_and_keeps_its_lock() {
         let nl = non_leaders(cfg);
         let mut p = FaultPlan::new(3, 8);
         p.set(cfg.leader(0), |n| {
-            n.leader = Some(LeaderFault::CrashAfterPropose { reach: nl.clone() })
+            n.leader = Some(LeaderFault::WithholdCertificate)
         });
         let victim = *nl.iter().find(|a| **a != cfg.leader(1)).unwrap();
         p.set(victim, |n| {
@@ -498,7 +502,7 @@ fn crashed_node_resumes_from_saved_state_and_keeps_its_lock() {
         .iter()
         .find(|r| r.phase == Phase::Agreement(2))
         .expect("a restart");
-    assert!(r.lock_before.is_some(), "it voted in attempt 0");
+    assert!(r.lock_before.is_some(), "it locked in attempt 0");
     assert_eq!(r.lock_before, r.lock_after);
     assert!(r.save_round_trips);
     // It finalized in the round itself.
@@ -712,10 +716,10 @@ fn transcripts_decode_and_votes_are_for_one_set() {
     let mut cache = CommitmentCache::default();
     for (_, _, _, b) in &res.result.transcript {
         let raw = RawEnvelope::parse(b).unwrap();
-        if raw.kind == Kind::Vote {
+        if matches!(raw.kind, Kind::Prevote | Kind::Precommit) {
             assert!(matches!(
                 raw.open(&mut cache).unwrap().body,
-                Body::Vote { .. }
+                Body::Prevote { .. } | Body::Precommit { .. }
             ));
         }
     }

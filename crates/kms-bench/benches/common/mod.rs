@@ -33,7 +33,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sha2::Sha256;
 
-/// Committee sizes benchmarked; t = threshold_for(n) = ceil(2n/3) gives 3, 11 and 43.
+/// Committee sizes benchmarked; t = threshold_for(n) = floor(2n/3) + 1 gives 3, 11 and 43.
 pub const COMMITTEE_SIZES: [usize; 3] = [4, 16, 64];
 
 /// The app id every partial signs and every ciphertext is sent to.
@@ -130,7 +130,7 @@ impl Ours {
 }
 
 /// commonware-cryptography's setup at the same n and t: `deal_anonymous` under the n >= 3f + 1
-/// fault model, whose quorum n - (n-1)/3 equals our ceil(2n/3) for n = 4, 16 and 64.
+/// fault model, whose quorum n - (n-1)/3 is our threshold_for(n) (floor(2n/3) + 1) for every n.
 pub struct Theirs {
     pub n: usize,
     pub t: usize,

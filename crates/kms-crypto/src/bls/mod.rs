@@ -22,7 +22,9 @@ pub use partial::{
     PartialSignature, PublicShares, APP_ID_DST,
 };
 pub use point::{G1Point, G2Point, PublicScalar, SecretScalar};
-pub use poly::{lagrange_at_zero, threshold_for, Commitment, EvalPoint, Polynomial, Share};
+pub use poly::{
+    lagrange_at_zero, legacy_threshold_for, threshold_for, Commitment, EvalPoint, Polynomial, Share,
+};
 
 #[cfg(test)]
 mod tests;

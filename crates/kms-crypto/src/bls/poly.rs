@@ -11,8 +11,17 @@ use sha2::{Digest, Sha256};
 /// Domain tag for deriving evaluation points from operator addresses.
 const EVAL_POINT_TAG: &[u8] = b"KMS_EVAL_POINT_V1";
 
-/// The threshold for a committee of n: t = ceil(2n/3).
+/// The threshold for a committee of n: t = floor(2n/3) + 1 = n - floor((n-1)/3), the BFT quorum.
+/// It is the smallest t with 2(n - t) < t: up to f = n - t Byzantine operators, plus up to f
+/// honest ones whose shares a dealer reveals because they did not ack, hold fewer than t
+/// evaluations of any dealing (docs 0005 §4).
 pub fn threshold_for(n: usize) -> usize {
+    2 * n / 3 + 1
+}
+
+/// The rule before issue 15, t = ceil(2n/3): it differs from [`threshold_for`] only when 3
+/// divides n. Kept so that epochs finalized under it still decode; no new round uses it.
+pub fn legacy_threshold_for(n: usize) -> usize {
     (2 * n).div_ceil(3)
 }
 

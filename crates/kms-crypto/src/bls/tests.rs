@@ -23,20 +23,46 @@ fn deal(n: u64, t: usize, seed: u64) -> (Polynomial, Commitment, Vec<Share>) {
 }
 
 #[test]
-fn threshold_is_ceil_two_thirds() {
+fn threshold_is_the_bft_quorum() {
     let expected = [
         (1, 1),
         (2, 2),
-        (3, 2),
+        (3, 3),
         (4, 3),
         (5, 4),
-        (6, 4),
+        (6, 5),
         (7, 5),
+        (9, 7),
         (10, 7),
+        (16, 11),
         (64, 43),
     ];
     for (n, t) in expected {
         assert_eq!(threshold_for(n), t, "n = {n}");
+    }
+}
+
+/// The argument for the rule, checked for every committee size a round can have: f = n - t
+/// Byzantine operators plus f revealed shares stay below t, and t is the smallest threshold for
+/// which that holds. The old rule broke it exactly when 3 divides n.
+#[test]
+fn threshold_keeps_byzantine_plus_revealed_below_t() {
+    for n in 1..=usize::from(u16::MAX) {
+        let t = threshold_for(n);
+        assert!(t <= n && 2 * (n - t) < t, "n = {n}, t = {t}");
+        assert!(
+            t == 1 || 2 * (n - (t - 1)) >= t - 1,
+            "n = {n}: t - 1 would do"
+        );
+        assert_eq!(t, n - (n - 1) / 3, "n = {n}");
+        let old = legacy_threshold_for(n);
+        assert_eq!(old == t, n % 3 != 0, "n = {n}");
+        if n % 3 == 0 {
+            assert!(
+                2 * (n - old) >= old,
+                "n = {n}: the old rule should fail here"
+            );
+        }
     }
 }
 

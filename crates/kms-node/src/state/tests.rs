@@ -43,23 +43,46 @@ fn seeds_are_stable_and_distinct_per_round() {
 #[test]
 fn epochs_and_shares_round_trip_and_retention_prunes() {
     let (_d, s) = open();
-    s.save_round(3, &[9; 32], b"journal").unwrap();
-    s.add_dealer_acks(3, &[9; 32], &[b"a".to_vec()]).unwrap();
-    s.add_dealer_acks(3, &[9; 32], &[b"b".to_vec()]).unwrap();
+    let j = |decisions: &[u8], msgs: &[&[u8]], acks: &[&[u8]], log: Option<&[u8]>| Journal {
+        decisions: (!decisions.is_empty()).then(|| decisions.to_vec()),
+        messages: msgs.iter().map(|m| m.to_vec()).collect(),
+        dealer_acks: acks.iter().map(|m| m.to_vec()).collect(),
+        dealer_log: log.map(<[u8]>::to_vec),
+    };
+    assert!(s.round_journal(3, &[9; 32]).unwrap().is_empty());
+    s.persist_round(3, &[9; 32], &j(b"d1", &[b"m1"], &[b"a"], None))
+        .unwrap();
+    // Later writes replace the decisions and append messages and acks.
+    s.persist_round(
+        3,
+        &[9; 32],
+        &j(b"d2", &[b"m2", b"m3"], &[b"b"], Some(b"log")),
+    )
+    .unwrap();
+    s.persist_round(3, &[9; 32], &j(b"", &[], &[b"c"], None))
+        .unwrap();
     assert_eq!(
-        s.dealer_acks(3, &[9; 32]).unwrap(),
-        vec![b"a".to_vec(), b"b".to_vec()]
+        s.round_journal(3, &[9; 32]).unwrap(),
+        j(
+            b"d2",
+            &[b"m1", b"m2", b"m3"],
+            &[b"a", b"b", b"c"],
+            Some(b"log")
+        )
     );
-    s.save_dealer_log(3, &[9; 32], b"log").unwrap();
-    assert_eq!(s.dealer_log(3, &[9; 32]).unwrap().unwrap(), b"log");
+    // Another round of the same epoch is kept apart.
+    assert!(s.round_journal(3, &[8; 32]).unwrap().is_empty());
     let dropped = s.commit_epoch(&record(3), Some(&share(11)), 1).unwrap();
     assert!(dropped.is_empty());
     // The journal of round 3 went with the commit.
-    assert!(s.round(3, &[9; 32]).unwrap().is_none());
-    assert!(s.dealer_log(3, &[9; 32]).unwrap().is_none());
-    s.save_round(7, &[9; 32], b"later").unwrap();
+    assert!(s.round_journal(3, &[9; 32]).unwrap().is_empty());
+    s.persist_round(7, &[9; 32], &j(b"later", &[], &[], None))
+        .unwrap();
     s.commit_epoch(&record(5), Some(&share(12)), 1).unwrap();
-    assert_eq!(s.round(7, &[9; 32]).unwrap().unwrap(), b"later");
+    assert_eq!(
+        s.round_journal(7, &[9; 32]).unwrap().decisions.unwrap(),
+        b"later"
+    );
     let dropped = s.commit_epoch(&record(6), Some(&share(13)), 1).unwrap();
     assert_eq!(dropped, vec![3]);
     let kept: Vec<u64> = s.epochs().unwrap().iter().map(|r| r.epoch).collect();

@@ -1,20 +1,24 @@
 //! Fault plans: what each node does wrong in one round, a [`PlanNetwork`] that carries those
 //! faults out (dropping, rewriting and injecting signed bytes, with the faulty nodes' own keys so
-//! that a faulty message is *signed* by its faulty sender), and [`run`], a round driver that
-//! delivers each wave of messages to a node as one batch (as a real node would) and restarts crashed nodes from `Player::save` / `Player::resume`.
+//! that a faulty message is *signed* by its faulty sender; crashing nodes as their round reaches
+//! a phase and bringing them back from their disk), and [`run`], which runs the round with every
+//! node's real lifecycle (`sim::exec`) and then lets players that did not finalize catch up.
 //!
 //! Faults are chosen so that each one is attributable: a faulty dealer signs its own bad bytes,
 //! so honest nodes can name it; an honest node is never the sender of a bad message.
 
-use super::{push_wire, Delivery, Network, Phase, RoundResult, SimNode};
+use super::exec::{Exec, ExecResult};
+use super::{exec_nodes, Delivery, Network, Phase, Restart, RoundResult, SimNode, SIM_INTERVAL};
 use crate::check::share_aad;
 use crate::codec::Writer;
+use crate::lifecycle::Schedule;
 use crate::message::{
-    keccak, Body, CommitmentCache, DealerLog, DealerSet, Envelope, Kind, Lock, RawEnvelope, Reveal,
+    keccak, Body, CommitmentCache, DealerLog, DealerSet, Envelope, Kind, PrepareQc, RawEnvelope,
+    Reveal,
 };
 use crate::observe::{observe, Output};
 use crate::round::RoundConfig;
-use crate::{Address, Dealer, Inbox, ObserveError, Player, Reject};
+use crate::{Address, ObserveError};
 use kms_crypto::bls::{Polynomial, SecretScalar};
 use kms_crypto::seal::{seal, Sealed};
 use kms_crypto::{bn254, Secret};
@@ -73,6 +77,9 @@ pub enum LeaderFault {
     PartialSet,
     /// Sends its full set to `full` and a partial one to everyone else, and never certifies.
     Split { full: Vec<Address> },
+    /// Leads honestly up to the prepare certificate (so players lock), then withholds the
+    /// round's certificate.
+    WithholdCertificate,
 }
 
 /// A node that is down for part of the round.
@@ -127,7 +134,13 @@ pub struct FaultPlan {
     pub stale: Vec<(Phase, usize)>,
     /// Seeds everything the network crafts or picks.
     pub seed: u64,
+    /// Kept for plans written before attempts were bounded by the round (`cfg.attempts()`).
     pub max_attempts: u32,
+    /// Phases end on their deadlines only (no early end when everything is in), so that faults
+    /// tied to phases bite at the phase they name.
+    pub no_early: bool,
+    /// Writes that fail: (node, first failing write, how many).
+    pub failed_writes: Vec<(Address, u64, u64)>,
 }
 
 impl FaultPlan {
@@ -259,6 +272,8 @@ pub struct PlanNetwork {
     /// Everything delivered so far (for stale re-deliveries).
     seen: Transcript,
     everyone: Vec<Address>,
+    /// Nodes that went down: when they come back and whether they restart.
+    downed: BTreeMap<Address, (Option<Phase>, bool)>,
 }
 
 impl PlanNetwork {
@@ -290,6 +305,7 @@ impl PlanNetwork {
             proposals: BTreeMap::new(),
             seen: Vec::new(),
             everyone,
+            downed: BTreeMap::new(),
         }
     }
 
@@ -306,25 +322,9 @@ impl PlanNetwork {
         &self.cfg
     }
 
-    /// Whether the node comes back from its saved state after being down.
-    pub fn restarts(&self, node: &Address) -> bool {
-        self.plan
-            .node(node)
-            .and_then(|p| p.down)
-            .is_some_and(|d| d.restart)
-    }
-
-    /// When a node that goes down comes back (`None`: never, or not down).
-    pub fn back_at(&self, node: &Address) -> Option<Phase> {
-        self.plan
-            .node(node)
-            .and_then(|p| p.down)
-            .and_then(|d| d.until)
-    }
-
-    /// The first attempt (below `max_attempts`) that `node` leads.
+    /// The first attempt that `node` leads.
     fn first_lead(&self, node: &Address) -> Option<u32> {
-        (0..self.plan.max_attempts).find(|a| self.cfg.leader(*a) == *node)
+        (0..self.cfg.attempts()).find(|a| self.cfg.leader(*a) == *node)
     }
 
     fn leader_fault(&self, node: &Address) -> Option<&LeaderFault> {
@@ -586,7 +586,7 @@ impl PlanNetwork {
             .ok()?
             .open(&mut CommitmentCache::default())
             .ok()?;
-        let Body::Proposal { attempt, set } = env.body else {
+        let Body::Proposal { attempt, set, .. } = env.body else {
             return Some(bytes.to_vec());
         };
         if full {
@@ -630,6 +630,7 @@ impl PlanNetwork {
             Body::Proposal {
                 attempt,
                 set: new_set,
+                justify: None,
             },
             &key,
         )
@@ -641,21 +642,49 @@ impl PlanNetwork {
 }
 
 impl Network for PlanNetwork {
-    fn online(&mut self, node: &Address, phase: Phase) -> bool {
-        if self
-            .plan
-            .node(node)
-            .and_then(|p| p.down)
-            .is_some_and(|d| d.covers(phase))
-        {
+    fn goes_down(&mut self, node: &Address, phase: Phase) -> bool {
+        if self.downed.contains_key(node) {
             return false;
+        }
+        if let Some(d) = self.plan.node(node).and_then(|p| p.down) {
+            if rank(phase) >= rank(d.from) && d.until.is_none_or(|u| rank(phase) < rank(u)) {
+                self.downed.insert(*node, (d.until, d.restart));
+                return true;
+            }
         }
         if let (Some(LeaderFault::CrashBeforePropose), Phase::Agreement(a)) =
             (self.leader_fault(node), phase)
         {
-            return self.first_lead(node) != Some(a);
+            if self.first_lead(node) == Some(a) {
+                self.downed
+                    .insert(*node, (Some(Phase::Agreement(a + 1)), false));
+                return true;
+            }
         }
-        true
+        false
+    }
+
+    fn back_at(&self, node: &Address) -> Option<Phase> {
+        self.downed.get(node).and_then(|(b, _)| *b)
+    }
+
+    fn restarts(&self, node: &Address) -> bool {
+        self.downed.get(node).is_some_and(|(_, r)| *r)
+    }
+
+    fn write_fails(&mut self, node: &Address, n: u64) -> bool {
+        self.plan
+            .failed_writes
+            .iter()
+            .any(|(a, from, count)| a == node && n >= *from && n < from + count)
+    }
+
+    fn early(&self) -> bool {
+        !self.plan.no_early
+    }
+
+    fn injects(&self) -> bool {
+        !self.plan.replays.is_empty() || !self.plan.stale.is_empty() || !self.extra.is_empty()
     }
 
     fn deliver(&mut self, d: &Delivery<'_>) -> Option<Vec<u8>> {
@@ -670,7 +699,11 @@ impl Network for PlanNetwork {
             },
             Kind::Log if self.log_patch.contains_key(&from) => self.patched_log(&from, d.bytes),
             Kind::Acks if d.to != from && self.plan.node(&from).is_some_and(|p| p.no_ack) => None,
-            Kind::Proposal | Kind::Certificate | Kind::Vote => {
+            Kind::Proposal
+            | Kind::Certificate
+            | Kind::Prevote
+            | Kind::Prepared
+            | Kind::Precommit => {
                 let Phase::Agreement(a) = d.phase else {
                     return Some(d.bytes.to_vec());
                 };
@@ -685,8 +718,8 @@ impl Network for PlanNetwork {
                 };
                 match (raw.kind, crash_after) {
                     // Down once its proposal is out: votes to it are lost, it certifies nothing.
-                    (Kind::Vote, Some(_)) if d.to == leader => None,
-                    (Kind::Certificate, Some(_)) if from == leader => None,
+                    (Kind::Prevote | Kind::Precommit, Some(_)) if d.to == leader => None,
+                    (Kind::Certificate | Kind::Prepared, Some(_)) if from == leader => None,
                     (Kind::Proposal, Some(reached)) if from == leader => {
                         (reached || d.to == leader).then(|| d.bytes.to_vec())
                     }
@@ -700,6 +733,7 @@ impl Network for PlanNetwork {
                                 LeaderFault::InvalidSet
                                     | LeaderFault::PartialSet
                                     | LeaderFault::Split { .. }
+                                    | LeaderFault::WithholdCertificate
                             )
                         ) =>
                     {
@@ -771,22 +805,6 @@ impl Network for PlanNetwork {
     }
 }
 
-/// A restart seen by the driver.
-#[derive(Clone, Debug)]
-pub struct Restart {
-    pub node: Address,
-    /// The phase it came back for.
-    pub phase: Phase,
-    /// `resume(save()).save() == save()`.
-    pub save_round_trips: bool,
-    /// Its lock before the crash and after the resume.
-    pub lock_before: Option<Lock>,
-    pub lock_after: Option<Lock>,
-    /// Whether it held a certificate before the crash, and after the resume.
-    pub cert_before: bool,
-    pub cert_after: bool,
-}
-
 /// What [`run`] produced.
 pub struct PlanResult {
     pub result: RoundResult,
@@ -795,15 +813,17 @@ pub struct PlanResult {
     pub caught_up: BTreeMap<Address, Output>,
     /// Catch-up failures (a player with no output while some peer finalized).
     pub catch_up_errors: Vec<(Address, ObserveError)>,
-    /// The first attempt at whose end some player held a certificate.
+    /// The first attempt in which a certificate formed.
     pub certified_in: Option<u32>,
-    /// Players up in each attempt.
+    /// Players up at the nominal start of each attempt.
     pub up_per_attempt: Vec<usize>,
     /// Every certificate any player (faulty ones included) holds at the end.
     pub certificates: BTreeMap<Address, crate::Certificate>,
     /// Locks held at the end, by player.
-    pub locks: BTreeMap<Address, Lock>,
+    pub locks: BTreeMap<Address, PrepareQc>,
     pub restarts: Vec<Restart>,
+    /// Writes that failed (each was retried).
+    pub failed_writes: usize,
 }
 
 impl PlanResult {
@@ -813,416 +833,85 @@ impl PlanResult {
     }
 }
 
-struct NodeState {
-    key: Arc<bn254::SecretKey>,
-    enc: Arc<kms_crypto::seal::EncryptionKey>,
-    seed: Secret<[u8; 32]>,
-    share: Option<Secret<SecretScalar>>,
-    player: Option<Player>,
-    dealer: Option<Dealer>,
-    /// Intake of a dealer that is not a player of the round.
-    inbox: Option<Inbox>,
-    /// Acks this node accepted (its "disk": a restarted dealer is fed them again).
-    acks_disk: Vec<Envelope>,
-    /// Saved state at the crash, with the lock and whether it held a certificate.
-    saved: Option<(Vec<u8>, Option<Lock>, bool)>,
-    dealt: bool,
-    up: bool,
-    missed_logs: bool,
-}
-
-struct Driver<'a> {
-    cfg: Arc<RoundConfig>,
-    net: &'a mut PlanNetwork,
-    nodes: BTreeMap<Address, NodeState>,
-    everyone: Vec<Address>,
-    res: PlanResult,
-}
-
-/// Runs one round of `cfg` among `nodes` under `net`'s plan. Each wave of messages reaches each
-/// node as one batch. Crashed nodes lose their memory and come back from their saved state; a
-/// node back after missing the log phase fetches the logs a peer holds. After the round, every
+/// Runs one round of `cfg` among `nodes` under `net`'s plan, every node on its real lifecycle.
+/// After the round, a player that holds the certificate but lacks logs gets a peer's, and every
 /// player without an output catches up from a peer's certificate and logs with `observe()`.
 pub fn run(cfg: &Arc<RoundConfig>, nodes: &[SimNode], net: &mut PlanNetwork) -> PlanResult {
-    let mut everyone: Vec<Address> = cfg
-        .players
-        .iter()
-        .chain(cfg.dealers.iter())
-        .map(|o| o.address)
-        .collect();
-    everyone.sort_unstable();
-    everyone.dedup();
-    let mut states = BTreeMap::new();
-    for n in nodes {
-        let a = n.address();
-        if !everyone.contains(&a) {
-            continue;
-        }
-        let player = Player::new(cfg.clone(), a, n.key.clone(), n.enc.clone()).ok();
-        let inbox = (player.is_none() && cfg.dealer_index(&a).is_some())
-            .then(|| Inbox::new(cfg.clone(), a));
-        states.insert(
-            a,
-            NodeState {
-                key: n.key.clone(),
-                enc: n.enc.clone(),
-                seed: n.seed.duplicate(),
-                share: n.share().map(Secret::duplicate),
-                player,
-                dealer: None,
-                inbox,
-                acks_disk: Vec::new(),
-                saved: None,
-                dealt: false,
-                up: true,
-                missed_logs: false,
-            },
-        );
-    }
-    let mut d = Driver {
-        cfg: cfg.clone(),
-        net,
-        nodes: states,
-        everyone,
-        res: PlanResult {
-            result: RoundResult {
-                outputs: BTreeMap::new(),
-                transcript: Vec::new(),
-                rejects: Vec::new(),
-                attempts: 0,
-            },
-            caught_up: BTreeMap::new(),
-            catch_up_errors: Vec::new(),
-            certified_in: None,
-            up_per_attempt: Vec::new(),
-            certificates: BTreeMap::new(),
-            locks: BTreeMap::new(),
-            restarts: Vec::new(),
-        },
+    let schedule = Schedule {
+        interval: SIM_INTERVAL,
+        early: net.early(),
     };
-    d.round();
-    d.res
+    let (exec_nodes, res) = {
+        let mut exec = Exec::new(cfg.clone(), schedule, net, exec_nodes(cfg, nodes));
+        exec.run();
+        exec.fetch_missing_logs();
+        (
+            std::mem::take(&mut exec.nodes),
+            std::mem::take(&mut exec.res),
+        )
+    };
+    finish(cfg, exec_nodes, res)
 }
 
-impl Driver<'_> {
-    fn round(&mut self) {
-        // Deal.
-        self.enter(Phase::Deal);
-        let mut outbox = Vec::new();
-        let reshare = self.cfg.previous.is_some();
-        for (a, st) in self.nodes.iter_mut() {
-            if !st.up || self.cfg.dealer_index(a).is_none() {
-                continue;
-            }
-            let share = if reshare { st.share.as_ref() } else { None };
-            if let Ok((dealer, deals)) =
-                Dealer::new(self.cfg.clone(), *a, st.key.clone(), &st.seed, share)
-            {
-                for env in self.net.tamper_deals(a, deals) {
-                    outbox.push((*a, env));
-                }
-                st.dealer = Some(dealer);
-                st.dealt = true;
-            }
-        }
-        self.flush(Phase::Deal, outbox);
-
-        // Acks.
-        self.enter(Phase::Acks);
-        let mut outbox = Vec::new();
-        for (a, st) in self.nodes.iter_mut() {
-            if let (true, Some(p)) = (st.up, st.player.as_mut()) {
-                outbox.push((*a, p.end_deals()));
-            }
-        }
-        self.flush(Phase::Acks, outbox);
-
-        // Logs.
-        self.enter(Phase::Log);
-        let mut outbox = Vec::new();
-        for (a, st) in self.nodes.iter() {
-            if let (true, Some(d)) = (st.up, st.dealer.as_ref()) {
-                if let Some(l) = d.log() {
-                    outbox.push((*a, l));
-                }
-            }
-        }
-        self.flush(Phase::Log, outbox);
-
-        // Agreement.
-        for attempt in 0..self.net.plan.max_attempts {
-            self.res.result.attempts = attempt + 1;
-            let phase = Phase::Agreement(attempt);
-            self.enter(phase);
-            let mut outbox = Vec::new();
-            for (a, st) in self.nodes.iter_mut() {
-                if let (true, Some(p)) = (st.up, st.player.as_mut()) {
-                    outbox.push((*a, p.start_attempt(attempt)));
-                }
-            }
-            self.flush(phase, outbox);
-            let leader = self.cfg.leader(attempt);
-            let mut outbox = Vec::new();
-            if let Some(st) = self.nodes.get_mut(&leader) {
-                if let (true, Some(p)) = (st.up, st.player.as_mut()) {
-                    for env in p.propose() {
-                        outbox.push((leader, env));
-                    }
-                }
-            }
-            self.flush(phase, outbox);
-            let players = self.nodes.values().filter_map(|s| s.player.as_ref());
-            if self.res.certified_in.is_none() && players.clone().any(|p| p.certificate().is_some())
-            {
-                self.res.certified_in = Some(attempt);
-            }
-            let up: Vec<&Player> = self
-                .nodes
-                .values()
-                .filter(|s| s.up)
-                .filter_map(|s| s.player.as_ref())
-                .collect();
-            self.res.up_per_attempt.push(up.len());
-            // Done when every player that is up holds the certificate and none of the others is
-            // due back in a later attempt.
-            let due_back = self.nodes.iter().any(|(a, s)| {
-                !s.up
-                    && s.player.as_ref().is_none_or(|p| p.certificate().is_none())
-                    && self.cfg.player_index(a).is_some()
-                    && self.net.back_at(a).is_some_and(|b| rank(b) > rank(phase))
-            });
-            if !due_back && up.iter().all(|p| p.certificate().is_some()) {
-                break;
-            }
-        }
-        self.finish();
-    }
-
-    /// Crashes and restarts at the start of a phase.
-    fn enter(&mut self, phase: Phase) {
-        let addrs: Vec<Address> = self.nodes.keys().copied().collect();
-        for a in addrs {
-            let now_up = self.net.online(&a, phase);
-            let restarts = self.net.restarts(&a);
-            let cfg = self.cfg.clone();
-            let Some(st) = self.nodes.get_mut(&a) else {
-                continue;
-            };
-            if st.up && !now_up && restarts {
-                // Crash: memory is lost; the saved state and the acks on disk remain.
-                st.saved = st.player.take().map(|p| {
-                    let lock = p.lock().cloned();
-                    (p.save(), lock, p.certificate().is_some())
-                });
-                st.dealer = None;
-                st.inbox = None;
-            }
-            if !now_up && phase == Phase::Log {
-                st.missed_logs = true;
-            }
-            if !st.up && now_up && restarts {
-                if let Some((saved, lock_before, cert_before)) = st.saved.take() {
-                    let p =
-                        Player::resume(cfg.clone(), a, st.key.clone(), st.enc.clone(), &saved).ok();
-                    self.res.restarts.push(Restart {
-                        node: a,
-                        phase,
-                        save_round_trips: p.as_ref().is_some_and(|p| p.save() == saved),
-                        lock_before,
-                        lock_after: p.as_ref().and_then(|p| p.lock().cloned()),
-                        cert_before,
-                        cert_after: p.as_ref().is_some_and(|p| p.certificate().is_some()),
-                    });
-                    st.player = p;
-                }
-                if st.player.is_none() && cfg.dealer_index(&a).is_some() {
-                    st.inbox = Some(Inbox::new(cfg.clone(), a));
-                }
-                // A dealer that had dealt comes back from its seed and the acks on its disk.
-                if st.dealt && rank(phase) <= rank(Phase::Log) {
-                    let share = if cfg.previous.is_some() {
-                        st.share.as_ref()
-                    } else {
-                        None
-                    };
-                    if let Ok((mut dealer, _)) =
-                        Dealer::new(cfg.clone(), a, st.key.clone(), &st.seed, share)
-                    {
-                        for env in &st.acks_disk {
-                            let _ = dealer.handle_acks(env);
-                        }
-                        st.dealer = Some(dealer);
-                    }
-                }
-            }
-            let back = !st.up && now_up;
-            st.up = now_up;
-            if back && st.missed_logs && rank(phase) > rank(Phase::Log) {
-                st.missed_logs = false;
-                self.fetch_logs(a, phase);
-            }
-        }
-    }
-
-    /// A node fetches the logs a peer holds (the first up player other than itself).
-    fn fetch_logs(&mut self, node: Address, phase: Phase) {
-        let peer_logs: Option<Vec<(Address, Vec<u8>)>> = self
-            .nodes
-            .iter()
-            .filter(|(a, s)| **a != node && s.up)
-            .find_map(|(_, s)| s.player.as_ref())
-            .map(|p| p.logs().map(|l| (l.raw.sender, l.encode())).collect());
-        let Some(logs) = peer_logs else {
-            return;
+fn finish(
+    cfg: &Arc<RoundConfig>,
+    nodes: BTreeMap<Address, super::exec::ExecNode>,
+    res: ExecResult,
+) -> PlanResult {
+    let mut certificates = BTreeMap::new();
+    let mut locks = BTreeMap::new();
+    let mut attempts = 0;
+    for (a, n) in &nodes {
+        let Some(p) = n.driver().and_then(|d| d.player()) else {
+            continue;
         };
-        let wire: Vec<(Address, Address, Vec<u8>)> =
-            logs.into_iter().map(|(from, b)| (from, node, b)).collect();
-        self.deliver_wave(phase, wire);
-    }
-
-    /// Delivers messages and whatever they trigger until nothing is left to send.
-    fn flush(&mut self, phase: Phase, mut outbox: Vec<(Address, Envelope)>) {
-        let mut wire = self.net.inject(phase);
-        loop {
-            for (from, env) in &outbox {
-                push_wire(&mut wire, *from, env, &self.everyone);
-            }
-            if wire.is_empty() {
-                return;
-            }
-            outbox = self.deliver_wave(phase, std::mem::take(&mut wire));
+        attempts = attempts.max(p.attempt() + 1);
+        if let Some(c) = p.certificate() {
+            certificates.insert(*a, c.clone());
+        }
+        if let Some(l) = p.lock() {
+            locks.insert(*a, l.clone());
         }
     }
-
-    /// One wave: every message through the network, then each recipient's batch at once.
-    /// Returns what the recipients send in response.
-    fn deliver_wave(
-        &mut self,
-        phase: Phase,
-        wire: Vec<(Address, Address, Vec<u8>)>,
-    ) -> Vec<(Address, Envelope)> {
-        let mut per: BTreeMap<Address, Vec<(Address, Vec<u8>)>> = BTreeMap::new();
-        for (from, to, bytes) in wire {
-            if !self.nodes.get(&to).is_some_and(|s| s.up) {
-                continue;
-            }
-            let Some(bytes) = self.net.deliver(&Delivery {
-                phase,
-                from,
-                to,
-                bytes: &bytes,
-            }) else {
-                continue;
-            };
-            per.entry(to).or_default().push((from, bytes));
+    let certified_in = certificates.values().map(|c| c.attempt).min();
+    let mut out = PlanResult {
+        result: RoundResult {
+            outputs: res.outputs,
+            transcript: res.transcript,
+            rejects: res.rejects,
+            attempts,
+        },
+        caught_up: BTreeMap::new(),
+        catch_up_errors: Vec::new(),
+        certified_in,
+        up_per_attempt: res.up_per_attempt,
+        certificates,
+        locks,
+        restarts: res.restarts,
+        failed_writes: res.failed_writes,
+    };
+    // Catch-up from the first finalized peer's certificate and logs.
+    let source = out.result.outputs.iter().find_map(|(a, o)| {
+        let p = nodes.get(a)?.driver()?.player()?;
+        Some((o.certificate.clone(), p.logs().cloned().collect::<Vec<_>>()))
+    });
+    let Some((cert, logs)) = source else {
+        return out;
+    };
+    for op in &cfg.players {
+        let a = op.address;
+        if out.result.outputs.contains_key(&a) {
+            continue;
         }
-        let mut out = Vec::new();
-        for (to, msgs) in per {
-            for (from, b) in &msgs {
-                self.res
-                    .result
-                    .transcript
-                    .push((phase, *from, to, b.clone()));
-            }
-            let refs: Vec<&[u8]> = msgs.iter().map(|(_, b)| b.as_slice()).collect();
-            let Some(st) = self.nodes.get_mut(&to) else {
-                continue;
-            };
-            let mut accepted_acks: Vec<Envelope> = Vec::new();
-            let mut rejects: Vec<Reject> = Vec::new();
-            if let Some(p) = st.player.as_mut() {
-                for r in p.receive(&refs) {
-                    match r {
-                        Ok(rcv) => {
-                            if matches!(rcv.envelope.body, Body::Acks(_)) {
-                                accepted_acks.push(rcv.envelope);
-                            }
-                            out.extend(rcv.outgoing.into_iter().map(|e| (to, e)));
-                        }
-                        Err(e) => rejects.push(e),
-                    }
-                }
-            } else if let Some(inbox) = st.inbox.as_mut() {
-                for r in inbox.accept(&refs) {
-                    match r {
-                        Ok(env) if matches!(env.body, Body::Acks(_)) => accepted_acks.push(env),
-                        Ok(_) => {}
-                        Err(e) => rejects.push(e),
-                    }
-                }
-            }
-            for env in accepted_acks {
-                if let Some(d) = st.dealer.as_mut() {
-                    if let Err(e) = d.handle_acks(&env) {
-                        rejects.push(e);
-                    }
-                }
-                st.acks_disk.push(env);
-            }
-            self.res
-                .result
-                .rejects
-                .extend(rejects.into_iter().map(|e| (to, e)));
-        }
-        out
-    }
-
-    /// Finalizes every player (fetching missing logs from a peer once), then lets the others
-    /// catch up from a peer's certificate and logs.
-    fn finish(&mut self) {
-        let addrs: Vec<Address> = self.nodes.keys().copied().collect();
-        for a in &addrs {
-            let r = match self.nodes.get_mut(a).and_then(|s| s.player.as_mut()) {
-                Some(p) => p.finalize(),
-                None => continue,
-            };
-            let r = match r {
-                Err(ObserveError::MissingLogs(_)) => {
-                    let phase = Phase::Agreement(self.res.result.attempts.saturating_sub(1));
-                    self.fetch_logs(*a, phase);
-                    match self.nodes.get_mut(a).and_then(|s| s.player.as_mut()) {
-                        Some(p) => p.finalize(),
-                        None => continue,
-                    }
-                }
-                r => r,
-            };
-            if let Ok(out) = r {
-                self.res.result.outputs.insert(*a, out);
-            }
-        }
-        for (a, st) in &self.nodes {
-            if let Some(p) = &st.player {
-                if let Some(c) = p.certificate() {
-                    self.res.certificates.insert(*a, c.clone());
-                }
-                if let Some(l) = p.lock() {
-                    self.res.locks.insert(*a, l.clone());
-                }
-            }
-        }
-        // Catch-up from the first finalized peer's certificate and logs.
-        let source = self.res.result.outputs.iter().find_map(|(a, o)| {
-            let p = self.nodes.get(a)?.player.as_ref()?;
-            Some((o.certificate.clone(), p.logs().cloned().collect::<Vec<_>>()))
-        });
-        let Some((cert, logs)) = source else {
-            return;
+        let Some(n) = nodes.get(&a) else {
+            continue;
         };
-        for op in &self.cfg.players {
-            let a = op.address;
-            if self.res.result.outputs.contains_key(&a) {
-                continue;
+        match observe(cfg, &cert, &logs, Some((&a, &n.enc))) {
+            Ok(o) => {
+                out.caught_up.insert(a, o);
             }
-            let Some(st) = self.nodes.get(&a) else {
-                continue;
-            };
-            match observe(&self.cfg, &cert, &logs, Some((&a, &st.enc))) {
-                Ok(out) => {
-                    self.res.caught_up.insert(a, out);
-                }
-                Err(e) => self.res.catch_up_errors.push((a, e)),
-            }
+            Err(e) => out.catch_up_errors.push((a, e)),
         }
     }
+    out
 }

@@ -23,7 +23,7 @@ use crate::check::RevealKind;
 use crate::message::{keccak, Body, CommitmentCache, RawEnvelope};
 use crate::observe::Verdict;
 use crate::round::RoundConfig;
-use crate::{Address, Dealer, Player, RejectReason};
+use crate::{Address, Dealer, Player, Reject};
 use kms_crypto::bls::{partial_sign, recover, recover_verified, AppKey, Commitment};
 use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha20Rng;
@@ -268,20 +268,17 @@ pub fn check_round(
         }
     }
 
-    // Culprits: decode failures and equivocations seen by honest nodes name faulty senders.
+    // Culprits: every fault an honest node sees names a Byzantine sender.
     for (to, rej) in &res.result.rejects {
         if !honest(to) {
             continue;
         }
-        if let (Some(c), RejectReason::Malformed(_) | RejectReason::Equivocation) =
-            (rej.culprit, &rej.reason)
-        {
-            if honest(&c) {
+        if let Reject::Fault { culprit, reason } = rej {
+            if honest(culprit) {
                 return err(format!(
-                    "{} blamed honest {} for {:?}",
+                    "{} blamed honest {} for {reason}",
                     hex(to),
-                    hex(&c),
-                    rej.reason
+                    hex(culprit),
                 ));
             }
         }
@@ -304,12 +301,14 @@ pub fn check_round(
             }
             let named = res.result.rejects.iter().any(|(to, r)| {
                 *to == op.address
-                    && r.culprit == Some(*d)
                     && matches!(
-                        r.reason,
-                        RejectReason::Malformed(crate::DecodeError::Crypto(
-                            kms_crypto::Error::IdentityPoint | kms_crypto::Error::NotInSubgroup
-                        ))
+                        r,
+                        Reject::Fault {
+                            culprit,
+                            reason: crate::FaultReason::Malformed(crate::DecodeError::Crypto(
+                                kms_crypto::Error::IdentityPoint | kms_crypto::Error::NotInSubgroup
+                            )),
+                        } if culprit == d
                     )
             });
             if !named {
@@ -369,14 +368,15 @@ pub fn check_round(
     })
 }
 
-/// Honest players vote for (and report locks on) one set per round.
+/// Honest players prevote and precommit at most one set per attempt, and every lock an honest
+/// player holds is a prepare certificate that verifies.
 fn check_votes(
     cfg: &RoundConfig,
     res: &PlanResult,
     honest: &dyn Fn(&Address) -> bool,
 ) -> Result<(), String> {
     let mut seen: BTreeSet<[u8; 32]> = BTreeSet::new();
-    let mut voted: BTreeMap<Address, BTreeSet<[u8; 32]>> = BTreeMap::new();
+    let mut voted: BTreeMap<(Address, crate::Kind, u32), BTreeSet<[u8; 32]>> = BTreeMap::new();
     let mut cache = CommitmentCache::default();
     for (_, _, _, bytes) in &res.result.transcript {
         let Ok(raw) = RawEnvelope::parse(bytes) else {
@@ -384,35 +384,41 @@ fn check_votes(
         };
         // Replays of other rounds' messages are refused by every node; skip them.
         if raw.round != cfg.digest()
-            || !matches!(raw.kind, crate::Kind::Vote | crate::Kind::Status)
+            || !matches!(raw.kind, crate::Kind::Prevote | crate::Kind::Precommit)
             || !honest(&raw.sender)
             || !seen.insert(keccak(bytes))
         {
             continue;
         }
-        let sender = raw.sender;
+        let (sender, kind) = (raw.sender, raw.kind);
         let Ok(env) = raw.open(&mut cache) else {
             continue;
         };
-        let h = match env.body {
-            Body::Vote { set_hash, .. } => set_hash,
-            Body::Status { lock: Some(l), .. } => l.set.hash(),
-            _ => continue,
-        };
-        voted.entry(sender).or_default().insert(h);
+        if let Body::Prevote {
+            attempt, set_hash, ..
+        }
+        | Body::Precommit {
+            attempt, set_hash, ..
+        } = env.body
+        {
+            voted
+                .entry((sender, kind, attempt))
+                .or_default()
+                .insert(set_hash);
+        }
     }
-    for (a, sets) in &voted {
+    for ((a, kind, attempt), sets) in &voted {
         if sets.len() > 1 {
             return Err(format!(
-                "honest {} voted for {} different sets",
+                "honest {} sent {kind:?}s for {} different sets in attempt {attempt}",
                 hex(a),
                 sets.len()
             ));
         }
     }
     for (a, l) in &res.locks {
-        if honest(a) && voted.get(a).is_some_and(|s| !s.contains(&l.set.hash())) {
-            return Err(format!("{} holds a lock it never voted for", hex(a)));
+        if honest(a) && crate::verify_quorum(cfg, l).is_err() {
+            return Err(format!("{} holds a lock that does not verify", hex(a)));
         }
     }
     Ok(())
@@ -623,7 +629,7 @@ pub fn random_plan(cfg: &RoundConfig, rng: &mut ChaCha20Rng, overload: u64) -> (
         faulty.push(a);
     }
 
-    let mut expect = Expect::Live;
+    let expect = Expect::Live;
     for a in faulty {
         let is_p = players.contains(&a);
         let is_d = dealers.contains(&a);
@@ -685,14 +691,9 @@ pub fn random_plan(cfg: &RoundConfig, rng: &mut ChaCha20Rng, overload: u64) -> (
                         12 => LeaderFault::InvalidSet,
                         13 => LeaderFault::PartialSet,
                         14 => LeaderFault::CrashBeforePropose,
-                        15 => {
-                            expect = Expect::MayStall;
-                            LeaderFault::CrashAfterPropose { reach: o }
-                        }
-                        _ if below(rng, 4) == 0 => {
-                            expect = Expect::MayStall;
-                            LeaderFault::Split { full: o }
-                        }
+                        15 => LeaderFault::CrashAfterPropose { reach: o },
+                        _ if below(rng, 4) == 0 => LeaderFault::Split { full: o },
+                        _ if below(rng, 2) == 0 => LeaderFault::WithholdCertificate,
                         _ => LeaderFault::PartialSet,
                     });
                 }
@@ -929,6 +930,7 @@ pub fn describe(plan: &FaultPlan) -> String {
                     LeaderFault::Split { full } => {
                         format!("leader splits, full set to [{}]", list(full))
                     }
+                    LeaderFault::WithholdCertificate => "leader withholds the certificate".into(),
                 });
             }
             format!("{}: {}", short(a), parts.join(", "))
@@ -970,6 +972,7 @@ pub fn fault_kinds(plan: &FaultPlan) -> Vec<&'static str> {
                 LeaderFault::InvalidSet => "leader invalid set",
                 LeaderFault::PartialSet => "leader partial set",
                 LeaderFault::Split { .. } => "leader split",
+                LeaderFault::WithholdCertificate => "leader withholds certificate",
             });
         }
     }
