@@ -128,6 +128,15 @@ impl ChainSource {
         Ok(self.registry.anchored().await?.map(|(e, _)| e))
     }
 
+    /// The vote digest anchored for `epoch`, or None.
+    pub async fn anchored_digest(&self, epoch: u64) -> Result<Option<[u8; 32]>, ChainError> {
+        Ok(self
+            .registry
+            .epoch_record(epoch)
+            .await?
+            .map(|r| r.vote_digest))
+    }
+
     /// Sends the anchor; the registry checks it.
     pub async fn anchor(&self, a: &Anchor) -> Result<alloy_primitives::TxHash, ChainError> {
         match &self.sender {

@@ -33,6 +33,15 @@ pub struct Epoch {
 }
 
 impl Epoch {
+    /// What a reshare from this epoch starts from (`kms_protocol::adopt`).
+    pub fn latest(&self) -> kms_protocol::adopt::Latest<'_> {
+        kms_protocol::adopt::Latest {
+            epoch: self.record.epoch,
+            players: &self.cfg.players,
+            public: &self.public,
+        }
+    }
+
     pub fn new(
         record: EpochRecord,
         cfg: Arc<RoundConfig>,
@@ -308,12 +317,15 @@ impl Node {
     }
 
     /// The round of interval `k` from the membership and the latest epoch held, or why none.
+    /// `kms_protocol::adopt::derive` builds it: the config a peer's epoch must equal to be
+    /// adopted without further backing is this very one.
     fn build_round(&self, k: u64, members: &[Member]) -> anyhow::Result<Option<RoundConfig>> {
         let me = self.cfg.address;
         let ops: Vec<_> = members.iter().map(|m| m.operator.clone()).collect();
         let member = ops.iter().any(|o| o.address == me);
         let genesis_min = self.cfg.chain.as_ref().map_or(1, |c| c.genesis_operators);
-        let cfg = match self.latest() {
+        let latest = self.latest();
+        match &latest {
             None if !member => return Ok(None),
             None if ops.len() < genesis_min => {
                 tracing::info!(
@@ -323,26 +335,21 @@ impl Node {
                 );
                 return Ok(None);
             }
-            None => RoundConfig::dkg(k, self.cfg.chain_id, self.cfg.registry, ops)?,
+            None => {}
             Some(e) => {
                 let dealer = e.cfg.player_index(&me).is_some();
-                if !member && !dealer {
+                if (!member && !dealer) || k <= e.record.epoch {
                     return Ok(None);
                 }
-                if k <= e.record.epoch {
-                    return Ok(None);
-                }
-                RoundConfig::reshare(
-                    e.record.epoch,
-                    k,
-                    self.cfg.chain_id,
-                    self.cfg.registry,
-                    e.cfg.players.clone(),
-                    ops,
-                    e.public.clone(),
-                )?
             }
-        };
+        }
+        let cfg = kms_protocol::adopt::derive(
+            k,
+            self.cfg.chain_id,
+            self.cfg.registry,
+            &ops,
+            latest.as_ref().map(|e| e.latest()),
+        )?;
         Ok(Some(cfg))
     }
 
@@ -498,10 +505,10 @@ impl Node {
         if let Ok(mut m) = self.members.write() {
             *m = members.clone();
         }
-        let peers_have_epoch = self.catch_up(&members).await;
-        if self.latest().is_none() && peers_have_epoch {
-            bail!("peers hold an epoch this node could not catch up with");
-        }
+        // A peer's claim that cannot be backed changes nothing: the round below is built from
+        // this node's own view either way (a node without an epoch then starts a genesis that
+        // cannot finish without t players, which costs nothing).
+        self.catch_up(&members).await;
         match self.build_round(k, &members)? {
             Some(cfg) => {
                 self.start_round(k, cfg, &members, start, end);
@@ -511,70 +518,78 @@ impl Node {
         }
     }
 
-    /// Asks every peer for its latest epoch; adopts a later one from its certificate and logs.
-    /// Returns whether any peer holds an epoch.
-    async fn catch_up(self: &Arc<Self>, members: &[Member]) -> bool {
+    /// Asks every peer for its latest epoch, then takes the newest one this node can vouch for
+    /// (`kms_protocol::adopt`: derived here, backed by more than f members, and in chain mode
+    /// the anchored one). Every answer is bounded in size and time, and the peers' records are
+    /// fetched at once, so a slow or lying peer delays catch-up by one timeout at most.
+    async fn catch_up(self: &Arc<Self>, members: &[Member]) {
         let mine = self.latest().map(|e| e.record.epoch);
         let timeout =
             (self.cfg.interval / 10).clamp(Duration::from_millis(300), Duration::from_secs(2));
         let client = self.transport.client().clone();
-        let queries = members
+        let peers: Vec<String> = members
             .iter()
             .filter(|m| m.operator.address != self.cfg.address)
-            .map(|m| {
-                let client = client.clone();
-                let url = m.url.clone();
-                async move {
-                    let r = client
-                        .get(format!("{url}/v1/mpk"))
-                        .timeout(timeout)
-                        .send()
-                        .await
-                        .ok()?;
-                    if !r.status().is_success() {
-                        return None;
-                    }
-                    let v: serde_json::Value = r.json().await.ok()?;
-                    Some((v.get("epoch")?.as_u64()?, url))
-                }
-            });
-        let answers: Vec<(u64, String)> =
-            futures_join(queries).await.into_iter().flatten().collect();
-        let Some(best) = answers.iter().map(|(e, _)| *e).max() else {
-            return false;
-        };
-        if mine.is_some_and(|m| m >= best) {
-            return true;
+            .map(|m| m.url.clone())
+            .collect();
+        let claims = peers.iter().map(|url| {
+            let client = client.clone();
+            let url = url.clone();
+            async move {
+                let v = get_json(&client, &format!("{url}/v1/mpk"), timeout, MAX_MPK_ANSWER)
+                    .await
+                    .ok()?;
+                Some((v.get("epoch")?.as_u64()?, url))
+            }
+        });
+        let mut claims: Vec<(u64, String)> = futures_join(claims)
+            .await
+            .into_iter()
+            .flatten()
+            .filter(|(e, _)| mine.is_none_or(|m| *e > m))
+            .collect();
+        if claims.is_empty() {
+            return;
         }
-        for (_, url) in answers.iter().filter(|(e, _)| *e == best) {
-            match self.adopt_from(url, best, members, &client).await {
+        claims.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let limit = max_epoch_answer(members.len());
+        let fetches = claims.into_iter().map(|(epoch, url)| {
+            let client = client.clone();
+            async move {
+                let r = get_json(
+                    &client,
+                    &format!("{url}/v1/epochs/{epoch}"),
+                    timeout * 2,
+                    limit,
+                )
+                .await;
+                (epoch, url, r)
+            }
+        });
+        for (epoch, url, answer) in futures_join(fetches).await {
+            let adopted = match answer {
+                Ok(v) => self.adopt_answer(epoch, &v, members).await,
+                Err(e) => Err(e),
+            };
+            match adopted {
                 Ok(()) => {
-                    tracing::info!(epoch = best, from = %url, "caught up");
+                    tracing::info!(epoch, from = %url, "caught up");
                     self.metrics.round("caught_up");
-                    self.round_finished(best, "caught_up", Duration::ZERO);
-                    break;
+                    self.round_finished(epoch, "caught_up", Duration::ZERO);
+                    return;
                 }
-                Err(e) => tracing::warn!(epoch = best, from = %url, "catch-up failed: {e:#}"),
+                Err(e) => tracing::warn!(epoch, from = %url, "not adopted: {e:#}"),
             }
         }
-        true
     }
 
-    async fn adopt_from(
+    /// Checks a peer's `GET /v1/epochs/{e}` answer and finalizes it with `observe`.
+    async fn adopt_answer(
         self: &Arc<Self>,
-        url: &str,
         epoch: u64,
+        v: &serde_json::Value,
         members: &[Member],
-        client: &reqwest::Client,
     ) -> anyhow::Result<()> {
-        let v: serde_json::Value = client
-            .get(format!("{url}/v1/epochs/{epoch}"))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
         let field = |name: &str| -> anyhow::Result<Vec<u8>> {
             let s = v
                 .get(name)
@@ -595,13 +610,26 @@ impl Node {
                     .and_then(|s| Ok(hex::decode(s.trim_start_matches("0x"))?))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        // The membership the epoch's round was built from: in chain mode the set at its
+        // trigger block, else the operator file this node reads.
+        let members_then = match &self.chain {
+            Some(c) => c.members(epoch).await?,
+            None => members.to_vec(),
+        };
+        let anchoring = match &self.chain {
+            Some(c) if c.anchored_epoch().await?.is_some() => {
+                kms_protocol::adopt::Anchoring::Anchored(c.anchored_digest(epoch).await?)
+            }
+            _ => kms_protocol::adopt::Anchoring::None,
+        };
         let node = self.clone();
-        let members = members.to_vec();
-        tokio::task::spawn_blocking(move || node.adopt(epoch, config, certificate, logs, &members))
-            .await?
+        tokio::task::spawn_blocking(move || {
+            node.adopt(epoch, config, certificate, logs, &members_then, anchoring)
+        })
+        .await?
     }
 
-    /// Checks a peer's epoch against what this node knows, and finalizes it with `observe`.
+    /// Takes a peer's epoch if this node can vouch for it, and finalizes it with `observe`.
     fn adopt(
         &self,
         epoch: u64,
@@ -609,37 +637,18 @@ impl Node {
         certificate: Vec<u8>,
         logs: Vec<Vec<u8>>,
         members: &[Member],
+        anchoring: kms_protocol::adopt::Anchoring,
     ) -> anyhow::Result<()> {
-        let cfg = RoundConfig::decode(&config).map_err(|e| anyhow::anyhow!("config: {e}"))?;
-        if cfg.epoch != epoch
-            || cfg.chain_id != self.cfg.chain_id
-            || cfg.registry != self.cfg.registry
-        {
-            bail!("config is for another epoch, chain or registry");
-        }
         let latest = self.latest();
-        let known = |o: &kms_protocol::Operator| {
-            members.iter().any(|m| &m.operator == o)
-                || latest
-                    .as_ref()
-                    .is_some_and(|e| e.cfg.players.iter().any(|p| p == o))
+        let ops: Vec<kms_protocol::Operator> = members.iter().map(|m| m.operator.clone()).collect();
+        let view = kms_protocol::adopt::View {
+            chain_id: self.cfg.chain_id,
+            registry: self.cfg.registry,
+            members: &ops,
+            latest: latest.as_ref().map(|e| e.latest()),
+            anchoring,
         };
-        if !cfg
-            .players
-            .iter()
-            .all(|o| members.iter().any(|m| &m.operator == o))
-            || !cfg.dealers.iter().all(known)
-        {
-            bail!("config names operators this node does not know");
-        }
-        if let Some(e) = &latest {
-            match &cfg.previous {
-                Some(prev) if prev.public_key() == e.public.public_key() => {}
-                _ => bail!("config would change the master public key"),
-            }
-        }
-        let cert = Certificate::decode(&certificate, kms_protocol::Commit)
-            .map_err(|e| anyhow::anyhow!("certificate: {e}"))?;
+        let (cfg, cert) = kms_protocol::adopt::check(&view, epoch, &config, &certificate)?;
         let mut cache = CommitmentCache::default();
         let envs = logs
             .iter()
@@ -657,6 +666,41 @@ impl Node {
         };
         self.install_epoch(record, out.share, Arc::new(cfg), out.public)
     }
+}
+
+/// Most bytes read from a peer's `GET /v1/mpk`.
+const MAX_MPK_ANSWER: usize = 1 << 20;
+
+/// Most bytes read from a peer's `GET /v1/epochs/{e}` for a membership of `n`: its logs are
+/// O(n^2) bytes (a sealed share and an embedded ack per player, each hex-encoded).
+pub fn max_epoch_answer(n: usize) -> usize {
+    (1 << 20) + n.saturating_mul(n).saturating_mul(2048)
+}
+
+/// GETs `url` and parses JSON, reading at most `max` bytes within `timeout`.
+async fn get_json(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+    max: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let read = async {
+        let mut r = client.get(url).send().await?.error_for_status()?;
+        if r.content_length().is_some_and(|l| l > max as u64) {
+            bail!("the answer is larger than {max} bytes");
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = r.chunk().await? {
+            if body.len() + chunk.len() > max {
+                bail!("the answer is larger than {max} bytes");
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok::<_, anyhow::Error>(serde_json::from_slice(&body)?)
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| anyhow::anyhow!("no complete answer within {} ms", timeout.as_millis()))?
 }
 
 impl Node {

@@ -20,6 +20,7 @@
     )
 )]
 
+pub mod adopt;
 mod agreement;
 pub mod ceremony;
 pub mod check;

@@ -7,6 +7,7 @@
 //! after every round.
 
 mod exec;
+pub mod forge;
 pub mod plan;
 pub mod scenario;
 
@@ -177,6 +178,11 @@ pub trait Network {
     /// Whether `node`'s write number `n` (from 0) fails.
     fn write_fails(&mut self, _node: &Address, _n: u64) -> bool {
         false
+    }
+    /// More bytes for the same recipient right after a delivery (an equivocating sender's
+    /// second message).
+    fn extra_after(&mut self, _d: &Delivery<'_>) -> Vec<Vec<u8>> {
+        Vec::new()
     }
     /// Extra messages injected at the nominal start of a phase, as (from, to, bytes).
     fn inject(&mut self, _phase: Phase) -> Vec<(Address, Address, Vec<u8>)> {

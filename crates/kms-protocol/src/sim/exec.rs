@@ -456,16 +456,22 @@ impl<'n> Exec<'n> {
         let mut kept: Vec<(Address, Vec<u8>)> = Vec::new();
         for (from, bytes) in msgs {
             let phase = message_phase(&bytes);
-            let Some(bytes) = self.net.deliver(&Delivery {
+            let d = Delivery {
                 phase,
                 from,
                 to,
                 bytes: &bytes,
-            }) else {
+            };
+            let Some(delivered) = self.net.deliver(&d) else {
                 continue;
             };
-            self.res.transcript.push((phase, from, to, bytes.clone()));
-            kept.push((from, bytes));
+            let extra = self.net.extra_after(&d);
+            for b in std::iter::once(delivered).chain(extra) {
+                self.res
+                    .transcript
+                    .push((message_phase(&b), from, to, b.clone()));
+                kept.push((from, b));
+            }
         }
         if kept.is_empty() {
             return;

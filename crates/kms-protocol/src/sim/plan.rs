@@ -8,7 +8,9 @@
 //! so honest nodes can name it; an honest node is never the sender of a bad message.
 
 use super::exec::{Exec, ExecResult};
+use super::forge::{self, EpochClaim, Forgery, Target};
 use super::{exec_nodes, Delivery, Network, Phase, Restart, RoundResult, SimNode, SIM_INTERVAL};
+use crate::adopt::{self, Anchoring, Latest, View};
 use crate::check::share_aad;
 use crate::codec::Writer;
 use crate::lifecycle::Schedule;
@@ -100,6 +102,25 @@ impl Down {
     }
 }
 
+/// What an attacking operator does beyond dealing and leading badly (issue 15): each message it
+/// sends is signed with its own key, so every one of these must end in a fault that names it,
+/// and none may stop the round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Byz {
+    /// Serves every forged epoch of `sim::forge` to nodes that catch up (for this epoch and a
+    /// far later one, which they try first).
+    ForgedEpochs,
+    /// At every attempt, sends every player proposals for the next attempt, for a skipped one,
+    /// and for one past the round's last.
+    AttemptJumps,
+    /// At every phase, sends every member this many distinct signed prevotes.
+    Flood(u32),
+    /// Sends no status to any leader.
+    WithholdStatus,
+    /// As leader, follows its proposal to each player with a second, different one.
+    EquivocateProposals,
+}
+
 /// What one node does wrong in one round.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodePlan {
@@ -108,17 +129,22 @@ pub struct NodePlan {
     pub no_ack: bool,
     pub dealer: Option<DealerFault>,
     pub leader: Option<LeaderFault>,
+    pub byz: Vec<Byz>,
 }
 
 impl NodePlan {
     /// Any deviation at all (a node that is down counts: it is not reachable).
     pub fn is_faulty(&self) -> bool {
-        self.down.is_some() || self.no_ack || self.dealer.is_some() || self.leader.is_some()
+        self.down.is_some() || self.is_byzantine()
     }
 
     /// Deviates from the protocol (beyond being down).
     pub fn is_byzantine(&self) -> bool {
-        self.no_ack || self.dealer.is_some() || self.leader.is_some()
+        self.no_ack || self.dealer.is_some() || self.leader.is_some() || !self.byz.is_empty()
+    }
+
+    pub fn does(&self, b: Byz) -> bool {
+        self.byz.contains(&b)
     }
 }
 
@@ -534,6 +560,93 @@ impl PlanNetwork {
         }
     }
 
+    /// A second proposal for the same attempt from the same leader: its set cut to the minimum,
+    /// or with one log hash changed when that is the same set.
+    fn second_proposal(&mut self, raw: &RawEnvelope) -> Option<Vec<u8>> {
+        let env = raw.clone().open(&mut CommitmentCache::default()).ok()?;
+        let Body::Proposal { attempt, set, .. } = env.body else {
+            return None;
+        };
+        let mut other = DealerSet {
+            included: set
+                .included
+                .iter()
+                .take(self.cfg.min_dealings())
+                .cloned()
+                .collect(),
+            excluded: set.excluded.clone(),
+        };
+        if other == set {
+            if let Some(first) = other.included.first_mut() {
+                first.1 = keccak(b"another log");
+            }
+        }
+        let key = self.faulty.get(&raw.sender)?.key.clone();
+        let body = Body::Proposal {
+            attempt,
+            set: other,
+            justify: None,
+        };
+        Some(Envelope::sign(raw.round, raw.sender, None, body, &key).encode())
+    }
+
+    /// What attacking nodes send on their own at the nominal start of `phase`: proposals for
+    /// attempts they have no business in, and floods of signed junk.
+    fn byzantine_traffic(&mut self, phase: Phase) -> Vec<(Address, Address, Vec<u8>)> {
+        let mut out = Vec::new();
+        let round = self.cfg.digest();
+        let attackers: Vec<(Address, NodePlan)> = self
+            .plan
+            .nodes
+            .iter()
+            .filter(|(_, p)| !p.byz.is_empty())
+            .filter(|(_, p)| p.down.is_none_or(|d| !d.covers(phase)))
+            .map(|(a, p)| (*a, p.clone()))
+            .collect();
+        for (a, p) in attackers {
+            let Some(key) = self.faulty.get(&a).map(|f| f.key.clone()) else {
+                continue;
+            };
+            let others: Vec<Address> = self.everyone.iter().copied().filter(|m| *m != a).collect();
+            if let (true, Phase::Agreement(at)) = (p.does(Byz::AttemptJumps), phase) {
+                for jump in [at + 1, at + 3, self.cfg.attempts()] {
+                    let env = Envelope::sign(
+                        round,
+                        a,
+                        None,
+                        Body::Proposal {
+                            attempt: jump,
+                            set: DealerSet::default(),
+                            justify: None,
+                        },
+                        &key,
+                    );
+                    let bytes = env.encode();
+                    out.extend(others.iter().map(|to| (a, *to, bytes.clone())));
+                }
+            }
+            for b in &p.byz {
+                let Byz::Flood(count) = b else {
+                    continue;
+                };
+                for to in &others {
+                    for _ in 0..*count {
+                        let mut h = [0u8; 32];
+                        self.rng.fill_bytes(&mut h);
+                        let body = Body::Prevote {
+                            attempt: 0,
+                            set_hash: h,
+                            signature: key.sign_hash(&h).1,
+                        };
+                        let bytes = Envelope::sign(round, a, Some(*to), body, &key).encode();
+                        out.push((a, *to, bytes));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     fn push_log(&mut self, dealer: Address, bytes: Vec<u8>) {
         for to in self.everyone.clone() {
             self.extra.push((Phase::Log, dealer, to, bytes.clone()));
@@ -684,7 +797,14 @@ impl Network for PlanNetwork {
     }
 
     fn injects(&self) -> bool {
-        !self.plan.replays.is_empty() || !self.plan.stale.is_empty() || !self.extra.is_empty()
+        !self.plan.replays.is_empty()
+            || !self.plan.stale.is_empty()
+            || !self.extra.is_empty()
+            || self.plan.nodes.values().any(|p| {
+                p.byz
+                    .iter()
+                    .any(|b| matches!(b, Byz::AttemptJumps | Byz::Flood(_)))
+            })
     }
 
     fn deliver(&mut self, d: &Delivery<'_>) -> Option<Vec<u8>> {
@@ -693,6 +813,15 @@ impl Network for PlanNetwork {
         };
         let from = raw.sender;
         let out = match raw.kind {
+            Kind::Status
+                if d.to != from
+                    && self
+                        .plan
+                        .node(&from)
+                        .is_some_and(|p| p.does(Byz::WithholdStatus)) =>
+            {
+                None
+            }
             Kind::Deal => match self.deals.get(&(from, d.to)) {
                 Some(r) if raw.recipient == Some(d.to) => r.clone(),
                 _ => Some(d.bytes.to_vec()),
@@ -750,8 +879,25 @@ impl Network for PlanNetwork {
         out
     }
 
+    fn extra_after(&mut self, d: &Delivery<'_>) -> Vec<Vec<u8>> {
+        let Ok(raw) = RawEnvelope::parse(d.bytes) else {
+            return Vec::new();
+        };
+        let from = raw.sender;
+        let equivocates = raw.kind == Kind::Proposal
+            && d.to != from
+            && self
+                .plan
+                .node(&from)
+                .is_some_and(|p| p.does(Byz::EquivocateProposals));
+        if !equivocates {
+            return Vec::new();
+        }
+        self.second_proposal(&raw).into_iter().collect()
+    }
+
     fn inject(&mut self, phase: Phase) -> Vec<(Address, Address, Vec<u8>)> {
-        let mut out: Vec<(Address, Address, Vec<u8>)> = Vec::new();
+        let mut out: Vec<(Address, Address, Vec<u8>)> = self.byzantine_traffic(phase);
         let mut extra = std::mem::take(&mut self.extra);
         extra.retain(|(ph, from, to, bytes)| {
             if *ph != phase {
@@ -824,6 +970,8 @@ pub struct PlanResult {
     pub restarts: Vec<Restart>,
     /// Writes that failed (each was retried).
     pub failed_writes: usize,
+    /// Honest nodes that adopted (or would adopt) a forged epoch at catch-up.
+    pub adoption_violations: Vec<String>,
 }
 
 impl PlanResult {
@@ -850,11 +998,13 @@ pub fn run(cfg: &Arc<RoundConfig>, nodes: &[SimNode], net: &mut PlanNetwork) -> 
             std::mem::take(&mut exec.res),
         )
     };
-    finish(cfg, exec_nodes, res)
+    finish(cfg, nodes, net.plan(), exec_nodes, res)
 }
 
 fn finish(
     cfg: &Arc<RoundConfig>,
+    sim_nodes: &[SimNode],
+    plan: &FaultPlan,
     nodes: BTreeMap<Address, super::exec::ExecNode>,
     res: ExecResult,
 ) -> PlanResult {
@@ -889,28 +1039,113 @@ fn finish(
         locks,
         restarts: res.restarts,
         failed_writes: res.failed_writes,
+        adoption_violations: Vec::new(),
     };
-    // Catch-up from the first finalized peer's certificate and logs.
+    // Catch-up as a node does it: the offers of every peer, newest epoch first, each through
+    // the adoption rule, then observe. An honest finalized peer offers the round's epoch; every
+    // attacker that forges offers each forgery, for this epoch and for a far later one.
     let source = out.result.outputs.iter().find_map(|(a, o)| {
         let p = nodes.get(a)?.driver()?.player()?;
         Some((o.certificate.clone(), p.logs().cloned().collect::<Vec<_>>()))
     });
-    let Some((cert, logs)) = source else {
-        return out;
+    let mut offers: Vec<(bool, EpochClaim)> = Vec::new();
+    if let Some((cert, logs)) = &source {
+        offers.push((true, forge::honest_claim(cfg, cert, logs)));
+    }
+    let previous = match (&cfg.kind, &cfg.previous) {
+        (crate::RoundKind::Reshare { from_epoch }, Some(p)) => Some((*from_epoch, p)),
+        _ => None,
     };
+    let target = Target {
+        chain_id: cfg.chain_id,
+        registry: cfg.registry,
+        latest: previous,
+    };
+    for attacker in sim_nodes.iter().filter(|n| {
+        plan.node(&n.address())
+            .is_some_and(|p| p.does(Byz::ForgedEpochs))
+    }) {
+        for kind in Forgery::ALL {
+            for epoch in [cfg.epoch, cfg.epoch + 1000] {
+                if let Some(c) = forge::forge(kind, attacker, &target, epoch, plan.seed) {
+                    offers.push((false, c));
+                }
+            }
+        }
+    }
+    // Newest first; among equals the forgeries first, so they are tried before the truth.
+    offers.sort_by(|a, b| b.1.epoch.cmp(&a.1.epoch).then(a.0.cmp(&b.0)));
+    let latest_before = previous.map(|(epoch, public)| Latest {
+        epoch,
+        players: &cfg.dealers,
+        public,
+    });
+    let view = |latest| View {
+        chain_id: cfg.chain_id,
+        registry: cfg.registry,
+        members: &cfg.players,
+        latest,
+        anchoring: Anchoring::None,
+    };
+    let honest = |a: &Address| !plan.node(a).is_some_and(NodePlan::is_byzantine);
     for op in &cfg.players {
         let a = op.address;
-        if out.result.outputs.contains_key(&a) {
-            continue;
-        }
         let Some(n) = nodes.get(&a) else {
             continue;
         };
-        match observe(cfg, &cert, &logs, Some((&a, &n.enc))) {
-            Ok(o) => {
+        if let Some(o) = out.result.outputs.get(&a) {
+            // A node that holds the epoch takes no forgery of a later one.
+            let held = view(Some(Latest {
+                epoch: cfg.epoch,
+                players: &cfg.players,
+                public: &o.public,
+            }));
+            for (is_honest, c) in &offers {
+                let taken = adopt::check(&held, c.epoch, &c.config, &c.certificate).is_ok();
+                if !is_honest && honest(&a) && taken {
+                    out.adoption_violations.push(format!(
+                        "{} (finalized) would adopt a forged epoch {}",
+                        crate::hex_address(&a),
+                        c.epoch
+                    ));
+                }
+            }
+            continue;
+        }
+        let mut caught = None;
+        let mut last_err = None;
+        for (is_honest, c) in &offers {
+            let Ok((ccfg, cert)) =
+                adopt::check(&view(latest_before), c.epoch, &c.config, &c.certificate)
+            else {
+                continue;
+            };
+            match observe(&ccfg, &cert, &forge::claim_logs(c), Some((&a, &n.enc))) {
+                Ok(o) => {
+                    if !is_honest && honest(&a) {
+                        out.adoption_violations.push(format!(
+                            "{} adopted a forged epoch {}",
+                            crate::hex_address(&a),
+                            c.epoch
+                        ));
+                    }
+                    caught = Some(o);
+                    break;
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+        match (caught, last_err) {
+            (Some(o), _) => {
                 out.caught_up.insert(a, o);
             }
-            Err(e) => out.catch_up_errors.push((a, e)),
+            (None, Some(e)) => out.catch_up_errors.push((a, e)),
+            (None, None) => {
+                if source.is_some() {
+                    out.catch_up_errors
+                        .push((a, ObserveError::BadCertificate("no offer was adoptable")));
+                }
+            }
         }
     }
     out

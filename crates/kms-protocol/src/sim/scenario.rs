@@ -16,7 +16,7 @@
 //!   `resume(save()).save() == save()`.
 
 use super::plan::{
-    rank, run, DealerFault, Down, FaultPlan, LeaderFault, PlanNetwork, PlanResult, Transcript,
+    rank, run, Byz, DealerFault, Down, FaultPlan, LeaderFault, PlanNetwork, PlanResult, Transcript,
 };
 use super::{rng_for, Phase, SimNode};
 use crate::check::RevealKind;
@@ -211,6 +211,9 @@ pub fn check_round(
     if !res.catch_up_errors.is_empty() {
         return err(format!("catch-up failed: {:?}", res.catch_up_errors));
     }
+    if let Some(v) = res.adoption_violations.first() {
+        return err(v.clone());
+    }
     let finalized = !outputs.is_empty();
     match expect {
         Expect::Dead if finalized => return err("finalized although fewer than t were reachable"),
@@ -234,17 +237,13 @@ pub fn check_round(
                 return err(format!("player {} has no output", hex(&op.address)));
             }
         }
-        // Players up at the end must have finalized in the round itself.
-        let last = Phase::Agreement(res.result.attempts.saturating_sub(1));
+        // Players never down must have finalized in the round itself (one that was down may
+        // come back too late for anyone to hand it the certificate, and catches up).
         for op in &cfg.players {
-            let down_at_end = plan
-                .node(&op.address)
-                .and_then(|p| p.down)
-                .is_some_and(|d| d.covers(last));
-            if honest(&op.address) && !down_at_end && !res.result.outputs.contains_key(&op.address)
-            {
+            let was_down = plan.node(&op.address).and_then(|p| p.down).is_some();
+            if honest(&op.address) && !was_down && !res.result.outputs.contains_key(&op.address) {
                 return err(format!(
-                    "honest player {} was up at the end but did not finalize in the round",
+                    "honest player {} was never down but did not finalize in the round",
                     hex(&op.address)
                 ));
             }
@@ -321,9 +320,46 @@ pub fn check_round(
         }
     }
 
+    // Attackers that send out-of-bounds attempts or floods (as players: a dealer that left
+    // the player set is refused unheard) are named by some honest node.
+    for (a, p) in &plan.nodes {
+        let loud = p.does(Byz::AttemptJumps) || p.byz.iter().any(|b| matches!(b, Byz::Flood(_)));
+        if !loud || p.down.is_some() || cfg.player_index(a).is_none() {
+            continue;
+        }
+        let named = res
+            .result
+            .rejects
+            .iter()
+            .any(|(to, r)| honest(to) && r.culprit() == Some(*a));
+        if !named {
+            return err(format!("attacker {} was never named", hex(a)));
+        }
+    }
+
     let Some((_, first)) = outputs.first() else {
         return Ok(Outcome::Stalled);
     };
+
+    // Secrecy: of every honest dealing in the key, the attackers hold their own shares and the
+    // public reveals, and that is fewer than t evaluations.
+    let byz_players = cfg.players.iter().filter(|o| !honest(&o.address)).count();
+    for (d, v) in &first.verdicts {
+        if let Verdict::Included { reveals } = v {
+            if !honest(d) {
+                continue;
+            }
+            let revealed = reveals.iter().filter(|(p, _)| honest(p)).count();
+            if byz_players + revealed >= t {
+                return err(format!(
+                    "{} evaluations of honest dealer {}'s polynomial are known to the attackers \
+                     ({byz_players} attackers' shares, {revealed} reveals) for t = {t}",
+                    byz_players + revealed,
+                    hex(d)
+                ));
+            }
+        }
+    }
 
     // A reshare keeps the MPK.
     if let Some(prev) = &cfg.previous {
@@ -636,7 +672,7 @@ pub fn random_plan(cfg: &RoundConfig, rng: &mut ChaCha20Rng, overload: u64) -> (
         let others: Vec<Address> = players.iter().copied().filter(|p| *p != a).collect();
         let faults = 1 + below(rng, 2);
         for _ in 0..faults {
-            let kind = below(rng, 17);
+            let kind = below(rng, 22);
             let node = plan.nodes.entry(a).or_default();
             match kind {
                 0 => {
@@ -697,6 +733,11 @@ pub fn random_plan(cfg: &RoundConfig, rng: &mut ChaCha20Rng, overload: u64) -> (
                         _ => LeaderFault::PartialSet,
                     });
                 }
+                17 => node.byz.push(Byz::ForgedEpochs),
+                18 => node.byz.push(Byz::AttemptJumps),
+                19 => node.byz.push(Byz::Flood(40)),
+                20 if is_p => node.byz.push(Byz::WithholdStatus),
+                21 if is_p => node.byz.push(Byz::EquivocateProposals),
                 _ => node.no_ack = is_p,
             }
         }
@@ -919,6 +960,9 @@ pub fn describe(plan: &FaultPlan) -> String {
                     }
                 });
             }
+            for b in &p.byz {
+                parts.push(format!("{b:?}"));
+            }
             if let Some(f) = &p.leader {
                 parts.push(match f {
                     LeaderFault::CrashBeforePropose => "leader crashes before proposing".into(),
@@ -963,6 +1007,15 @@ pub fn fault_kinds(plan: &FaultPlan) -> Vec<&'static str> {
                 DealerFault::Withhold { .. } => "withheld share",
                 DealerFault::Misaddressed { .. } => "misaddressed share",
                 DealerFault::WrongSeal { .. } => "share sealed for another",
+            });
+        }
+        for b in &p.byz {
+            out.push(match b {
+                Byz::ForgedEpochs => "forged epoch claims",
+                Byz::AttemptJumps => "attempt jumps",
+                Byz::Flood(_) => "flood of signed junk",
+                Byz::WithholdStatus => "withheld statuses",
+                Byz::EquivocateProposals => "equivocating proposals",
             });
         }
         if let Some(f) = &p.leader {
