@@ -371,7 +371,46 @@ fn status_table(reports: &[StatusReport], now: u64) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+    out.push_str(&faults_section(&up));
     out.trim_end().to_owned()
+}
+
+/// The operators the nodes have proven faults against: each with how many nodes named it and
+/// the reasons, most named first. Empty when nobody was named.
+fn faults_section(up: &[&NodeStatus]) -> String {
+    let mut named: std::collections::BTreeMap<
+        String,
+        (usize, std::collections::BTreeMap<String, u64>),
+    > = std::collections::BTreeMap::new();
+    for s in up {
+        for f in &s.faults {
+            let op = f
+                .operator
+                .parse::<alloy_primitives::Address>()
+                .map_or(f.operator.clone(), |a| a.to_checksum(None));
+            let e = named.entry(op).or_default();
+            e.0 += 1;
+            for (reason, n) in &f.reasons {
+                *e.1.entry(reason.clone()).or_default() += n;
+            }
+        }
+    }
+    if named.is_empty() {
+        return String::new();
+    }
+    let mut list: Vec<_> = named.into_iter().collect();
+    list.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
+    let mut out =
+        String::from("\nfaults proven against operators (each by a message it signed):\n");
+    for (op, (nodes, reasons)) in list {
+        let reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        out.push_str(&format!(
+            "  {op}: named by {nodes} node{} ({})\n",
+            if nodes == 1 { "" } else { "s" },
+            reasons.join(", ")
+        ));
+    }
+    out
 }
 
 fn opt(v: Option<u64>) -> String {

@@ -10,7 +10,10 @@
 //! does not verify is reported as a culprit.
 //!
 //! Each call asks every node at once, one thread per node, each request bounded by the client's
-//! timeout: a dead node costs at most that timeout and never blocks the others.
+//! timeout, and returns as soon as the answers in hand settle it (enough agreeing views, or t
+//! valid partials), after a short grace for stragglers: a frozen node costs a call nothing. A
+//! decrypt that meets a reshare (the nodes it needs have moved past the epoch it pinned) pins
+//! the new epoch and asks again.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -45,6 +48,9 @@ pub const PARTIAL_VALIDITY: Duration = Duration::from_secs(120);
 pub const TRANSITION_WAIT: Duration = Duration::from_secs(5);
 /// How often it asks again meanwhile.
 pub const TRANSITION_RETRY: Duration = Duration::from_millis(500);
+/// Once the answers in hand settle a view, how long the client still waits for the others: a
+/// quarter of the time that took, at most this.
+pub const STRAGGLER_GRACE: Duration = Duration::from_millis(50);
 /// The first bytes of the associated data a partial is sealed under (see [`partial_aad`]).
 pub const PARTIAL_AAD_TAG: &[u8] = b"KMS_PARTIAL_V1";
 /// The longest app id the nodes accept, in characters (all ASCII).
@@ -103,6 +109,8 @@ pub enum Fault {
     Disagrees(String),
     /// The node is not an operator of the agreed epoch, so it holds no share of it.
     NotOperator { epoch: u64 },
+    /// The node had not answered when the others' answers settled the call.
+    NotWaitedFor,
     /// A partial signature that does not verify against the agreed commitment: the node cheated
     /// or is broken, and is named as a culprit.
     BadPartial,
@@ -152,6 +160,9 @@ impl fmt::Display for Fault {
             Fault::BadAnswer(why) => write!(f, "bad answer: {why}"),
             Fault::Disagrees(why) => write!(f, "disagrees: {why}"),
             Fault::NotOperator { epoch } => write!(f, "not an operator of epoch {epoch}"),
+            Fault::NotWaitedFor => {
+                f.write_str("no answer yet when the others had settled the call (not waited for)")
+            }
             Fault::BadPartial => f.write_str(
                 "culprit: its partial signature does not verify against the agreed commitment",
             ),
@@ -314,6 +325,19 @@ pub struct NodeStatus {
     pub interval_secs: u64,
     pub round: Option<RoundStatus>,
     pub last_round: Option<LastRound>,
+    /// Faults the node has proven against operators since it started (absent from nodes
+    /// before issue 15).
+    #[serde(default)]
+    pub faults: Vec<OperatorFaults>,
+}
+
+/// Faults one node proved against one operator (each from a message the operator signed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorFaults {
+    pub operator: String,
+    pub count: u64,
+    /// By reason code (`equivocation`, `attempt_out_of_bounds`, `flood`, ...).
+    pub reasons: std::collections::BTreeMap<String, u64>,
 }
 
 /// The round a node is running.
@@ -427,7 +451,7 @@ impl NodeClient {
     pub fn fetch_mpk(&self) -> Result<MpkReport> {
         let started = Instant::now();
         loop {
-            let answers = self.each(|http, url| answer(http.get(format!("{url}/v1/mpk"))));
+            let answers = self.views();
             let in_transition = reported_epochs(&answers) > 1;
             match agree(&self.urls, answers, &self.decoded) {
                 Err(Error::Quorum { .. })
@@ -438,6 +462,179 @@ impl NodeClient {
                 other => return other,
             }
         }
+    }
+
+    /// Every node's `GET /v1/mpk`, returned once the answers in hand agree on a view (and a
+    /// short grace has passed), or once every node has answered.
+    fn views(&self) -> Vec<std::result::Result<Value, Fault>> {
+        let jobs: Vec<Option<Job<Value>>> = self
+            .urls
+            .iter()
+            .map(|_| {
+                let job: Job<Value> = Box::new(|http, url| {
+                    answer(http.get(format!("{url}/v1/mpk"))).map_err(Fault::from_error)
+                });
+                Some(job)
+            })
+            .collect();
+        let urls = self.urls.clone();
+        let decoded = self.decoded.clone();
+        let quorum = threshold_for(urls.len());
+        let got = self.gather(jobs, true, move |got| {
+            let answers: Vec<std::result::Result<Value, Fault>> = got
+                .iter()
+                .map(|a| a.clone().unwrap_or(Err(Fault::NotWaitedFor)))
+                .collect();
+            // Mid-reshare (answers from more than a quorum, on two epochs) the caller asks again
+            // shortly; waiting for a straggler would only wait for its timeout.
+            let answered = got.iter().filter(|a| a.is_some()).count();
+            (answered >= quorum && reported_epochs(&answers) > 1)
+                || agree(&urls, answers, &decoded).is_ok()
+        });
+        got.into_iter()
+            .map(|a| a.unwrap_or(Err(Fault::NotWaitedFor)))
+            .collect()
+    }
+
+    /// When the partials in hand fall short: waits for the views of the nodes that were not
+    /// waited for at `/v1/mpk`, asks those that are operators of the pinned epoch, and recovers
+    /// the key if their partials complete the set.
+    fn ask_unidentified(
+        &self,
+        pin: Pinned<'_>,
+        nodes: &mut [NodeReport],
+        partials: &mut Vec<(usize, PartialSignature)>,
+        rng: &mut ChaCha20Rng,
+    ) -> Result<Option<(AppKey, Vec<Address>)>> {
+        let fresh = self.identify(nodes, pin.view);
+        if fresh.is_empty() {
+            return Ok(None);
+        }
+        let mut asks: Vec<Option<Arc<Ask>>> = Vec::with_capacity(nodes.len());
+        for (i, report) in nodes.iter().enumerate() {
+            let op = fresh
+                .contains(&i)
+                .then(|| report.node.and_then(|n| pin.view.operator(n)))
+                .flatten();
+            asks.push(match op {
+                Some(op) => Some(Arc::new(Ask::new(
+                    op,
+                    pin.app_id,
+                    pin.owner,
+                    pin.view.epoch,
+                    pin.chain_id,
+                    rng,
+                )?)),
+                None => None,
+            });
+        }
+        let replies = self.ask(&asks, pin.app_id, pin.view, partials);
+        for (i, reply) in replies.into_iter().enumerate() {
+            let (Some(reply), Some(report)) = (reply, nodes.get_mut(i)) else {
+                continue;
+            };
+            match reply {
+                Ok(partial) => {
+                    report.fault = None;
+                    partials.push((i, partial));
+                }
+                Err(fault) => report.fault = Some(fault),
+            }
+        }
+        partials.sort_by_key(|(i, _)| *i);
+        Ok(combine(pin.view, pin.app_id, partials, nodes).ok())
+    }
+
+    /// Waits for the `/v1/mpk` answers of the nodes that were not waited for, and records who
+    /// they are; returns those that report the pinned view (they can be asked for partials).
+    fn identify(&self, nodes: &mut [NodeReport], view: &NetworkView) -> Vec<usize> {
+        let jobs: Vec<Option<Job<Value>>> = nodes
+            .iter()
+            .map(|r| {
+                (r.node.is_none() && r.fault == Some(Fault::NotWaitedFor)).then(|| {
+                    let job: Job<Value> = Box::new(|http, url| {
+                        answer(http.get(format!("{url}/v1/mpk"))).map_err(Fault::from_error)
+                    });
+                    job
+                })
+            })
+            .collect();
+        let mut fresh = Vec::new();
+        for (i, got) in self.gather(jobs, false, |_| false).into_iter().enumerate() {
+            let (Some(got), Some(report)) = (got, nodes.get_mut(i)) else {
+                continue;
+            };
+            match got.and_then(|v| parse_mpk(&v, &self.decoded)) {
+                Ok((node, v)) if v.same_as(view) && view.operator(node).is_some() => {
+                    report.node = Some(node);
+                    report.fault = None;
+                    fresh.push(i);
+                }
+                Ok((node, v)) => {
+                    report.node = Some(node);
+                    report.fault = Some(Fault::Disagrees(format!(
+                        "reports epoch {}; the agreed epoch is {}",
+                        v.epoch, view.epoch
+                    )));
+                }
+                Err(fault) => report.fault = Some(fault),
+            }
+        }
+        fresh
+    }
+
+    /// Runs one job per URL at once (`None`: that URL is not asked) and collects the answers in
+    /// URL order. Returns when every job has answered, or as soon as `settled` says the answers
+    /// in hand are enough, after a grace of a quarter of the time that took (at most
+    /// [`STRAGGLER_GRACE`]) when `grace`. A job still running then is left to finish on its own
+    /// (each is bounded by the client's timeout) and its answer is `None`.
+    fn gather<T: Send + 'static>(
+        &self,
+        jobs: Vec<Option<Job<T>>>,
+        grace: bool,
+        mut settled: impl FnMut(&[Option<std::result::Result<T, Fault>>]) -> bool,
+    ) -> Vec<Option<std::result::Result<T, Fault>>> {
+        let started = Instant::now();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut pending = 0usize;
+        for (i, (job, url)) in jobs.into_iter().zip(&self.urls).enumerate() {
+            let Some(job) = job else {
+                continue;
+            };
+            pending += 1;
+            let (tx, http, url) = (tx.clone(), self.http.clone(), url.clone());
+            std::thread::spawn(move || {
+                let _ = tx.send((i, job(&http, &url)));
+            });
+        }
+        drop(tx);
+        let mut got: Vec<Option<std::result::Result<T, Fault>>> =
+            (0..self.urls.len()).map(|_| None).collect();
+        let mut deadline: Option<Instant> = None;
+        while pending > 0 {
+            let msg = match deadline {
+                Some(d) => match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
+                    Ok(m) => m,
+                    Err(_) => break,
+                },
+                None => match rx.recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                },
+            };
+            pending -= 1;
+            if let Some(slot) = got.get_mut(msg.0) {
+                *slot = Some(msg.1);
+            }
+            if deadline.is_none() && pending > 0 && settled(&got) {
+                if !grace {
+                    break;
+                }
+                let waited = (started.elapsed() / 4).min(STRAGGLER_GRACE);
+                deadline = Some(Instant::now() + waited);
+            }
+        }
+        got
     }
 
     /// Encrypts `plaintext` to `app_id` under the agreed MPK.
@@ -471,75 +668,104 @@ impl NodeClient {
                 cause: kms_crypto::Error::Ciphertext("no KMSIBE version 1 header, or truncated"),
             });
         }
-        let network = self.fetch_mpk()?;
-        let view = &network.view;
-        let mut nodes = network.nodes.clone();
-
-        // Requests are made and signed up front: a local failure (clock, randomness) stops the
-        // call before any nonce is spent.
-        let mut rng = local_rng()?;
-        let mut asks: Vec<Option<Ask>> = Vec::with_capacity(nodes.len());
-        for report in &nodes {
-            let op = match (report.node, &report.fault) {
-                (Some(node), None | Some(Fault::Disagrees(_))) => view.operator(node),
-                _ => None,
-            };
-            asks.push(match op {
-                Some(op) => Some(Ask::new(op, app_id, owner, view.epoch, chain_id, &mut rng)?),
-                None => None,
-            });
-        }
-        for (report, ask) in nodes.iter_mut().zip(&asks) {
-            if ask.is_none() && report.fault.is_none() {
-                report.fault = Some(Fault::NotOperator { epoch: view.epoch });
-            }
-        }
-
-        // A node one reshare behind the others answers `unknown_epoch` until it has caught up:
-        // when the others are too few on their own, such nodes are asked again (new nonces) for
-        // up to TRANSITION_WAIT.
         let started = Instant::now();
-        let mut partials: Vec<(usize, PartialSignature)> = Vec::new();
-        let (key, used) = loop {
-            let replies = self.ask(&asks, app_id);
-            for (i, reply) in replies.into_iter().enumerate() {
-                let (Some(reply), Some(report)) = (reply, nodes.get_mut(i)) else {
-                    continue;
-                };
-                match reply {
-                    Ok(partial) => {
-                        report.fault = None;
-                        partials.push((i, partial));
-                    }
-                    Err(fault) => report.fault = Some(fault),
-                }
-            }
-            partials.sort_by_key(|(i, _)| *i);
-            let err = match combine(view, app_id, &partials, &mut nodes) {
-                Ok(done) => break done,
-                Err(e) => e,
-            };
-            // Only nodes that were asked (a node without an epoch at `/v1/mpk` was not).
-            let lagging: Vec<usize> = nodes
-                .iter()
-                .zip(&asks)
-                .enumerate()
-                .filter(|(_, (r, ask))| {
-                    ask.is_some() && r.fault.as_ref().is_some_and(Fault::is_behind)
-                })
-                .map(|(i, _)| i)
-                .collect();
-            if lagging.is_empty() || started.elapsed() + TRANSITION_RETRY >= TRANSITION_WAIT {
-                return Err(err);
-            }
-            std::thread::sleep(TRANSITION_RETRY);
-            for (i, ask) in asks.iter_mut().enumerate() {
-                *ask = match ask.take() {
-                    Some(old) if lagging.contains(&i) => {
-                        Some(old.renew(owner, chain_id, &mut rng)?)
-                    }
+        let mut rng = local_rng()?;
+        let mut network = self.fetch_mpk()?;
+        let (key, used, network, nodes) = 'pin: loop {
+            let view = network.view.clone();
+            let mut nodes = network.nodes.clone();
+            // Requests are made and signed up front: a local failure (clock, randomness) stops
+            // the call before any nonce is spent.
+            let mut asks: Vec<Option<Arc<Ask>>> = Vec::with_capacity(nodes.len());
+            for report in &nodes {
+                let op = match (report.node, &report.fault) {
+                    (Some(node), None | Some(Fault::Disagrees(_))) => view.operator(node),
                     _ => None,
                 };
+                asks.push(match op {
+                    Some(op) => Some(Arc::new(Ask::new(
+                        op, app_id, owner, view.epoch, chain_id, &mut rng,
+                    )?)),
+                    None => None,
+                });
+            }
+            for (report, ask) in nodes.iter_mut().zip(&asks) {
+                if ask.is_none() && report.fault.is_none() {
+                    report.fault = Some(Fault::NotOperator { epoch: view.epoch });
+                }
+            }
+            // A node that does not hold the pinned epoch answers `unknown_epoch`: behind (it
+            // catches up) or, when the network reshared meanwhile, past it. While the partials
+            // in hand are too few, the client asks such nodes again (new nonces) every
+            // TRANSITION_RETRY for up to TRANSITION_WAIT, and pins the newer epoch once the
+            // nodes agree on one.
+            let mut partials: Vec<(usize, PartialSignature)> = Vec::new();
+            loop {
+                let replies = self.ask(&asks, app_id, &view, &partials);
+                for (i, reply) in replies.into_iter().enumerate() {
+                    let (Some(reply), Some(report)) = (reply, nodes.get_mut(i)) else {
+                        continue;
+                    };
+                    match reply {
+                        Ok(partial) => {
+                            report.fault = None;
+                            partials.push((i, partial));
+                        }
+                        Err(fault) => report.fault = Some(fault),
+                    }
+                }
+                partials.sort_by_key(|(i, _)| *i);
+                let err = match combine(&view, app_id, &partials, &mut nodes) {
+                    Ok((key, used)) => break 'pin (key, used, network, nodes),
+                    Err(e) => e,
+                };
+                // Only nodes that were asked (a node without an epoch at `/v1/mpk` was not).
+                let lagging: Vec<usize> = nodes
+                    .iter()
+                    .zip(&asks)
+                    .enumerate()
+                    .filter(|(_, (r, ask))| {
+                        ask.is_some() && r.fault.as_ref().is_some_and(Fault::is_behind)
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                if lagging.is_empty() || started.elapsed() + TRANSITION_RETRY >= TRANSITION_WAIT {
+                    // Last resort: the nodes not waited for at `/v1/mpk` were never asked.
+                    if let Some(done) = self.ask_unidentified(
+                        Pinned {
+                            view: &view,
+                            app_id,
+                            owner,
+                            chain_id,
+                        },
+                        &mut nodes,
+                        &mut partials,
+                        &mut rng,
+                    )? {
+                        break 'pin (done.0, done.1, network, nodes);
+                    }
+                    return Err(err);
+                }
+                std::thread::sleep(TRANSITION_RETRY);
+                if let Ok(newer) = self.fetch_mpk() {
+                    if newer.view.epoch > view.epoch {
+                        if newer.view.mpk != view.mpk {
+                            return Err(Error::Local(
+                                "the nodes now agree on another master public key",
+                            ));
+                        }
+                        network = newer;
+                        continue 'pin;
+                    }
+                }
+                for (i, ask) in asks.iter_mut().enumerate() {
+                    *ask = match ask.take() {
+                        Some(old) if lagging.contains(&i) => {
+                            Some(Arc::new(old.renew(owner, chain_id, &mut rng)?))
+                        }
+                        _ => None,
+                    };
+                }
             }
         };
         let plaintext = ibe::decrypt(&key, app_id.as_bytes(), ciphertext).map_err(|cause| {
@@ -572,32 +798,41 @@ impl NodeClient {
             .collect()
     }
 
-    /// Sends every request in `asks` (one per URL, `None` for nodes not asked) at once.
+    /// Sends every request in `asks` (one per URL, `None` for nodes not asked) at once, and
+    /// returns as soon as the partials in hand (with `held`, from earlier asks) recover the key,
+    /// or when every node asked has answered.
     fn ask(
         &self,
-        asks: &[Option<Ask>],
+        asks: &[Option<Arc<Ask>>],
         app_id: &str,
+        view: &NetworkView,
+        held: &[(usize, PartialSignature)],
     ) -> Vec<Option<std::result::Result<PartialSignature, Fault>>> {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = asks
-                .iter()
-                .zip(&self.urls)
-                .map(|(ask, url)| {
-                    let http = &self.http;
-                    ask.as_ref()
-                        .map(|ask| s.spawn(move || ask.send(http, url, app_id)))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(Fault::BadAnswer("the request thread failed".into()))
-                        })
-                    })
-                })
-                .collect()
+        let jobs: Vec<Option<Job<PartialSignature>>> = asks
+            .iter()
+            .map(|ask| {
+                let ask = ask.clone()?;
+                let app = app_id.to_owned();
+                let job: Job<PartialSignature> =
+                    Box::new(move |http, url| ask.send(http, url, &app));
+                Some(job)
+            })
+            .collect();
+        let commitment = view.commitment.clone();
+        let threshold = view.threshold;
+        let app = app_id.as_bytes().to_vec();
+        let held: Vec<PartialSignature> = held.iter().map(|(_, p)| *p).collect();
+        self.gather(jobs, false, move |got| {
+            let mut list = held.clone();
+            list.extend(
+                got.iter()
+                    .filter_map(|a| a.as_ref()?.as_ref().ok().copied()),
+            );
+            if list.len() < threshold {
+                return false;
+            }
+            let (invalid, key) = check_and_recover(&commitment, &app, &list);
+            key.is_ok() && list.len() - invalid.len() >= threshold
         })
     }
 
@@ -624,6 +859,19 @@ impl NodeClient {
         })
     }
 }
+
+/// What a decrypt has pinned: the view and the request's parameters.
+#[derive(Clone, Copy)]
+struct Pinned<'a> {
+    view: &'a NetworkView,
+    app_id: &'a str,
+    owner: &'a EoaKey,
+    chain_id: u64,
+}
+
+/// One call to one node, run on its own thread.
+type Job<T> =
+    Box<dyn FnOnce(&reqwest::blocking::Client, &str) -> std::result::Result<T, Fault> + Send>;
 
 /// One signed partial request, ready to send to one node.
 struct Ask {

@@ -52,6 +52,7 @@ fn status(epoch: Option<u64>, last: Option<(u64, &str, u64)>) -> Option<NodeStat
             finished_at: 0,
             duration_ms,
         }),
+        faults: Vec::new(),
     })
 }
 

@@ -15,6 +15,7 @@ fn status(node: &str, epoch: Option<u64>, round: Option<RoundStatus>) -> NodeSta
             finished_at: 1_000 - 12 * e,
             duration_ms: 1_250,
         }),
+        faults: Vec::new(),
     }
 }
 
@@ -198,4 +199,44 @@ fn the_status_table_checksums_addresses_and_hides_finished_rounds() {
         ),
         "{row}"
     );
+}
+
+#[test]
+fn the_status_table_names_operators_the_nodes_proved_faults_against() {
+    use kms_client::node::OperatorFaults;
+    let bad = "0x00000000000000000000000000000000000000bb";
+    let named = |reasons: &[(&str, u64)]| OperatorFaults {
+        operator: bad.into(),
+        count: reasons.iter().map(|(_, n)| n).sum(),
+        reasons: reasons.iter().map(|(r, n)| ((*r).to_owned(), *n)).collect(),
+    };
+    let mut a = status("0x0000000000000000000000000000000000000001", Some(7), None);
+    a.faults = vec![named(&[("equivocation", 1), ("flood", 1)])];
+    let mut b = status("0x0000000000000000000000000000000000000002", Some(7), None);
+    b.faults = vec![named(&[("attempt_out_of_bounds", 4)])];
+    let clean = status("0x0000000000000000000000000000000000000003", Some(7), None);
+    let reports: Vec<StatusReport> = [a, b, clean]
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| StatusReport {
+            url: format!("http://n{i}"),
+            status: Ok(s),
+        })
+        .collect();
+    let table = status_table(&reports, 1_000);
+    let checksummed = bad
+        .parse::<alloy_primitives::Address>()
+        .unwrap()
+        .to_checksum(None);
+    let line = table
+        .lines()
+        .find(|l| l.contains(&checksummed))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(line.contains("named by 2 nodes"), "{line}");
+    assert!(
+        line.contains("attempt_out_of_bounds 4, equivocation 1, flood 1"),
+        "{line}"
+    );
+    // Nobody named: no section.
+    assert!(!status_table(&reports[2..], 1_000).contains("faults proven"));
 }

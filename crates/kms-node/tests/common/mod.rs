@@ -187,6 +187,16 @@ impl Cluster {
         }
     }
 
+    /// Sends a signal (`STOP`, `CONT`, ...) to node `i`'s process.
+    pub fn signal(&self, i: usize, sig: &str) {
+        let c = self.nodes[i].child.as_ref().expect("running");
+        let ok = Command::new("kill")
+            .args([format!("-{sig}"), c.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -{sig}");
+    }
+
     pub fn sigterm(&mut self, i: usize) -> std::process::ExitStatus {
         let mut c = self.nodes[i].child.take().expect("running");
         let ok = Command::new("kill")
