@@ -49,7 +49,7 @@ async fn protocol(State(node): State<Shared>, body: Bytes) -> Result<Json<Value>
     }
     let round = msgs
         .iter()
-        .find_map(|m| RawEnvelope::parse(m).ok().map(|r| r.round))
+        .find_map(|m| RawEnvelope::peek(m).ok().map(|h| h.round))
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "malformed", "no message parses"))?;
     let unknown = || {
         ApiError::new(

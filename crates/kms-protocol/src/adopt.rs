@@ -111,6 +111,20 @@ pub fn check(
     certificate: &[u8],
 ) -> Result<(RoundConfig, Certificate), AdoptError> {
     let cfg = RoundConfig::decode(config).map_err(AdoptError::Config)?;
+    let cert = Certificate::decode(certificate, Commit).map_err(AdoptError::Certificate)?;
+    check_decoded(view, epoch, &cfg, &cert)?;
+    Ok((cfg, cert))
+}
+
+/// As [`check`], for a config and certificate already decoded (one claim checked against many
+/// views decodes once). The certificate's pairing check comes last, after every cheaper rule.
+pub fn check_decoded(
+    view: &View<'_>,
+    epoch: u64,
+    cfg: &RoundConfig,
+    cert: &Certificate,
+) -> Result<(), AdoptError> {
+    let config = cfg.encode();
     if cfg.epoch != epoch {
         return Err(AdoptError::WrongEpoch {
             got: cfg.epoch,
@@ -128,15 +142,20 @@ pub fn check(
             });
         }
     }
-    let cert = Certificate::decode(certificate, Commit).map_err(AdoptError::Certificate)?;
-    verify_certificate(&cfg, &cert).map_err(|e| AdoptError::BadCertificate(e.to_string()))?;
+    if cert.round != cfg.digest() {
+        return Err(AdoptError::BadCertificate(
+            "certificate is for another round".into(),
+        ));
+    }
     if let Anchoring::Anchored(anchored) = view.anchoring {
         match anchored {
             None => return Err(AdoptError::NotAnchored),
-            Some(d) if d != cert.vote_digest(&cfg) => return Err(AdoptError::AnchorMismatch),
+            Some(d) if d != cert.vote_digest(cfg) => return Err(AdoptError::AnchorMismatch),
             Some(_) => {}
         }
     }
+    let verified =
+        || verify_certificate(cfg, cert).map_err(|e| AdoptError::BadCertificate(e.to_string()));
     let derived = derive(
         epoch,
         view.chain_id,
@@ -145,7 +164,7 @@ pub fn check(
         view.latest,
     );
     if derived.is_ok_and(|d| d.encode() == config) {
-        return Ok((cfg, cert));
+        return verified();
     }
     // Not what this node builds: it must be backed, and may not move the key.
     match (&cfg.kind, view.latest) {
@@ -172,5 +191,5 @@ pub fn check(
     if signers <= f {
         return Err(AdoptError::NotBacked { signers, f });
     }
-    Ok((cfg, cert))
+    verified()
 }

@@ -43,8 +43,8 @@ pub use error::{ConfigError, DecodeError, FaultReason, ObserveError, Reject, Ski
 pub use inbox::{quota, Inbox};
 pub use message::{
     stage_digest, vote_digest, AckEntry, Body, Certificate, Commit, CommitmentCache, Complaint,
-    Deal, DealerLog, DealerSet, Envelope, Evidence, Kind, Prepare, PrepareQc, Quorum, RawEnvelope,
-    Reveal, Stage,
+    Deal, DealerLog, DealerSet, Envelope, Evidence, Header, Kind, Prepare, PrepareQc, Quorum,
+    RawEnvelope, Reveal, Stage,
 };
 pub use observe::{observe, verify_certificate, Output, Verdict};
 pub use player::{Out, Player, Received};

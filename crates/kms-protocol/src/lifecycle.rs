@@ -407,6 +407,29 @@ impl RoundDriver {
 
     /// Takes a batch of wire messages; one verdict per message.
     pub fn handle(&mut self, now: Duration, msgs: &[&[u8]]) -> Vec<Result<(), Reject>> {
+        // Once final here, the certificates every other node passes on are nothing to check.
+        if self.finalized {
+            let (late, rest): (Vec<usize>, Vec<usize>) = (0..msgs.len()).partition(|i| {
+                msgs.get(*i).is_some_and(|m| {
+                    crate::RawEnvelope::peek(m).is_ok_and(|h| {
+                        h.kind == crate::Kind::Certificate && h.round == self.cfg.digest()
+                    })
+                })
+            });
+            if !late.is_empty() {
+                let kept: Vec<&[u8]> = rest.iter().filter_map(|i| msgs.get(*i).copied()).collect();
+                let mut verdicts = self.handle(now, &kept).into_iter();
+                return (0..msgs.len())
+                    .map(|i| {
+                        if late.contains(&i) {
+                            Err(SkipReason::NotNeeded.into())
+                        } else {
+                            verdicts.next().unwrap_or(Err(SkipReason::NotNeeded.into()))
+                        }
+                    })
+                    .collect();
+            }
+        }
         let results = match (self.player.as_mut(), self.inbox.as_mut()) {
             (Some(p), _) => p.receive(msgs),
             (None, Some(i)) => i

@@ -187,6 +187,27 @@ impl RawEnvelope {
             .fixed(&self.signature.to_bytes());
     }
 
+    /// The header alone (round, sender, recipient, kind) and the body's bytes, without checking
+    /// the signature or hashing the body: enough to route a message, never to trust it.
+    pub fn peek(bytes: &[u8]) -> Result<Header<'_>, DecodeError> {
+        let mut r = Reader::new(bytes);
+        if r.u8()? != VERSION {
+            return Err(DecodeError::BadVersion);
+        }
+        let round = r.array()?;
+        let sender = r.array()?;
+        let recipient = if r.bool()? { Some(r.array()?) } else { None };
+        let kind = Kind::from_u8(r.u8()?)?;
+        let body = r.bytes()?;
+        Ok(Header {
+            round,
+            sender,
+            recipient,
+            kind,
+            body,
+        })
+    }
+
     /// Parses the header and signature (nonce point checked, s canonical); the body stays bytes.
     pub fn parse(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
@@ -228,6 +249,16 @@ impl RawEnvelope {
             .map_err(|e| Reject::fault(sender, FaultReason::Malformed(e)))?;
         Ok(Envelope { raw: self, body })
     }
+}
+
+/// A message's unauthenticated header, as [`RawEnvelope::peek`] reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header<'a> {
+    pub round: [u8; 32],
+    pub sender: Address,
+    pub recipient: Option<Address>,
+    pub kind: Kind,
+    pub body: &'a [u8],
 }
 
 /// A message with its decoded body.

@@ -17,7 +17,7 @@ use crate::lifecycle::{Schedule, ACKS_END, DEALS_END, LOGS_END};
 use crate::message::{Envelope, Kind, RawEnvelope};
 use crate::observe::Output;
 use crate::round::{Operator, RoundConfig};
-use crate::{Address, CommitmentCache};
+use crate::Address;
 use kms_crypto::bls::{EvalPoint, SecretScalar, Share};
 use kms_crypto::seal::EncryptionKey;
 use kms_crypto::{bn254, Secret};
@@ -104,35 +104,26 @@ pub enum Phase {
 
 /// The phase of a message, from its kind (and attempt). Bytes that do not parse count as deals.
 pub fn message_phase(bytes: &[u8]) -> Phase {
-    let Ok(raw) = RawEnvelope::parse(bytes) else {
+    let Ok(h) = RawEnvelope::peek(bytes) else {
         return Phase::Deal;
     };
-    match raw.kind {
+    match h.kind {
         Kind::Deal => Phase::Deal,
         Kind::Acks => Phase::Acks,
         Kind::Log => Phase::Log,
-        Kind::Certificate => Phase::Agreement(
-            crate::message::Body::decode(raw.kind, raw.body(), &mut CommitmentCache::default())
-                .ok()
-                .and_then(|b| match b {
-                    crate::Body::Certificate(c) => Some(c.attempt),
-                    _ => None,
-                })
-                .unwrap_or(0),
-        ),
-        _ => Phase::Agreement(attempt_of(&raw).unwrap_or(0)),
+        _ => Phase::Agreement(attempt_of(&h).unwrap_or(0)),
     }
 }
 
 /// The attempt an agreement message names: the first four bytes of its body for every kind but
-/// the prepare certificate, whose attempt follows its 32-byte round.
-fn attempt_of(raw: &RawEnvelope) -> Option<u32> {
-    let at = match raw.kind {
-        Kind::Prepared => 32,
+/// the quorum certificates, whose attempt follows their 32-byte round.
+fn attempt_of(h: &crate::message::Header<'_>) -> Option<u32> {
+    let at = match h.kind {
+        Kind::Prepared | Kind::Certificate => 32,
         Kind::Status | Kind::Proposal | Kind::Prevote | Kind::Precommit => 0,
         _ => return None,
     };
-    let b: [u8; 4] = raw.body().get(at..at + 4)?.try_into().ok()?;
+    let b: [u8; 4] = h.body.get(at..at + 4)?.try_into().ok()?;
     Some(u32::from_be_bytes(b))
 }
 

@@ -12,7 +12,12 @@ fn dkg_then_reshare() {
     let ops: Vec<_> = nodes[..4].iter().map(|n| n.operator.clone()).collect();
     let cfg = Arc::new(RoundConfig::dkg(1, 31337, [7u8; 20], ops.clone()).unwrap());
     let mut res = run_round(&cfg, &mut nodes, &mut Perfect, 3);
-    assert!(res.rejects.is_empty(), "{:?}", res.rejects);
+    // Nothing refused but the certificates nodes pass on to peers that finalized already.
+    let clean = |r: &[(kms_protocol::Address, kms_protocol::Reject)]| {
+        r.iter()
+            .all(|(_, r)| *r == kms_protocol::Reject::Skip(kms_protocol::SkipReason::NotNeeded))
+    };
+    assert!(clean(&res.rejects), "{:?}", res.rejects);
     assert_eq!(res.outputs.len(), 4);
     let mpk = res.outputs.values().next().unwrap().mpk();
     for o in res.outputs.values() {
@@ -39,7 +44,7 @@ fn dkg_then_reshare() {
     let players: Vec<_> = nodes.iter().map(|n| n.operator.clone()).collect();
     let cfg2 = Arc::new(RoundConfig::reshare(1, 2, 31337, [7u8; 20], ops, players, prev).unwrap());
     let res2 = run_round(&cfg2, &mut nodes, &mut Perfect, 3);
-    assert!(res2.rejects.is_empty(), "{:?}", res2.rejects);
+    assert!(clean(&res2.rejects), "{:?}", res2.rejects);
     assert_eq!(res2.outputs.len(), 5);
     for o in res2.outputs.values() {
         assert_eq!(o.mpk(), mpk);

@@ -725,3 +725,34 @@ fn transcripts_decode_and_votes_are_for_one_set() {
     }
     let _ = PlanNetwork::perfect(cfg.clone(), 1);
 }
+
+/// A node whose journal writes fail for a while (a full disk) holds back what they guard: its
+/// acks and votes leave only once written. It crashes meanwhile and comes back from what was
+/// written; it never contradicts itself, and the round finalizes everywhere.
+#[test]
+fn failed_writes_hold_back_what_they_guard() {
+    let (_, cfg, plan, res) = dkg(60, 7, |cfg| {
+        let victim = non_leaders(cfg)[0];
+        let mut p = FaultPlan::new(60, 8);
+        // Its first writes (the acks decision, then votes) fail, retried every 100 ms.
+        p.failed_writes.push((victim, 0, 12));
+        p.set(victim, |n| {
+            n.down = Some(Down {
+                from: Phase::Agreement(0),
+                until: Some(Phase::Agreement(1)),
+                restart: true,
+            })
+        });
+        p
+    });
+    check(&cfg, &plan, &res, Expect::Live);
+    assert_eq!(res.failed_writes, 12);
+    let victim = non_leaders(&cfg)[0];
+    assert!(res.all_outputs().any(|(a, _)| *a == victim));
+    // Its messages never name it as a culprit (no equivocation after the restart).
+    assert!(res
+        .result
+        .rejects
+        .iter()
+        .all(|(_, r)| r.culprit() != Some(victim)));
+}

@@ -226,6 +226,17 @@ impl<'n> Exec<'n> {
                 }
             }
             if self.done() {
+                // What the network still has to inject goes in now, without running the clock
+                // through the rest of the interval for it.
+                if !self.phases.is_empty() && self.net.injects() {
+                    let rest = std::mem::take(&mut self.phases);
+                    for (_, p) in rest {
+                        for (from, to, bytes) in self.net.inject(p) {
+                            self.enqueue(from, to, bytes);
+                        }
+                    }
+                    continue;
+                }
                 break;
             }
             let Some(next) = self.next_event() else {
@@ -323,7 +334,7 @@ impl<'n> Exec<'n> {
                     || n.driver.as_ref().is_some_and(RoundDriver::is_finalized)
             })
         });
-        players_done && self.queue.is_empty() && (self.phases.is_empty() || !self.net.injects())
+        players_done && self.queue.is_empty()
     }
 
     fn enqueue(&mut self, from: Address, to: Address, bytes: Vec<u8>) {

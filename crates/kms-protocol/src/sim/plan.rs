@@ -191,18 +191,16 @@ impl FaultPlan {
             .collect()
     }
 
-    /// Dealers whose dealing cannot be clean: a dealer fault, or down (or restarted) at any point
-    /// from the deal to the log.
+    /// Dealers whose dealing cannot be clean: a dealer fault, or down for good from the start
+    /// (a node cut off for a while deals late but can deal cleanly: the others wait for logs
+    /// until the log phase ends).
     pub fn faulty_dealers(&self) -> BTreeSet<Address> {
         self.nodes
             .iter()
             .filter(|(_, p)| {
                 p.dealer.is_some()
-                    || p.down.is_some_and(|d| {
-                        [Phase::Deal, Phase::Acks, Phase::Log]
-                            .iter()
-                            .any(|ph| d.covers(*ph))
-                    })
+                    || p.down
+                        .is_some_and(|d| d.from == Phase::Deal && d.until.is_none())
             })
             .map(|(a, _)| *a)
             .collect()
@@ -629,6 +627,9 @@ impl PlanNetwork {
                 let Byz::Flood(count) = b else {
                     continue;
                 };
+                // One BLS signature serves every junk prevote: each envelope differs by its set
+                // hash, so each is a distinct signed message all the same.
+                let junk_sig = key.sign_hash(&round).1;
                 for to in &others {
                     for _ in 0..*count {
                         let mut h = [0u8; 32];
@@ -636,7 +637,7 @@ impl PlanNetwork {
                         let body = Body::Prevote {
                             attempt: 0,
                             set_hash: h,
-                            signature: key.sign_hash(&h).1,
+                            signature: junk_sig,
                         };
                         let bytes = Envelope::sign(round, a, Some(*to), body, &key).encode();
                         out.push((a, *to, bytes));
@@ -808,7 +809,7 @@ impl Network for PlanNetwork {
     }
 
     fn deliver(&mut self, d: &Delivery<'_>) -> Option<Vec<u8>> {
-        let Ok(raw) = RawEnvelope::parse(d.bytes) else {
+        let Ok(raw) = RawEnvelope::peek(d.bytes) else {
             return Some(d.bytes.to_vec());
         };
         let from = raw.sender;
@@ -880,19 +881,21 @@ impl Network for PlanNetwork {
     }
 
     fn extra_after(&mut self, d: &Delivery<'_>) -> Vec<Vec<u8>> {
-        let Ok(raw) = RawEnvelope::parse(d.bytes) else {
+        let Ok(h) = RawEnvelope::peek(d.bytes) else {
             return Vec::new();
         };
-        let from = raw.sender;
-        let equivocates = raw.kind == Kind::Proposal
-            && d.to != from
+        let equivocates = h.kind == Kind::Proposal
+            && d.to != h.sender
             && self
                 .plan
-                .node(&from)
+                .node(&h.sender)
                 .is_some_and(|p| p.does(Byz::EquivocateProposals));
         if !equivocates {
             return Vec::new();
         }
+        let Ok(raw) = RawEnvelope::parse(d.bytes) else {
+            return Vec::new();
+        };
         self.second_proposal(&raw).into_iter().collect()
     }
 
@@ -1075,6 +1078,16 @@ fn finish(
     }
     // Newest first; among equals the forgeries first, so they are tried before the truth.
     offers.sort_by(|a, b| b.1.epoch.cmp(&a.1.epoch).then(a.0.cmp(&b.0)));
+    // Each decoded once, checked against every node's view.
+    let decoded: Vec<Option<(RoundConfig, crate::Certificate)>> = offers
+        .iter()
+        .map(|(_, c)| {
+            Some((
+                RoundConfig::decode(&c.config).ok()?,
+                crate::Certificate::decode(&c.certificate, crate::Commit).ok()?,
+            ))
+        })
+        .collect();
     let latest_before = previous.map(|(epoch, public)| Latest {
         epoch,
         players: &cfg.dealers,
@@ -1100,8 +1113,10 @@ fn finish(
                 players: &cfg.players,
                 public: &o.public,
             }));
-            for (is_honest, c) in &offers {
-                let taken = adopt::check(&held, c.epoch, &c.config, &c.certificate).is_ok();
+            for ((is_honest, c), d) in offers.iter().zip(&decoded) {
+                let taken = d.as_ref().is_some_and(|(dc, dcert)| {
+                    adopt::check_decoded(&held, c.epoch, dc, dcert).is_ok()
+                });
                 if !is_honest && honest(&a) && taken {
                     out.adoption_violations.push(format!(
                         "{} (finalized) would adopt a forged epoch {}",
@@ -1114,13 +1129,14 @@ fn finish(
         }
         let mut caught = None;
         let mut last_err = None;
-        for (is_honest, c) in &offers {
-            let Ok((ccfg, cert)) =
-                adopt::check(&view(latest_before), c.epoch, &c.config, &c.certificate)
-            else {
+        for ((is_honest, c), d) in offers.iter().zip(&decoded) {
+            let Some((ccfg, cert)) = d else {
                 continue;
             };
-            match observe(&ccfg, &cert, &forge::claim_logs(c), Some((&a, &n.enc))) {
+            if adopt::check_decoded(&view(latest_before), c.epoch, ccfg, cert).is_err() {
+                continue;
+            }
+            match observe(ccfg, cert, &forge::claim_logs(c), Some((&a, &n.enc))) {
                 Ok(o) => {
                     if !is_honest && honest(&a) {
                         out.adoption_violations.push(format!(

@@ -672,7 +672,7 @@ pub fn random_plan(cfg: &RoundConfig, rng: &mut ChaCha20Rng, overload: u64) -> (
         let others: Vec<Address> = players.iter().copied().filter(|p| *p != a).collect();
         let faults = 1 + below(rng, 2);
         for _ in 0..faults {
-            let kind = below(rng, 22);
+            let kind = below(rng, 23);
             let node = plan.nodes.entry(a).or_default();
             match kind {
                 0 => {
@@ -738,6 +738,10 @@ pub fn random_plan(cfg: &RoundConfig, rng: &mut ChaCha20Rng, overload: u64) -> (
                 19 => node.byz.push(Byz::Flood(40)),
                 20 if is_p => node.byz.push(Byz::WithholdStatus),
                 21 if is_p => node.byz.push(Byz::EquivocateProposals),
+                22 => {
+                    let (from, count) = (below(rng, 4), 1 + below(rng, 8));
+                    plan.failed_writes.push((a, from, count));
+                }
                 _ => node.no_ack = is_p,
             }
         }
@@ -1031,6 +1035,9 @@ pub fn fault_kinds(plan: &FaultPlan) -> Vec<&'static str> {
     }
     if !plan.replays.is_empty() {
         out.push("old-round replays");
+    }
+    if !plan.failed_writes.is_empty() {
+        out.push("failed journal writes");
     }
     if !plan.stale.is_empty() {
         out.push("stale re-deliveries");
