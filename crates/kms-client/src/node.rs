@@ -529,19 +529,7 @@ impl NodeClient {
             });
         }
         let replies = self.ask(&asks, pin.app_id, pin.view, partials);
-        for (i, reply) in replies.into_iter().enumerate() {
-            let (Some(reply), Some(report)) = (reply, nodes.get_mut(i)) else {
-                continue;
-            };
-            match reply {
-                Ok(partial) => {
-                    report.fault = None;
-                    partials.push((i, partial));
-                }
-                Err(fault) => report.fault = Some(fault),
-            }
-        }
-        partials.sort_by_key(|(i, _)| *i);
+        record(&asks, replies, nodes, partials);
         Ok(combine(pin.view, pin.app_id, partials, nodes).ok())
     }
 
@@ -702,19 +690,7 @@ impl NodeClient {
             let mut partials: Vec<(usize, PartialSignature)> = Vec::new();
             loop {
                 let replies = self.ask(&asks, app_id, &view, &partials);
-                for (i, reply) in replies.into_iter().enumerate() {
-                    let (Some(reply), Some(report)) = (reply, nodes.get_mut(i)) else {
-                        continue;
-                    };
-                    match reply {
-                        Ok(partial) => {
-                            report.fault = None;
-                            partials.push((i, partial));
-                        }
-                        Err(fault) => report.fault = Some(fault),
-                    }
-                }
-                partials.sort_by_key(|(i, _)| *i);
+                record(&asks, replies, &mut nodes, &mut partials);
                 let err = match combine(&view, app_id, &partials, &mut nodes) {
                     Ok((key, used)) => break 'pin (key, used, network, nodes),
                     Err(e) => e,
@@ -858,6 +834,30 @@ impl NodeClient {
                 .collect()
         })
     }
+}
+
+/// Files the replies to `asks` into the reports and the partials in hand (kept in URL order).
+fn record(
+    asks: &[Option<Arc<Ask>>],
+    replies: Vec<Option<std::result::Result<PartialSignature, Fault>>>,
+    nodes: &mut [NodeReport],
+    partials: &mut Vec<(usize, PartialSignature)>,
+) {
+    for (i, (reply, report)) in replies.into_iter().zip(nodes.iter_mut()).enumerate() {
+        if asks.get(i).is_none_or(Option::is_none) {
+            continue;
+        }
+        match reply {
+            Some(Ok(partial)) => {
+                report.fault = None;
+                partials.push((i, partial));
+            }
+            Some(Err(fault)) => report.fault = Some(fault),
+            // Asked, but the others' partials settled the call first.
+            None => report.fault = Some(Fault::NotWaitedFor),
+        }
+    }
+    partials.sort_by_key(|(i, _)| *i);
 }
 
 /// What a decrypt has pinned: the view and the request's parameters.

@@ -1,16 +1,17 @@
 //! One round on one node: a thread that owns the round's [`RoundDriver`] (the lifecycle in
 //! `kms-protocol`, the one the simulation runs) and executes what it asks for: journal writes to
 //! the store, sends over the transport, the finalized epoch's install, and anchoring. Every
-//! decision is the driver's; this file only moves bytes and reports.
+//! decision is the driver's; this file only moves bytes and reports, through [`RoundHost`], which
+//! the node implements (so this module does not depend on the node).
 
-use crate::node::{Node, RoundStatus};
 use crate::state::EpochRecord;
-use crate::transport::Outgoing;
-use kms_crypto::bls::Share;
+use kms_crypto::bls::{Commitment, Share};
+use kms_crypto::seal::EncryptionKey;
+use kms_crypto::{bn254, Secret};
 use kms_protocol::lifecycle::{
     Action, Event, Finalized, Journal, RoundDriver, RoundStart as Start, Schedule, StartError,
 };
-use kms_protocol::{Address, DecodeError, Reject, RoundConfig};
+use kms_protocol::{Address, Certificate, DecodeError, Reject, RoundConfig};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -28,6 +29,47 @@ pub enum DriverMsg {
     },
 }
 
+/// The round in progress, as `/v1/status` shows it.
+#[derive(Clone, Debug)]
+pub struct RoundStatus {
+    pub epoch: u64,
+    pub kind: &'static str,
+    pub phase: &'static str,
+}
+
+/// What the round thread needs from its node: keys, the store, the transport, and where the
+/// outcome goes.
+pub trait RoundHost: Send + Sync + 'static {
+    fn address(&self) -> Address;
+    fn keys(&self) -> (Arc<bn254::SecretKey>, Arc<EncryptionKey>);
+    /// The round's dealer seed, durable before this returns.
+    fn seed(&self, epoch: u64, digest: &[u8; 32]) -> anyhow::Result<Secret<[u8; 32]>>;
+    /// What was persisted of the round.
+    fn journal(&self, epoch: u64, digest: &[u8; 32]) -> anyhow::Result<Journal>;
+    fn persist(&self, epoch: u64, digest: &[u8; 32], j: &Journal) -> anyhow::Result<()>;
+    /// Queues a message for a member (retried until `deadline`).
+    fn send(&self, to: Address, url: &str, round: [u8; 32], bytes: Arc<Vec<u8>>, deadline: Instant);
+    /// Stores a finalized epoch (share and records in one transaction) and serves it.
+    fn install(
+        &self,
+        record: EpochRecord,
+        share: Option<Share>,
+        cfg: Arc<RoundConfig>,
+        public: Commitment,
+    ) -> anyhow::Result<()>;
+    /// A round ended: `finalized` (with its certificate, to anchor) or `failed`.
+    fn finished(
+        &self,
+        cfg: &Arc<RoundConfig>,
+        outcome: &'static str,
+        took: Duration,
+        cert: Option<Certificate>,
+    );
+    /// A fault proven against `culprit`.
+    fn fault(&self, culprit: &Address, code: &'static str);
+    fn status(&self, s: RoundStatus);
+}
+
 /// Everything a round starts from.
 pub struct RoundStart {
     pub cfg: Arc<RoundConfig>,
@@ -39,8 +81,8 @@ pub struct RoundStart {
     pub interval: Duration,
 }
 
-struct Runner {
-    node: Arc<Node>,
+struct Runner<H: RoundHost> {
+    node: Arc<H>,
     cfg: Arc<RoundConfig>,
     digest: [u8; 32],
     urls: HashMap<Address, String>,
@@ -50,7 +92,7 @@ struct Runner {
 }
 
 /// Runs the round until its end.
-pub fn run(node: Arc<Node>, s: RoundStart, rx: Receiver<DriverMsg>) {
+pub fn run<H: RoundHost>(node: Arc<H>, s: RoundStart, rx: Receiver<DriverMsg>) {
     let epoch = s.cfg.epoch;
     match Runner::new(node, s) {
         Ok(r) => r.run(rx),
@@ -58,15 +100,16 @@ pub fn run(node: Arc<Node>, s: RoundStart, rx: Receiver<DriverMsg>) {
     }
 }
 
-impl Runner {
-    fn new(node: Arc<Node>, s: RoundStart) -> anyhow::Result<Self> {
+impl<H: RoundHost> Runner<H> {
+    fn new(node: Arc<H>, s: RoundStart) -> anyhow::Result<Self> {
         let cfg = s.cfg;
         let digest = cfg.digest();
         let epoch = cfg.epoch;
-        let me = node.cfg.address;
+        let me = node.address();
+        let (key, enc) = node.keys();
         // Durable before any deal leaves: a restarted dealer deals the same bytes.
-        let seed = node.state.seed(epoch, &digest)?;
-        let restored = node.state.round_journal(epoch, &digest)?;
+        let seed = node.seed(epoch, &digest)?;
+        let restored = node.journal(epoch, &digest)?;
         if !restored.is_empty() {
             tracing::info!(epoch, "resuming the round from its journal");
         }
@@ -74,8 +117,8 @@ impl Runner {
         let start = |restored: Journal| Start {
             cfg: cfg.clone(),
             me,
-            key: node.key.clone(),
-            enc: node.enc.clone(),
+            key: key.clone(),
+            enc: enc.clone(),
             seed: seed.duplicate(),
             share: s.share.as_ref().map(|sh| Share {
                 point: sh.point,
@@ -157,9 +200,8 @@ impl Runner {
         }
         if !self.driver.is_finalized() && self.driver.player().is_some() {
             tracing::warn!(epoch = cfg.epoch, "round ended without finalizing");
-            self.node.metrics.round("failed");
             self.node
-                .round_finished(cfg.epoch, "failed", self.start.elapsed());
+                .finished(&cfg, "failed", self.start.elapsed(), None);
         }
     }
 
@@ -176,7 +218,7 @@ impl Runner {
             match r {
                 Reject::Fault { culprit, .. } => {
                     tracing::warn!(epoch = self.cfg.epoch, code = r.code(), "{r}");
-                    self.node.record_fault(culprit, r.code());
+                    self.node.fault(culprit, r.code());
                 }
                 Reject::Skip(_) => tracing::debug!(epoch = self.cfg.epoch, "{r}"),
             }
@@ -188,10 +230,7 @@ impl Runner {
         while let Some(action) = self.driver.poll() {
             match action {
                 Action::Persist(j) => {
-                    let r = self
-                        .node
-                        .state
-                        .persist_round(self.cfg.epoch, &self.digest, &j);
+                    let r = self.node.persist(self.cfg.epoch, &self.digest, &j);
                     if let Err(e) = &r {
                         // Fail closed: what the write guards does not leave; the driver retries.
                         tracing::error!(
@@ -223,19 +262,9 @@ impl Runner {
     }
 
     fn send(&self, to: Address, bytes: Arc<Vec<u8>>) {
-        let Some(url) = self.urls.get(&to) else {
-            return;
-        };
-        self.node.transport.send(
-            &self.node.rt,
-            to,
-            url,
-            Outgoing {
-                round: self.digest,
-                bytes,
-                deadline: tokio::time::Instant::from_std(self.end),
-            },
-        );
+        if let Some(url) = self.urls.get(&to) {
+            self.node.send(to, url, self.digest, bytes, self.end);
+        }
     }
 
     /// Stores the finalized epoch (share and records in one transaction) and serves it.
@@ -262,21 +291,17 @@ impl Runner {
         let cert = out.certificate.clone();
         match self
             .node
-            .install_epoch(record, out.share, self.cfg.clone(), out.public)
+            .install(record, out.share, self.cfg.clone(), out.public)
         {
             Ok(()) => {
                 let took = self.start.elapsed();
-                self.node.metrics.round("finalized");
-                self.node.metrics.round_seconds.observe(took.as_secs_f64());
-                self.node.round_finished(self.cfg.epoch, "finalized", took);
                 tracing::info!(
                     epoch = self.cfg.epoch,
                     attempt = cert.attempt,
                     ms = took.as_millis() as u64,
                     "round finalized"
                 );
-                self.node
-                    .anchor_later(self.cfg.clone(), cert.clone(), cert.attempt);
+                self.node.finished(&self.cfg, "finalized", took, Some(cert));
                 true
             }
             Err(e) => {
@@ -290,11 +315,11 @@ impl Runner {
     }
 
     fn publish(&self, phase: kms_protocol::lifecycle::Phase) {
-        self.node.set_round_status(Some(RoundStatus {
+        self.node.status(RoundStatus {
             epoch: self.cfg.epoch,
             kind: kind(&self.cfg),
             phase: phase.name(),
-        }));
+        });
     }
 }
 

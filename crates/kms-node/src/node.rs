@@ -5,7 +5,8 @@
 
 use crate::chain::ChainSource;
 use crate::config::Config;
-use crate::driver::{DriverMsg, RoundStart, QUEUE_DEPTH};
+pub use crate::driver::RoundStatus;
+use crate::driver::{DriverMsg, RoundHost, RoundStart, QUEUE_DEPTH};
 use crate::metrics::Metrics;
 use crate::state::{EpochRecord, State};
 use crate::transport::Transport;
@@ -65,14 +66,6 @@ impl Epoch {
             public_shares,
         }
     }
-}
-
-/// The round in progress, as `/v1/status` shows it.
-#[derive(Clone, Debug)]
-pub struct RoundStatus {
-    pub epoch: u64,
-    pub kind: &'static str,
-    pub phase: &'static str,
 }
 
 #[derive(Clone, Debug)]
@@ -715,12 +708,7 @@ impl Node {
     /// Chain mode: anchors a finalized epoch's certificate. The leader of the attempt that
     /// certified it sends at once; every other player waits its turn (three blocks apart, in
     /// player order after the leader) and sends only if the epoch is still not anchored.
-    pub(crate) fn anchor_later(
-        self: &Arc<Self>,
-        cfg: Arc<RoundConfig>,
-        cert: Certificate,
-        attempt: u32,
-    ) {
+    pub(crate) fn anchor_later(&self, cfg: Arc<RoundConfig>, cert: Certificate, attempt: u32) {
         let Some(chain) = self.chain.clone().filter(|c| c.can_anchor()) else {
             return;
         };
@@ -769,6 +757,93 @@ impl Node {
                 }
             }
         });
+    }
+}
+
+impl RoundHost for Node {
+    fn address(&self) -> Address {
+        self.cfg.address
+    }
+
+    fn keys(&self) -> (Arc<bn254::SecretKey>, Arc<EncryptionKey>) {
+        (self.key.clone(), self.enc.clone())
+    }
+
+    fn seed(&self, epoch: u64, digest: &[u8; 32]) -> anyhow::Result<Secret<[u8; 32]>> {
+        self.state.seed(epoch, digest)
+    }
+
+    fn journal(
+        &self,
+        epoch: u64,
+        digest: &[u8; 32],
+    ) -> anyhow::Result<kms_protocol::lifecycle::Journal> {
+        self.state.round_journal(epoch, digest)
+    }
+
+    fn persist(
+        &self,
+        epoch: u64,
+        digest: &[u8; 32],
+        j: &kms_protocol::lifecycle::Journal,
+    ) -> anyhow::Result<()> {
+        self.state.persist_round(epoch, digest, j)
+    }
+
+    fn send(
+        &self,
+        to: Address,
+        url: &str,
+        round: [u8; 32],
+        bytes: Arc<Vec<u8>>,
+        deadline: Instant,
+    ) {
+        self.transport.send(
+            &self.rt,
+            to,
+            url,
+            crate::transport::Outgoing {
+                round,
+                bytes,
+                deadline: tokio::time::Instant::from_std(deadline),
+            },
+        );
+    }
+
+    fn install(
+        &self,
+        record: EpochRecord,
+        share: Option<Share>,
+        cfg: Arc<RoundConfig>,
+        public: Commitment,
+    ) -> anyhow::Result<()> {
+        self.install_epoch(record, share, cfg, public)
+    }
+
+    fn finished(
+        &self,
+        cfg: &Arc<RoundConfig>,
+        outcome: &'static str,
+        took: Duration,
+        cert: Option<Certificate>,
+    ) {
+        self.metrics.round(outcome);
+        if outcome == "finalized" {
+            self.metrics.round_seconds.observe(took.as_secs_f64());
+        }
+        self.round_finished(cfg.epoch, outcome, took);
+        if let Some(cert) = cert {
+            let attempt = cert.attempt;
+            self.anchor_later(cfg.clone(), cert, attempt);
+        }
+    }
+
+    fn fault(&self, culprit: &Address, code: &'static str) {
+        self.record_fault(culprit, code);
+    }
+
+    fn status(&self, s: RoundStatus) {
+        self.set_round_status(Some(s));
     }
 }
 

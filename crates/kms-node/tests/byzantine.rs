@@ -291,6 +291,11 @@ fn one_attacking_operator_changes_nothing_for_the_honest_ones() {
             .used
             .contains(&alloy_primitives::Address::from(attacker.address())));
     }
+    // The attacker holds one share of t = 3 and is not the app's owner: the honest nodes give it
+    // no partial, whatever it signs with.
+    let stranger = kms_crypto::auth::EoaKey::random(&mut rand_core::OsRng);
+    let e = cl.decrypt(APP, &stranger, &ct, 31337).unwrap_err();
+    assert!(e.to_string().contains("not_owner"), "{e}");
     stop.store(true, Ordering::SeqCst);
     let _ = sender.join();
     println!(

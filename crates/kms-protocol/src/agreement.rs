@@ -460,6 +460,11 @@ impl Player {
         )));
         if let Some(v) = self.prevote(&proposed.set, proposed.justify.as_ref()) {
             self.ag.prevotes.insert(self.index, v.signature);
+        } else if let Some(v) = &self.ag.prevoted {
+            // A leader restarted in its attempt prevoted this proposal before: that vote counts.
+            if v.attempt == a && v.set_hash == proposed.set.hash() {
+                self.ag.prevotes.insert(self.index, v.signature);
+            }
         }
         out.extend(self.try_prepare());
         out

@@ -24,6 +24,8 @@
 //! and certificates are only offered to players that start from that run's saved state, so no
 //! key ever votes twice because of the harness itself.
 
+pub mod lifecycle;
+
 use crate::check::check_logs;
 use crate::message::{Body, Certificate, CommitmentCache, Envelope, Kind, RawEnvelope};
 use crate::observe::{observe, verify_certificate};

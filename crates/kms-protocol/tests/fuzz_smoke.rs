@@ -1,6 +1,7 @@
 //! A short, deterministic run of the fuzz entry points (the cargo-fuzz targets in `fuzz/` run the
 //! same functions for longer): their seeds, seeds mutated the way a fuzzer would, and random bytes.
-//! A failure prints the input in hex; `fuzz::decoders` or `fuzz::machines` on it reproduces it.
+//! A failure prints the input in hex; `fuzz::decoders`, `fuzz::machines` or
+//! `fuzz::lifecycle::lifecycle` on it reproduces it.
 
 use kms_protocol::fuzz;
 use kms_protocol::sim::rng_for;
@@ -126,6 +127,19 @@ fn machines_smoke() {
     );
 }
 
+#[test]
+fn lifecycle_smoke() {
+    // Four real round drivers per case: pairings and a whole round, so few cases.
+    smoke(
+        "lifecycle",
+        fuzz::lifecycle::lifecycle,
+        fuzz::lifecycle::seeds(),
+        60,
+        40,
+        96,
+    );
+}
+
 /// Writes the seed corpus of the cargo-fuzz targets:
 /// `KMS_FUZZ_SEEDS=fuzz/seeds cargo test -p kms-protocol --test fuzz_smoke -- --ignored`.
 #[test]
@@ -138,6 +152,7 @@ fn write_seeds() {
     for (name, seeds) in [
         ("decoders", fuzz::decoder_seeds()),
         ("machines", fuzz::machine_seeds()),
+        ("lifecycle", fuzz::lifecycle::seeds()),
     ] {
         let d = dir.join(name);
         std::fs::create_dir_all(&d).unwrap();

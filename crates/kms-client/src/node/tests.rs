@@ -810,6 +810,27 @@ fn a_frozen_node_is_not_waited_for() {
     assert!(started.elapsed() < timeout / 4, "{:?}", started.elapsed());
 }
 
+/// A node that answers `/v1/mpk` at once but its partial late: the call settles on the others'
+/// partials and reports that node as not waited for (not as having done its part).
+#[test]
+fn a_partial_still_on_its_way_is_reported_not_waited_for() {
+    let net = Arc::new(Net::new(4, 3, 4, 85));
+    let owner = EoaKey::random(&mut rng(86));
+    let urls: Vec<String> = (0..4)
+        .map(|k| {
+            let mode = if k == 1 { Mode::Late } else { Mode::Honest };
+            fake_node(net.clone(), k, owner.address(), mode)
+        })
+        .collect();
+    let client = NodeClient::new(&urls).unwrap();
+    let enc = client.encrypt(APP, b"late").unwrap();
+    let dec = client.decrypt(APP, &owner, &enc.ciphertext, 31337).unwrap();
+    assert_eq!(&dec.plaintext[..], b"late");
+    assert_eq!(dec.used, vec![net.addr(0), net.addr(2), net.addr(3)]);
+    assert_eq!(dec.nodes[1].fault, Some(Fault::NotWaitedFor));
+    assert_eq!(dec.nodes[1].node, Some(net.addr(1)));
+}
+
 /// The network reshares while a decrypt runs: the epoch the client pinned is gone from every
 /// node (`unknown_epoch`), the nodes agree on the next one, and the client pins that and
 /// succeeds (same MPK: a reshare keeps it).

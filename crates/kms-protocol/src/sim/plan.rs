@@ -119,6 +119,8 @@ pub enum Byz {
     WithholdStatus,
     /// As leader, follows its proposal to each player with a second, different one.
     EquivocateProposals,
+    /// Follows each status with a second, different one (claiming to hold no log).
+    EquivocateStatuses,
 }
 
 /// What one node does wrong in one round.
@@ -588,6 +590,31 @@ impl PlanNetwork {
         Some(Envelope::sign(raw.round, raw.sender, None, body, &key).encode())
     }
 
+    /// A second status for the same attempt: the same lock and evidence, no log held.
+    fn second_status(&mut self, raw: &RawEnvelope) -> Option<Vec<u8>> {
+        let env = raw.clone().open(&mut CommitmentCache::default()).ok()?;
+        let Body::Status {
+            attempt,
+            lock,
+            evidence,
+            held,
+        } = env.body
+        else {
+            return None;
+        };
+        if held.is_empty() {
+            return None;
+        }
+        let key = self.faulty.get(&raw.sender)?.key.clone();
+        let body = Body::Status {
+            attempt,
+            lock,
+            evidence,
+            held: Vec::new(),
+        };
+        Some(Envelope::sign(raw.round, raw.sender, raw.recipient, body, &key).encode())
+    }
+
     /// What attacking nodes send on their own at the nominal start of `phase`: proposals for
     /// attempts they have no business in, and floods of signed junk.
     fn byzantine_traffic(&mut self, phase: Phase) -> Vec<(Address, Address, Vec<u8>)> {
@@ -884,19 +911,22 @@ impl Network for PlanNetwork {
         let Ok(h) = RawEnvelope::peek(d.bytes) else {
             return Vec::new();
         };
-        let equivocates = h.kind == Kind::Proposal
-            && d.to != h.sender
-            && self
-                .plan
-                .node(&h.sender)
-                .is_some_and(|p| p.does(Byz::EquivocateProposals));
-        if !equivocates {
+        let does = |b| self.plan.node(&h.sender).is_some_and(|p| p.does(b));
+        let second = match h.kind {
+            Kind::Proposal => does(Byz::EquivocateProposals),
+            Kind::Status => does(Byz::EquivocateStatuses),
+            _ => false,
+        };
+        if !second || d.to == h.sender {
             return Vec::new();
         }
         let Ok(raw) = RawEnvelope::parse(d.bytes) else {
             return Vec::new();
         };
-        self.second_proposal(&raw).into_iter().collect()
+        match h.kind {
+            Kind::Proposal => self.second_proposal(&raw).into_iter().collect(),
+            _ => self.second_status(&raw).into_iter().collect(),
+        }
     }
 
     fn inject(&mut self, phase: Phase) -> Vec<(Address, Address, Vec<u8>)> {

@@ -672,7 +672,7 @@ pub fn random_plan(cfg: &RoundConfig, rng: &mut ChaCha20Rng, overload: u64) -> (
         let others: Vec<Address> = players.iter().copied().filter(|p| *p != a).collect();
         let faults = 1 + below(rng, 2);
         for _ in 0..faults {
-            let kind = below(rng, 23);
+            let kind = below(rng, 24);
             let node = plan.nodes.entry(a).or_default();
             match kind {
                 0 => {
@@ -742,6 +742,7 @@ pub fn random_plan(cfg: &RoundConfig, rng: &mut ChaCha20Rng, overload: u64) -> (
                     let (from, count) = (below(rng, 4), 1 + below(rng, 8));
                     plan.failed_writes.push((a, from, count));
                 }
+                23 if is_p => node.byz.push(Byz::EquivocateStatuses),
                 _ => node.no_ack = is_p,
             }
         }
@@ -1020,6 +1021,7 @@ pub fn fault_kinds(plan: &FaultPlan) -> Vec<&'static str> {
                 Byz::Flood(_) => "flood of signed junk",
                 Byz::WithholdStatus => "withheld statuses",
                 Byz::EquivocateProposals => "equivocating proposals",
+                Byz::EquivocateStatuses => "equivocating statuses",
             });
         }
         if let Some(f) = &p.leader {
