@@ -149,7 +149,7 @@ fn hostile_batch(cfg: &RoundConfig, attacker: &SimNode, to: [u8; 20]) -> Vec<u8>
         let body = Body::Prevote {
             attempt: 0,
             set_hash: h,
-            signature: attacker.key.sign_hash(&h).1,
+            signature: attacker.key.schnorr_sign(&h),
         };
         msgs.push(Envelope::sign(round, me, Some(to), body, &attacker.key).encode());
     }

@@ -9,9 +9,10 @@
 //!    that player did not list;
 //! 3. a player prevotes the proposal once per attempt, if it is not locked on another set or the
 //!    justification is later than its lock, and (for a new set) every log checks;
-//! 4. t prevotes make a prepare certificate, which the leader broadcasts; a player that receives
-//!    the one of its current attempt locks on it and precommits, once per attempt;
-//! 5. t precommits of one attempt make the round's certificate.
+//! 4. t prevotes (Schnorr signatures) make a prepare certificate, which the leader broadcasts; a
+//!    player that receives the one of its current attempt locks on it and precommits, once per
+//!    attempt;
+//! 5. t precommits (BLS signatures) of one attempt make the round's certificate.
 //!
 //! Safety: if t players precommit set X in attempt a, at least t - f honest ones are locked on X
 //! from a on; a prepare certificate for another set in a later attempt needs t prevotes, of
@@ -33,24 +34,45 @@ use crate::message::{
 };
 use crate::observe::check_set_shape;
 use crate::player::{Out, Player};
-use crate::quorum::{aggregate, verify_quorum};
+use crate::quorum::{aggregate, verify_quorum, Votes};
 use crate::DecodeError;
 use crate::{Address, Reject};
-use kms_crypto::{bls, bn254};
+use kms_crypto::bls;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// One of this player's votes.
+/// One of this player's votes of stage `S`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Vote {
+pub(crate) struct Vote<S: Stage> {
     pub attempt: u32,
     pub set_hash: [u8; 32],
     pub mpk: bls::G2Point,
-    pub signature: bn254::G1Point,
+    pub signature: S::Vote,
 }
 
-impl Vote {
+impl<S: Stage> Vote<S> {
     pub fn key(&self) -> (u32, [u8; 32]) {
         (self.attempt, self.set_hash)
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.u32(self.attempt)
+            .fixed(&self.set_hash)
+            .fixed(&self.mpk.to_bytes());
+        S::write_vote(&mut w, &self.signature);
+        w.finish()
+    }
+
+    fn decode(b: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(b);
+        let vote = Self {
+            attempt: r.u32()?,
+            set_hash: r.array()?,
+            mpk: bls::G2Point::from_bytes(r.fixed(96)?)?,
+            signature: S::read_vote(&mut r)?,
+        };
+        r.finish()?;
+        Ok(vote)
     }
 }
 
@@ -77,16 +99,16 @@ pub(crate) struct Agreement {
     pub started: bool,
     pub attempt: u32,
     pub lock: Option<PrepareQc>,
-    pub prevoted: Option<Vote>,
-    pub precommitted: Option<Vote>,
+    pub prevoted: Option<Vote<Prepare>>,
+    pub precommitted: Option<Vote<Commit>>,
     pub proposed: Option<Proposed>,
     /// Leader: statuses of this attempt, by player index.
     statuses: BTreeMap<usize, Status>,
     /// The leader's proposal as received in this attempt.
     proposal: Option<Envelope>,
     /// Leader: prevotes and precommits of this attempt, by player index.
-    prevotes: BTreeMap<usize, bn254::G1Point>,
-    precommits: BTreeMap<usize, bn254::G1Point>,
+    prevotes: BTreeMap<usize, <Prepare as Stage>::Vote>,
+    precommits: BTreeMap<usize, <Commit as Stage>::Vote>,
     /// This attempt's prepare certificate (formed here or received).
     prepared: Option<PrepareQc>,
     /// Messages for the next attempt (or attempt 0 before agreement starts), one per sender and
@@ -111,7 +133,7 @@ impl Player {
         self.cfg.leader(attempt)
     }
 
-    fn verify_qc<S: Stage>(&mut self, q: &crate::message::Quorum<S>) -> bool {
+    fn verify_qc<S: Votes>(&mut self, q: &crate::message::Quorum<S>) -> bool {
         let id = q.id();
         if self.ag.verified.contains(&id) {
             return true;
@@ -247,7 +269,13 @@ impl Player {
                 }
                 Ok(self
                     .prevote(set, justify.as_ref())
-                    .map(|v| Out::Msg(self.vote_msg(a, &v, false)))
+                    .map(|v| {
+                        Out::Msg(self.vote_msg(Body::Prevote {
+                            attempt: a,
+                            set_hash: v.set_hash,
+                            signature: v.signature,
+                        }))
+                    })
                     .into_iter()
                     .collect())
             }
@@ -471,7 +499,7 @@ impl Player {
     }
 
     /// Decides this player's prevote on `set` in the current attempt (at most one per attempt).
-    fn prevote(&mut self, set: &DealerSet, justify: Option<&PrepareQc>) -> Option<Vote> {
+    fn prevote(&mut self, set: &DealerSet, justify: Option<&PrepareQc>) -> Option<Vote<Prepare>> {
         let a = self.ag.attempt;
         if self.ag.prevoted.as_ref().is_some_and(|v| v.attempt >= a) {
             return None;
@@ -496,10 +524,10 @@ impl Player {
                 self.set_mpk(set)?
             }
         };
-        let signature = self
-            .key
-            .sign_hash(&stage_digest::<Prepare>(&self.cfg, a, &set_hash, &mpk))
-            .1;
+        let signature = Prepare::sign(
+            &self.key,
+            &stage_digest::<Prepare>(&self.cfg, a, &set_hash, &mpk),
+        );
         let v = Vote {
             attempt: a,
             set_hash,
@@ -510,23 +538,10 @@ impl Player {
         Some(v)
     }
 
-    /// A vote to the attempt's leader: a prevote, or a precommit.
-    fn vote_msg(&self, attempt: u32, v: &Vote, precommit: bool) -> Envelope {
-        let (set_hash, signature) = (v.set_hash, v.signature);
-        let body = if precommit {
-            Body::Precommit {
-                attempt,
-                set_hash,
-                signature,
-            }
-        } else {
-            Body::Prevote {
-                attempt,
-                set_hash,
-                signature,
-            }
-        };
-        self.sign(Some(self.leader_of(attempt)), body)
+    /// A vote (a prevote or a precommit body) to the attempt's leader.
+    fn vote_msg(&self, body: Body) -> Envelope {
+        let leader = self.leader_of(body.attempt().unwrap_or(self.ag.attempt));
+        self.sign(Some(leader), body)
     }
 
     /// Leader: with t prevotes, the prepare certificate; broadcast, then taken here too.
@@ -574,10 +589,10 @@ impl Player {
             return Vec::new();
         }
         let set_hash = qc.set.hash();
-        let signature = self
-            .key
-            .sign_hash(&stage_digest::<Commit>(&self.cfg, a, &set_hash, &qc.mpk))
-            .1;
+        let signature = Commit::sign(
+            &self.key,
+            &stage_digest::<Commit>(&self.cfg, a, &set_hash, &qc.mpk),
+        );
         let v = Vote {
             attempt: a,
             set_hash,
@@ -589,7 +604,11 @@ impl Player {
             self.ag.precommits.insert(self.index, signature);
             return self.try_commit();
         }
-        vec![Out::Msg(self.vote_msg(a, &v, true))]
+        vec![Out::Msg(self.vote_msg(Body::Precommit {
+            attempt: a,
+            set_hash,
+            signature,
+        }))]
     }
 
     /// Leader: with t precommits of this attempt, the round's certificate, broadcast.
@@ -619,19 +638,8 @@ impl Agreement {
     pub(crate) fn write(&self, w: &mut Writer) {
         w.u8(u8::from(self.started)).u32(self.attempt);
         write_opt(w, self.lock.as_ref().map(PrepareQc::encode));
-        for v in [&self.prevoted, &self.precommitted] {
-            write_opt(
-                w,
-                v.as_ref().map(|v| {
-                    let mut w = Writer::default();
-                    w.u32(v.attempt)
-                        .fixed(&v.set_hash)
-                        .fixed(&v.mpk.to_bytes())
-                        .fixed(&v.signature.to_abi_bytes());
-                    w.finish()
-                }),
-            );
-        }
+        write_opt(w, self.prevoted.as_ref().map(Vote::encode));
+        write_opt(w, self.precommitted.as_ref().map(Vote::encode));
         write_opt(
             w,
             self.proposed.as_ref().map(|p| {
@@ -658,23 +666,8 @@ impl Agreement {
             Ok(q)
         };
         let lock = read_opt(r)?.map(|b| qc(b, cache)).transpose()?;
-        let mut votes = [None, None];
-        for v in votes.iter_mut() {
-            *v = read_opt(r)?
-                .map(|b| -> Result<Vote, DecodeError> {
-                    let mut vr = Reader::new(b);
-                    let vote = Vote {
-                        attempt: vr.u32()?,
-                        set_hash: vr.array()?,
-                        mpk: bls::G2Point::from_bytes(vr.fixed(96)?)?,
-                        signature: crate::round::g1_from_abi(&vr.array()?)?,
-                    };
-                    vr.finish()?;
-                    Ok(vote)
-                })
-                .transpose()?;
-        }
-        let [prevoted, precommitted] = votes;
+        let prevoted = read_opt(r)?.map(Vote::decode).transpose()?;
+        let precommitted = read_opt(r)?.map(Vote::decode).transpose()?;
         let proposed = read_opt(r)?
             .map(|b| -> Result<Proposed, DecodeError> {
                 let mut pr = Reader::new(b);

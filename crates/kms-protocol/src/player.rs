@@ -28,7 +28,7 @@ use kms_crypto::{bn254, Secret};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-const SAVE_VERSION: u8 = 3;
+const SAVE_VERSION: u8 = 4;
 
 /// What a player sends.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,17 +1,86 @@
-//! Quorum certificates: t BN254 votes of one attempt on one dealer set, summed into one G1
-//! signature. Prepare certificates (prevotes) are what players lock on; commit certificates
-//! (precommits) decide the round. Both are checked the same way, each on its own digest.
+//! Quorum certificates: t votes of one attempt on one dealer set. Prepare certificates
+//! (prevotes, Schnorr-signed) are what players lock on; commit certificates (precommits, BN254
+//! BLS signatures summed into one) decide the round and are what the chain anchor checks. Both
+//! are checked the same way, each on its own digest and with its own proof.
 
-use crate::message::{DealerSet, Quorum, Stage};
+use crate::message::{Commit, DealerSet, Prepare, Quorum, Stage};
 use crate::observe::check_set_shape;
-use crate::round::RoundConfig;
+use crate::round::{Operator, RoundConfig};
 use kms_crypto::bls;
 use kms_crypto::bn254;
 use std::collections::BTreeMap;
 
-/// Checks a quorum certificate against the round: signers distinct players, at least t, the
-/// aggregate BN254 signature valid under their summed G2 keys, and a well-formed set.
-pub fn verify_quorum<S: Stage>(cfg: &RoundConfig, q: &Quorum<S>) -> Result<(), &'static str> {
+/// How a stage's votes are cast and proven.
+pub trait Votes: Stage {
+    fn sign(key: &bn254::SecretKey, digest: &[u8; 32]) -> Self::Vote;
+    fn vote_holds(op: &Operator, digest: &[u8; 32], vote: &Self::Vote) -> bool;
+    /// The proof of the given votes (in signer order); `None` when they cannot be combined.
+    fn combine(votes: Vec<Self::Vote>) -> Option<Self::Proof>;
+    /// Checks the proof of the signers' votes; the error says what failed.
+    fn proof_holds(
+        signers: &[&Operator],
+        digest: &[u8; 32],
+        proof: &Self::Proof,
+    ) -> Result<(), &'static str>;
+}
+
+impl Votes for Prepare {
+    fn sign(key: &bn254::SecretKey, digest: &[u8; 32]) -> Self::Vote {
+        key.schnorr_sign(digest)
+    }
+    fn vote_holds(op: &Operator, digest: &[u8; 32], vote: &Self::Vote) -> bool {
+        vote.verify_prepared(digest, op.message_key()).is_ok()
+    }
+    fn combine(votes: Vec<Self::Vote>) -> Option<Self::Proof> {
+        Some(votes)
+    }
+    fn proof_holds(
+        signers: &[&Operator],
+        digest: &[u8; 32],
+        proof: &Self::Proof,
+    ) -> Result<(), &'static str> {
+        if signers.len() != proof.len() {
+            return Err("one vote signature per signer");
+        }
+        for (op, v) in signers.iter().zip(proof) {
+            if !Self::vote_holds(op, digest, v) {
+                return Err("vote signature");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Votes for Commit {
+    fn sign(key: &bn254::SecretKey, digest: &[u8; 32]) -> Self::Vote {
+        key.sign_hash(digest).1
+    }
+    fn vote_holds(op: &Operator, digest: &[u8; 32], vote: &Self::Vote) -> bool {
+        bn254::verify_point_signature(&bn254::hash_to_g1(digest), vote, &op.key_g2).is_ok()
+    }
+    fn combine(votes: Vec<Self::Vote>) -> Option<Self::Proof> {
+        bn254::aggregate_g1(&votes).ok()
+    }
+    fn proof_holds(
+        signers: &[&Operator],
+        digest: &[u8; 32],
+        proof: &Self::Proof,
+    ) -> Result<(), &'static str> {
+        let keys: Vec<bn254::G2Point> = signers.iter().map(|op| op.key_g2).collect();
+        let apk = bn254::aggregate_g2(&keys).map_err(|_| "aggregate key")?;
+        // e(sigma, -G2)·e(H(m), apk) = 1. BLSSignatureChecker's gamma form multiplies the left
+        // side by [e(apk_G1, -G2)·e(G1, apk)]^gamma, which is 1 when each operator's G1 and G2
+        // keys share one secret (the membership source checks that, and proof of possession,
+        // when an operator joins), so both forms accept the same certificates and this one
+        // skips two products.
+        bn254::verify_point_signature(&bn254::hash_to_g1(digest), proof, &apk)
+            .map_err(|_| "aggregate signature")
+    }
+}
+
+/// Checks a quorum certificate against the round: signers distinct players, at least t, their
+/// votes proven on the certificate's digest, and a well-formed set.
+pub fn verify_quorum<S: Votes>(cfg: &RoundConfig, q: &Quorum<S>) -> Result<(), &'static str> {
     if q.round != cfg.digest() {
         return Err("for another round");
     }
@@ -25,39 +94,32 @@ pub fn verify_quorum<S: Stage>(cfg: &RoundConfig, q: &Quorum<S>) -> Result<(), &
     if !q.signers.windows(2).all(|w| matches!(w, [a, b] if a < b)) {
         return Err("signers not strictly increasing");
     }
-    let mut keys = Vec::with_capacity(q.signers.len());
+    let mut signers = Vec::with_capacity(q.signers.len());
     for s in &q.signers {
-        let op = cfg
-            .players
-            .get(usize::from(*s))
-            .ok_or("signer out of range")?;
-        keys.push(op.key_g2);
+        signers.push(
+            cfg.players
+                .get(usize::from(*s))
+                .ok_or("signer out of range")?,
+        );
     }
-    let apk = bn254::aggregate_g2(&keys).map_err(|_| "aggregate key")?;
-    // e(sigma, -G2)·e(H(m), apk) = 1. BLSSignatureChecker's gamma form multiplies the left side
-    // by [e(apk_G1, -G2)·e(G1, apk)]^gamma, which is 1 when each operator's G1 and G2 keys share
-    // one secret (the membership source checks that, and proof of possession, when an operator
-    // joins), so both forms accept the same certificates and this one skips two products.
-    bn254::verify_point_signature(&bn254::hash_to_g1(&q.digest(cfg)), &q.signature, &apk)
-        .map_err(|_| "aggregate signature")
+    S::proof_holds(&signers, &q.digest(cfg), &q.signature)
 }
 
-/// Aggregates votes (player index -> signature on the stage digest of `set`, `mpk`, `attempt`)
-/// into a quorum certificate. Votes that do not verify are dropped (one check each, only when
-/// the aggregate fails). `None` while fewer than t valid votes remain.
-pub(crate) fn aggregate<S: Stage>(
+/// Combines votes (player index -> vote on the stage digest of `set`, `mpk`, `attempt`) into a
+/// quorum certificate. Votes that do not verify are dropped (one check each, only when the
+/// certificate fails). `None` while fewer than t valid votes remain.
+pub(crate) fn aggregate<S: Votes>(
     cfg: &RoundConfig,
     attempt: u32,
     set: &DealerSet,
     mpk: bls::G2Point,
-    votes: &mut BTreeMap<usize, bn254::G1Point>,
+    votes: &mut BTreeMap<usize, S::Vote>,
     stage: S,
 ) -> Option<Quorum<S>> {
     if votes.len() < cfg.threshold {
         return None;
     }
-    let build = |votes: &BTreeMap<usize, bn254::G1Point>| -> Option<Quorum<S>> {
-        let sigs: Vec<bn254::G1Point> = votes.values().copied().collect();
+    let build = |votes: &BTreeMap<usize, S::Vote>| -> Option<Quorum<S>> {
         Some(Quorum {
             round: cfg.digest(),
             attempt,
@@ -67,7 +129,7 @@ pub(crate) fn aggregate<S: Stage>(
                 .keys()
                 .map(|p| u16::try_from(*p).ok())
                 .collect::<Option<_>>()?,
-            signature: bn254::aggregate_g1(&sigs).ok()?,
+            signature: S::combine(votes.values().cloned().collect())?,
             stage: stage.clone(),
         })
     };
@@ -75,11 +137,11 @@ pub(crate) fn aggregate<S: Stage>(
     if verify_quorum(cfg, &q).is_ok() {
         return Some(q);
     }
-    let h = bn254::hash_to_g1(&q.digest(cfg));
-    votes.retain(|p, sig| {
+    let digest = q.digest(cfg);
+    votes.retain(|p, v| {
         cfg.players
             .get(*p)
-            .is_some_and(|o| bn254::verify_point_signature(&h, sig, &o.key_g2).is_ok())
+            .is_some_and(|o| S::vote_holds(o, &digest, v))
     });
     if votes.len() < cfg.threshold {
         return None;

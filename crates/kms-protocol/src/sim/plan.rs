@@ -654,9 +654,9 @@ impl PlanNetwork {
                 let Byz::Flood(count) = b else {
                     continue;
                 };
-                // One BLS signature serves every junk prevote: each envelope differs by its set
+                // One vote signature serves every junk prevote: each envelope differs by its set
                 // hash, so each is a distinct signed message all the same.
-                let junk_sig = key.sign_hash(&round).1;
+                let junk_sig = key.schnorr_sign(&round);
                 for to in &others {
                     for _ in 0..*count {
                         let mut h = [0u8; 32];
