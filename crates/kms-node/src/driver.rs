@@ -96,9 +96,15 @@ pub fn run<H: RoundHost>(node: Arc<H>, s: RoundStart, rx: Receiver<DriverMsg>) {
     let epoch = s.cfg.epoch;
     match Runner::new(node, s) {
         Ok(r) => r.run(rx),
+        Err(e) if e.is::<SatOut>() => {}
         Err(e) => tracing::error!(epoch, "cannot start the round: {e:#}"),
     }
 }
+
+/// The node takes no part in a round (reported as the outcome `sat_out`).
+#[derive(Debug, thiserror::Error)]
+#[error("sitting the round out")]
+struct SatOut;
 
 impl<H: RoundHost> Runner<H> {
     fn new(node: Arc<H>, s: RoundStart) -> anyhow::Result<Self> {
@@ -129,14 +135,17 @@ impl<H: RoundHost> Runner<H> {
         };
         let driver = match RoundDriver::new(start(restored), now) {
             Ok(d) => d,
-            // A journal of an older format: its round is another protocol version's, and the
-            // seed (kept) deals the same bytes again.
+            // A journal of an older format (a node upgraded mid-round): the votes it holds
+            // cannot be read back, and voting again could contradict them, since the round's
+            // digest and vote digests are the same. The node sits the round out and catches up
+            // once the others finalize.
             Err(StartError::Restore(DecodeError::BadVersion)) => {
                 tracing::warn!(
                     epoch,
-                    "the round's journal is an older version; starting it anew"
+                    "the round's journal is from an older version; sitting this round out"
                 );
-                RoundDriver::new(start(Journal::default()), now)?
+                node.finished(&cfg, "sat_out", Duration::ZERO, None);
+                return Err(SatOut.into());
             }
             Err(e) => return Err(e.into()),
         };
@@ -328,5 +337,112 @@ fn kind(cfg: &RoundConfig) -> &'static str {
         "reshare"
     } else {
         "dkg"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kms_protocol::sim::{rng_for, SimNode};
+    use std::sync::Mutex;
+
+    /// A host that hands out a journal and records what the round does with it.
+    struct Host {
+        me: SimNode,
+        journal: Journal,
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl RoundHost for Host {
+        fn address(&self) -> Address {
+            self.me.address()
+        }
+        fn keys(&self) -> (Arc<bn254::SecretKey>, Arc<EncryptionKey>) {
+            (self.me.key.clone(), self.me.enc.clone())
+        }
+        fn seed(&self, _: u64, _: &[u8; 32]) -> anyhow::Result<Secret<[u8; 32]>> {
+            Ok(Secret::new([7; 32]))
+        }
+        fn journal(&self, _: u64, _: &[u8; 32]) -> anyhow::Result<Journal> {
+            Ok(self.journal.clone())
+        }
+        fn persist(&self, _: u64, _: &[u8; 32], _: &Journal) -> anyhow::Result<()> {
+            self.calls.lock().unwrap().push("persist".into());
+            Ok(())
+        }
+        fn send(&self, _: Address, _: &str, _: [u8; 32], _: Arc<Vec<u8>>, _: Instant) {
+            self.calls.lock().unwrap().push("send".into());
+        }
+        fn install(
+            &self,
+            _: EpochRecord,
+            _: Option<Share>,
+            _: Arc<RoundConfig>,
+            _: Commitment,
+        ) -> anyhow::Result<()> {
+            self.calls.lock().unwrap().push("install".into());
+            Ok(())
+        }
+        fn finished(
+            &self,
+            _: &Arc<RoundConfig>,
+            outcome: &'static str,
+            _: Duration,
+            _: Option<Certificate>,
+        ) {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("finished {outcome}"));
+        }
+        fn fault(&self, _: &Address, _: &'static str) {}
+        fn status(&self, _: RoundStatus) {}
+    }
+
+    /// A node upgraded in the middle of a round finds a journal it cannot read: it must not
+    /// deal, ack or vote in that round again (its earlier votes are lost to it, and the vote
+    /// digests are the same), so it sits the round out.
+    #[test]
+    fn a_journal_of_an_older_version_sits_the_round_out() {
+        // A decisions record whose version byte is an older format's, and an empty journal.
+        let old = Journal {
+            decisions: Some(vec![1, 0, 0, 0]),
+            ..Journal::default()
+        };
+        for (journal, sits_out) in [(old, true), (Journal::default(), false)] {
+            let mut rng = rng_for(8, "driver");
+            let mut nodes: Vec<SimNode> =
+                (1..=4).map(|id| SimNode::generate(&mut rng, id)).collect();
+            let ops = nodes.iter().map(|n| n.operator.clone()).collect();
+            let cfg = Arc::new(RoundConfig::dkg(1, 31337, [1; 20], ops).unwrap());
+            let urls = nodes
+                .iter()
+                .map(|n| (n.address(), "http://127.0.0.1:9".to_owned()))
+                .collect();
+            let host = Arc::new(Host {
+                me: nodes.swap_remove(0),
+                journal,
+                calls: Mutex::new(Vec::new()),
+            });
+            let now = Instant::now();
+            let start = RoundStart {
+                cfg,
+                urls,
+                share: None,
+                start: now,
+                end: now + Duration::from_millis(300),
+                interval: Duration::from_secs(5),
+            };
+            let (_tx, rx) = std::sync::mpsc::sync_channel(1);
+            run(host.clone(), start, rx);
+            let calls = host.calls.lock().unwrap().clone();
+            if sits_out {
+                assert_eq!(calls, vec!["finished sat_out".to_owned()]);
+            } else {
+                // The same round from an empty journal deals: a write, then sends.
+                assert!(calls.iter().any(|c| c == "persist"), "{calls:?}");
+                assert!(calls.iter().any(|c| c == "send"), "{calls:?}");
+            }
+        }
     }
 }

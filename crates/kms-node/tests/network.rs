@@ -206,7 +206,9 @@ fn wiped_node_rejoins_and_an_added_node_joins() {
     let out = client(&c).decrypt(APP, &c.owner, &ct, 31337).unwrap();
     assert_eq!(out.plaintext.as_slice(), b"old");
     assert!(
-        out.nodes.iter().all(|n| n.fault.is_none()),
+        out.nodes
+            .iter()
+            .all(|n| matches!(n.fault, None | Some(Fault::NotWaitedFor))),
         "{:?}",
         out.nodes
     );
@@ -222,7 +224,9 @@ fn wiped_node_rejoins_and_an_added_node_joins() {
     let out = client(&c).decrypt(APP, &c.owner, &ct, 31337).unwrap();
     assert_eq!(out.plaintext.as_slice(), b"old");
     assert!(
-        out.nodes.iter().all(|n| n.fault.is_none()),
+        out.nodes
+            .iter()
+            .all(|n| matches!(n.fault, None | Some(Fault::NotWaitedFor))),
         "{:?}",
         out.nodes
     );

@@ -111,6 +111,8 @@ pub(crate) struct Agreement {
     precommits: BTreeMap<usize, <Commit as Stage>::Vote>,
     /// This attempt's prepare certificate (formed here or received).
     prepared: Option<PrepareQc>,
+    /// The body hash of the leader's prepare certificate of this attempt that did not verify.
+    refused_prepared: Option<[u8; 32]>,
     /// Messages for the next attempt (or attempt 0 before agreement starts), one per sender and
     /// kind.
     early: BTreeMap<(Address, Kind), Envelope>,
@@ -125,6 +127,7 @@ impl Agreement {
         self.prevotes.clear();
         self.precommits.clear();
         self.prepared = None;
+        self.refused_prepared = None;
     }
 }
 
@@ -208,6 +211,15 @@ impl Player {
                 }
                 if let Some(l) = lock {
                     if l.attempt >= a || !self.verify_qc(l) {
+                        // Its slot is taken all the same: one lock check per sender and attempt,
+                        // however many statuses it sends.
+                        self.ag.statuses.insert(
+                            from_player,
+                            Status {
+                                lock: None,
+                                held: BTreeSet::new(),
+                            },
+                        );
                         return Err(fault(FaultReason::Invalid(
                             "status carries an invalid lock",
                         )));
@@ -315,7 +327,16 @@ impl Player {
                         fault(FaultReason::Equivocation)
                     });
                 }
+                // One check per attempt: after a refused one, the leader's next is not checked.
+                if let Some(refused) = &self.ag.refused_prepared {
+                    return Err(if *refused == env.raw.body_hash() {
+                        SkipReason::Duplicate.into()
+                    } else {
+                        fault(FaultReason::Equivocation)
+                    });
+                }
                 if !self.verify_qc(qc) {
+                    self.ag.refused_prepared = Some(env.raw.body_hash());
                     return Err(fault(FaultReason::Invalid(
                         "prepare certificate does not verify",
                     )));

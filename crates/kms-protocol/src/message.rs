@@ -414,6 +414,8 @@ pub trait Stage: Clone + std::fmt::Debug + PartialEq + Eq {
     fn write_vote(w: &mut Writer, v: &Self::Vote);
     fn read_vote(r: &mut Reader<'_>) -> Result<Self::Vote, DecodeError>;
     fn write_proof(w: &mut Writer, p: &Self::Proof);
+    /// Proof bytes per signer (bounds the signer count a certificate of n bytes can claim).
+    const PROOF_PER_SIGNER: usize;
     /// Reads the proof of a certificate with `signers` signers.
     fn read_proof(r: &mut Reader<'_>, signers: usize) -> Result<Self::Proof, DecodeError>;
 }
@@ -428,6 +430,7 @@ impl Stage for Prepare {
     const TAG: &'static [u8] = PREVOTE_TAG;
     type Vote = bn254::SchnorrSignature;
     type Proof = Vec<bn254::SchnorrSignature>;
+    const PROOF_PER_SIGNER: usize = bn254::SCHNORR_LEN;
     fn write_vote(w: &mut Writer, v: &Self::Vote) {
         w.fixed(&v.to_bytes());
     }
@@ -452,6 +455,7 @@ impl Stage for Commit {
     const TAG: &'static [u8] = VOTE_TAG;
     type Vote = bn254::G1Point;
     type Proof = bn254::G1Point;
+    const PROOF_PER_SIGNER: usize = 0;
     fn write_vote(w: &mut Writer, v: &Self::Vote) {
         w.fixed(&v.to_abi_bytes());
     }
@@ -568,7 +572,7 @@ impl<S: Stage> Quorum<S> {
         let attempt = r.u32()?;
         let set = DealerSet::read(r, cache)?;
         let mpk = bls::G2Point::from_bytes(r.fixed(96)?)?;
-        let n = r.count(2)?;
+        let n = r.count(2 + S::PROOF_PER_SIGNER)?;
         let mut signers = Vec::with_capacity(n);
         for _ in 0..n {
             signers.push(r.u16()?);

@@ -149,3 +149,89 @@ fn a_player_refuses_a_forged_prepare_certificate_and_names_the_leader() {
         assert!(p.lock().is_none(), "{what}: the player locked");
     }
 }
+
+/// Checking a prepare certificate costs t Schnorr checks, so a Byzantine sender gets one check
+/// per attempt: a player's further statuses with invalid locks are skipped unchecked, and so is a
+/// leader's further prepare certificate after one that did not verify (a different one is
+/// equivocation, the real one included: that leader's attempt is lost, as any Byzantine leader's
+/// can be).
+#[test]
+fn invalid_certificates_cost_one_check_per_sender_and_attempt() {
+    let f = round();
+    let forged: Vec<PrepareQc> = forgeries(&f)
+        .into_iter()
+        .map(|(_, q)| q)
+        .filter(|q| q.attempt == f.qc.attempt && q.signature.len() == q.signers.len())
+        .collect();
+    assert!(forged.len() >= 3);
+    let verdicts = |p: &mut Player, msgs: Vec<Vec<u8>>| -> Vec<String> {
+        msgs.iter()
+            .map(|m| match p.receive(&[m.as_slice()]).pop() {
+                Some(Ok(_)) => "taken".to_owned(),
+                Some(Err(Reject::Skip(s))) => format!("skip {s:?}"),
+                Some(Err(Reject::Fault { reason, .. })) => format!("fault {reason:?}"),
+                None => "nothing".to_owned(),
+            })
+            .collect()
+    };
+
+    // Statuses of attempt 1 to its leader, each with a lock (of attempt 0) that does not verify.
+    let leader1 = f.cfg.leader(1);
+    let lead = f.nodes.iter().find(|n| n.address() == leader1).unwrap();
+    let sender = f.nodes.iter().find(|n| n.address() != leader1).unwrap();
+    let mut p = Player::new(f.cfg.clone(), leader1, lead.key.clone(), lead.enc.clone()).unwrap();
+    let _ = p.start_attempt(1);
+    let statuses: Vec<Vec<u8>> = forged
+        .iter()
+        .map(|q| {
+            let body = Body::Status {
+                attempt: 1,
+                lock: Some(q.clone()),
+                evidence: Vec::new(),
+                held: Vec::new(),
+            };
+            Envelope::sign(
+                f.cfg.digest(),
+                sender.address(),
+                Some(leader1),
+                body,
+                &sender.key,
+            )
+            .encode()
+        })
+        .collect();
+    let got = verdicts(&mut p, statuses);
+    assert!(got[0].starts_with("fault Invalid"), "{got:?}");
+    assert!(got[1..].iter().all(|v| v == "skip Duplicate"), "{got:?}");
+
+    // The leader of attempt 0 sends a forged certificate, another, the first again, the real one.
+    let leader0 = f.cfg.leader(0);
+    let lead = f.nodes.iter().find(|n| n.address() == leader0).unwrap();
+    let me = f.nodes.iter().find(|n| n.address() != leader0).unwrap();
+    let mut p = Player::new(f.cfg.clone(), me.address(), me.key.clone(), me.enc.clone()).unwrap();
+    let _ = p.start_attempt(0);
+    let prepared = |q: &PrepareQc| {
+        Envelope::sign(
+            f.cfg.digest(),
+            leader0,
+            None,
+            Body::Prepared(q.clone()),
+            &lead.key,
+        )
+        .encode()
+    };
+    let got = verdicts(
+        &mut p,
+        vec![
+            prepared(&forged[0]),
+            prepared(&forged[1]),
+            prepared(&forged[0]),
+            prepared(&f.qc),
+        ],
+    );
+    assert!(got[0].starts_with("fault Invalid"), "{got:?}");
+    assert_eq!(got[1], "fault Equivocation", "{got:?}");
+    assert_eq!(got[2], "skip Duplicate", "{got:?}");
+    assert_eq!(got[3], "fault Equivocation", "{got:?}");
+    assert!(p.lock().is_none());
+}
