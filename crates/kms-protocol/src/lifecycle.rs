@@ -481,20 +481,25 @@ impl RoundDriver {
             self.resent_in = Some(self.schedule.attempt_at(&self.cfg, now));
             self.set_phase(Phase::Done);
             // Peers that missed the certificate get it from everyone that has it.
-            if let Some(cert) = self.player.as_ref().and_then(|p| p.certificate().cloned()) {
-                let env = Envelope::sign(
-                    self.cfg.digest(),
-                    self.me,
-                    None,
-                    Body::Certificate(cert),
-                    &self.key,
-                );
-                self.route(Out::Msg(env));
-            }
+            self.send_certificate();
         } else {
             self.retry_at = Some(now + PERSIST_RETRY);
         }
         self.step(now);
+    }
+
+    /// Broadcasts the finalized certificate, if this node holds one.
+    fn send_certificate(&mut self) {
+        if let Some(cert) = self.player.as_ref().and_then(|p| p.certificate().cloned()) {
+            let env = Envelope::sign(
+                self.cfg.digest(),
+                self.me,
+                None,
+                Body::Certificate(cert),
+                &self.key,
+            );
+            self.route(Out::Msg(env));
+        }
     }
 
     /// Books accepted messages (acks for the dealer) and routes what they triggered.
@@ -634,16 +639,7 @@ impl RoundDriver {
                 && self.resent_in.is_none_or(|r| r < a)
             {
                 self.resent_in = Some(a);
-                if let Some(cert) = self.player.as_ref().and_then(|p| p.certificate().cloned()) {
-                    let env = Envelope::sign(
-                        self.cfg.digest(),
-                        self.me,
-                        None,
-                        Body::Certificate(cert),
-                        &self.key,
-                    );
-                    self.route(Out::Msg(env));
-                }
+                self.send_certificate();
             }
         }
         if self.phase == Phase::Agreement && !self.finalized {
