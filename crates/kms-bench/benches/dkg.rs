@@ -57,6 +57,12 @@
 //! previous output afresh for each iteration, so its public-share cache starts cold and the n
 //! `partial_public` evaluations of step 2 are timed; `reshare/commonware_warm_prev` gives the
 //! same with that cache already filled (a node that used the previous sharing during its epoch).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

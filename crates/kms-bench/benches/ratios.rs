@@ -8,6 +8,12 @@
 //! Run with `cargo bench -p kms-bench --bench ratios`; extra arguments that do not start with `-`
 //! select rows whose name contains them. Without `--bench` (e.g. `cargo test --benches`) every case
 //! runs once as a smoke test and nothing is timed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -7,6 +7,12 @@
 //! and cold (fresh `Sharing`, the same work as ours). commonware's evaluation points are 1..=n;
 //! ours come from operator addresses (full-size scalars), so the `ours_index_points` variants give
 //! ours the same points 1..=n to separate the implementation from that design choice.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -1,1 +1,7 @@
 //! Benchmarks live in `benches/`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]

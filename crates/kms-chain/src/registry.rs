@@ -154,7 +154,7 @@ impl Anchor {
 
 /// An anchored epoch's record.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EpochRecord {
+pub struct AnchorRecord {
     pub round: [u8; 32],
     pub set_hash: [u8; 32],
     pub vote_digest: [u8; 32],
@@ -445,14 +445,14 @@ impl Registry {
     }
 
     /// An anchored epoch's record, or None.
-    pub async fn epoch_record(&self, epoch: u64) -> Result<Option<EpochRecord>, ChainError> {
+    pub async fn epoch_record(&self, epoch: u64) -> Result<Option<AnchorRecord>, ChainError> {
         let r = self
             .contract()
             .epochRecord(epoch)
             .call()
             .await
             .map_err(ChainError::from_contract)?;
-        Ok((r.anchoredAt != 0).then_some(EpochRecord {
+        Ok((r.anchoredAt != 0).then_some(AnchorRecord {
             round: r.round.0,
             set_hash: r.setHash.0,
             vote_digest: r.voteDigest.0,

@@ -2,6 +2,7 @@
 //! admitted, the set read at a block, and a DKG certificate from the protocol crate anchored and
 //! checked on chain, with the contract agreeing with the protocol on the vote digest. Tampered
 //! registrations and certificates are refused with the contract's reason.
+#![cfg(test)]
 
 use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;

@@ -10,15 +10,14 @@
 //! every node refusing with a 4xx), 1 for anything else.
 
 use crate::error::CliError;
-use crate::files::read_text;
+use crate::files::{read_text, write_output};
 use clap::Args;
+use kms_api::time::unix_now;
 use kms_client::node::{Fault, NodeClient, NodeReport, NodeStatus, StatusReport};
 use kms_client::EoaKey;
 use kms_crypto::Secret;
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 use zeroize::Zeroizing;
 
 /// Where the node URLs come from.
@@ -435,12 +434,6 @@ fn millis(ms: u64) -> String {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// The nodes that failed, disagreed or cheated, for the JSON output.
 fn failures(nodes: &[NodeReport]) -> Vec<Value> {
     nodes
@@ -483,25 +476,6 @@ pub(crate) fn load_owner_key(path: &Path) -> Result<EoaKey, CliError> {
 
 fn read_input(path: &Path, what: &str) -> Result<Vec<u8>, CliError> {
     std::fs::read(path).map_err(|e| CliError::bad(format!("{what} {}: {e}", path.display())))
-}
-
-/// Writes (or overwrites) an output file; a plaintext is created readable by its owner only.
-fn write_output(path: &Path, bytes: &[u8], private: bool) -> Result<(), CliError> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = private;
-    let mut file = opts
-        .open(path)
-        .map_err(|e| CliError::bad(format!("cannot create {}: {e}", path.display())))?;
-    file.write_all(bytes)
-        .and_then(|_| file.sync_all())
-        .map_err(|e| CliError::Failure(format!("writing {}: {e}", path.display())))
 }
 
 /// Bad input (exit 2): an unusable URL or app id, a ciphertext the app key does not open, or

@@ -4,8 +4,9 @@
 //! from a file: `--eoa-key-file F` (the 32-byte secp256k1 key as 0x-hex) or `--eoa-keystore F
 //! --password-file P` (an Ethereum V3 key file as geth, clef, `cast wallet` and eth-account write
 //! it). `--chain-id` must be the chain id the service is configured with (it is part of the EIP-712
-//! domain the requests are signed under). The service's JSON answer is printed as it is; a refusal
-//! prints the service's error code and message and exits 2 (any 4xx), other failures exit 1.
+//! domain the requests are signed under). The service's answer is printed as its JSON (the wire
+//! type, `kms_api::signer`); a refusal prints the service's error code and message and exits 2
+//! (any 4xx), other failures exit 1.
 
 use crate::error::CliError;
 use crate::files::{read_password, read_text};
@@ -241,19 +242,19 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
     .map_err(client_error)?;
     let service_chain = args.chain_id;
     // Arguments are checked before the EOA key is loaded (a keystore costs a KDF run).
-    let answer = match args.command {
-        SignerCommand::CreateKey(eoa) => client.create_key(&eoa.load()?),
+    match args.command {
+        SignerCommand::CreateKey(eoa) => json_of(client.create_key(&eoa.load()?)),
         SignerCommand::Keys { eoa: Some(eoa) } => {
-            client.get_key(crate::parse::address(&eoa, "--eoa")?)
+            json_of(client.get_key(crate::parse::address(&eoa, "--eoa")?))
         }
-        SignerCommand::Keys { eoa: None } => client.list_keys(),
+        SignerCommand::Keys { eoa: None } => json_of(client.list_keys()),
         SignerCommand::Sign {
             eoa,
             message_hash,
             version,
         } => {
             let hash = crate::parse::hash(&message_hash)?;
-            client.sign(&eoa.load()?, hash, version.key_version)
+            json_of(client.sign(&eoa.load()?, hash, version.key_version))
         }
         SignerCommand::ScalarMul {
             eoa,
@@ -263,7 +264,7 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
         } => {
             let x = parse_coordinate(&point_x, "--point-x")?;
             let y = parse_coordinate(&point_y, "--point-y")?;
-            client.scalar_mul(&eoa.load()?, x, y, version.key_version)
+            json_of(client.scalar_mul(&eoa.load()?, x, y, version.key_version))
         }
         SignerCommand::Registration {
             eoa,
@@ -272,12 +273,12 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
             version,
         } => {
             let registry = crate::parse::address(&registry, "--registry")?;
-            client.registration(
+            json_of(client.registration(
                 &eoa.load()?,
                 registry,
                 contract_chain_id.unwrap_or(service_chain),
                 version.key_version,
-            )
+            ))
         }
         SignerCommand::KeyRegistration {
             eoa,
@@ -290,7 +291,7 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
         } => {
             let avs = crate::parse::address(&avs, "--avs")?;
             let registrar = crate::parse::address(&registrar, "--registrar")?;
-            client.key_registration(
+            json_of(client.key_registration(
                 &eoa.load()?,
                 avs,
                 operator_set_id,
@@ -298,9 +299,9 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
                 contract_chain_id.unwrap_or(service_chain),
                 &domain_version,
                 version.key_version,
-            )
+            ))
         }
-        SignerCommand::Rotate(eoa) => client.rotate(&eoa.load()?),
+        SignerCommand::Rotate(eoa) => json_of(client.rotate(&eoa.load()?)),
         SignerCommand::Register {
             eoa,
             rpc_url,
@@ -312,7 +313,7 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
             let registry = crate::parse::address(&registry, "--registry")?;
             let enc = crate::parse::hash(&encryption_key)
                 .map_err(|_| CliError::bad("--encryption-key: 32 bytes as 0x-hex"))?;
-            return register(
+            register(
                 &client,
                 &eoa.load()?,
                 &rpc_url,
@@ -320,10 +321,15 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
                 enc.0,
                 &node_url,
                 version.key_version,
-            );
+            )
         }
-    };
-    answer.map_err(client_error)
+    }
+}
+
+/// The service's answer as the command prints it (the wire JSON, re-serialized from its type).
+fn json_of<T: serde::Serialize>(answer: Result<T, kms_client::Error>) -> Result<Value, CliError> {
+    let answer = answer.map_err(client_error)?;
+    serde_json::to_value(answer).map_err(|e| CliError::Failure(format!("the answer: {e}")))
 }
 
 /// `kms signer register`: the service signs KeyRegistrar's message for the registry, the EOA
@@ -397,19 +403,16 @@ pub(crate) fn register_through(
             key_version,
         )
         .map_err(client_error)?;
-    let key_data = answer
-        .get("keyData")
-        .and_then(Value::as_str)
-        .and_then(|h| hex::decode(h.trim_start_matches("0x")).ok())
-        .ok_or_else(|| CliError::Failure("the service's answer has no keyData".into()))?;
-    let coordinate = |c: &str| -> Result<[u8; 32], CliError> {
-        let text = answer
-            .pointer(&format!("/signature/{c}"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| CliError::Failure("the service's answer has no signature".into()))?;
+    let key_data = hex::decode(answer.key_data.trim_start_matches("0x"))
+        .map_err(|_| CliError::Failure("the service's keyData is not hex".into()))?;
+    let coordinate = |text: &str| -> Result<[u8; 32], CliError> {
         Ok(parse_coordinate(text, "signature")?.to_be_bytes())
     };
-    let signature = [coordinate("x")?, coordinate("y")?].concat();
+    let signature = [
+        coordinate(&answer.signature.x)?,
+        coordinate(&answer.signature.y)?,
+    ]
+    .concat();
     let transaction = rt
         .block_on(reg.register_operator(&key_data, &signature, encryption_key, node_url))
         .map_err(chain)?;

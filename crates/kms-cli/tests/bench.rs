@@ -6,6 +6,7 @@
 //! this package's tests, so the test builds it when it is missing or older than its sources.
 //! Linux only: leftover node processes are looked for in /proc.
 #![cfg(target_os = "linux")]
+#![cfg(test)]
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -10,82 +10,24 @@
 //! dependencies, so when either is missing or older than the sources the test runs `cargo build`
 //! itself, as signer_client.rs does for kms-signer. Linux only: processes are found in /proc.
 #![cfg(target_os = "linux")]
+#![cfg(test)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime};
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Newest modification time of the files under `path`.
-fn newest(path: &Path) -> Option<SystemTime> {
-    let meta = std::fs::metadata(path).ok()?;
-    if meta.is_file() {
-        return meta.modified().ok();
-    }
-    std::fs::read_dir(path)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| newest(&e.path()))
-        .max()
-}
-
-/// True when `bin` exists and is newer than every workspace source and manifest (a superset of
-/// what it is built from; a needless build is a quick no-op for cargo).
-fn is_fresh(bin: &Path) -> bool {
-    let Some(built) = std::fs::metadata(bin).and_then(|m| m.modified()).ok() else {
-        return false;
-    };
-    let root = workspace_root();
-    [
-        root.join("Cargo.toml"),
-        root.join("Cargo.lock"),
-        root.join("crates"),
-    ]
-    .iter()
-    .filter_map(|p| newest(p))
-    .all(|changed| changed <= built)
-}
+use std::time::{Duration, Instant};
 
 /// Makes sure `kms-node` and `kms-signer` beside the tested `kms` are built from the current
 /// sources.
 fn ensure_services_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let kms = Path::new(env!("CARGO_BIN_EXE_kms"));
-        let bins = ["kms-node", "kms-signer"]
-            .map(|name| kms.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX)));
-        if !bins.iter().all(|b| is_fresh(b)) {
-            let profile_dir = kms.parent().unwrap();
-            let target_dir = profile_dir.parent().unwrap();
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.current_dir(workspace_root())
-                .args(["build", "-p", "kms-node", "-p", "kms-signer"])
-                .arg("--target-dir")
-                .arg(target_dir);
-            // `cargo test` builds into target/debug with the test profile; match it so the
-            // libraries already built for this test are reused.
-            match profile_dir.file_name().and_then(|n| n.to_str()) {
-                Some("debug") => cmd.args(["--profile", "test"]),
-                Some("release") => cmd.arg("--release"),
-                Some(other) => cmd.args(["--profile", other]),
-                None => &mut cmd,
-            };
-            let status = cmd.status().expect("running cargo build");
-            assert!(
-                status.success(),
-                "cargo build -p kms-node -p kms-signer failed"
-            );
-        }
-        for bin in &bins {
-            assert!(bin.exists(), "{} was not built", bin.display());
-        }
+        kms_test_support::service_binaries(
+            Path::new(env!("CARGO_BIN_EXE_kms")),
+            &["kms-node", "kms-signer"],
+        );
     });
 }
 

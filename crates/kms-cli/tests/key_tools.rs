@@ -1,4 +1,5 @@
 //! The `kms bn254` key tools as a user runs them: the real binary, files in a temp dir, JSON out.
+#![cfg(test)]
 
 use kms_crypto::bn254::{
     hash_to_g1, verify_point_signature, verify_registration, verify_signature, G1Point, G2Point,

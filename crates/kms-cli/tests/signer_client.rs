@@ -10,6 +10,7 @@
 //!
 //! EOA keystores are Ethereum V3 files written here (scrypt, AES-128-CTR, Keccak MAC); with
 //! `KMS_PYTHON` set (scripts/test sets it), files written by eth-account are used too.
+#![cfg(test)]
 
 use aes::cipher::{KeyIvInit, StreamCipher};
 use alloy_primitives::{keccak256, Address, B256};
@@ -24,7 +25,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 use tempfile::TempDir;
 
 const CHAIN_ID: u64 = 31337;
@@ -36,40 +37,6 @@ const REGISTRAR: &str = "0x2222222222222222222222222222222222222222";
 // ---------------------------------------------------------------------------------------------
 // The service binary.
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Newest modification time of the files under `path`.
-fn newest(path: &Path) -> Option<SystemTime> {
-    let meta = std::fs::metadata(path).ok()?;
-    if meta.is_file() {
-        return meta.modified().ok();
-    }
-    std::fs::read_dir(path)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| newest(&e.path()))
-        .max()
-}
-
-/// True when `bin` exists and is newer than the sources and manifests it is built from.
-fn is_fresh(bin: &Path) -> bool {
-    let Some(built) = std::fs::metadata(bin).and_then(|m| m.modified()).ok() else {
-        return false;
-    };
-    let root = workspace_root();
-    let mut inputs = vec![root.join("Cargo.toml"), root.join("Cargo.lock")];
-    for krate in ["kms-signer", "kms-store", "kms-crypto"] {
-        inputs.push(root.join("crates").join(krate).join("src"));
-        inputs.push(root.join("crates").join(krate).join("Cargo.toml"));
-    }
-    inputs
-        .iter()
-        .filter_map(|p| newest(p))
-        .all(|changed| changed <= built)
-}
-
 fn signer_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -77,29 +44,8 @@ fn signer_bin() -> &'static Path {
             return PathBuf::from(bin);
         }
         let kms = Path::new(env!("CARGO_BIN_EXE_kms"));
-        let bin = kms.with_file_name(format!("kms-signer{}", std::env::consts::EXE_SUFFIX));
-        if !is_fresh(&bin) {
-            let profile_dir = kms.parent().unwrap();
-            let target_dir = profile_dir.parent().unwrap();
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.current_dir(workspace_root())
-                .args(["build", "-p", "kms-signer", "--bin", "kms-signer"])
-                .arg("--target-dir")
-                .arg(target_dir);
-            // `cargo test` builds into target/debug with the test profile; match it so the
-            // libraries already built for this test are reused.
-            match profile_dir.file_name().and_then(|n| n.to_str()) {
-                Some("debug") => cmd.args(["--profile", "test"]),
-                Some("release") => cmd.arg("--release"),
-                Some(other) => cmd.args(["--profile", other]),
-                None => &mut cmd,
-            };
-            let status = cmd.status().expect("running cargo build -p kms-signer");
-            assert!(status.success(), "cargo build -p kms-signer failed");
-        }
-        assert!(bin.exists(), "{} was not built", bin.display());
-        bin
+        let mut bins = kms_test_support::service_binaries(kms, &["kms-signer"]);
+        bins.remove(0)
     })
 }
 
@@ -141,24 +87,13 @@ impl Service {
             url: String::new(),
             dir,
         };
-        let started = Instant::now();
-        service.url = loop {
-            if let Ok(addr) = std::fs::read_to_string(&port_file) {
-                break format!("http://{addr}");
-            }
-            if let Ok(Some(status)) = service.child.try_wait() {
-                panic!(
-                    "kms-signer exited ({status}): {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "kms-signer did not start: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let addr = kms_test_support::wait_for_port(
+            &mut service.child,
+            &port_file,
+            &log,
+            Duration::from_secs(60),
+        );
+        service.url = format!("http://{addr}");
         service
     }
 }
@@ -790,7 +725,10 @@ fn refusals_and_bad_input() {
     let e = SignerClient::new(url, 1).unwrap().rotate(&key).unwrap_err();
     assert_eq!((e.status(), e.code()), (Some(401), Some("wrong_signer")));
     assert!(e.is_client_error());
-    assert_eq!(client.get_key(key.address()).unwrap()["active_version"], 1);
+    assert_eq!(
+        client.get_key(key.address()).unwrap().active_version,
+        Some(1)
+    );
 }
 
 #[test]

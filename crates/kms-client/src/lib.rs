@@ -1,6 +1,8 @@
 //! Client library for applications and tools that use the KMS: the client of the operator-key
-//! service (`kms-signer`), [`SignerClient`], and the client of the threshold network
-//! (`kms-node`), [`node::NodeClient`].
+//! service (`kms-signer`), [`AsyncSignerClient`], and the client of the threshold network
+//! (`kms-node`), [`node::AsyncNodeClient`], for callers inside a tokio runtime (their futures are
+//! `Send`); and each of them blocking ([`SignerClient`], [`node::NodeClient`]), running the async
+//! one on a small runtime of its own, for the others.
 //!
 //! Requests that use or change a key are authenticated the way the service requires: the
 //! operator's EOA ([`EoaKey`]) signs the request's EIP-712 digest under the service's chain id
@@ -8,22 +10,26 @@
 //! chain id is part of the service's configuration; a client with another one makes signatures the
 //! service refuses (`wrong_signer`).
 //!
-//! Calls are blocking and bounded by a connect timeout and a whole-request timeout. Answers come
-//! back as the service's JSON (integers as decimal strings, G1 points as `{"x", "y"}`, G2 points
-//! in Solidity order); a refusal comes back as [`Error::Api`] with the HTTP status and the
+//! Calls are bounded by a connect timeout and a whole-request timeout. Answers come back as the
+//! wire types of `kms-api` (integers as decimal strings, G1 points as `{"x", "y"}`, G2 points in
+//! Solidity order); a refusal comes back as [`Error::Api`] with the HTTP status and the
 //! service's stable error code and message.
 //!
-//! This build speaks plain HTTP only (reqwest without a TLS backend): an `https://` URL is
-//! accepted but every call to it fails with [`Error::Transport`].
-#![forbid(unsafe_code)]
+//! `https://` URLs use rustls (ring provider) with the bundled Mozilla roots (webpki-roots); no
+//! system OpenSSL.
 
 use alloy_primitives::{Address, B256, U256};
 use kms_crypto::auth::{Freshness, Request};
 use rand_core::{OsRng, RngCore};
-use serde_json::{json, Value};
-use std::io::Read;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
 
+pub use kms_api::signer::{
+    G1Json, G2Json, KeyAnswer, KeyList, KeyRegistrationAnswer, KeyVersion, RegistrationAnswer,
+    ScalarMulAnswer, SignAnswer,
+};
 pub use kms_crypto::auth::EoaKey;
 
 pub mod node;
@@ -122,222 +128,38 @@ impl Error {
 /// Result alias for this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// A blocking client of the operator-key service's `/v1` API.
-#[derive(Debug, Clone)]
-pub struct SignerClient {
-    base: String,
-    chain_id: u64,
-    http: reqwest::blocking::Client,
-}
+mod signer;
+pub use signer::{AsyncSignerClient, SignerClient};
 
-impl SignerClient {
-    /// A client of the service at `base_url` (`http://host:port`, optionally with a path prefix)
-    /// whose EIP-712 domain uses `chain_id`, with [`DEFAULT_TIMEOUT`].
-    pub fn new(base_url: &str, chain_id: u64) -> Result<Self> {
-        Self::with_timeout(base_url, chain_id, DEFAULT_TIMEOUT)
+/// The runtime a blocking client runs its async twin on: one small runtime per client, shared by
+/// its clones, so callers on several threads can use a client at once. A blocking client must
+/// not be used inside an async runtime; use the async client there.
+#[derive(Clone, Debug)]
+pub(crate) struct Blocking(Arc<tokio::runtime::Runtime>);
+
+impl Blocking {
+    pub(crate) fn new() -> Result<Self> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("kms-client")
+            .enable_all()
+            .build()
+            .map(|rt| Self(Arc::new(rt)))
+            .map_err(|_| Error::Local("cannot start the client's runtime"))
     }
 
-    /// As [`SignerClient::new`] with another whole-request timeout (the connect timeout is the
-    /// smaller of it and [`CONNECT_TIMEOUT`]). Redirects are not followed.
-    pub fn with_timeout(base_url: &str, chain_id: u64, timeout: Duration) -> Result<Self> {
-        Self::with_options(base_url, chain_id, timeout, None)
-    }
-
-    /// As [`SignerClient::with_timeout`], also trusting the PEM certificates in `extra_roots`
-    /// (for a service with its own CA or a self-signed certificate) besides the bundled web roots.
-    pub fn with_options(
-        base_url: &str,
-        chain_id: u64,
-        timeout: Duration,
-        extra_roots: Option<&[u8]>,
-    ) -> Result<Self> {
-        let base = normalize_base(base_url)?;
-        let http = http_client(timeout, extra_roots)?;
-        Ok(Self {
-            base,
-            chain_id,
-            http,
-        })
-    }
-
-    /// The service's base URL, without a trailing slash.
-    pub fn base_url(&self) -> &str {
-        &self.base
-    }
-
-    /// The chain id requests are signed under.
-    pub fn chain_id(&self) -> u64 {
-        self.chain_id
-    }
-
-    /// Creates the BN254 key of `eoa`'s EOA (`POST /v1/keys`); returns the key record.
-    pub fn create_key(&self, eoa: &EoaKey) -> Result<Value> {
-        let operator = eoa.address();
-        let req = Request::CreateKey {
-            operator,
-            fresh: fresh()?,
-        };
-        let body = json!({ "operator": operator.to_checksum(None) });
-        self.post("/v1/keys", self.signed(eoa, &req, body)?)
-    }
-
-    /// The key record of one EOA (public keys and version states); no authentication.
-    pub fn get_key(&self, eoa: Address) -> Result<Value> {
-        self.get(&key_path(eoa, ""))
-    }
-
-    /// All key records: `{"keys": [...]}`; no authentication.
-    pub fn list_keys(&self) -> Result<Value> {
-        self.get("/v1/keys")
-    }
-
-    /// Signs a 32-byte message hash: `{message_point, signature, g1, g2, key_version}`.
-    /// `key_version` 0 means the active version.
-    pub fn sign(&self, eoa: &EoaKey, message_hash: B256, key_version: u32) -> Result<Value> {
-        let operator = eoa.address();
-        let req = Request::SignHash {
-            operator,
-            message_hash,
-            key_version,
-            fresh: fresh()?,
-        };
-        let body = json!({
-            "message_hash": format!("0x{}", hex::encode(message_hash)),
-            "key_version": key_version,
-        });
-        self.post(&key_path(operator, "/sign"), self.signed(eoa, &req, body)?)
-    }
-
-    /// Multiplies a G1 point (checked by the service) by the key: `{signature, g1, g2,
-    /// key_version}`.
-    pub fn scalar_mul(&self, eoa: &EoaKey, x: U256, y: U256, key_version: u32) -> Result<Value> {
-        let operator = eoa.address();
-        let req = Request::ScalarMul {
-            operator,
-            point_x: x,
-            point_y: y,
-            key_version,
-            fresh: fresh()?,
-        };
-        let body = json!({
-            "hash": { "x": x.to_string(), "y": y.to_string() },
-            "key_version": key_version,
-        });
-        self.post(
-            &key_path(operator, "/scalar-mul"),
-            self.signed(eoa, &req, body)?,
-        )
-    }
-
-    /// The RegistryCoordinator's `pubkeyRegistrationParams` for the operator, for the contract at
-    /// `registry` on chain `chain_id` (the contract's chain, which may differ from the service's).
-    pub fn registration(
-        &self,
-        eoa: &EoaKey,
-        registry: Address,
-        chain_id: u64,
-        key_version: u32,
-    ) -> Result<Value> {
-        let operator = eoa.address();
-        let req = Request::PubkeyRegistration {
-            operator,
-            registry,
-            chain_id,
-            key_version,
-            fresh: fresh()?,
-        };
-        let body = json!({
-            "registry": registry.to_checksum(None),
-            "chain_id": chain_id,
-            "key_version": key_version,
-        });
-        self.post(
-            &key_path(operator, "/registration"),
-            self.signed(eoa, &req, body)?,
-        )
-    }
-
-    /// The KeyRegistrar's BN254 `keyData` and registration signature for an operator set.
-    /// `domain_version` is the major part of the core contracts' `version()` ("1" for 1.7.0).
-    // The parameters are the request's fields, one for one; a struct would only rename them.
-    #[allow(clippy::too_many_arguments)]
-    pub fn key_registration(
-        &self,
-        eoa: &EoaKey,
-        avs: Address,
-        operator_set_id: u32,
-        registrar: Address,
-        chain_id: u64,
-        domain_version: &str,
-        key_version: u32,
-    ) -> Result<Value> {
-        let operator = eoa.address();
-        let req = Request::KeyRegistration {
-            operator,
-            avs,
-            operator_set_id,
-            registrar,
-            chain_id,
-            domain_version: domain_version.to_owned(),
-            key_version,
-            fresh: fresh()?,
-        };
-        let body = json!({
-            "avs": avs.to_checksum(None),
-            "operator_set_id": operator_set_id,
-            "registrar": registrar.to_checksum(None),
-            "chain_id": chain_id,
-            "domain_version": domain_version,
-            "key_version": key_version,
-        });
-        self.post(
-            &key_path(operator, "/key-registration"),
-            self.signed(eoa, &req, body)?,
-        )
-    }
-
-    /// Adds a new active key version; the previous one stays usable (by number) for the
-    /// service's grace period. Returns the updated key record.
-    pub fn rotate(&self, eoa: &EoaKey) -> Result<Value> {
-        let operator = eoa.address();
-        let req = Request::RotateKey {
-            operator,
-            fresh: fresh()?,
-        };
-        self.post(
-            &key_path(operator, "/rotate"),
-            self.signed(eoa, &req, json!({}))?,
-        )
-    }
-
-    /// Adds the request's nonce, deadline and EOA signature to `body`.
-    fn signed(&self, eoa: &EoaKey, req: &Request, mut body: Value) -> Result<Value> {
-        let signature = eoa.sign_digest(&req.digest(self.chain_id))?;
-        let fresh = req.freshness();
-        if let Some(o) = body.as_object_mut() {
-            o.insert("nonce".into(), json!(fresh.nonce));
-            o.insert("deadline".into(), json!(fresh.deadline));
-            o.insert(
-                "signature".into(),
-                json!(format!("0x{}", hex::encode(signature))),
-            );
-        }
-        Ok(body)
-    }
-
-    fn post(&self, path: &str, body: Value) -> Result<Value> {
-        answer(self.http.post(format!("{}{path}", self.base)).json(&body))
-    }
-
-    fn get(&self, path: &str) -> Result<Value> {
-        answer(self.http.get(format!("{}{path}", self.base)))
+    pub(crate) fn run<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.0.block_on(f)
     }
 }
 
-/// The blocking HTTP client both service clients use: whole-request and connect timeouts, no
-/// redirects, the bundled web roots plus `extra_roots` (PEM).
-fn http_client(timeout: Duration, extra_roots: Option<&[u8]>) -> Result<reqwest::blocking::Client> {
-    let mut builder = reqwest::blocking::Client::builder();
+/// The HTTP client both service clients use: whole-request and connect timeouts, no redirects,
+/// the bundled web roots plus `extra_roots` (PEM).
+pub(crate) fn http_client(
+    timeout: Duration,
+    extra_roots: Option<&[u8]>,
+) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder();
     if let Some(pem) = extra_roots {
         let certs =
             reqwest::Certificate::from_pem_bundle(pem).map_err(|_| Error::InvalidCa("not PEM"))?;
@@ -357,27 +179,26 @@ fn http_client(timeout: Duration, extra_roots: Option<&[u8]>) -> Result<reqwest:
         .map_err(|e| Error::Transport(Box::new(e)))
 }
 
-fn key_path(eoa: Address, tail: &str) -> String {
+pub(crate) fn key_path(eoa: Address, tail: &str) -> String {
     format!("/v1/keys/{}{tail}", eoa.to_checksum(None))
 }
 
 /// A random nonce and a deadline [`REQUEST_VALIDITY`] from now.
-fn fresh() -> Result<Freshness> {
+pub(crate) fn fresh() -> Result<Freshness> {
     let mut bytes = [0u8; 8];
     OsRng
         .try_fill_bytes(&mut bytes)
         .map_err(|_| Error::Local("the operating system gave no randomness for a nonce"))?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_err(|_| Error::Local("the system clock is before 1970"))?;
+    let now =
+        kms_api::time::try_unix_now().ok_or(Error::Local("the system clock is before 1970"))?;
     Ok(Freshness {
         nonce: u64::from_le_bytes(bytes),
-        deadline: now.as_secs() + REQUEST_VALIDITY.as_secs(),
+        deadline: now + REQUEST_VALIDITY.as_secs(),
     })
 }
 
 /// Checks the base URL and drops its trailing slash.
-fn normalize_base(url: &str) -> Result<String> {
+pub(crate) fn normalize_base(url: &str) -> Result<String> {
     let parsed = reqwest::Url::parse(url).map_err(|_| Error::InvalidUrl("not a URL"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(Error::InvalidUrl("the scheme must be http or https"));
@@ -396,25 +217,43 @@ fn normalize_base(url: &str) -> Result<String> {
     Ok(parsed.as_str().trim_end_matches('/').to_owned())
 }
 
-/// Sends, reads at most [`MAX_ANSWER_BYTES`], and turns the answer into JSON or an error.
-fn answer(request: reqwest::blocking::RequestBuilder) -> Result<Value> {
-    let response = request.send().map_err(|e| Error::Transport(Box::new(e)))?;
-    let status = response.status().as_u16();
-    let mut body = Vec::new();
-    response
-        .take(MAX_ANSWER_BYTES + 1)
-        .read_to_end(&mut body)
+/// Sends, reads at most [`MAX_ANSWER_BYTES`], and turns the answer into `T` (a `kms-api` type,
+/// or a JSON value) or an error.
+pub(crate) async fn answer<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T> {
+    let mut response = request
+        .send()
+        .await
         .map_err(|e| Error::Transport(Box::new(e)))?;
-    if body.len() as u64 > MAX_ANSWER_BYTES {
-        return Err(Error::UnexpectedAnswer {
-            status,
-            detail: format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"),
-        });
+    let status = response.status().as_u16();
+    let too_large = || Error::UnexpectedAnswer {
+        status,
+        detail: format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"),
+    };
+    if response
+        .content_length()
+        .is_some_and(|l| l > MAX_ANSWER_BYTES)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| Error::Transport(Box::new(e)))?
+    {
+        if (body.len() + chunk.len()) as u64 > MAX_ANSWER_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
     }
     if (200..300).contains(&status) {
-        serde_json::from_slice(&body).map_err(|_| Error::UnexpectedAnswer {
+        serde_json::from_slice(&body).map_err(|e| Error::UnexpectedAnswer {
             status,
-            detail: format!("not JSON: {}", quote(&body)),
+            detail: if e.is_syntax() || e.is_eof() {
+                format!("not JSON: {}", quote(&body))
+            } else {
+                format!("not the expected answer ({e}): {}", quote(&body))
+            },
         })
     } else {
         Err(refusal(status, &body))
@@ -423,20 +262,13 @@ fn answer(request: reqwest::blocking::RequestBuilder) -> Result<Value> {
 
 /// The service's `{"error": {"code", "message"}}`, or the start of whatever else was sent.
 fn refusal(status: u16, body: &[u8]) -> Error {
-    let parsed = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
-        let e = v.get("error")?;
-        Some((
-            e.get("code")?.as_str()?.to_owned(),
-            e.get("message")?.as_str()?.to_owned(),
-        ))
-    });
-    match parsed {
-        Some((code, message)) => Error::Api {
+    match serde_json::from_slice::<kms_api::ErrorBody>(body) {
+        Ok(kms_api::ErrorBody { error }) => Error::Api {
             status,
-            code,
-            message,
+            code: error.code,
+            message: error.message,
         },
-        None => Error::UnexpectedAnswer {
+        Err(_) => Error::UnexpectedAnswer {
             status,
             detail: if body.is_empty() {
                 "empty body".to_owned()

@@ -14,14 +14,8 @@
 //! valid partials), after a short grace for stragglers: a frozen node costs a call nothing. A
 //! decrypt that meets a reshare (the nodes it needs have moved past the epoch it pinned) pins
 //! the new epoch and asks again.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
-use crate::{answer, http_client, normalize_base, Error, Result};
+use crate::{answer, http_client, normalize_base, Blocking, Error, Result};
 use alloy_primitives::{Address, B256};
 use kms_crypto::auth::{EoaKey, PartialRequest};
 use kms_crypto::bls::{
@@ -33,11 +27,10 @@ use kms_crypto::seal::{EncryptionKey, Sealed};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{OsRng, RngCore};
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 /// The whole-request timeout of [`NodeClient::new`], per node and call.
@@ -51,45 +44,26 @@ pub const TRANSITION_RETRY: Duration = Duration::from_millis(500);
 /// Once the answers in hand settle a view, how long the client still waits for the others: a
 /// quarter of the time that took, at most this.
 pub const STRAGGLER_GRACE: Duration = Duration::from_millis(50);
-/// The first bytes of the associated data a partial is sealed under (see [`partial_aad`]).
-pub const PARTIAL_AAD_TAG: &[u8] = b"KMS_PARTIAL_V1";
-/// The longest app id the nodes accept, in characters (all ASCII).
-pub const MAX_APP_ID_LEN: usize = 128;
+/// The least of that wait: below a few milliseconds, a quarter of a fast round trip is less than
+/// the operating system's scheduling noise, and a node that answered as fast as the others would
+/// count as a straggler.
+pub const STRAGGLER_FLOOR: Duration = Duration::from_millis(5);
+pub use kms_api::app::{MAX_APP_ID_LEN, PARTIAL_AAD_TAG};
+pub use kms_api::node::{LastRound, OperatorFaults, RoundStatus, StatusAnswer as NodeStatus};
+use kms_api::node::{MPK_PATH, STATUS_PATH};
 /// An IBE ciphertext's first bytes: magic and version 1 (docs/0003).
 const IBE_HEADER: &[u8] = b"KMSIBE\x01";
 
-/// Checks an app id the way the nodes do: 1 to 128 characters from `[A-Za-z0-9._:-]`.
+/// Checks an app id the way the nodes do (`kms_api::app::check_app_id`).
 pub fn validate_app_id(app_id: &str) -> Result<()> {
-    if app_id.is_empty() {
-        return Err(Error::InvalidAppId("it is empty"));
-    }
-    if app_id.len() > MAX_APP_ID_LEN {
-        return Err(Error::InvalidAppId("it is longer than 128 characters"));
-    }
-    if !app_id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-    {
-        return Err(Error::InvalidAppId(
-            "only letters, digits and . _ : - are allowed",
-        ));
-    }
-    Ok(())
+    kms_api::app::check_app_id(app_id).map_err(|e| Error::InvalidAppId(e.reason()))
 }
 
-/// The associated data a node seals its partial under:
-/// `"KMS_PARTIAL_V1" ‖ u16be(len(app_id)) ‖ app_id ‖ node (20 bytes) ‖ u64be(epoch)`. It binds the
-/// sealed partial to the app, the node and the epoch, so a reply cannot be passed off as another's.
+/// The associated data a node seals its partial under (`kms_api::app::partial_aad`), for an
+/// app id that is checked first.
 pub fn partial_aad(app_id: &str, node: Address, epoch: u64) -> Result<Vec<u8>> {
-    let len = u16::try_from(app_id.len())
-        .map_err(|_| Error::InvalidAppId("it is longer than 65535 bytes"))?;
-    let mut aad = Vec::with_capacity(PARTIAL_AAD_TAG.len() + 2 + app_id.len() + 20 + 8);
-    aad.extend_from_slice(PARTIAL_AAD_TAG);
-    aad.extend_from_slice(&len.to_be_bytes());
-    aad.extend_from_slice(app_id.as_bytes());
-    aad.extend_from_slice(node.as_slice());
-    aad.extend_from_slice(&epoch.to_be_bytes());
-    Ok(aad)
+    let app = kms_api::AppId::new(app_id).map_err(|e| Error::InvalidAppId(e.reason()))?;
+    Ok(kms_api::app::partial_aad(&app, &node.into_array(), epoch))
 }
 
 /// Why one node did not do its part.
@@ -315,54 +289,6 @@ impl Decrypted {
     }
 }
 
-/// A node's `GET /v1/status`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeStatus {
-    pub node: String,
-    pub epoch: Option<u64>,
-    pub threshold: Option<u64>,
-    pub members: u64,
-    pub interval_secs: u64,
-    pub round: Option<RoundStatus>,
-    pub last_round: Option<LastRound>,
-    /// Faults the node has proven against operators since it started (absent from nodes
-    /// before issue 15).
-    #[serde(default)]
-    pub faults: Vec<OperatorFaults>,
-}
-
-/// Faults one node proved against one operator (each from a message the operator signed).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OperatorFaults {
-    pub operator: String,
-    pub count: u64,
-    /// By reason code (`equivocation`, `attempt_out_of_bounds`, `flood`, ...).
-    pub reasons: std::collections::BTreeMap<String, u64>,
-}
-
-/// The round a node is running.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RoundStatus {
-    pub epoch: u64,
-    /// `dkg` or `reshare`.
-    pub kind: String,
-    /// `deals`, `acks`, `logs`, `agreement` or `done`.
-    pub phase: String,
-    /// Unix seconds.
-    pub started_at: u64,
-}
-
-/// The last round a node finished.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LastRound {
-    pub epoch: u64,
-    /// `finalized`, `failed` or `caught_up`.
-    pub outcome: String,
-    /// Unix seconds.
-    pub finished_at: u64,
-    pub duration_ms: u64,
-}
-
 /// One node's status, or why there is none.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusReport {
@@ -370,12 +296,15 @@ pub struct StatusReport {
     pub status: std::result::Result<NodeStatus, Fault>,
 }
 
-/// A blocking client of a set of `kms-node`s.
+/// An async client of a set of `kms-node`s (for callers inside a runtime; [`NodeClient`] is
+/// the same, blocking).
 #[derive(Debug, Clone)]
-pub struct NodeClient {
+pub struct AsyncNodeClient {
     urls: Vec<String>,
-    http: reqwest::blocking::Client,
+    http: reqwest::Client,
     decoded: Decoded,
+    /// The longest wait for stragglers once the answers in hand settle a view.
+    grace: Duration,
 }
 
 /// MPKs and commitments already decoded (and subgroup-checked), by their exact hex text: every
@@ -407,13 +336,13 @@ impl Decoded {
     }
 }
 
-impl NodeClient {
+impl AsyncNodeClient {
     /// A client of the nodes at `urls` (base URLs, `http://host:port`), with [`NODE_TIMEOUT`].
     pub fn new<S: AsRef<str>>(urls: &[S]) -> Result<Self> {
         Self::with_options(urls, NODE_TIMEOUT, None)
     }
 
-    /// As [`NodeClient::new`] with another per-request timeout and extra PEM roots to trust.
+    /// As [`AsyncNodeClient::new`] with another per-request timeout and extra PEM roots to trust.
     pub fn with_options<S: AsRef<str>>(
         urls: &[S],
         timeout: Duration,
@@ -435,7 +364,16 @@ impl NodeClient {
             urls: bases,
             http: http_client(timeout, extra_roots)?,
             decoded: Decoded::default(),
+            grace: STRAGGLER_GRACE,
         })
+    }
+
+    /// The same client with another longest wait for stragglers (default [`STRAGGLER_GRACE`]):
+    /// longer hears every node that answers within it, at the cost of that wait when one is
+    /// silent.
+    pub fn with_straggler_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
     }
 
     /// The nodes' base URLs, without trailing slashes.
@@ -448,16 +386,16 @@ impl NodeClient {
     ///
     /// While the answers span several epochs (some nodes have finalized a reshare and others not
     /// yet), it asks again every [`TRANSITION_RETRY`] for up to [`TRANSITION_WAIT`].
-    pub fn fetch_mpk(&self) -> Result<MpkReport> {
+    pub async fn fetch_mpk(&self) -> Result<MpkReport> {
         let started = Instant::now();
         loop {
-            let answers = self.views();
+            let answers = self.views().await;
             let in_transition = reported_epochs(&answers) > 1;
             match agree(&self.urls, answers, &self.decoded) {
                 Err(Error::Quorum { .. })
                     if in_transition && started.elapsed() + TRANSITION_RETRY < TRANSITION_WAIT =>
                 {
-                    std::thread::sleep(TRANSITION_RETRY);
+                    tokio::time::sleep(TRANSITION_RETRY).await;
                 }
                 other => return other,
             }
@@ -466,31 +404,28 @@ impl NodeClient {
 
     /// Every node's `GET /v1/mpk`, returned once the answers in hand agree on a view (and a
     /// short grace has passed), or once every node has answered.
-    fn views(&self) -> Vec<std::result::Result<Value, Fault>> {
+    async fn views(&self) -> Vec<std::result::Result<Value, Fault>> {
         let jobs: Vec<Option<Job<Value>>> = self
             .urls
             .iter()
-            .map(|_| {
-                let job: Job<Value> = Box::new(|http, url| {
-                    answer(http.get(format!("{url}/v1/mpk"))).map_err(Fault::from_error)
-                });
-                Some(job)
-            })
+            .map(|url| Some(self.get_job(url, MPK_PATH)))
             .collect();
         let urls = self.urls.clone();
         let decoded = self.decoded.clone();
         let quorum = threshold_for(urls.len());
-        let got = self.gather(jobs, true, move |got| {
-            let answers: Vec<std::result::Result<Value, Fault>> = got
-                .iter()
-                .map(|a| a.clone().unwrap_or(Err(Fault::NotWaitedFor)))
-                .collect();
-            // Mid-reshare (answers from more than a quorum, on two epochs) the caller asks again
-            // shortly; waiting for a straggler would only wait for its timeout.
-            let answered = got.iter().filter(|a| a.is_some()).count();
-            (answered >= quorum && reported_epochs(&answers) > 1)
-                || agree(&urls, answers, &decoded).is_ok()
-        });
+        let got = self
+            .gather(jobs, true, move |got| {
+                let answers: Vec<std::result::Result<Value, Fault>> = got
+                    .iter()
+                    .map(|a| a.clone().unwrap_or(Err(Fault::NotWaitedFor)))
+                    .collect();
+                // Mid-reshare (answers from more than a quorum, on two epochs) the caller asks again
+                // shortly; waiting for a straggler would only wait for its timeout.
+                let answered = got.iter().filter(|a| a.is_some()).count();
+                (answered >= quorum && reported_epochs(&answers) > 1)
+                    || agree(&urls, answers, &decoded).is_ok()
+            })
+            .await;
         got.into_iter()
             .map(|a| a.unwrap_or(Err(Fault::NotWaitedFor)))
             .collect()
@@ -499,14 +434,14 @@ impl NodeClient {
     /// When the partials in hand fall short: waits for the views of the nodes that were not
     /// waited for at `/v1/mpk`, asks those that are operators of the pinned epoch, and recovers
     /// the key if their partials complete the set.
-    fn ask_unidentified(
+    async fn ask_unidentified(
         &self,
         pin: Pinned<'_>,
         nodes: &mut [NodeReport],
         partials: &mut Vec<(usize, PartialSignature)>,
         rng: &mut ChaCha20Rng,
     ) -> Result<Option<(AppKey, Vec<Address>)>> {
-        let fresh = self.identify(nodes, pin.view);
+        let fresh = self.identify(nodes, pin.view).await;
         if fresh.is_empty() {
             return Ok(None);
         }
@@ -528,27 +463,25 @@ impl NodeClient {
                 None => None,
             });
         }
-        let replies = self.ask(&asks, pin.app_id, pin.view, partials);
+        let replies = self.ask(&asks, pin.app_id, pin.view, partials).await;
         record(&asks, replies, nodes, partials);
         Ok(combine(pin.view, pin.app_id, partials, nodes).ok())
     }
 
     /// Waits for the `/v1/mpk` answers of the nodes that were not waited for, and records who
     /// they are; returns those that report the pinned view (they can be asked for partials).
-    fn identify(&self, nodes: &mut [NodeReport], view: &NetworkView) -> Vec<usize> {
+    async fn identify(&self, nodes: &mut [NodeReport], view: &NetworkView) -> Vec<usize> {
         let jobs: Vec<Option<Job<Value>>> = nodes
             .iter()
-            .map(|r| {
-                (r.node.is_none() && r.fault == Some(Fault::NotWaitedFor)).then(|| {
-                    let job: Job<Value> = Box::new(|http, url| {
-                        answer(http.get(format!("{url}/v1/mpk"))).map_err(Fault::from_error)
-                    });
-                    job
-                })
+            .zip(&self.urls)
+            .map(|(r, url)| {
+                (r.node.is_none() && r.fault == Some(Fault::NotWaitedFor))
+                    .then(|| self.get_job(url, MPK_PATH))
             })
             .collect();
         let mut fresh = Vec::new();
-        for (i, got) in self.gather(jobs, false, |_| false).into_iter().enumerate() {
+        let got = self.gather(jobs, false, |_| false).await;
+        for (i, got) in got.into_iter().enumerate() {
             let (Some(got), Some(report)) = (got, nodes.get_mut(i)) else {
                 continue;
             };
@@ -571,64 +504,66 @@ impl NodeClient {
         fresh
     }
 
+    /// `GET {url}{path}` as a job for [`AsyncNodeClient::gather`].
+    fn get_job(&self, url: &str, path: &str) -> Job<Value> {
+        let request = self.http.get(format!("{url}{path}"));
+        Box::pin(async move { answer(request).await.map_err(Fault::from_error) })
+    }
+
     /// Runs one job per URL at once (`None`: that URL is not asked) and collects the answers in
     /// URL order. Returns when every job has answered, or as soon as `settled` says the answers
-    /// in hand are enough, after a grace of a quarter of the time that took (at most
-    /// [`STRAGGLER_GRACE`]) when `grace`. A job still running then is left to finish on its own
-    /// (each is bounded by the client's timeout) and its answer is `None`.
-    fn gather<T: Send + 'static>(
+    /// in hand are enough, after a grace of a quarter of the time that took (at least
+    /// [`STRAGGLER_FLOOR`], at most the client's grace) when `grace`. A job still running then is dropped (each is bounded
+    /// by the client's timeout anyway) and its answer is `None`.
+    async fn gather<T: Send + 'static>(
         &self,
         jobs: Vec<Option<Job<T>>>,
         grace: bool,
-        mut settled: impl FnMut(&[Option<std::result::Result<T, Fault>>]) -> bool,
+        mut settled: impl FnMut(&[Option<std::result::Result<T, Fault>>]) -> bool + Send,
     ) -> Vec<Option<std::result::Result<T, Fault>>> {
         let started = Instant::now();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let mut pending = 0usize;
-        for (i, (job, url)) in jobs.into_iter().zip(&self.urls).enumerate() {
-            let Some(job) = job else {
-                continue;
-            };
-            pending += 1;
-            let (tx, http, url) = (tx.clone(), self.http.clone(), url.clone());
-            std::thread::spawn(move || {
-                let _ = tx.send((i, job(&http, &url)));
-            });
+        let mut running = tokio::task::JoinSet::new();
+        for (i, job) in jobs.into_iter().enumerate() {
+            if let Some(job) = job {
+                running.spawn(async move { (i, job.await) });
+            }
         }
-        drop(tx);
         let mut got: Vec<Option<std::result::Result<T, Fault>>> =
             (0..self.urls.len()).map(|_| None).collect();
-        let mut deadline: Option<Instant> = None;
-        while pending > 0 {
-            let msg = match deadline {
-                Some(d) => match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
-                    Ok(m) => m,
+        let mut deadline: Option<tokio::time::Instant> = None;
+        loop {
+            let next = match deadline {
+                Some(d) => match tokio::time::timeout_at(d, running.join_next()).await {
+                    Ok(next) => next,
                     Err(_) => break,
                 },
-                None => match rx.recv() {
-                    Ok(m) => m,
-                    Err(_) => break,
-                },
+                None => running.join_next().await,
             };
-            pending -= 1;
-            if let Some(slot) = got.get_mut(msg.0) {
-                *slot = Some(msg.1);
+            let Some(joined) = next else {
+                break;
+            };
+            // A job that panicked or was cancelled leaves its slot empty.
+            let Ok((i, answer)) = joined else {
+                continue;
+            };
+            if let Some(slot) = got.get_mut(i) {
+                *slot = Some(answer);
             }
-            if deadline.is_none() && pending > 0 && settled(&got) {
+            if deadline.is_none() && !running.is_empty() && settled(&got) {
                 if !grace {
                     break;
                 }
-                let waited = (started.elapsed() / 4).min(STRAGGLER_GRACE);
-                deadline = Some(Instant::now() + waited);
+                let waited = (started.elapsed() / 4).max(STRAGGLER_FLOOR).min(self.grace);
+                deadline = Some(tokio::time::Instant::now() + waited);
             }
         }
         got
     }
 
     /// Encrypts `plaintext` to `app_id` under the agreed MPK.
-    pub fn encrypt(&self, app_id: &str, plaintext: &[u8]) -> Result<Encrypted> {
+    pub async fn encrypt(&self, app_id: &str, plaintext: &[u8]) -> Result<Encrypted> {
         validate_app_id(app_id)?;
-        let network = self.fetch_mpk()?;
+        let network = self.fetch_mpk().await?;
         let ciphertext = encrypt_to(&network.view.mpk, app_id, plaintext)?;
         Ok(Encrypted {
             ciphertext,
@@ -641,7 +576,7 @@ impl NodeClient {
     /// key), drops partials that do not verify, recovers the app key from t valid ones (checked
     /// against the MPK) and decrypts. [`Error::Quorum`] names each node that failed when fewer
     /// than t partials are valid.
-    pub fn decrypt(
+    pub async fn decrypt(
         &self,
         app_id: &str,
         owner: &EoaKey,
@@ -658,7 +593,7 @@ impl NodeClient {
         }
         let started = Instant::now();
         let mut rng = local_rng()?;
-        let mut network = self.fetch_mpk()?;
+        let mut network = self.fetch_mpk().await?;
         let (key, used, network, nodes) = 'pin: loop {
             let view = network.view.clone();
             let mut nodes = network.nodes.clone();
@@ -689,7 +624,7 @@ impl NodeClient {
             // nodes agree on one.
             let mut partials: Vec<(usize, PartialSignature)> = Vec::new();
             loop {
-                let replies = self.ask(&asks, app_id, &view, &partials);
+                let replies = self.ask(&asks, app_id, &view, &partials).await;
                 record(&asks, replies, &mut nodes, &mut partials);
                 let err = match combine(&view, app_id, &partials, &mut nodes) {
                     Ok((key, used)) => break 'pin (key, used, network, nodes),
@@ -707,23 +642,26 @@ impl NodeClient {
                     .collect();
                 if lagging.is_empty() || started.elapsed() + TRANSITION_RETRY >= TRANSITION_WAIT {
                     // Last resort: the nodes not waited for at `/v1/mpk` were never asked.
-                    if let Some(done) = self.ask_unidentified(
-                        Pinned {
-                            view: &view,
-                            app_id,
-                            owner,
-                            chain_id,
-                        },
-                        &mut nodes,
-                        &mut partials,
-                        &mut rng,
-                    )? {
+                    if let Some(done) = self
+                        .ask_unidentified(
+                            Pinned {
+                                view: &view,
+                                app_id,
+                                owner,
+                                chain_id,
+                            },
+                            &mut nodes,
+                            &mut partials,
+                            &mut rng,
+                        )
+                        .await?
+                    {
                         break 'pin (done.0, done.1, network, nodes);
                     }
                     return Err(err);
                 }
-                std::thread::sleep(TRANSITION_RETRY);
-                if let Ok(newer) = self.fetch_mpk() {
+                tokio::time::sleep(TRANSITION_RETRY).await;
+                if let Ok(newer) = self.fetch_mpk().await {
                     if newer.view.epoch > view.epoch {
                         if newer.view.mpk != view.mpk {
                             return Err(Error::Local(
@@ -759,17 +697,24 @@ impl NodeClient {
     }
 
     /// Asks every node for `GET /v1/status`.
-    pub fn status(&self) -> Vec<StatusReport> {
-        let answers = self.each(|http, url| answer(http.get(format!("{url}/v1/status"))));
+    pub async fn status(&self) -> Vec<StatusReport> {
+        let jobs = self
+            .urls
+            .iter()
+            .map(|url| Some(self.get_job(url, STATUS_PATH)))
+            .collect();
+        let answers = self.gather(jobs, false, |_| false).await;
         self.urls
             .iter()
             .zip(answers)
             .map(|(url, a)| StatusReport {
                 url: url.clone(),
-                status: a.and_then(|v| {
-                    serde_json::from_value::<NodeStatus>(v)
-                        .map_err(|e| Fault::BadAnswer(format!("status: {e}")))
-                }),
+                status: a
+                    .unwrap_or(Err(Fault::BadAnswer("the request task failed".into())))
+                    .and_then(|v| {
+                        serde_json::from_value::<NodeStatus>(v)
+                            .map_err(|e| Fault::BadAnswer(format!("status: {e}")))
+                    }),
             })
             .collect()
     }
@@ -777,7 +722,7 @@ impl NodeClient {
     /// Sends every request in `asks` (one per URL, `None` for nodes not asked) at once, and
     /// returns as soon as the partials in hand (with `held`, from earlier asks) recover the key,
     /// or when every node asked has answered.
-    fn ask(
+    async fn ask(
         &self,
         asks: &[Option<Arc<Ask>>],
         app_id: &str,
@@ -786,11 +731,12 @@ impl NodeClient {
     ) -> Vec<Option<std::result::Result<PartialSignature, Fault>>> {
         let jobs: Vec<Option<Job<PartialSignature>>> = asks
             .iter()
-            .map(|ask| {
+            .zip(&self.urls)
+            .map(|(ask, url)| {
                 let ask = ask.clone()?;
-                let app = app_id.to_owned();
+                let (app, http, url) = (app_id.to_owned(), self.http.clone(), url.clone());
                 let job: Job<PartialSignature> =
-                    Box::new(move |http, url| ask.send(http, url, &app));
+                    Box::pin(async move { ask.send(&http, &url, &app).await });
                 Some(job)
             })
             .collect();
@@ -810,479 +756,84 @@ impl NodeClient {
             let (invalid, key) = check_and_recover(&commitment, &app, &list);
             key.is_ok() && list.len() - invalid.len() >= threshold
         })
+        .await
+    }
+}
+
+/// A blocking client of a set of `kms-node`s: [`AsyncNodeClient`] run on a runtime of its own.
+/// Not for use inside an async runtime.
+#[derive(Debug, Clone)]
+pub struct NodeClient {
+    inner: AsyncNodeClient,
+    rt: Blocking,
+}
+
+impl NodeClient {
+    /// See [`AsyncNodeClient::new`].
+    pub fn new<S: AsRef<str>>(urls: &[S]) -> Result<Self> {
+        Self::wrap(AsyncNodeClient::new(urls)?)
     }
 
-    /// Runs `call` for every URL at once, one thread each; answers in URL order.
-    fn each<F>(&self, call: F) -> Vec<std::result::Result<Value, Fault>>
-    where
-        F: Fn(&reqwest::blocking::Client, &str) -> Result<Value> + Sync,
-    {
-        let call = &call;
-        std::thread::scope(|s| {
-            let handles: Vec<_> = self
-                .urls
-                .iter()
-                .map(|url| s.spawn(move || call(&self.http, url).map_err(Fault::from_error)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(Fault::BadAnswer("the request thread failed".into()))
-                    })
-                })
-                .collect()
+    /// See [`AsyncNodeClient::with_options`].
+    pub fn with_options<S: AsRef<str>>(
+        urls: &[S],
+        timeout: Duration,
+        extra_roots: Option<&[u8]>,
+    ) -> Result<Self> {
+        Self::wrap(AsyncNodeClient::with_options(urls, timeout, extra_roots)?)
+    }
+
+    /// Runs `inner` on a runtime of its own.
+    pub fn wrap(inner: AsyncNodeClient) -> Result<Self> {
+        Ok(Self {
+            inner,
+            rt: Blocking::new()?,
         })
     }
-}
 
-/// Files the replies to `asks` into the reports and the partials in hand (kept in URL order).
-fn record(
-    asks: &[Option<Arc<Ask>>],
-    replies: Vec<Option<std::result::Result<PartialSignature, Fault>>>,
-    nodes: &mut [NodeReport],
-    partials: &mut Vec<(usize, PartialSignature)>,
-) {
-    for (i, (reply, report)) in replies.into_iter().zip(nodes.iter_mut()).enumerate() {
-        if asks.get(i).is_none_or(Option::is_none) {
-            continue;
-        }
-        match reply {
-            Some(Ok(partial)) => {
-                report.fault = None;
-                partials.push((i, partial));
-            }
-            Some(Err(fault)) => report.fault = Some(fault),
-            // Asked, but the others' partials settled the call first.
-            None => report.fault = Some(Fault::NotWaitedFor),
-        }
+    /// The async client this one runs.
+    pub fn inner(&self) -> &AsyncNodeClient {
+        &self.inner
     }
-    partials.sort_by_key(|(i, _)| *i);
-}
 
-/// What a decrypt has pinned: the view and the request's parameters.
-#[derive(Clone, Copy)]
-struct Pinned<'a> {
-    view: &'a NetworkView,
-    app_id: &'a str,
-    owner: &'a EoaKey,
-    chain_id: u64,
-}
+    pub fn urls(&self) -> &[String] {
+        self.inner.urls()
+    }
 
-/// One call to one node, run on its own thread.
-type Job<T> =
-    Box<dyn FnOnce(&reqwest::blocking::Client, &str) -> std::result::Result<T, Fault> + Send>;
+    /// See [`AsyncNodeClient::fetch_mpk`].
+    pub fn fetch_mpk(&self) -> Result<MpkReport> {
+        self.rt.run(self.inner.fetch_mpk())
+    }
 
-/// One signed partial request, ready to send to one node.
-struct Ask {
-    operator: Operator,
-    app_id: String,
-    epoch: u64,
-    response_key: EncryptionKey,
-    body: Value,
-}
+    /// See [`AsyncNodeClient::encrypt`].
+    pub fn encrypt(&self, app_id: &str, plaintext: &[u8]) -> Result<Encrypted> {
+        self.rt.run(self.inner.encrypt(app_id, plaintext))
+    }
 
-impl Ask {
-    fn new(
-        operator: &Operator,
+    /// See [`AsyncNodeClient::decrypt`].
+    pub fn decrypt(
+        &self,
         app_id: &str,
         owner: &EoaKey,
-        epoch: u64,
+        ciphertext: &[u8],
         chain_id: u64,
-        rng: &mut ChaCha20Rng,
-    ) -> Result<Self> {
-        let response_key = EncryptionKey::random(rng);
-        let request = PartialRequest {
-            app_id: app_id.to_owned(),
-            response_key: B256::from(response_key.public().to_bytes()),
-            nonce: rng.next_u64(),
-            deadline: unix_now()? + PARTIAL_VALIDITY.as_secs(),
-            node: operator.address,
-        };
-        let signature = owner.sign_digest(&request.digest(chain_id))?;
-        let body = json!({
-            "response_key": format!("{}", request.response_key),
-            "nonce": request.nonce,
-            "deadline": request.deadline,
-            "signature": format!("0x{}", hex::encode(signature)),
-            "epoch": epoch,
-        });
-        Ok(Self {
-            operator: operator.clone(),
-            app_id: request.app_id,
-            epoch,
-            response_key,
-            body,
-        })
+    ) -> Result<Decrypted> {
+        self.rt
+            .run(self.inner.decrypt(app_id, owner, ciphertext, chain_id))
     }
 
-    /// The same request with a new nonce and response key, for asking the node again.
-    fn renew(&self, owner: &EoaKey, chain_id: u64, rng: &mut ChaCha20Rng) -> Result<Self> {
-        Self::new(
-            &self.operator,
-            &self.app_id,
-            owner,
-            self.epoch,
-            chain_id,
-            rng,
-        )
-    }
-
-    /// Posts the request and opens the reply.
-    fn send(
-        &self,
-        http: &reqwest::blocking::Client,
-        url: &str,
-        app_id: &str,
-    ) -> std::result::Result<PartialSignature, Fault> {
-        let reply = answer(
-            http.post(format!("{url}/v1/apps/{app_id}/partial"))
-                .json(&self.body),
-        )
-        .map_err(Fault::from_error)?;
-        open_partial(
-            &reply,
-            &self.response_key,
-            app_id,
-            &self.operator,
-            self.epoch,
-        )
+    /// See [`AsyncNodeClient::status`].
+    pub fn status(&self) -> Vec<StatusReport> {
+        self.rt.run(self.inner.status())
     }
 }
 
-/// Checks a partial reply `{"node", "id", "epoch", "sealed"}` against the node asked and the
-/// epoch pinned, opens the sealed point with the response key and decodes it.
-fn open_partial(
-    reply: &Value,
-    response_key: &EncryptionKey,
-    app_id: &str,
-    operator: &Operator,
-    epoch: u64,
-) -> std::result::Result<PartialSignature, Fault> {
-    let bad = |why: String| Fault::BadAnswer(why);
-    let node = address_field(reply, "node")?;
-    if node != operator.address {
-        return Err(bad(format!("answered as node {node}")));
-    }
-    let got_epoch = u64_field(reply, "epoch")?;
-    if got_epoch != epoch {
-        return Err(bad(format!(
-            "answered for epoch {got_epoch} instead of {epoch}"
-        )));
-    }
-    let id = u64_field(reply, "id")?;
-    if id != operator.id {
-        return Err(bad(format!(
-            "answered with id {id}; its id in epoch {epoch} is {}",
-            operator.id
-        )));
-    }
-    let sealed = Sealed::from_bytes(&hex_field(reply, "sealed")?)
-        .map_err(|e| bad(format!("\"sealed\": {e}")))?;
-    let aad = partial_aad(app_id, operator.address, epoch).map_err(|e| bad(e.to_string()))?;
-    let opened = response_key.open(&sealed, &aad).map_err(|_| {
-        bad(
-            "the sealed partial does not open with the request's key for this app, node and epoch"
-                .into(),
-        )
-    })?;
-    let signature = opened
-        .expose(|bytes| G1Point::from_bytes(bytes))
-        .map_err(|e| bad(format!("the sealed partial is not a G1 point: {e}")))?;
-    let point = EvalPoint::from_index(operator.id).map_err(|e| bad(e.to_string()))?;
-    Ok(PartialSignature { point, signature })
-}
-
-/// Drops partials that do not verify against the agreed commitment (marking their nodes as
-/// culprits) and recovers the app key from the first t valid ones, checked against the MPK
-/// (`check_and_recover`). `partials` carry the index of their node's report.
-fn combine(
-    view: &NetworkView,
-    app_id: &str,
-    partials: &[(usize, PartialSignature)],
-    nodes: &mut [NodeReport],
-) -> Result<(AppKey, Vec<Address>)> {
-    let list: Vec<PartialSignature> = partials.iter().map(|(_, p)| *p).collect();
-    let (invalid, key) = check_and_recover(&view.commitment, app_id.as_bytes(), &list);
-    let mut good: Vec<usize> = Vec::new();
-    for (k, (i, _)) in partials.iter().enumerate() {
-        if invalid.contains(&k) {
-            if let Some(report) = nodes.get_mut(*i) {
-                report.fault = Some(Fault::BadPartial);
-            }
-        } else {
-            good.push(*i);
-        }
-    }
-    if good.len() < view.threshold {
-        return Err(Error::Quorum {
-            what: "too few valid partial signatures",
-            got: good.len(),
-            needed: view.threshold,
-            nodes: nodes.to_vec(),
-        });
-    }
-    let key = key.map_err(|cause| Error::Crypto {
-        what: "recovering the app key from verified partials",
-        cause,
-    })?;
-    let used = good
-        .iter()
-        .take(view.threshold)
-        .filter_map(|i| nodes.get(*i).and_then(|r| r.node))
-        .collect();
-    Ok((key, used))
-}
-
-/// Finds the agreed view among the nodes' `/v1/mpk` answers (in URL order).
-fn agree(
-    urls: &[String],
-    answers: Vec<std::result::Result<Value, Fault>>,
-    decoded: &Decoded,
-) -> Result<MpkReport> {
-    let mut nodes: Vec<NodeReport> = urls
-        .iter()
-        .map(|url| NodeReport {
-            url: url.clone(),
-            node: None,
-            fault: None,
-        })
-        .collect();
-    // (report index, node address, view) for every answer that checks out.
-    let mut views: Vec<(usize, Address, NetworkView)> = Vec::new();
-    for (i, (report, a)) in nodes.iter_mut().zip(answers).enumerate() {
-        match a.and_then(|v| parse_mpk(&v, decoded)) {
-            Ok((node, view)) => {
-                report.node = Some(node);
-                // One node behind two URLs must not count twice.
-                if let Some((j, _, _)) = views.iter().find(|(_, n, _)| *n == node) {
-                    let first = urls.get(*j).cloned().unwrap_or_default();
-                    report.fault = Some(Fault::BadAnswer(format!(
-                        "reports the same node address as {first}"
-                    )));
-                } else {
-                    views.push((i, node, view));
-                }
-            }
-            Err(fault) => report.fault = Some(fault),
-        }
-    }
-
-    // Group identical views; a vote counts only from an operator of that epoch.
-    let floor = threshold_for(urls.len());
-    let mut groups: Vec<(NetworkView, Vec<usize>, usize)> = Vec::new();
-    for (i, node, view) in &views {
-        let member = view.operator(*node).is_some();
-        match groups.iter_mut().find(|(v, _, _)| v.same_as(view)) {
-            Some((_, members, votes)) => {
-                members.push(*i);
-                *votes += usize::from(member);
-            }
-            None => groups.push((view.clone(), vec![*i], usize::from(member))),
-        }
-    }
-    let needed = |v: &NetworkView| v.threshold.max(floor);
-    let best = groups
-        .iter()
-        .filter(|(v, _, votes)| *votes >= needed(v))
-        .max_by_key(|(v, _, votes)| (v.epoch, *votes));
-
-    let Some((agreed, _, votes)) = best else {
-        // Name what each answering node reported, against the best-supported view.
-        let top = groups.iter().max_by_key(|(v, _, votes)| (*votes, v.epoch));
-        for (v, members, votes) in &groups {
-            for i in members {
-                if let Some(report) = nodes.get_mut(*i) {
-                    if report.fault.is_none() {
-                        report.fault = Some(Fault::Disagrees(format!(
-                            "reports epoch {} with MPK {}, shared by {votes} operator(s) of \
-                             that epoch where {} are needed",
-                            v.epoch,
-                            short_hex(&v.mpk.to_bytes()),
-                            needed(v)
-                        )));
-                    }
-                }
-            }
-        }
-        return Err(Error::Quorum {
-            what: "no network view (epoch, commitment, MPK) is reported by enough nodes",
-            got: top.map_or(0, |(_, _, votes)| *votes),
-            needed: top.map_or(floor, |(v, _, _)| needed(v)),
-            nodes,
-        });
-    };
-
-    for (i, node, view) in &views {
-        let Some(report) = nodes.get_mut(*i) else {
-            continue;
-        };
-        if agreed.operator(*node).is_none() {
-            report.fault = Some(Fault::NotOperator {
-                epoch: agreed.epoch,
-            });
-        } else if !view.same_as(agreed) {
-            report.fault = Some(Fault::Disagrees(if view.epoch == agreed.epoch {
-                format!(
-                    "reports another commitment or operator set for epoch {}",
-                    agreed.epoch
-                )
-            } else {
-                format!(
-                    "reports epoch {}; the agreed epoch is {}",
-                    view.epoch, agreed.epoch
-                )
-            }));
-        }
-    }
-    Ok(MpkReport {
-        view: agreed.clone(),
-        agreeing: *votes,
-        needed: needed(agreed),
-        nodes,
-    })
-}
-
-/// How many different epochs the answers report (checked or not: this only decides a retry).
-fn reported_epochs(answers: &[std::result::Result<Value, Fault>]) -> usize {
-    let mut epochs: Vec<u64> = answers
-        .iter()
-        .filter_map(|a| a.as_ref().ok()?.get("epoch")?.as_u64())
-        .collect();
-    epochs.sort_unstable();
-    epochs.dedup();
-    epochs.len()
-}
-
-/// Parses and checks one node's `/v1/mpk` answer: its address and its view.
-fn parse_mpk(v: &Value, decoded: &Decoded) -> std::result::Result<(Address, NetworkView), Fault> {
-    let bad = |why: String| Fault::BadAnswer(why);
-    let node = address_field(v, "node")?;
-    let epoch = u64_field(v, "epoch")?;
-    let threshold = u64_field(v, "threshold")?;
-    let text = |name: &str| field(v, name).map(|x| x.as_str().unwrap_or_default());
-    let (mpk_text, commitment_text) = (text("mpk")?, text("commitment")?);
-    let (mpk, commitment) = match decoded.get(mpk_text, commitment_text) {
-        Some(known) => known,
-        None => {
-            let mpk = G2Point::from_bytes(&hex_field(v, "mpk")?)
-                .map_err(|e| bad(format!("\"mpk\": {e}")))?;
-            let commitment = Commitment::from_bytes(&hex_field(v, "commitment")?)
-                .map_err(|e| bad(format!("\"commitment\": {e}")))?;
-            if commitment.public_key() != mpk {
-                return Err(bad("the commitment's constant term is not the MPK".into()));
-            }
-            decoded.put(mpk_text, commitment_text, mpk, commitment.clone());
-            (mpk, commitment)
-        }
-    };
-    if u64::try_from(commitment.threshold()).ok() != Some(threshold) {
-        return Err(bad(format!(
-            "threshold {threshold}, but the commitment has degree {}",
-            commitment.threshold().saturating_sub(1)
-        )));
-    }
-    let list = v
-        .get("operators")
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad("no \"operators\" list".into()))?;
-    let mut operators = Vec::with_capacity(list.len());
-    for (k, entry) in list.iter().enumerate() {
-        let address = address_field(entry, "address")
-            .map_err(|f| bad(format!("operator {k}: {}", strip_bad(f))))?;
-        let id =
-            u64_field(entry, "id").map_err(|f| bad(format!("operator {k}: {}", strip_bad(f))))?;
-        if id == 0 {
-            return Err(bad(format!("operator {k}: id 0")));
-        }
-        let url = entry.get("url").and_then(Value::as_str).map(str::to_owned);
-        operators.push(Operator { address, id, url });
-    }
-    operators.sort_by_key(|o| o.address);
-    for pair in operators.windows(2) {
-        if let [a, b] = pair {
-            if a.address == b.address {
-                return Err(bad(format!("operator {} is listed twice", a.address)));
-            }
-        }
-    }
-    let mut ids: Vec<u64> = operators.iter().map(|o| o.id).collect();
-    ids.sort_unstable();
-    if ids.windows(2).any(|w| w.first() == w.get(1)) {
-        return Err(bad("two operators share an id".into()));
-    }
-    if commitment.threshold() > operators.len() {
-        return Err(bad(format!(
-            "threshold {threshold} is above the {} operators",
-            operators.len()
-        )));
-    }
-    Ok((
-        node,
-        NetworkView {
-            epoch,
-            threshold: commitment.threshold(),
-            mpk,
-            commitment,
-            operators,
-        },
-    ))
-}
-
-/// The reason inside a `BadAnswer`, to prefix it with context.
-fn strip_bad(f: Fault) -> String {
-    match f {
-        Fault::BadAnswer(why) => why,
-        other => other.to_string(),
-    }
-}
-
-fn field<'a>(v: &'a Value, name: &str) -> std::result::Result<&'a Value, Fault> {
-    v.get(name)
-        .ok_or_else(|| Fault::BadAnswer(format!("no \"{name}\"")))
-}
-
-fn u64_field(v: &Value, name: &str) -> std::result::Result<u64, Fault> {
-    field(v, name)?
-        .as_u64()
-        .ok_or_else(|| Fault::BadAnswer(format!("\"{name}\" is not an unsigned integer")))
-}
-
-fn address_field(v: &Value, name: &str) -> std::result::Result<Address, Fault> {
-    field(v, name)?
-        .as_str()
-        .and_then(|s| s.parse::<Address>().ok())
-        .ok_or_else(|| Fault::BadAnswer(format!("\"{name}\" is not a 0x address")))
-}
-
-fn hex_field(v: &Value, name: &str) -> std::result::Result<Vec<u8>, Fault> {
-    field(v, name)?
-        .as_str()
-        .and_then(|s| s.strip_prefix("0x"))
-        .and_then(|s| hex::decode(s).ok())
-        .ok_or_else(|| Fault::BadAnswer(format!("\"{name}\" is not 0x-prefixed hex")))
-}
-
-/// `0x` and the first 8 bytes, for messages.
-fn short_hex(bytes: &[u8]) -> String {
-    format!("0x{}…", hex::encode(bytes.get(..8).unwrap_or(bytes)))
-}
-
-fn unix_now() -> Result<u64> {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .map_err(|_| Error::Local("the system clock is before 1970"))
-}
-
-/// A CSPRNG seeded from the OS once, so that no later draw can fail.
-fn local_rng() -> Result<ChaCha20Rng> {
-    let mut seed = Zeroizing::new([0u8; 32]);
-    OsRng
-        .try_fill_bytes(seed.as_mut())
-        .map_err(|_| Error::Local("the operating system gave no randomness"))?;
-    Ok(ChaCha20Rng::from_seed(*seed))
-}
+mod agree;
+mod ask;
+mod partial;
+use agree::*;
+use ask::*;
+use partial::*;
 
 #[cfg(test)]
 mod tests;

@@ -5,10 +5,11 @@
 
 use super::*;
 use kms_crypto::auth::recover_signer;
-use std::io::{BufRead, BufReader, Read, Write};
+use serde_json::Value;
+
 use std::net::TcpListener;
 use std::sync::mpsc;
-use std::thread;
+
 use std::time::Instant;
 
 /// What the fake server received.
@@ -18,56 +19,48 @@ struct Received {
     body: Value,
 }
 
-/// Serves one request with `status` and `answer`, and reports what it received.
-fn serve_once(status: u16, answer: &'static str) -> (String, mpsc::Receiver<Received>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
+/// Serves requests with `status` and `answer`, and reports what it received.
+fn serve_once(status: u16, answer: impl Into<String>) -> (String, mpsc::Receiver<Received>) {
+    let answer: String = answer.into();
     let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        let mut parts = line.split_whitespace();
-        let method = parts.next().unwrap().to_owned();
-        let path = parts.next().unwrap().to_owned();
-        let mut len = 0usize;
-        loop {
-            let mut header = String::new();
-            reader.read_line(&mut header).unwrap();
-            if header.trim().is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    len = value.trim().parse().unwrap();
-                }
-            }
-        }
-        let mut body = vec![0u8; len];
-        reader.read_exact(&mut body).unwrap();
-        let body = if body.is_empty() {
+    let tx = std::sync::Mutex::new(tx);
+    let server = kms_test_support::FakeServer::start(move |r| {
+        let body = if r.body.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&body).unwrap()
+            serde_json::from_slice(&r.body).unwrap()
         };
-        tx.send(Received { method, path, body }).unwrap();
-        let mut stream = stream;
-        write!(
-            stream,
-            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-            answer.len()
-        )
-        .unwrap();
+        let _ = tx.lock().unwrap().send(Received {
+            method: r.method,
+            path: r.path,
+            body,
+        });
+        (status, answer.clone())
     });
-    (url, rx)
+    (format!("{}/", server.url), rx)
+}
+
+/// Answers shaped as the service's (`kms_api::signer`), for the calls that must parse them.
+const POINTS: &str = r#""g1":{"x":"1","y":"2"},"g2":{"x":["3","4"],"y":["5","6"]}"#;
+
+fn sign_answer() -> String {
+    format!(
+        r#"{{{POINTS},"key_version":1,"message_point":{{"x":"1","y":"2"}},"signature":{{"x":"1","y":"2"}}}}"#
+    )
+}
+
+fn key_answer() -> String {
+    format!(
+        r#"{{"active_version":1,"eoa":"0x0000000000000000000000000000000000000001","versions":[{{"created_at":1,{POINTS},"state":"active","version":1}}]}}"#
+    )
+}
+
+fn key_registration_answer() -> String {
+    r#"{"digest":"0x00","keyData":"0x00","key_version":1,"message_point":{"x":"1","y":"2"},"signature":{"x":"1","y":"2"}}"#.to_owned()
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    kms_api::time::unix_now()
 }
 
 /// The body's signature is by `eoa` over `req`'s digest, with the body's nonce and deadline.
@@ -141,9 +134,9 @@ fn refusals_keep_status_code_and_message() {
 fn sign_sends_a_request_signed_by_the_eoa() {
     let eoa = EoaKey::random(&mut OsRng);
     let hash = B256::repeat_byte(0xab);
-    let (url, rx) = serve_once(200, r#"{"key_version": 1}"#);
+    let (url, rx) = serve_once(200, sign_answer());
     let client = SignerClient::new(&url, 31337).unwrap();
-    assert_eq!(client.sign(&eoa, hash, 2).unwrap()["key_version"], 1);
+    assert_eq!(client.sign(&eoa, hash, 2).unwrap().key_version, 1);
     let got = rx.recv().unwrap();
     assert_eq!(got.method, "POST");
     assert_eq!(
@@ -165,7 +158,7 @@ fn every_signed_call_has_its_own_nonce() {
     let eoa = EoaKey::random(&mut OsRng);
     let mut nonces = Vec::new();
     for _ in 0..3 {
-        let (url, rx) = serve_once(201, "{}");
+        let (url, rx) = serve_once(201, key_answer());
         SignerClient::new(&url, 31337)
             .unwrap()
             .create_key(&eoa)
@@ -188,7 +181,7 @@ fn every_signed_call_has_its_own_nonce() {
 fn key_registration_body_matches_what_was_signed() {
     let eoa = EoaKey::random(&mut OsRng);
     let (avs, registrar) = (Address::repeat_byte(0x11), Address::repeat_byte(0x22));
-    let (url, rx) = serve_once(200, "{}");
+    let (url, rx) = serve_once(200, key_registration_answer());
     SignerClient::new(&url, 31337)
         .unwrap()
         .key_registration(&eoa, avs, 7, registrar, 17000, "v1", 0)

@@ -14,6 +14,7 @@
 //! installs both and sets `KMS_CAST` and `KMS_PYTHON`. Without `KMS_CAST`, the npm install under
 //! `target/node` and then `cast` on `PATH` are tried; without `KMS_PYTHON`, `python3`. A missing
 //! tool fails the test: it is never skipped.
+#![cfg(test)]
 
 use alloy_primitives::{address, b256, Address, B256, U256};
 use kms_crypto::auth::{recover_signer, EoaKey, Freshness, PartialRequest, Request};

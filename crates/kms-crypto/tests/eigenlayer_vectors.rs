@@ -1,5 +1,6 @@
 //! Known-answer vectors from public EigenLayer sources (see `tests/vectors/README.md`): BN254.sol's
 //! hashToG1, known keys and their G1/G2 public keys, signatures, and registration type hashes.
+#![cfg(test)]
 
 use alloy_primitives::keccak256;
 use kms_crypto::bn254::{

@@ -5,6 +5,7 @@
 //!
 //! Needs Python with `tests/interop/requirements.txt` installed: `scripts/test` (the README's test
 //! command) makes a virtualenv and points `KMS_PYTHON` at it; otherwise `python3` is used.
+#![cfg(test)]
 
 use alloy_primitives::{address, Address};
 use kms_crypto::bls::{self, EvalPoint, PartialSignature, Polynomial};

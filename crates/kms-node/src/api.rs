@@ -1,11 +1,8 @@
 //! The node's HTTP API (docs 0008, "Wire contract"): protocol batches, the public view of epochs,
 //! app partial signatures, health and metrics. Every failure is a status with a stable code.
 
-use crate::config::valid_app_id;
 use crate::driver::DriverMsg;
 use crate::node::{address_of, unix_now, Node};
-use crate::state::decode_list;
-use crate::transport::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
 use alloy_primitives::{Address as EthAddress, B256};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -13,31 +10,28 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use kms_api::app::{partial_aad, AppId};
+use kms_api::batch::{decode_list, MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
+use kms_api::node::{
+    EpochAnswer, Healthz, LastRound, MpkAnswer, MpkOperator, OperatorFaults, PartialAnswer,
+    PartialRequest as PartialBody, ProtocolAnswer, Rejected, RoundStatus, StatusAnswer,
+};
 use kms_crypto::auth::{recover_signer, PartialRequest};
 use kms_crypto::bls::partial_sign;
 use kms_crypto::seal::{seal, EncryptionPublicKey};
 use kms_crypto::Secret;
+use kms_http::ApiError;
 use kms_protocol::RawEnvelope;
-use kms_service::ApiError;
 use rand_core::{OsRng, RngCore};
-use serde::Deserialize;
-use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
 type Shared = Arc<Node>;
 
-/// The associated data a partial is sealed under: binds it to the app, the node and the epoch.
-pub fn partial_aad(app_id: &str, node: &[u8; 20], epoch: u64) -> Vec<u8> {
-    let mut aad = b"KMS_PARTIAL_V1".to_vec();
-    aad.extend_from_slice(&(app_id.len() as u16).to_be_bytes());
-    aad.extend_from_slice(app_id.as_bytes());
-    aad.extend_from_slice(node);
-    aad.extend_from_slice(&epoch.to_be_bytes());
-    aad
-}
-
-async fn protocol(State(node): State<Shared>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn protocol(
+    State(node): State<Shared>,
+    body: Bytes,
+) -> Result<Json<ProtocolAnswer>, ApiError> {
     let msgs = decode_list(&body)
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed", "bad batch framing"))?;
     if msgs.is_empty() || msgs.len() > MAX_BATCH_ITEMS {
@@ -73,20 +67,19 @@ async fn protocol(State(node): State<Shared>, body: Bytes) -> Result<Json<Value>
         .await
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "round is busy"))?
         .map_err(|_| unknown())?;
-    let rejected: Vec<Value> = rejects
+    let rejected: Vec<Rejected> = rejects
         .iter()
-        .map(|(i, r)| {
-            json!({
-                "index": i,
-                "reason": r.to_string(),
-                "code": r.code(),
-                "culprit": r.culprit().as_ref().map(address_of),
-            })
+        .map(|(i, r)| Rejected {
+            code: r.code().to_owned(),
+            culprit: r.culprit().as_ref().map(address_of),
+            index: *i as u64,
+            reason: r.to_string(),
         })
         .collect();
-    Ok(Json(
-        json!({ "accepted": n - rejected.len(), "rejected": rejected }),
-    ))
+    Ok(Json(ProtocolAnswer {
+        accepted: (n - rejected.len()) as u64,
+        rejected,
+    }))
 }
 
 fn no_epoch() -> ApiError {
@@ -97,97 +90,92 @@ fn no_epoch() -> ApiError {
     )
 }
 
-async fn mpk(State(node): State<Shared>) -> Result<Json<Value>, ApiError> {
+async fn mpk(State(node): State<Shared>) -> Result<Json<MpkAnswer>, ApiError> {
     let e = node.latest().ok_or_else(no_epoch)?;
     let members = node.members();
-    let operators: Vec<Value> = e
+    let operators = e
         .cfg
         .players
         .iter()
         .zip(&e.public_shares)
-        .map(|(o, share)| {
-            json!({
-                "address": address_of(&o.address),
-                "id": o.point.small(),
-                "public_share": share,
-                "url": members.iter().find(|m| m.operator.address == o.address).map(|m| m.url.clone()),
-            })
+        .map(|(o, share)| MpkOperator {
+            address: address_of(&o.address),
+            id: o.point.small(),
+            public_share: share.clone(),
+            url: members
+                .iter()
+                .find(|m| m.operator.address == o.address)
+                .map(|m| m.url.clone()),
         })
         .collect();
-    Ok(Json(json!({
-        "node": address_of(&node.cfg.address),
-        "epoch": e.record.epoch,
-        "threshold": e.cfg.threshold,
-        "mpk": format!("0x{}", hex::encode(e.public.public_key().to_bytes())),
-        "commitment": format!("0x{}", hex::encode(&e.record.public)),
-        "round": format!("0x{}", hex::encode(e.cfg.digest())),
-        "certificate": format!("0x{}", hex::encode(&e.record.certificate)),
-        "operators": operators,
-    })))
-}
-
-async fn epoch(State(node): State<Shared>, Path(e): Path<String>) -> Result<Json<Value>, ApiError> {
-    let unknown = || ApiError::new(StatusCode::NOT_FOUND, "unknown_epoch", "epoch not held");
-    let e: u64 = e.parse().map_err(|_| unknown())?;
-    let ep = node.epoch(e).ok_or_else(unknown)?;
-    let logs: Vec<String> = ep
-        .record
-        .logs
-        .iter()
-        .map(|l| format!("0x{}", hex::encode(l)))
-        .collect();
-    Ok(Json(json!({
-        "epoch": e,
-        "config": format!("0x{}", hex::encode(&ep.record.config)),
-        "certificate": format!("0x{}", hex::encode(&ep.record.certificate)),
-        "logs": logs,
-    })))
-}
-
-async fn status(State(node): State<Shared>) -> Json<Value> {
-    let latest = node.latest();
-    let round = node.round_status().map(|(r, started)| {
-        json!({ "epoch": r.epoch, "kind": r.kind, "phase": r.phase, "started_at": started })
-    });
-    let last = node.last_round().map(|l| {
-        json!({
-            "epoch": l.epoch,
-            "outcome": l.outcome,
-            "finished_at": l.finished_at,
-            "duration_ms": l.duration_ms,
-        })
-    });
-    let faults: Vec<Value> = node
-        .faults()
-        .into_iter()
-        .map(|(op, reasons)| {
-            json!({
-                "operator": address_of(&op),
-                "count": reasons.values().sum::<u64>(),
-                "reasons": reasons,
-            })
-        })
-        .collect();
-    Json(json!({
-        "node": address_of(&node.cfg.address),
-        "epoch": latest.as_ref().map(|e| e.record.epoch),
-        "threshold": latest.as_ref().map(|e| e.cfg.threshold),
-        "members": node.members().len(),
-        "interval_secs": node.cfg.interval.as_secs(),
-        "round": round,
-        "last_round": last,
-        "faults": faults,
+    Ok(Json(MpkAnswer {
+        certificate: hex0x(&e.record.certificate),
+        commitment: hex0x(&e.record.public),
+        epoch: e.record.epoch,
+        mpk: hex0x(&e.public.public_key().to_bytes()),
+        node: address_of(&node.cfg.address),
+        operators,
+        round: hex0x(&e.cfg.digest()),
+        threshold: e.cfg.threshold as u64,
     }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PartialBody {
-    response_key: String,
-    nonce: u64,
-    deadline: u64,
-    signature: String,
-    epoch: Option<u64>,
+/// `0x`-prefixed lowercase hex, the wire's byte strings.
+fn hex0x(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+async fn epoch(
+    State(node): State<Shared>,
+    Path(e): Path<String>,
+) -> Result<Json<EpochAnswer>, ApiError> {
+    let unknown = || ApiError::new(StatusCode::NOT_FOUND, "unknown_epoch", "epoch not held");
+    let e: u64 = e.parse().map_err(|_| unknown())?;
+    let ep = node.epoch(e).ok_or_else(unknown)?;
+    Ok(Json(EpochAnswer {
+        certificate: hex0x(&ep.record.certificate),
+        config: hex0x(&ep.record.config),
+        epoch: e,
+        logs: ep.record.logs.iter().map(|l| hex0x(l)).collect(),
+    }))
+}
+
+async fn status(State(node): State<Shared>) -> Json<StatusAnswer> {
+    let latest = node.latest();
+    let round = node.round_status().map(|(r, started)| RoundStatus {
+        epoch: r.epoch,
+        kind: r.kind.to_owned(),
+        phase: r.phase.to_owned(),
+        started_at: started,
+    });
+    let last_round = node.last_round().map(|l| LastRound {
+        duration_ms: l.duration_ms,
+        epoch: l.epoch,
+        finished_at: l.finished_at,
+        outcome: l.outcome.to_owned(),
+    });
+    let faults = node
+        .faults()
+        .into_iter()
+        .map(|(op, reasons)| OperatorFaults {
+            count: reasons.values().sum::<u64>(),
+            operator: address_of(&op),
+            reasons: reasons
+                .into_iter()
+                .map(|(code, n)| (code.to_owned(), n))
+                .collect(),
+        })
+        .collect();
+    Json(StatusAnswer {
+        epoch: latest.as_ref().map(|e| e.record.epoch),
+        faults,
+        interval_secs: node.cfg.interval.as_secs(),
+        last_round,
+        members: node.members().len() as u64,
+        node: address_of(&node.cfg.address),
+        round,
+        threshold: latest.as_ref().map(|e| e.cfg.threshold as u64),
+    })
 }
 
 fn hex_bytes(text: &str, len: usize, what: &'static str) -> Result<Vec<u8>, ApiError> {
@@ -231,7 +219,11 @@ async fn partial(State(node): State<Shared>, Path(app_id): Path<String>, body: B
     }
 }
 
-async fn partial_inner(node: &Shared, app_id: &str, body: &[u8]) -> Result<Value, ApiError> {
+async fn partial_inner(
+    node: &Shared,
+    app_id: &str,
+    body: &[u8],
+) -> Result<PartialAnswer, ApiError> {
     let _slot = node.app_slots.clone().try_acquire_owned().map_err(|_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -239,13 +231,13 @@ async fn partial_inner(node: &Shared, app_id: &str, body: &[u8]) -> Result<Value
             "too many app requests in flight",
         )
     })?;
-    if !valid_app_id(app_id) {
-        return Err(ApiError::new(
+    let app = AppId::new(app_id).map_err(|_| {
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_app_id",
             "app ids are 1 to 128 characters from A-Z a-z 0-9 . _ : -",
-        ));
-    }
+        )
+    })?;
     let owner = node
         .app_owner(app_id)
         .await
@@ -318,9 +310,9 @@ async fn partial_inner(node: &Shared, app_id: &str, body: &[u8]) -> Result<Value
     }
     // The nonce is spent (durably) before anything derived from the share leaves.
     let n2 = node.clone();
-    let app = app_id.to_string();
+    let spent = app_id.to_string();
     let fresh =
-        tokio::task::spawn_blocking(move || n2.state.use_nonce(&app, b.nonce, b.deadline, now))
+        tokio::task::spawn_blocking(move || n2.store.use_nonce(&spent, b.nonce, b.deadline, now))
             .await
             .map_err(ApiError::internal)?
             .map_err(ApiError::internal)?;
@@ -338,24 +330,27 @@ async fn partial_inner(node: &Shared, app_id: &str, body: &[u8]) -> Result<Value
     let sealed = seal(
         &recipient,
         &sig.signature.to_bytes(),
-        &partial_aad(app_id, &node.cfg.address, ep.record.epoch),
+        &partial_aad(&app, &node.cfg.address, ep.record.epoch),
         &eph,
     )
     .map_err(ApiError::internal)?;
-    Ok(json!({
-        "node": address_of(&node.cfg.address),
-        "id": share.point.small(),
-        "epoch": ep.record.epoch,
-        "sealed": format!("0x{}", hex::encode(sealed.to_bytes())),
-    }))
+    Ok(PartialAnswer {
+        epoch: ep.record.epoch,
+        id: share.point.small(),
+        node: address_of(&node.cfg.address),
+        sealed: hex0x(&sealed.to_bytes()),
+    })
 }
 
-async fn healthz(State(node): State<Shared>) -> Json<Value> {
-    Json(json!({ "status": "ok", "epoch": node.latest().map(|e| e.record.epoch) }))
+async fn healthz(State(node): State<Shared>) -> Json<Healthz> {
+    Json(Healthz {
+        epoch: node.latest().map(|e| e.record.epoch),
+        status: "ok".to_owned(),
+    })
 }
 
 async fn metrics(State(node): State<Shared>) -> Response {
-    kms_service::metrics_response(node.metrics.render())
+    kms_http::metrics_response(node.metrics.render())
 }
 
 async fn not_found() -> ApiError {

@@ -1,57 +1,19 @@
-//! `node.toml`: one file, unknown fields refused, relative paths taken from the file's directory.
+//! `node.toml` (its schema: `kms_api::config::NodeFile`): one file, unknown fields refused,
+//! relative paths taken from the file's directory.
 //! Secrets are never values here, only paths to files that hold them (docs 0008).
 
 use anyhow::{bail, Context};
+use kms_api::config::NodeFile;
 use kms_crypto::bn254;
 use kms_crypto::seal::EncryptionKey;
 use kms_protocol::Address;
-use kms_service::read_secret_text;
-pub use kms_service::Bn254Source;
+use kms_store::files::read_encryption_key;
+pub use kms_store::files::Bn254Source;
 use kms_store::KekSource;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    address: Option<String>,
-    listen: Option<SocketAddr>,
-    port_file: Option<PathBuf>,
-    data_dir: Option<PathBuf>,
-    operators_file: Option<PathBuf>,
-    bn254_keystore_file: Option<PathBuf>,
-    bn254_password_file: Option<PathBuf>,
-    bn254_key_file: Option<PathBuf>,
-    encryption_key_file: Option<PathBuf>,
-    kek_passphrase_file: Option<PathBuf>,
-    kek_key_file: Option<PathBuf>,
-    chain_id: Option<u64>,
-    registry: Option<String>,
-    interval_secs: Option<u64>,
-    retention_epochs: Option<u64>,
-    max_request_validity_secs: Option<u64>,
-    app_rate_limit_per_sec: Option<u32>,
-    app_rate_limit_burst: Option<u32>,
-    app_max_concurrent: Option<usize>,
-    #[serde(default)]
-    apps: BTreeMap<String, String>,
-    chain: Option<FileChain>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileChain {
-    rpc_url: String,
-    registry: String,
-    interval_blocks: Option<u64>,
-    confirmations: Option<u64>,
-    block_time_ms: Option<u64>,
-    tx_key_file: Option<PathBuf>,
-    genesis_operators: Option<usize>,
-}
 
 /// Chain mode (docs 0009): the registry replaces the operator file, the app table and the clock.
 #[derive(Debug, Clone)]
@@ -120,20 +82,12 @@ pub fn parse_address(text: &str, what: &str) -> anyhow::Result<Address> {
     Ok(a.into_array())
 }
 
-/// App ids are path segments and EIP-712 strings: keep them to a plain, printable alphabet.
-pub fn valid_app_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-}
-
 impl Config {
     /// Reads and checks `path`.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let f: FileConfig =
+        let f: NodeFile =
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let base = path
             .parent()
@@ -161,7 +115,7 @@ impl Config {
         };
         let mut apps = BTreeMap::new();
         for (id, owner) in f.apps {
-            if !valid_app_id(&id) {
+            if kms_api::app::check_app_id(&id).is_err() {
                 bail!("app id {id:?}: 1 to 128 characters from A-Z a-z 0-9 . _ : -");
             }
             apps.insert(
@@ -249,19 +203,12 @@ impl Config {
 
     /// The operator's BN254 key.
     pub fn bn254_key(&self) -> anyhow::Result<bn254::SecretKey> {
-        self.bn254.load()
+        Ok(self.bn254.load()?)
     }
 
     /// The operator's X25519 key (64 hex characters).
     pub fn encryption_key(&self) -> anyhow::Result<EncryptionKey> {
-        let p = &self.encryption_key_file;
-        let text = read_secret_text(p)?;
-        let bytes = zeroize::Zeroizing::new(
-            hex::decode(text.trim().trim_start_matches("0x"))
-                .with_context(|| format!("{}: expected 64 hex characters", p.display()))?,
-        );
-        EncryptionKey::from_bytes(&bytes)
-            .with_context(|| format!("{}: not an X25519 secret key", p.display()))
+        Ok(read_encryption_key(&self.encryption_key_file)?)
     }
 }
 

@@ -4,7 +4,7 @@
 //! decision is the driver's; this file only moves bytes and reports, through [`RoundHost`], which
 //! the node implements (so this module does not depend on the node).
 
-use crate::state::EpochRecord;
+use crate::state::StoredEpoch;
 use kms_crypto::bls::{Commitment, Share};
 use kms_crypto::seal::EncryptionKey;
 use kms_crypto::{bn254, Secret};
@@ -52,7 +52,7 @@ pub trait RoundHost: Send + Sync + 'static {
     /// Stores a finalized epoch (share and records in one transaction) and serves it.
     fn install(
         &self,
-        record: EpochRecord,
+        record: StoredEpoch,
         share: Option<Share>,
         cfg: Arc<RoundConfig>,
         public: Commitment,
@@ -280,8 +280,8 @@ impl<H: RoundHost> Runner<H> {
     fn install(&self, f: Finalized) -> bool {
         let out = f.output;
         for (dealer, v) in &out.verdicts {
-            if *v != kms_protocol::Verdict::NotIncluded
-                && !matches!(v, kms_protocol::Verdict::Included { .. })
+            if *v != kms_protocol::DealerOutcome::NotIncluded
+                && !matches!(v, kms_protocol::DealerOutcome::Included { .. })
             {
                 tracing::warn!(
                     epoch = self.cfg.epoch,
@@ -290,7 +290,7 @@ impl<H: RoundHost> Runner<H> {
                 );
             }
         }
-        let record = EpochRecord {
+        let record = StoredEpoch {
             epoch: out.epoch,
             config: self.cfg.encode(),
             certificate: out.certificate.encode(),
@@ -375,7 +375,7 @@ mod tests {
         }
         fn install(
             &self,
-            _: EpochRecord,
+            _: StoredEpoch,
             _: Option<Share>,
             _: Arc<RoundConfig>,
             _: Commitment,

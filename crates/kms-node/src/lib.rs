@@ -1,23 +1,8 @@
 //! The threshold network's node around the sans-IO protocol (`kms-protocol`): who the operators
 //! are (`kms_chain::membership`, and the chain source over the registry), what the node stores
-//! (state), when rounds run (node, driver), how messages travel (transport) and how applications
-//! get partial signatures (api). Design: docs/0008-node.md.
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
+//! (`state::NodeStore`), the epochs it holds and when rounds run (`node`: schedule, catch-up,
+//! anchoring), the round thread (driver), how messages travel (transport) and how applications
+//! get partial signatures (api). The wire types are `kms-api`'s. Design: docs/0008-node.md.
 
 pub mod api;
 pub mod chain;
@@ -47,9 +32,7 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     if let Some(path) = &port_file {
         // Written atomically so a watcher never reads half an address.
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, addr.to_string())?;
-        std::fs::rename(&tmp, path)?;
+        kms_store::files::write_atomic(path, addr.to_string().as_bytes())?;
     }
     tracing::info!(
         %addr,
@@ -59,7 +42,7 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     );
     let scheduler = tokio::spawn(node.clone().schedule());
     axum::serve(listener, api::router(node))
-        .with_graceful_shutdown(kms_service::shutdown_signal())
+        .with_graceful_shutdown(kms_http::shutdown_signal())
         .await?;
     scheduler.abort();
     tracing::info!("kms-node stopped");

@@ -37,7 +37,7 @@ enum Command {
 }
 
 fn main() {
-    kms_service::init_tracing();
+    kms_http::init_tracing();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config } => serve(&config),
@@ -58,21 +58,9 @@ fn serve(config: &Path) -> anyhow::Result<()> {
     runtime.block_on(kms_node::serve(cfg))
 }
 
-/// Creates `path` with mode 0600 (no other user may read a key file), refusing to overwrite.
-pub fn write_secret_file(path: &Path, content: &[u8]) -> anyhow::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(content)?;
-    f.sync_all()?;
-    Ok(())
+/// A new key file: mode 0600, never overwriting (`kms_store::files`).
+fn write_secret_file(path: &Path, content: &[u8]) -> anyhow::Result<()> {
+    Ok(kms_store::files::write_new_private(path, content)?)
 }
 
 fn keygen(dir: &Path) -> anyhow::Result<()> {

@@ -127,7 +127,7 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
-        kms_service::render(&self.registry)
+        kms_http::render(&self.registry)
     }
 }
 

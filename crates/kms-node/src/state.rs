@@ -4,14 +4,16 @@
 //! under the KEK with the table and key as associated data, so a sealed value cannot be moved.
 
 use anyhow::{bail, Context};
+use kms_api::batch::{decode_list, encode_list};
 use kms_crypto::bls::{EvalPoint, SecretScalar, Share};
 use kms_crypto::Secret;
 use kms_protocol::lifecycle::Journal;
+use kms_store::group::GroupCommit;
+use kms_store::nonces::NonceTable;
 use kms_store::redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use kms_store::{KekSource, Store};
 use rand_core::{OsRng, RngCore};
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
 
 /// (epoch, digest) -> sealed dealer seed.
 const SEEDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("node_seeds");
@@ -30,15 +32,12 @@ const OLD_DEALER: TableDefinition<&[u8], &[u8]> = TableDefinition::new("node_dea
 const EPOCHS: TableDefinition<u64, &[u8]> = TableDefinition::new("node_epochs");
 /// epoch -> sealed share.
 const SHARES: TableDefinition<u64, &[u8]> = TableDefinition::new("node_shares");
-/// (app id, 0, nonce) -> deadline.
-const NONCES: TableDefinition<&[u8], u64> = TableDefinition::new("node_nonces");
-/// (deadline, app id, 0, nonce) -> (): the nonces in expiry order, so pruning reads only the
-/// expired ones instead of scanning the table on every request.
-const NONCE_EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("node_nonce_expiry");
+/// (app id, 0, nonce) -> deadline, and the same in expiry order (`kms_store::nonces`).
+const NONCES: NonceTable = NonceTable::new("node_nonces", "node_nonce_expiry");
 
 /// A finalized epoch as stored and served at `GET /v1/epochs/{e}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EpochRecord {
+pub struct StoredEpoch {
     pub epoch: u64,
     pub config: Vec<u8>,
     pub certificate: Vec<u8>,
@@ -47,7 +46,7 @@ pub struct EpochRecord {
     pub logs: Vec<Vec<u8>>,
 }
 
-impl EpochRecord {
+impl StoredEpoch {
     fn encode(&self) -> Vec<u8> {
         let mut items = vec![
             self.config.as_slice(),
@@ -73,29 +72,6 @@ impl EpochRecord {
             logs: items.collect(),
         })
     }
-}
-
-/// Length-prefixed items (u32 big-endian lengths).
-pub fn encode_list(items: &[&[u8]]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(items.iter().map(|i| i.len() + 4).sum());
-    for i in items {
-        out.extend_from_slice(&(i.len() as u32).to_be_bytes());
-        out.extend_from_slice(i);
-    }
-    out
-}
-
-/// The inverse of [`encode_list`]; refuses truncated input.
-pub fn decode_list(mut bytes: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
-    let mut out = Vec::new();
-    while !bytes.is_empty() {
-        let (len, rest) = bytes.split_at_checked(4).context("truncated length")?;
-        let len = u32::from_be_bytes(len.try_into().context("length")?) as usize;
-        let (item, rest) = rest.split_at_checked(len).context("truncated item")?;
-        out.push(item.to_vec());
-        bytes = rest;
-    }
-    Ok(out)
 }
 
 fn round_key(epoch: u64, digest: &[u8; 32]) -> [u8; 40] {
@@ -147,41 +123,19 @@ fn aad(table: &str, key: &[u8]) -> Vec<u8> {
 }
 
 /// The node's store.
-pub struct State {
+pub struct NodeStore {
     store: Store,
-    nonces: NonceQueue,
+    nonces: GroupCommit<NonceJob, bool>,
 }
 
-/// Nonce requests waiting for the next group commit.
-#[derive(Default)]
-struct NonceQueue {
-    pending: Mutex<Vec<Arc<NonceJob>>>,
-    /// Held by the caller that commits.
-    writer: Mutex<()>,
-}
-
+/// One app nonce to record.
 struct NonceJob {
     key: Vec<u8>,
     deadline: u64,
     now: u64,
-    /// Fresh or not; the error text when the batch's commit failed.
-    answer: OnceLock<Result<bool, String>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> anyhow::Result<std::sync::MutexGuard<'_, T>> {
-    m.lock()
-        .map_err(|_| anyhow::anyhow!("nonce queue lock poisoned"))
-}
-
-/// Spreads a batch's outcome over its jobs.
-fn outcome_per_job(outcome: anyhow::Result<Vec<bool>>, n: usize) -> Vec<Result<bool, String>> {
-    match outcome {
-        Ok(fresh) => fresh.into_iter().map(Ok).collect(),
-        Err(e) => vec![Err(format!("{e:#}")); n],
-    }
-}
-
-impl State {
+impl NodeStore {
     /// Opens (or creates) the store in `dir`; every table exists afterwards, and redb compacts
     /// so pages freed by earlier deletions do not keep old sealed bytes.
     pub fn open(dir: &Path, kek: &KekSource) -> anyhow::Result<Self> {
@@ -195,13 +149,12 @@ impl State {
         tx.delete_table(OLD_DEALER)?;
         tx.open_table(EPOCHS)?;
         tx.open_table(SHARES)?;
-        tx.open_table(NONCES)?;
-        tx.open_table(NONCE_EXPIRY)?;
+        NONCES.create(&tx)?;
         tx.commit()?;
         store.compact().context("compacting the store")?;
         Ok(Self {
             store,
-            nonces: NonceQueue::default(),
+            nonces: GroupCommit::default(),
         })
     }
 
@@ -298,7 +251,7 @@ impl State {
     /// one, and the seeds and journals of every round up to this epoch.
     pub fn commit_epoch(
         &self,
-        record: &EpochRecord,
+        record: &StoredEpoch,
         share: Option<&Share>,
         retention: u64,
     ) -> anyhow::Result<Vec<u64>> {
@@ -322,13 +275,13 @@ impl State {
     }
 
     /// Every retained epoch, oldest first.
-    pub fn epochs(&self) -> anyhow::Result<Vec<EpochRecord>> {
+    pub fn epochs(&self) -> anyhow::Result<Vec<StoredEpoch>> {
         let tx = self.store.db().begin_read()?;
         let t = tx.open_table(EPOCHS)?;
         let mut out = Vec::new();
         for row in t.iter()? {
             let (k, v) = row?;
-            out.push(EpochRecord::decode(k.value(), v.value())?);
+            out.push(StoredEpoch::decode(k.value(), v.value())?);
         }
         Ok(out)
     }
@@ -364,60 +317,26 @@ impl State {
         let mut key = app.as_bytes().to_vec();
         key.push(0);
         key.extend_from_slice(&nonce.to_be_bytes());
-        let job = Arc::new(NonceJob {
-            key,
-            deadline,
-            now,
-            answer: OnceLock::new(),
-        });
-        lock(&self.nonces.pending)?.push(job.clone());
-        let _writer = lock(&self.nonces.writer)?;
-        if job.answer.get().is_none() {
-            let batch = std::mem::take(&mut *lock(&self.nonces.pending)?);
-            let outcome = self.commit_nonces(&batch);
-            for (j, fresh) in batch.iter().zip(outcome_per_job(outcome, batch.len())) {
-                let _ = j.answer.set(fresh);
-            }
-        }
-        match job.answer.get() {
-            Some(Ok(fresh)) => Ok(*fresh),
-            Some(Err(e)) => bail!("recording the nonce: {e}"),
-            None => bail!("recording the nonce: no answer"),
-        }
+        let job = NonceJob { key, deadline, now };
+        self.nonces
+            .run(job, |batch| {
+                self.commit_nonces(batch).map_err(|e| format!("{e:#}"))
+            })
+            .map_err(|e| anyhow::anyhow!("recording the nonce: {e}"))
     }
 
     /// One write transaction for a batch of nonces; whether each was fresh, in order.
-    fn commit_nonces(&self, batch: &[Arc<NonceJob>]) -> anyhow::Result<Vec<bool>> {
+    fn commit_nonces(&self, batch: &[&NonceJob]) -> anyhow::Result<Vec<bool>> {
         let tx = self.store.db().begin_write()?;
         let mut fresh = Vec::with_capacity(batch.len());
         {
-            let mut nonces = tx.open_table(NONCES)?;
-            let mut expiry = tx.open_table(NONCE_EXPIRY)?;
             for j in batch {
                 // A nonce seen earlier in the batch is in the table already.
-                let new = nonces.get(j.key.as_slice())?.is_none();
-                if new {
-                    nonces.insert(j.key.as_slice(), j.deadline)?;
-                    let mut by_deadline = j.deadline.to_be_bytes().to_vec();
-                    by_deadline.extend_from_slice(&j.key);
-                    expiry.insert(by_deadline.as_slice(), ())?;
-                }
-                fresh.push(new);
+                fresh.push(NONCES.consume(&tx, &j.key, j.deadline)?);
             }
             // Bounded work per request; the table stays bounded by the validity window.
             let now = batch.iter().map(|j| j.now).max().unwrap_or(0);
-            let upper = now.to_be_bytes();
-            let expired: Vec<Vec<u8>> = expiry
-                .range(..upper.as_slice())?
-                .take(64 * batch.len())
-                .map(|r| r.map(|(k, _)| k.value().to_vec()))
-                .collect::<Result<_, _>>()?;
-            for k in expired {
-                expiry.remove(k.as_slice())?;
-                if let Some(nonce_key) = k.get(8..) {
-                    nonces.remove(nonce_key)?;
-                }
-            }
+            NONCES.prune(&tx, now, 64 * batch.len())?;
         }
         tx.commit()?;
         Ok(fresh)

@@ -3,7 +3,7 @@
 //! backoff until the message's deadline (the end of its round); every call has a timeout.
 
 use crate::metrics::Metrics;
-use crate::state::encode_list;
+use kms_api::batch::{encode_list, MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
 use kms_protocol::{hex_address, Address};
 use rand_core::{OsRng, RngCore};
 use std::collections::HashMap;
@@ -11,10 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-
-/// Largest request body, and most envelopes per request (docs 0008).
-pub const MAX_BATCH_BYTES: usize = 8 << 20;
-pub const MAX_BATCH_ITEMS: usize = 4096;
 
 /// One message for one peer.
 #[derive(Clone)]

@@ -14,15 +14,16 @@
 //! The honest nodes reach genesis (a false claim no longer stops it), keep the MPK and finalize
 //! round after round, decrypts keep working, and every honest node names the attacker in
 //! `/v1/status` (what `kms status` lists).
+#![cfg(test)]
 
 mod common;
 
 use common::{Cluster, APP};
+use kms_api::batch::encode_list;
 use kms_client::node::NodeClient;
 use kms_crypto::bls::Commitment;
 use kms_crypto::seal::EncryptionKey;
 use kms_crypto::Secret;
-use kms_node::state::encode_list;
 use kms_protocol::adopt::{derive, Latest};
 use kms_protocol::sim::forge::{forge, EpochClaim, Forgery, Target};
 use kms_protocol::sim::SimNode;

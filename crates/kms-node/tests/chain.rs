@@ -3,6 +3,7 @@
 //! finalized epoch is anchored and checked on chain. Joins, removals, an RPC outage of three
 //! intervals and a reorganisation at a trigger block leave the cluster in agreement and the MPK
 //! unchanged. The tests of this file run one at a time.
+#![cfg(test)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Multi-process tests: real `kms-node` binaries on the loopback (docs 0008, issue 5). The tests
 //! of this file run one at a time (each starts a whole cluster on a 2-core machine).
+#![cfg(test)]
 
 mod common;
 
@@ -279,7 +280,11 @@ fn byzantine_proxy(upstream: String) -> String {
                     let sealed = kms_crypto::seal::seal(
                         &key,
                         &wrong,
-                        &kms_node::api::partial_aad(&app, &node.into_array(), epoch),
+                        &kms_api::app::partial_aad(
+                            &kms_api::AppId::new(&app).unwrap(),
+                            &node.into_array(),
+                            epoch,
+                        ),
                         &kms_crypto::Secret::new([9u8; 32]),
                     )
                     .unwrap();

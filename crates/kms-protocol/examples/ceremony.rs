@@ -1,6 +1,12 @@
 //! Prints one node's CPU time for a full DKG and a reshare at a given n (default 4, 16, 64):
 //! `cargo run --release -p kms-protocol --example ceremony -- 16`. Criterion figures, side by
 //! side with commonware, are in `kms-bench` (`cargo bench -p kms-bench --bench dkg`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use kms_protocol::ceremony::{node_ceremony, node_ceremony_decoded, prepare_ceremony};
 use std::time::Instant;

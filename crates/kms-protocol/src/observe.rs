@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 /// What every honest node concludes about a dealer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub enum DealerOutcome {
     /// Its dealing is in the certificate. `reveals` lists players whose share was published,
     /// with the reason proven from the log.
     Included { reveals: Vec<(Address, RevealKind)> },
@@ -41,7 +41,7 @@ pub struct Output {
     /// This player's share, when observed with its key.
     pub share: Option<Share>,
     /// One per dealer of the round, in dealer order.
-    pub verdicts: Vec<(Address, Verdict)>,
+    pub verdicts: Vec<(Address, DealerOutcome)>,
     pub certificate: Certificate,
 }
 
@@ -246,7 +246,7 @@ pub(crate) fn observe_with(
             .find(|(x, _)| usize::from(*x) == d)
             .map(|(_, e)| e);
         let verdict = match (included, excluded) {
-            (Some(pos), _) => Verdict::Included {
+            (Some(pos), _) => DealerOutcome::Included {
                 reveals: infos
                     .get(pos)
                     .map(|i| {
@@ -259,14 +259,14 @@ pub(crate) fn observe_with(
                     })
                     .unwrap_or_default(),
             },
-            (None, Some(Evidence::Equivocation(..))) => Verdict::Equivocated,
+            (None, Some(Evidence::Equivocation(..))) => DealerOutcome::Equivocated,
             (None, Some(Evidence::InvalidLog(l))) => {
                 match check_logs(cfg, &[l.as_ref()], checks).pop() {
-                    Some(Err(f)) => Verdict::InvalidLog(f),
-                    _ => Verdict::NotIncluded,
+                    Some(Err(f)) => DealerOutcome::InvalidLog(f),
+                    _ => DealerOutcome::NotIncluded,
                 }
             }
-            (None, None) => Verdict::NotIncluded,
+            (None, None) => DealerOutcome::NotIncluded,
         };
         verdicts.push((op.address, verdict));
     }

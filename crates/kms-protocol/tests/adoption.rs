@@ -3,6 +3,7 @@
 //! only checked membership and the MPK installed it), and `adopt::check` refuses each one, for
 //! nodes at genesis, nodes that hold an epoch, and wiped nodes; while the honest epoch is
 //! adopted by each of them.
+#![cfg(test)]
 
 use kms_crypto::bls::Commitment;
 use kms_protocol::adopt::{check, AdoptError, Anchoring, Latest, View};

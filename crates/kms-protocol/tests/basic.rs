@@ -1,8 +1,9 @@
 //! Happy path: DKG, then reshares with membership changes; MPK unchanged, shares recover.
+#![cfg(test)]
 
 use kms_crypto::bls::{partial_sign, recover_verified};
 use kms_protocol::sim::{rng_for, run_round, Perfect, SimNode};
-use kms_protocol::{RoundConfig, Verdict};
+use kms_protocol::{DealerOutcome, RoundConfig};
 use std::sync::Arc;
 
 #[test]
@@ -25,7 +26,7 @@ fn dkg_then_reshare() {
         assert!(o
             .verdicts
             .iter()
-            .all(|(_, v)| matches!(v, Verdict::Included { reveals } if reveals.is_empty())));
+            .all(|(_, v)| matches!(v, DealerOutcome::Included { reveals } if reveals.is_empty())));
     }
     for n in nodes.iter_mut() {
         n.output = res.outputs.remove(&n.address());

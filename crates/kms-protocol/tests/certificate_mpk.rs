@@ -1,6 +1,7 @@
 //! The certificate binds the MPK, and the chain fields, in what its signers sign (docs 0009): a
 //! certificate with another MPK does not verify, and one whose signers all signed a wrong MPK
 //! verifies but finalizes nothing.
+#![cfg(test)]
 
 use alloy_primitives::keccak256;
 use kms_crypto::bls::G2Point;

@@ -3,6 +3,7 @@
 //! is deterministic (seeded keys, seeded dealers, deterministic signatures), so a hash changes
 //! only when an encoding does. Changing one is a wire or storage format change: bump its version
 //! (message `VERSION`, the tags, `SAVE_VERSION`) and write the new hashes here on purpose.
+#![cfg(test)]
 
 use alloy_primitives::keccak256;
 use kms_protocol::lifecycle::{Action, Journal, RoundDriver, RoundStart, Schedule};

@@ -1,5 +1,6 @@
 //! One scenario per fault of the issue, each checked with every property of
 //! `sim::scenario::check_round` plus the fault's own expected outcome (verdict, culprit, attempt).
+#![cfg(test)]
 
 use kms_protocol::check::RevealKind;
 use kms_protocol::message::{Body, CommitmentCache, Kind, RawEnvelope};
@@ -9,7 +10,7 @@ use kms_protocol::sim::plan::{
 use kms_protocol::sim::scenario::{check_round, old_round_replays, Cluster, Expect, Outcome};
 use kms_protocol::sim::{rng_for, Phase};
 use kms_protocol::{
-    Address, DecodeError, FaultReason, LogFault, Reject, RoundConfig, SkipReason, Verdict,
+    Address, DealerOutcome, DecodeError, FaultReason, LogFault, Reject, RoundConfig, SkipReason,
 };
 use std::sync::Arc;
 
@@ -44,7 +45,7 @@ fn non_leaders(cfg: &RoundConfig) -> Vec<Address> {
         .collect()
 }
 
-fn verdict(res: &PlanResult, dealer: &Address) -> Verdict {
+fn verdict(res: &PlanResult, dealer: &Address) -> DealerOutcome {
     let (_, o) = res.all_outputs().next().expect("an output");
     o.verdicts
         .iter()
@@ -53,8 +54,8 @@ fn verdict(res: &PlanResult, dealer: &Address) -> Verdict {
         .expect("a verdict per dealer")
 }
 
-fn clean(v: &Verdict) -> bool {
-    matches!(v, Verdict::Included { reveals } if reveals.is_empty())
+fn clean(v: &DealerOutcome) -> bool {
+    matches!(v, DealerOutcome::Included { reveals } if reveals.is_empty())
 }
 
 fn single_fault(
@@ -84,7 +85,7 @@ fn offline_node_is_not_included_and_catches_up() {
         check(&cfg, &plan, &res, Expect::Live),
         Outcome::Finalized { attempts: 1 }
     );
-    assert_eq!(verdict(&res, &off), Verdict::NotIncluded);
+    assert_eq!(verdict(&res, &off), DealerOutcome::NotIncluded);
     // It never took part, yet recovers its share from the certificate and logs alone.
     assert!(!res.result.outputs.contains_key(&off));
     assert!(res.caught_up[&off].share.is_some());
@@ -93,7 +94,7 @@ fn offline_node_is_not_included_and_catches_up() {
         if *d != off {
             assert_eq!(
                 *v,
-                Verdict::Included {
+                DealerOutcome::Included {
                     reveals: vec![(off, RevealKind::NoAck)]
                 }
             );
@@ -115,7 +116,7 @@ fn player_that_withholds_acks_is_revealed_not_blamed_on_dealers() {
         } else {
             vec![(quiet, RevealKind::NoAck)]
         };
-        assert_eq!(*v, Verdict::Included { reveals: expected });
+        assert_eq!(*v, DealerOutcome::Included { reveals: expected });
     }
     // It still finalizes, from the reveals.
     assert!(res.result.outputs[&quiet].share.is_some());
@@ -133,7 +134,7 @@ fn bad_share_is_proven_from_the_log() {
     check(&cfg, &plan, &res, Expect::Live);
     assert_eq!(
         verdict(&res, &dealer),
-        Verdict::Included {
+        DealerOutcome::Included {
             reveals: vec![(victim, RevealKind::BadShare)]
         }
     );
@@ -155,7 +156,7 @@ fn wrong_seal_is_a_bad_share() {
     check(&cfg, &plan, &res, Expect::Live);
     assert_eq!(
         verdict(&res, &dealer),
-        Verdict::Included {
+        DealerOutcome::Included {
             reveals: vec![(victim, RevealKind::BadShare)]
         }
     );
@@ -171,7 +172,7 @@ fn wrong_degree_log_is_invalid() {
     check(&cfg, &plan, &res, Expect::Live);
     assert_eq!(
         verdict(&res, &non_leaders(&cfg)[0]),
-        Verdict::InvalidLog(LogFault::WrongDegree)
+        DealerOutcome::InvalidLog(LogFault::WrongDegree)
     );
 }
 
@@ -181,7 +182,7 @@ fn bad_point(fault: DealerFault, expected: kms_crypto::Error) {
     });
     let dealer = non_leaders(&cfg)[0];
     check(&cfg, &plan, &res, Expect::Live);
-    assert_eq!(verdict(&res, &dealer), Verdict::NotIncluded);
+    assert_eq!(verdict(&res, &dealer), DealerOutcome::NotIncluded);
     // Every other player refused its deal and its log at decode, naming it (the signature
     // checked first, so the name is proven).
     for op in &cfg.players {
@@ -249,7 +250,10 @@ fn equivocating_dealer_is_excluded_with_proof() {
         })
     });
     check(&cfg, &plan, &res, Expect::Live);
-    assert_eq!(verdict(&res, &non_leaders(&cfg)[0]), Verdict::Equivocated);
+    assert_eq!(
+        verdict(&res, &non_leaders(&cfg)[0]),
+        DealerOutcome::Equivocated
+    );
 }
 
 #[test]
@@ -263,7 +267,7 @@ fn withheld_share_is_revealed() {
     check(&cfg, &plan, &res, Expect::Live);
     assert_eq!(
         verdict(&res, &non_leaders(&cfg)[0]),
-        Verdict::Included {
+        DealerOutcome::Included {
             reveals: vec![(non_leaders(&cfg)[1], RevealKind::NoAck)]
         }
     );
@@ -284,7 +288,7 @@ fn share_addressed_to_another_player() {
     check(&cfg, &plan, &res, Expect::Live);
     assert_eq!(
         verdict(&res, &nl[0]),
-        Verdict::Included {
+        DealerOutcome::Included {
             reveals: vec![(nl[1], RevealKind::NoAck)]
         }
     );

@@ -2,6 +2,7 @@
 //! same functions for longer): their seeds, seeds mutated the way a fuzzer would, and random bytes.
 //! A failure prints the input in hex; `fuzz::decoders`, `fuzz::machines` or
 //! `fuzz::lifecycle::lifecycle` on it reproduces it.
+#![cfg(test)]
 
 use kms_protocol::fuzz;
 use kms_protocol::sim::rng_for;

@@ -1,6 +1,7 @@
 //! The round lifecycle (`lifecycle::RoundDriver`) on its own: what it asks to write comes
 //! before what depends on it, a write that fails holds those messages back until a retry
 //! succeeds, and it never asks to be woken in the past.
+#![cfg(test)]
 
 use kms_protocol::lifecycle::{
     Action, Journal, RoundDriver, RoundStart, Schedule, DEALS_END, PERSIST_RETRY,

@@ -1,6 +1,7 @@
 //! The threshold rule changed in issue 15 from ceil(2n/3) to floor(2n/3) + 1 (they differ when
 //! 3 divides n). An epoch finalized under the old rule still decodes (stored epochs and peers'
 //! records), and the network moves to the new rule at its next reshare with the MPK unchanged.
+#![cfg(test)]
 
 use kms_crypto::bls::{legacy_threshold_for, partial_sign, recover_verified, threshold_for};
 use kms_protocol::sim::{rng_for, run_round, Perfect, SimNode};

@@ -2,6 +2,7 @@
 //! on. A Byzantine leader or player holds real votes and real keys; each way it could assemble a
 //! certificate that t players did not vote for is refused by `verify_quorum`, and by a player
 //! that receives it (named as the leader's fault).
+#![cfg(test)]
 
 use kms_crypto::bn254;
 use kms_protocol::message::{stage_digest, Commit, Prepare};

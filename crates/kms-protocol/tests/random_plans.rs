@@ -10,6 +10,7 @@
 //! - `KMS_SIM_THREADS=T`: worker threads (default: available parallelism, at most 4).
 //!
 //! A failing plan prints its seed; rerun it alone with `KMS_SIM_SEED`.
+#![cfg(test)]
 
 use kms_protocol::sim::scenario::{run_random, Expect, Outcome, ScenarioReport};
 use std::collections::BTreeMap;

@@ -2,6 +2,7 @@
 //! window of members sliding over a pool of 7) and one fault in most epochs: the MPK and the app
 //! key stay byte-identical, every continuing player's share changes every epoch, and an
 //! old-epoch share mixed with new ones does not verify or recover.
+#![cfg(test)]
 
 use kms_crypto::bls::{
     find_invalid_partials, hash_app_id, partial_sign, recover, recover_verified, verify_partial,

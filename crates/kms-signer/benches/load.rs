@@ -4,6 +4,12 @@
 //! multiplication) as the floor.
 //!
 //! `cargo bench -p kms-signer --bench load` (env: LOAD_SECS, LOAD_CLIENTS, LOAD_OPERATORS).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use alloy_primitives::B256;
 use kms_crypto::auth::{recover_signer, EoaKey, Freshness, Request};

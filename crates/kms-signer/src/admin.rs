@@ -57,7 +57,10 @@ pub async fn import(store: Store, eoa: Address, sk: &SecretKey) -> anyhow::Resul
             audit: audit_entry,
         })
         .await
-        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+        .map_err(|e| {
+            let e = crate::error::ApiError::from(e);
+            anyhow::anyhow!("{}: {}", e.code, e.message)
+        })?;
     Ok(record)
 }
 

@@ -1,33 +1,37 @@
-//! HTTP API (axum). Handlers parse and check input at the edge, authenticate the EOA, then hand
-//! state changes to the ledger; every failure becomes an `ApiError` with a stable code.
+//! HTTP API (axum): the routes, the body extractor and the answers' JSON (`kms_api::signer`).
+//! Handlers parse and check input at the edge and call the service layer (`crate::service`),
+//! whose errors become answers in `crate::error`.
 
-use crate::audit::AuditEntry;
 use crate::config::Config;
-use crate::error::ApiError;
-use crate::keyring::{
-    secret_aad, version_record, KeyEntry, KeyRecord, KeyRing, Usable, VersionState,
-};
-use crate::ledger::{now, Ledger, Nonce, Op};
+use crate::error::{ApiError, ServiceError};
+use crate::keyring::{KeyRecord, KeyRing, VersionState};
+use crate::ledger::Ledger;
 use crate::metrics::{Metrics, RouteLabels};
+use crate::service::use_key;
 use alloy_primitives::{Address, B256};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, MatchedPath, Path, Request as HttpRequest, State};
+use axum::extract::{
+    FromRequest, FromRequestParts, MatchedPath, Path, Request as HttpRequest, State,
+};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use kms_crypto::auth::{recover_signer, Freshness, Request};
+use kms_api::signer::{
+    CreateKeyRequest, G1Json, G2Json, Healthz, KeyAnswer, KeyList, KeyRegistrationAnswer,
+    KeyRegistrationRequest, KeyVersion, LegacyScalarMulRequest, LegacySignRequest,
+    PubkeyRegistrationParams, RegistrationAnswer, RegistrationRequest, RotateRequest,
+    ScalarMulAnswer, ScalarMulRequest, SignAnswer, SignRequest,
+};
+use kms_crypto::auth::{Freshness, Request};
 use kms_crypto::bn254::{
     key_registrar_digest, key_registrar_key_data, parse_u256, registry_coordinator_digest,
-    Eip712Domain, G1Point, G2Point, SecretKey,
+    Eip712Domain, G1Point, G2Point,
 };
-use kms_service::RateLimiter;
+use kms_http::RateLimiter;
 use kms_store::Store;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -57,15 +61,11 @@ impl AppState {
     }
 
     /// Token bucket per EOA.
-    fn rate_limit(&self, eoa: &Address) -> Result<(), ApiError> {
+    pub(crate) fn rate_limit(&self, eoa: &Address) -> Result<(), ServiceError> {
         if self.limiter.allow(*eoa) {
             return Ok(());
         }
-        Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many requests for this EOA",
-        ))
+        Err(ServiceError::RateLimited)
     }
 }
 
@@ -99,6 +99,65 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
+/// The freshness and signature every EOA-signed request body carries.
+trait SignedBody {
+    fn fresh(&self) -> Freshness;
+    fn signature(&self) -> &str;
+}
+
+macro_rules! signed_body {
+    ($($t:ty),*) => {$(
+        impl SignedBody for $t {
+            fn fresh(&self) -> Freshness {
+                Freshness {
+                    nonce: self.nonce,
+                    deadline: self.deadline,
+                }
+            }
+            fn signature(&self) -> &str {
+                &self.signature
+            }
+        }
+    )*};
+}
+
+signed_body!(
+    CreateKeyRequest,
+    SignRequest,
+    ScalarMulRequest,
+    RegistrationRequest,
+    KeyRegistrationRequest,
+    RotateRequest,
+    LegacyScalarMulRequest,
+    LegacySignRequest
+);
+
+/// A request to `/v1/keys/{eoa}/...` signed by that EOA: the body (parsed first, as before the
+/// extractor existed, so the error for a request wrong in both places stays the same), then the
+/// path's EOA.
+struct Signed<T> {
+    eoa: Address,
+    body: T,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Signed<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: HttpRequest, state: &S) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let eoa = Path::<String>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|_| ApiError::bad_request("invalid_address", "no EOA in the path"))?
+            .0;
+        let Body(body) =
+            Body::<T>::from_request(HttpRequest::from_parts(parts, body), state).await?;
+        Ok(Self {
+            eoa: parse_eoa(&eoa)?,
+            body,
+        })
+    }
+}
+
 fn parse_eoa(text: &str) -> Result<Address, ApiError> {
     text.parse::<Address>().map_err(|_| {
         ApiError::bad_request("invalid_address", "expected a 0x-prefixed 20-byte address")
@@ -117,248 +176,70 @@ fn parse_hash(text: &str) -> Result<B256, ApiError> {
     Ok(B256::from(arr))
 }
 
-fn parse_sig(text: &str) -> Result<Vec<u8>, ApiError> {
-    let hex_digits = text.strip_prefix("0x").unwrap_or(text);
-    hex::decode(hex_digits)
-        .map_err(|_| ApiError::unauthorized("bad_signature", "signature is not valid hex"))
+fn g1_json(p: &G1Point) -> G1Json {
+    G1Json {
+        x: p.x_dec(),
+        y: p.y_dec(),
+    }
 }
 
-fn g1_json(p: &G1Point) -> Value {
-    json!({ "x": p.x_dec(), "y": p.y_dec() })
-}
-
-fn g2_json(p: &G2Point) -> Value {
+fn g2_json(p: &G2Point) -> G2Json {
     let (x, y) = p.to_dec();
-    json!({ "x": x, "y": y })
+    G2Json { x, y }
 }
 
-fn key_json(r: &KeyRecord) -> Value {
-    let versions: Vec<Value> = r
+fn key_json(r: &KeyRecord) -> KeyAnswer {
+    let versions = r
         .versions
         .iter()
         .map(|v| {
-            let mut o = json!({
-                "version": v.version,
-                "created_at": v.created_at,
-                "g1": { "x": v.g1[0], "y": v.g1[1] },
-                "g2": { "x": v.g2[0], "y": v.g2[1] },
-            });
-            let (state, extra) = match v.state {
-                VersionState::Active => ("active", None),
-                VersionState::Grace { until } => ("grace", Some(("grace_until", until))),
-                VersionState::Retired { at } => ("retired", Some(("retired_at", at))),
+            let (state, grace_until, retired_at) = match v.state {
+                VersionState::Active => ("active", None, None),
+                VersionState::Grace { until } => ("grace", Some(until), None),
+                VersionState::Retired { at } => ("retired", None, Some(at)),
             };
-            o["state"] = json!(state);
-            if let Some((k, t)) = extra {
-                o[k] = json!(t);
+            KeyVersion {
+                created_at: v.created_at,
+                g1: G1Json {
+                    x: v.g1[0].clone(),
+                    y: v.g1[1].clone(),
+                },
+                g2: G2Json {
+                    x: v.g2[0].clone(),
+                    y: v.g2[1].clone(),
+                },
+                grace_until,
+                retired_at,
+                state: state.to_owned(),
+                version: v.version,
             }
-            o
         })
         .collect();
-    json!({
-        "eoa": r.eoa.to_checksum(None),
-        "active_version": r.active().map(|v| v.version),
-        "versions": versions,
-    })
-}
-
-/// Records a refusal for a named EOA, then returns the error.
-async fn refuse(
-    s: &AppState,
-    eoa: &Address,
-    req: &Request,
-    digest: Option<B256>,
-    version: u32,
-    e: ApiError,
-) -> ApiError {
-    let audit = AuditEntry {
-        eoa: eoa.to_checksum(None),
-        op: req.kind(),
-        key_version: version,
-        request_digest: digest.map(|d| format!("{d:#x}")).unwrap_or_default(),
-        outcome: e.code.to_owned(),
-    };
-    if let Err(log_err) = s.ledger.submit(Op::Refused { audit }).await {
-        tracing::error!(code = log_err.code, "could not record a refused request");
+    KeyAnswer {
+        active_version: r.active().map(|v| v.version),
+        eoa: r.eoa.to_checksum(None),
+        versions,
     }
-    e
-}
-
-/// Rate limit, deadline window and EOA signature; returns the request digest.
-async fn authenticate(
-    s: &AppState,
-    eoa: &Address,
-    req: &Request,
-    signature: &str,
-) -> Result<B256, ApiError> {
-    s.rate_limit(eoa)?;
-    let digest = req.digest(s.cfg.chain_id);
-    let fresh = req.freshness();
-    let t = now();
-    let check = if fresh.deadline <= t {
-        Err(ApiError::unauthorized(
-            "expired",
-            "the request's deadline has passed",
-        ))
-    } else if fresh.deadline > t + s.cfg.max_request_validity_secs {
-        Err(ApiError::unauthorized(
-            "deadline_too_far",
-            format!(
-                "deadline must be within {} seconds",
-                s.cfg.max_request_validity_secs
-            ),
-        ))
-    } else {
-        parse_sig(signature)
-            .and_then(|sig| recover_signer(&digest, &sig).map_err(ApiError::from))
-            .and_then(|who| {
-                if who == *eoa {
-                    Ok(())
-                } else {
-                    Err(ApiError::unauthorized(
-                        "wrong_signer",
-                        "the signature is not by this EOA for this request",
-                    ))
-                }
-            })
-    };
-    match check {
-        Ok(()) => Ok(digest),
-        Err(e) => Err(refuse(s, eoa, req, Some(digest), 0, e).await),
-    }
-}
-
-/// Authenticates, picks the key version, consumes the nonce and records the use (durably) before
-/// the caller computes anything with the key.
-async fn use_key(
-    s: &AppState,
-    eoa: &Address,
-    req: &Request,
-    version: u32,
-    signature: &str,
-) -> Result<(u32, Arc<SecretKey>), ApiError> {
-    let digest = authenticate(s, eoa, req, signature).await?;
-    let (v, sk) = match s.ring.usable(eoa, version, now()) {
-        Usable::Key(v, sk) => (v, sk),
-        Usable::UnknownEoa => {
-            return Err(refuse(
-                s,
-                eoa,
-                req,
-                Some(digest),
-                version,
-                ApiError::not_found("unknown_key", "no key for this EOA"),
-            )
-            .await)
-        }
-        Usable::UnknownVersion => {
-            let e = ApiError::not_found("unknown_key_version", "no such key version");
-            return Err(refuse(s, eoa, req, Some(digest), version, e).await);
-        }
-        Usable::Retired => {
-            let e = ApiError::conflict(
-                "key_retired",
-                "this key version is retired; use the active one",
-            );
-            return Err(refuse(s, eoa, req, Some(digest), version, e).await);
-        }
-    };
-    let fresh = req.freshness();
-    let audit = AuditEntry {
-        eoa: eoa.to_checksum(None),
-        op: req.kind(),
-        key_version: v,
-        request_digest: format!("{digest:#x}"),
-        outcome: "ok".into(),
-    };
-    s.ledger
-        .submit(Op::UseKey {
-            nonce: Nonce {
-                eoa: *eoa,
-                nonce: fresh.nonce,
-                deadline: fresh.deadline,
-            },
-            audit,
-        })
-        .await?;
-    Ok((v, sk))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateBody {
-    operator: String,
-    nonce: u64,
-    deadline: u64,
-    signature: String,
 }
 
 async fn create_key(
     State(s): State<Shared>,
-    Body(b): Body<CreateBody>,
+    Body(b): Body<CreateKeyRequest>,
 ) -> Result<Response, ApiError> {
     let eoa = parse_eoa(&b.operator)?;
     let req = Request::CreateKey {
         operator: eoa,
-        fresh: Freshness {
-            nonce: b.nonce,
-            deadline: b.deadline,
-        },
+        fresh: b.fresh(),
     };
-    let digest = authenticate(&s, &eoa, &req, &b.signature).await?;
-    if s.ring.record(&eoa).is_some() {
-        let e = ApiError::conflict(
-            "key_exists",
-            "this EOA already has a key; rotate it instead",
-        );
-        return Err(refuse(&s, &eoa, &req, Some(digest), 0, e).await);
-    }
-    let sk = SecretKey::random(&mut rand_core::OsRng);
-    let sealed = sk
-        .to_be_bytes()
-        .expose(|b| {
-            s.store
-                .kek()
-                .seal(&secret_aad(&eoa, 1), b, &mut rand_core::OsRng)
-        })
-        .map_err(ApiError::internal)?;
-    let record = KeyRecord {
-        eoa,
-        versions: vec![version_record(1, now(), &sk)],
-    };
-    let audit = AuditEntry {
-        eoa: eoa.to_checksum(None),
-        op: req.kind(),
-        key_version: 1,
-        request_digest: format!("{digest:#x}"),
-        outcome: "ok".into(),
-    };
-    let nonce = Some(Nonce {
-        eoa,
-        nonce: b.nonce,
-        deadline: b.deadline,
-    });
-    s.ledger
-        .submit(Op::CreateKey {
-            nonce,
-            record: record.clone(),
-            sealed,
-            audit,
-        })
-        .await?;
+    let record = crate::service::create_key(&s, eoa, &req, b.signature()).await?;
     let body = key_json(&record);
-    s.ring.put(KeyEntry {
-        record,
-        secrets: HashMap::from([(1, Arc::new(sk))]),
-    });
-    s.metrics.set_keys(s.ring.counts());
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 async fn get_key(
     State(s): State<Shared>,
     Path(eoa): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KeyAnswer>, ApiError> {
     let eoa = parse_eoa(&eoa)?;
     s.ring
         .record(&eoa)
@@ -366,70 +247,36 @@ async fn get_key(
         .ok_or_else(|| ApiError::not_found("unknown_key", "no key for this EOA"))
 }
 
-async fn list_keys(State(s): State<Shared>) -> Json<Value> {
-    let keys: Vec<Value> = s.ring.records().iter().map(key_json).collect();
-    Json(json!({ "keys": keys }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SignBody {
-    message_hash: String,
-    #[serde(default)]
-    key_version: u32,
-    nonce: u64,
-    deadline: u64,
-    signature: String,
+async fn list_keys(State(s): State<Shared>) -> Json<KeyList> {
+    Json(KeyList {
+        keys: s.ring.records().iter().map(key_json).collect(),
+    })
 }
 
 async fn sign(
     State(s): State<Shared>,
-    Path(eoa): Path<String>,
-    Body(b): Body<SignBody>,
-) -> Result<Json<Value>, ApiError> {
+    Signed { eoa, body: b }: Signed<SignRequest>,
+) -> Result<Json<SignAnswer>, ApiError> {
     let started = Instant::now();
-    let eoa = parse_eoa(&eoa)?;
     let message_hash = parse_hash(&b.message_hash)?;
-    let fresh = Freshness {
-        nonce: b.nonce,
-        deadline: b.deadline,
-    };
     let req = Request::SignHash {
         operator: eoa,
         message_hash,
         key_version: b.key_version,
-        fresh,
+        fresh: b.fresh(),
     };
-    let (v, sk) = use_key(&s, &eoa, &req, b.key_version, &b.signature).await?;
+    let (v, sk) = use_key(&s, &eoa, &req, b.key_version, b.signature()).await?;
     let (point, sig) = sk.sign_hash(&message_hash.0);
     s.metrics
         .signing_seconds
         .observe(started.elapsed().as_secs_f64());
-    Ok(Json(json!({
-        "message_point": g1_json(&point),
-        "signature": g1_json(&sig),
-        "g1": g1_json(&sk.public_g1()),
-        "g2": g2_json(&sk.public_g2()),
-        "key_version": v,
-    })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PointBody {
-    x: String,
-    y: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScalarMulBody {
-    hash: PointBody,
-    #[serde(default)]
-    key_version: u32,
-    nonce: u64,
-    deadline: u64,
-    signature: String,
+    Ok(Json(SignAnswer {
+        g1: g1_json(&sk.public_g1()),
+        g2: g2_json(&sk.public_g2()),
+        key_version: v,
+        message_point: g1_json(&point),
+        signature: g1_json(&sig),
+    }))
 }
 
 /// Checks the point before anything else: an unchecked point never meets a key.
@@ -441,7 +288,7 @@ async fn scalar_mul_inner(
     key_version: u32,
     fresh: Freshness,
     signature: &str,
-) -> Result<Value, ApiError> {
+) -> Result<ScalarMulAnswer, ApiError> {
     let started = Instant::now();
     let (px, py) = (parse_u256(x)?, parse_u256(y)?);
     let point = G1Point::from_coords(px, py)?;
@@ -457,111 +304,65 @@ async fn scalar_mul_inner(
     s.metrics
         .signing_seconds
         .observe(started.elapsed().as_secs_f64());
-    Ok(json!({
-        "signature": g1_json(&sig),
-        "g1": g1_json(&sk.public_g1()),
-        "g2": g2_json(&sk.public_g2()),
-        "key_version": v,
-    }))
+    Ok(ScalarMulAnswer {
+        g1: g1_json(&sk.public_g1()),
+        g2: g2_json(&sk.public_g2()),
+        key_version: Some(v),
+        signature: g1_json(&sig),
+    })
 }
 
 async fn scalar_mul(
     State(s): State<Shared>,
-    Path(eoa): Path<String>,
-    Body(b): Body<ScalarMulBody>,
-) -> Result<Json<Value>, ApiError> {
-    let eoa = parse_eoa(&eoa)?;
-    let fresh = Freshness {
-        nonce: b.nonce,
-        deadline: b.deadline,
-    };
+    Signed { eoa, body: b }: Signed<ScalarMulRequest>,
+) -> Result<Json<ScalarMulAnswer>, ApiError> {
     scalar_mul_inner(
         &s,
         eoa,
         &b.hash.x,
         &b.hash.y,
         b.key_version,
-        fresh,
-        &b.signature,
+        b.fresh(),
+        b.signature(),
     )
     .await
     .map(Json)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RegistrationBody {
-    registry: String,
-    chain_id: u64,
-    #[serde(default)]
-    key_version: u32,
-    nonce: u64,
-    deadline: u64,
-    signature: String,
-}
-
 async fn registration(
     State(s): State<Shared>,
-    Path(eoa): Path<String>,
-    Body(b): Body<RegistrationBody>,
-) -> Result<Json<Value>, ApiError> {
-    let eoa = parse_eoa(&eoa)?;
+    Signed { eoa, body: b }: Signed<RegistrationRequest>,
+) -> Result<Json<RegistrationAnswer>, ApiError> {
     let registry = parse_eoa(&b.registry)?;
-    let fresh = Freshness {
-        nonce: b.nonce,
-        deadline: b.deadline,
-    };
     let req = Request::PubkeyRegistration {
         operator: eoa,
         registry,
         chain_id: b.chain_id,
         key_version: b.key_version,
-        fresh,
+        fresh: b.fresh(),
     };
-    let (v, sk) = use_key(&s, &eoa, &req, b.key_version, &b.signature).await?;
+    let (v, sk) = use_key(&s, &eoa, &req, b.key_version, b.signature()).await?;
     let digest = registry_coordinator_digest(
         &Eip712Domain::registry_coordinator(b.chain_id, registry),
         eoa,
     );
     let (point, sig) = sk.sign_hash(&digest);
-    Ok(Json(json!({
-        "pubkeyRegistrationParams": {
-            "pubkeyRegistrationSignature": g1_json(&sig),
-            "pubkeyG1": g1_json(&sk.public_g1()),
-            "pubkeyG2": g2_json(&sk.public_g2()),
+    Ok(Json(RegistrationAnswer {
+        digest: format!("{:#x}", B256::from(digest)),
+        key_version: v,
+        message_point: g1_json(&point),
+        pubkey_registration_params: PubkeyRegistrationParams {
+            pubkey_g1: g1_json(&sk.public_g1()),
+            pubkey_g2: g2_json(&sk.public_g2()),
+            pubkey_registration_signature: g1_json(&sig),
         },
-        "digest": format!("{:#x}", B256::from(digest)),
-        "message_point": g1_json(&point),
-        "key_version": v,
-    })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyRegistrationBody {
-    avs: String,
-    operator_set_id: u32,
-    registrar: String,
-    chain_id: u64,
-    #[serde(default = "default_domain_version")]
-    domain_version: String,
-    #[serde(default)]
-    key_version: u32,
-    nonce: u64,
-    deadline: u64,
-    signature: String,
-}
-
-fn default_domain_version() -> String {
-    "1".into()
+    }))
 }
 
 async fn key_registration(
     State(s): State<Shared>,
-    Path(eoa): Path<String>,
-    Body(b): Body<KeyRegistrationBody>,
-) -> Result<Json<Value>, ApiError> {
-    let eoa = parse_eoa(&eoa)?;
+    Signed { eoa, body: b }: Signed<KeyRegistrationRequest>,
+) -> Result<Json<KeyRegistrationAnswer>, ApiError> {
     let (avs, registrar) = (parse_eoa(&b.avs)?, parse_eoa(&b.registrar)?);
     if b.domain_version.is_empty() || b.domain_version.len() > 16 {
         return Err(ApiError::bad_request(
@@ -569,10 +370,6 @@ async fn key_registration(
             "domain_version must be 1 to 16 characters",
         ));
     }
-    let fresh = Freshness {
-        nonce: b.nonce,
-        deadline: b.deadline,
-    };
     let req = Request::KeyRegistration {
         operator: eoa,
         avs,
@@ -581,226 +378,71 @@ async fn key_registration(
         chain_id: b.chain_id,
         domain_version: b.domain_version.clone(),
         key_version: b.key_version,
-        fresh,
+        fresh: b.fresh(),
     };
-    let (v, sk) = use_key(&s, &eoa, &req, b.key_version, &b.signature).await?;
+    let (v, sk) = use_key(&s, &eoa, &req, b.key_version, b.signature()).await?;
     let key_data = key_registrar_key_data(&sk.public_g1(), &sk.public_g2());
     let domain = Eip712Domain::eigenlayer_core(&b.domain_version, b.chain_id, registrar);
     let digest = key_registrar_digest(&domain, eoa, avs, b.operator_set_id, &key_data);
     let (point, sig) = sk.sign_hash(&digest);
-    Ok(Json(json!({
-        "keyData": format!("0x{}", hex::encode(&key_data)),
-        "signature": g1_json(&sig),
-        "digest": format!("{:#x}", B256::from(digest)),
-        "message_point": g1_json(&point),
-        "key_version": v,
-    })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RotateBody {
-    nonce: u64,
-    deadline: u64,
-    signature: String,
+    Ok(Json(KeyRegistrationAnswer {
+        digest: format!("{:#x}", B256::from(digest)),
+        key_data: format!("0x{}", hex::encode(&key_data)),
+        key_version: v,
+        message_point: g1_json(&point),
+        signature: g1_json(&sig),
+    }))
 }
 
 async fn rotate(
     State(s): State<Shared>,
-    Path(eoa): Path<String>,
-    Body(b): Body<RotateBody>,
-) -> Result<Json<Value>, ApiError> {
-    let eoa = parse_eoa(&eoa)?;
+    Signed { eoa, body: b }: Signed<RotateRequest>,
+) -> Result<Json<KeyAnswer>, ApiError> {
     let req = Request::RotateKey {
         operator: eoa,
-        fresh: Freshness {
-            nonce: b.nonce,
-            deadline: b.deadline,
-        },
+        fresh: b.fresh(),
     };
-    let digest = authenticate(&s, &eoa, &req, &b.signature).await?;
-    let Some(current) = s.ring.record(&eoa) else {
-        return Err(refuse(
-            &s,
-            &eoa,
-            &req,
-            Some(digest),
-            0,
-            ApiError::not_found("unknown_key", "no key for this EOA"),
-        )
-        .await);
-    };
-    let nonce = Some(Nonce {
-        eoa,
-        nonce: b.nonce,
-        deadline: b.deadline,
-    });
-    let record = rotate_key(&s, current, nonce, req.kind(), format!("{digest:#x}")).await?;
+    let record = crate::service::rotate(&s, eoa, &req, b.signature()).await?;
     Ok(Json(key_json(&record)))
-}
-
-/// Adds a new active version and puts the previous one in its grace period.
-pub async fn rotate_key(
-    s: &AppState,
-    current: KeyRecord,
-    nonce: Option<Nonce>,
-    op: &'static str,
-    request_digest: String,
-) -> Result<KeyRecord, ApiError> {
-    let eoa = current.eoa;
-    let t = now();
-    let new_version = current.latest_version() + 1;
-    let sk = SecretKey::random(&mut rand_core::OsRng);
-    let sealed = sk
-        .to_be_bytes()
-        .expose(|b| {
-            s.store
-                .kek()
-                .seal(&secret_aad(&eoa, new_version), b, &mut rand_core::OsRng)
-        })
-        .map_err(ApiError::internal)?;
-    let mut record = current.clone();
-    for v in record
-        .versions
-        .iter_mut()
-        .filter(|v| v.state == VersionState::Active)
-    {
-        v.state = VersionState::Grace {
-            until: t + s.cfg.rotation_grace_secs,
-        };
-    }
-    record.versions.push(version_record(new_version, t, &sk));
-    let audit = AuditEntry {
-        eoa: eoa.to_checksum(None),
-        op,
-        key_version: new_version,
-        request_digest,
-        outcome: "ok".into(),
-    };
-    s.ledger
-        .submit(Op::UpdateKey {
-            nonce,
-            expected: current,
-            record: record.clone(),
-            new_secret: Some((new_version, sealed)),
-            drop_secret: None,
-            audit,
-        })
-        .await?;
-    s.ring.install_version(&record, new_version, Arc::new(sk));
-    s.metrics.set_keys(s.ring.counts());
-    Ok(record)
-}
-
-/// Retires versions whose grace period is over: secret deleted, public keys kept.
-pub async fn retire_expired(s: &AppState) {
-    for (eoa, version) in s.ring.expired_grace(now()) {
-        let Some(current) = s.ring.record(&eoa) else {
-            continue;
-        };
-        let mut record = current.clone();
-        for v in record.versions.iter_mut().filter(|v| v.version == version) {
-            v.state = VersionState::Retired { at: now() };
-        }
-        let audit = AuditEntry {
-            eoa: eoa.to_checksum(None),
-            op: "Retire",
-            key_version: version,
-            request_digest: String::new(),
-            outcome: "ok".into(),
-        };
-        let op = Op::UpdateKey {
-            nonce: None,
-            expected: current,
-            record: record.clone(),
-            new_secret: None,
-            drop_secret: Some(version),
-            audit,
-        };
-        match s.ledger.submit(op).await {
-            Ok(()) => s.ring.retire_version(&record, version),
-            Err(e) => tracing::warn!(%eoa, version, code = e.code, "retirement postponed"),
-        }
-    }
-    s.metrics.set_keys(s.ring.counts());
-}
-
-/// Rotates active keys older than the configured interval.
-pub async fn auto_rotate(s: &AppState) {
-    if s.cfg.auto_rotate_secs == 0 {
-        return;
-    }
-    for eoa in s
-        .ring
-        .active_older_than(now().saturating_sub(s.cfg.auto_rotate_secs))
-    {
-        if let Some(current) = s.ring.record(&eoa) {
-            if let Err(e) = rotate_key(s, current, None, "AutoRotate", String::new()).await {
-                tracing::warn!(%eoa, code = e.code, "scheduled rotation postponed");
-            }
-        }
-    }
 }
 
 // The seed's routes, kept as aliases: same authentication, nothing that returns a secret.
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LegacyScalarMul {
-    eoa_address: String,
-    hash_x: String,
-    hash_y: String,
-    nonce: u64,
-    deadline: u64,
-    signature: String,
-}
-
 async fn legacy_scalar_mul(
     State(s): State<Shared>,
-    Body(b): Body<LegacyScalarMul>,
-) -> Result<Json<Value>, ApiError> {
+    Body(b): Body<LegacyScalarMulRequest>,
+) -> Result<Json<ScalarMulAnswer>, ApiError> {
     let eoa = parse_eoa(&b.eoa_address)?;
-    let fresh = Freshness {
-        nonce: b.nonce,
-        deadline: b.deadline,
-    };
-    let mut out = scalar_mul_inner(&s, eoa, &b.hash_x, &b.hash_y, 0, fresh, &b.signature).await?;
-    if let Some(o) = out.as_object_mut() {
-        o.remove("key_version");
-    }
+    let mut out =
+        scalar_mul_inner(&s, eoa, &b.hash_x, &b.hash_y, 0, b.fresh(), b.signature()).await?;
+    out.key_version = None;
     Ok(Json(out))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LegacySign {
-    eoa_address: String,
-    message_hash: String,
-    nonce: u64,
-    deadline: u64,
-    signature: String,
 }
 
 async fn legacy_sign(
     State(s): State<Shared>,
-    Body(b): Body<LegacySign>,
-) -> Result<Json<Value>, ApiError> {
-    let body = SignBody {
-        message_hash: b.message_hash,
-        key_version: 0,
-        nonce: b.nonce,
+    Body(b): Body<LegacySignRequest>,
+) -> Result<Json<SignAnswer>, ApiError> {
+    let eoa = parse_eoa(&b.eoa_address)?;
+    let body = SignRequest {
         deadline: b.deadline,
+        key_version: 0,
+        message_hash: b.message_hash,
+        nonce: b.nonce,
         signature: b.signature,
     };
-    sign(State(s), Path(b.eoa_address), Body(body)).await
+    sign(State(s), Signed { eoa, body }).await
 }
 
-async fn healthz(State(s): State<Shared>) -> Json<Value> {
-    Json(json!({ "status": "ok", "keys": s.ring.records().len() }))
+async fn healthz(State(s): State<Shared>) -> Json<Healthz> {
+    Json(Healthz {
+        keys: s.ring.records().len() as u64,
+        status: "ok".to_owned(),
+    })
 }
 
 async fn metrics(State(s): State<Shared>) -> Response {
-    kms_service::metrics_response(s.metrics.render())
+    kms_http::metrics_response(s.metrics.render())
 }
 
 async fn openapi() -> Response {

@@ -1,5 +1,92 @@
-//! API errors: an HTTP status, a stable machine-readable code, and a message with no internal
-//! detail. The type is shared with `kms-node` (`kms-service`); this is where the signer's
-//! failures become statuses.
+//! The signer's errors, and the one place they become HTTP answers. The service layer
+//! (`crate::service`, `crate::ledger`) says what went wrong with a [`ServiceError`]; the routes
+//! answer with an `ApiError` (shared with `kms-node` through `kms-http`): a status, a stable
+//! machine-readable code and a message with no internal detail.
 
-pub use kms_service::ApiError;
+use axum::http::StatusCode;
+pub use kms_http::ApiError;
+
+/// Why the service refused a request or could not serve it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceError {
+    /// The EOA's token bucket is empty.
+    RateLimited,
+    /// The request's deadline has passed.
+    Expired,
+    /// The deadline is further ahead than the service accepts.
+    DeadlineTooFar {
+        max_secs: u64,
+    },
+    /// The signature is not usable (its own code and message).
+    BadSignature(ApiError),
+    /// The signature is valid but not by this EOA for this request.
+    WrongSigner,
+    UnknownKey,
+    UnknownKeyVersion,
+    KeyRetired,
+    KeyExists,
+    NonceReused,
+    /// The key changed between reading and writing it (a concurrent rotation).
+    ConcurrentUpdate,
+    /// A failure of the service itself; the cause is logged where it happened.
+    Internal,
+}
+
+impl ServiceError {
+    /// The stable code (also what the audit log records as the outcome).
+    pub fn code(&self) -> &'static str {
+        ApiError::from(self.clone()).code
+    }
+
+    /// A failure of the service itself, its cause logged (never sent to the client).
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "request failed");
+        Self::Internal
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        use ServiceError as E;
+        match e {
+            E::RateLimited => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests for this EOA",
+            ),
+            E::Expired => ApiError::unauthorized("expired", "the request's deadline has passed"),
+            E::DeadlineTooFar { max_secs } => ApiError::unauthorized(
+                "deadline_too_far",
+                format!("deadline must be within {max_secs} seconds"),
+            ),
+            E::BadSignature(api) => api,
+            E::WrongSigner => ApiError::unauthorized(
+                "wrong_signer",
+                "the signature is not by this EOA for this request",
+            ),
+            E::UnknownKey => ApiError::not_found("unknown_key", "no key for this EOA"),
+            E::UnknownKeyVersion => {
+                ApiError::not_found("unknown_key_version", "no such key version")
+            }
+            E::KeyRetired => ApiError::conflict(
+                "key_retired",
+                "this key version is retired; use the active one",
+            ),
+            E::KeyExists => ApiError::conflict(
+                "key_exists",
+                "this EOA already has a key; rotate it instead",
+            ),
+            E::NonceReused => {
+                ApiError::conflict("nonce_reused", "this nonce was already used by this EOA")
+            }
+            E::ConcurrentUpdate => {
+                ApiError::conflict("concurrent_update", "the key changed meanwhile; retry")
+            }
+            E::Internal => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            ),
+        }
+    }
+}

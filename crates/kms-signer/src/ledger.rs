@@ -1,24 +1,22 @@
-//! The single writer: every state change, nonce use and audit record goes through one thread that
-//! batches whatever is waiting into one redb transaction (group commit). A request gets its answer
-//! only after its batch is durable, so nothing acknowledged is lost on a crash, and checks
-//! ("nonce unused", "no key yet") run inside the same transaction as the writes they guard.
+//! The single writer: every state change, nonce use and audit record goes through one group
+//! commit (`kms_store::group`) that puts whatever is waiting into one redb transaction. A request
+//! gets its answer only after its batch is durable, so nothing acknowledged is lost on a crash,
+//! and checks ("nonce unused", "no key yet") run inside the same transaction as the writes they
+//! guard.
 
 use crate::audit::{AuditEntry, AuditLog};
-use crate::error::ApiError;
+use crate::error::ServiceError;
 use crate::keyring::{secret_row, KeyRecord, KEYS, SECRETS};
 use alloy_primitives::Address;
-use kms_store::redb::{ReadableTable, TableDefinition, WriteTransaction};
+use kms_store::group::GroupCommit;
+use kms_store::nonces::NonceTable;
+use kms_store::redb::{ReadableTable, WriteTransaction};
 use kms_store::Store;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Arc;
-use tokio::sync::oneshot;
+use std::sync::{Arc, Mutex};
 
-/// eoa (20) || nonce (8) -> deadline.
-const NONCES: TableDefinition<&[u8], u64> = TableDefinition::new("nonces");
-/// deadline (8) || eoa (20) || nonce (8) -> (), for pruning expired nonces in order.
-const NONCE_EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("nonce_expiry");
+/// eoa (20) || nonce (8) -> deadline, and the same in expiry order (`kms_store::nonces`).
+const NONCES: NonceTable = NonceTable::new("nonces", "nonce_expiry");
 
-const MAX_BATCH: usize = 512;
 const PRUNE_PER_BATCH: usize = 256;
 
 /// Replay protection of one request.
@@ -27,6 +25,18 @@ pub struct Nonce {
     pub eoa: Address,
     pub nonce: u64,
     pub deadline: u64,
+}
+
+impl Nonce {
+    /// The nonce of `eoa`'s request.
+    pub fn of(eoa: Address, req: &kms_crypto::auth::Request) -> Self {
+        let fresh = req.freshness();
+        Self {
+            eoa,
+            nonce: fresh.nonce,
+            deadline: fresh.deadline,
+        }
+    }
 }
 
 /// A change to apply atomically with its audit record.
@@ -53,50 +63,64 @@ pub enum Op {
     },
 }
 
-type Reply = oneshot::Sender<Result<(), ApiError>>;
-
-/// Handle to the writer thread.
+/// The writer: every change goes through one group commit (`kms_store::group`).
 #[derive(Clone)]
 pub struct Ledger {
-    tx: SyncSender<(Op, Reply)>,
+    inner: Arc<Inner>,
 }
 
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+struct Inner {
+    store: Arc<Store>,
+    /// The audit chain's head moves with each commit (held only by the committing caller).
+    audit: Mutex<AuditLog>,
+    group: GroupCommit<Op, Result<(), ServiceError>>,
 }
+
+pub use kms_api::time::unix_now as now;
 
 impl Ledger {
-    /// Starts the writer thread.
     pub fn start(store: Arc<Store>, audit: AuditLog) -> Self {
-        let (tx, rx) = sync_channel(4096);
-        std::thread::Builder::new()
-            .name("kms-signer-ledger".into())
-            .spawn(move || writer(store, audit, rx))
-            .map(|_| ())
-            .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the ledger thread"));
-        Self { tx }
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                audit: Mutex::new(audit),
+                group: GroupCommit::default(),
+            }),
+        }
     }
 
     /// Applies `op` and waits until it is durable.
-    pub async fn submit(&self, op: Op) -> Result<(), ApiError> {
-        let (reply, wait) = oneshot::channel();
-        let tx = self.tx.clone();
-        // The channel is bounded: wait for room off the async runtime.
-        tokio::task::spawn_blocking(move || tx.send((op, reply)).map_err(|_| ()))
+    pub async fn submit(&self, op: Op) -> Result<(), ServiceError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.group.run(op, |batch| inner.commit(batch)))
             .await
-            .map_err(ApiError::internal)?
-            .map_err(|_| ApiError::internal("ledger stopped"))?;
-        wait.await
-            .map_err(|_| ApiError::internal("ledger dropped a request"))?
+            .map_err(ServiceError::internal)?
+            .map_err(|e| {
+                ServiceError::internal(format!("ledger batch failed, nothing written: {e}"))
+            })?
+    }
+}
+
+impl Inner {
+    /// One transaction for `batch`; on a storage failure nothing of it is written and the audit
+    /// chain's head goes back to where it was.
+    fn commit(&self, batch: &[&Op]) -> anyhow::Result<Vec<Result<(), ServiceError>>> {
+        let mut audit = self
+            .audit
+            .lock()
+            .map_err(|_| anyhow::anyhow!("audit lock poisoned"))?;
+        let head = audit.head();
+        let outcome = run_batch(&self.store, &mut audit, batch);
+        if outcome.is_err() {
+            audit.reset(head);
+        }
+        outcome
     }
 }
 
 enum Fail {
     /// The request is refused; record it and go on.
-    Refuse(ApiError),
+    Refuse(ServiceError),
     /// Storage failed: abort the whole batch.
     Storage(anyhow::Error),
 }
@@ -107,52 +131,25 @@ impl<E: Into<anyhow::Error>> From<E> for Fail {
     }
 }
 
-fn writer(store: Arc<Store>, mut audit: AuditLog, rx: Receiver<(Op, Reply)>) {
-    while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
-            }
-        }
-        let head = audit.head();
-        let outcome = run_batch(&store, &mut audit, &jobs);
-        match outcome {
-            Ok(results) => {
-                for ((_, reply), result) in jobs.into_iter().zip(results) {
-                    let _ = reply.send(result);
-                }
-            }
-            Err(e) => {
-                audit.reset(head);
-                tracing::error!(error = %e, batch = jobs.len(), "ledger batch failed; nothing in it was written");
-                for (_, reply) in jobs {
-                    let _ = reply.send(Err(ApiError::internal("storage failure")));
-                }
-            }
-        }
-    }
-}
-
 fn run_batch(
     store: &Store,
     audit: &mut AuditLog,
-    jobs: &[(Op, Reply)],
-) -> anyhow::Result<Vec<Result<(), ApiError>>> {
+    jobs: &[&Op],
+) -> anyhow::Result<Vec<Result<(), ServiceError>>> {
     let time = now();
     let tx = store.db().begin_write()?;
     let mut results = Vec::with_capacity(jobs.len());
-    for (op, _) in jobs {
+    for op in jobs.iter().copied() {
         let (entry, result) = match apply(&tx, op, time) {
             Ok(()) => (audit_of(op, "ok"), Ok(())),
-            Err(Fail::Refuse(e)) => (audit_of(op, e.code), Err(e)),
+            Err(Fail::Refuse(e)) => (audit_of(op, e.code()), Err(e)),
             Err(Fail::Storage(e)) => return Err(e),
         };
         audit.append(&tx, time, entry)?;
         results.push(result);
     }
-    prune_nonces(&tx, time)?;
+    // Expired nonces can no longer be replayed: the deadline check refuses them first.
+    NONCES.prune(&tx, time, PRUNE_PER_BATCH)?;
     tx.commit()?;
     Ok(results)
 }
@@ -177,19 +174,11 @@ fn nonce_key(n: &Nonce) -> Vec<u8> {
 }
 
 fn consume_nonce(tx: &WriteTransaction, n: &Nonce) -> Result<(), Fail> {
-    let key = nonce_key(n);
-    let mut nonces = tx.open_table(NONCES)?;
-    if nonces.get(key.as_slice())?.is_some() {
-        return Err(Fail::Refuse(ApiError::conflict(
-            "nonce_reused",
-            "this nonce was already used by this EOA",
-        )));
+    if NONCES.consume(tx, &nonce_key(n), n.deadline)? {
+        Ok(())
+    } else {
+        Err(Fail::Refuse(ServiceError::NonceReused))
     }
-    nonces.insert(key.as_slice(), n.deadline)?;
-    let mut expiry = n.deadline.to_be_bytes().to_vec();
-    expiry.extend_from_slice(&key);
-    tx.open_table(NONCE_EXPIRY)?.insert(expiry.as_slice(), ())?;
-    Ok(())
 }
 
 /// Checks first, then writes, so a refused op leaves nothing behind in the shared transaction.
@@ -204,10 +193,7 @@ fn apply(tx: &WriteTransaction, op: &Op, _time: u64) -> Result<(), Fail> {
             ..
         } => {
             if tx.open_table(KEYS)?.get(record.eoa.as_slice())?.is_some() {
-                return Err(Fail::Refuse(ApiError::conflict(
-                    "key_exists",
-                    "this EOA already has a key; rotate it instead",
-                )));
+                return Err(Fail::Refuse(ServiceError::KeyExists));
             }
             if let Some(n) = nonce {
                 consume_nonce(tx, n)?;
@@ -236,10 +222,7 @@ fn apply(tx: &WriteTransaction, op: &Op, _time: u64) -> Result<(), Fail> {
                 .map(|v| serde_json::from_slice(v.value()))
                 .transpose()?;
             if current.as_ref() != Some(expected) {
-                return Err(Fail::Refuse(ApiError::conflict(
-                    "concurrent_update",
-                    "the key changed meanwhile; retry",
-                )));
+                return Err(Fail::Refuse(ServiceError::ConcurrentUpdate));
             }
             if let Some(n) = nonce {
                 consume_nonce(tx, n)?;
@@ -260,24 +243,4 @@ fn apply(tx: &WriteTransaction, op: &Op, _time: u64) -> Result<(), Fail> {
             Ok(())
         }
     }
-}
-
-/// Deletes a bounded number of nonces whose deadline has passed (they can no longer be replayed:
-/// the deadline check refuses them first).
-fn prune_nonces(tx: &WriteTransaction, time: u64) -> anyhow::Result<()> {
-    let mut expiry = tx.open_table(NONCE_EXPIRY)?;
-    let mut nonces = tx.open_table(NONCES)?;
-    let upper = time.to_be_bytes();
-    let expired: Vec<Vec<u8>> = expiry
-        .range(..upper.as_slice())?
-        .take(PRUNE_PER_BATCH)
-        .map(|r| r.map(|(k, _)| k.value().to_vec()))
-        .collect::<Result<_, _>>()?;
-    for k in expired {
-        expiry.remove(k.as_slice())?;
-        if let Some(nonce_key) = k.get(8..) {
-            nonces.remove(nonce_key)?;
-        }
-    }
-    Ok(())
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod keyring;
 pub mod ledger;
 pub mod metrics;
+pub mod service;
 pub mod tls;
 
 use anyhow::Context;
@@ -39,9 +40,7 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     if let Some(path) = &cfg.port_file {
         // Written atomically so a watcher never reads half an address.
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, addr.to_string())?;
-        std::fs::rename(&tmp, path)?;
+        kms_store::files::write_atomic(path, addr.to_string().as_bytes())?;
     }
     tracing::info!(
         %addr,
@@ -55,8 +54,8 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
             tick.tick().await;
-            api::retire_expired(&bg).await;
-            api::auto_rotate(&bg).await;
+            service::retire_expired(&bg).await;
+            service::auto_rotate(&bg).await;
         }
     });
 
@@ -64,12 +63,12 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     match tls {
         Some(config) => {
             axum::serve(tls::TlsListener::new(listener, config)?, app)
-                .with_graceful_shutdown(kms_service::shutdown_signal())
+                .with_graceful_shutdown(kms_http::shutdown_signal())
                 .await?
         }
         None => {
             axum::serve(listener, app)
-                .with_graceful_shutdown(kms_service::shutdown_signal())
+                .with_graceful_shutdown(kms_http::shutdown_signal())
                 .await?
         }
     }

@@ -2,8 +2,8 @@
 //! service's data directory.
 
 use clap::{Args, Parser, Subcommand};
-use kms_service::Bn254Source;
 use kms_signer::config::FileConfig;
+use kms_store::files::Bn254Source;
 use kms_store::KekSource;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -152,7 +152,7 @@ fn serve_config(a: ServeArgs) -> anyhow::Result<kms_signer::config::Config> {
 }
 
 fn main() {
-    kms_service::init_tracing();
+    kms_http::init_tracing();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -59,7 +59,7 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
-        kms_service::render(&self.registry)
+        kms_http::render(&self.registry)
     }
 }
 

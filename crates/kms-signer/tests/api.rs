@@ -1,4 +1,5 @@
 //! The real service over HTTP: every route and every error class.
+#![cfg(test)]
 
 mod common;
 

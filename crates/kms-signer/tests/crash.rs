@@ -1,6 +1,7 @@
 //! `kill -9` during creates and rotations, many times over one data directory: after each restart
 //! no acknowledged key or version is lost, every EOA has exactly one active version, and every
 //! acknowledged version still signs exactly as it did before the crash.
+#![cfg(test)]
 
 mod common;
 

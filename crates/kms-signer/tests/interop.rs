@@ -4,6 +4,7 @@
 //! py-ecc and eth-account through `kms-crypto/tests/interop/check.py`.
 //!
 //! Needs `KMS_PYTHON` (with tests/interop/requirements.txt) and `KMS_CAST`, as `scripts/test` sets.
+#![cfg(test)]
 
 mod common;
 

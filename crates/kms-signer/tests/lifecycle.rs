@@ -1,5 +1,6 @@
 //! Key lifecycle across processes: rotation and grace, restart, audit log integrity, import of an
 //! existing keystore, and that secrets never leave the service.
+#![cfg(test)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! TLS: the real `kms-signer` binary serving HTTPS with a certificate made at test time.
+#![cfg(test)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -35,8 +35,7 @@ impl core::fmt::Debug for Store {
 }
 
 fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
-    std::fs::read(path)
-        .map(Zeroizing::new)
+    crate::files::read_secret(path)
         .map_err(|_| Error::KekSource("cannot read the passphrase or key file"))
 }
 
@@ -54,7 +53,7 @@ impl Store {
             KekSource::KeyFile(path) => Kek::from_key_file_content(&read_file(path)?)?,
             KekSource::PassphraseFile(path) => {
                 let mut text = read_file(path)?;
-                // Editors end files with a newline; it is not part of the passphrase.
+                // The password rule of `crate::files`: trailing line endings are not part of it.
                 while matches!(text.last(), Some(b'\n' | b'\r')) {
                     text.pop();
                 }

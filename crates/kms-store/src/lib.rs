@@ -1,26 +1,14 @@
 //! Embedded storage for the KMS services: one redb database per data directory, and a
 //! key-encryption key (KEK) under which every secret is sealed before it is written. The KEK comes
-//! from a passphrase file (Argon2id) or a key file and exists only in memory.
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
+//! from a passphrase file (Argon2id) or a key file and exists only in memory. Also the edges
+//! both services and the CLI share: secret files ([`files`]) and replay nonces ([`nonces`]).
 
 mod db;
 mod error;
+pub mod files;
+pub mod group;
 mod kek;
+pub mod nonces;
 
 pub use db::{Store, DB_FILE, META};
 pub use error::{Error, Result};

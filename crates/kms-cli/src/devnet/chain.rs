@@ -15,9 +15,11 @@ use super::{
 };
 use crate::error::CliError;
 use alloy_primitives::Address;
+use kms_api::config::NodeFile;
 use kms_chain::anvil::DEV_KEYS;
 use kms_chain::{LocalSigner, OperatorStatus, Registry};
 use kms_client::{EoaKey, SignerClient};
+use kms_store::files::read_encryption_key;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc::Receiver;
@@ -247,12 +249,16 @@ fn set_up(
             .block_on(registry.operator_status(operator))
             .map_err(chain)?;
         if status == OperatorStatus::Unknown {
-            // The node's own configuration, read as the node reads it.
-            let config = root.join(node_dir_name(i)).join("node.toml");
-            let fail = |e: anyhow::Error| CliError::Failure(format!("{e:#}"));
-            let node = kms_node::config::Config::load(&config).map_err(fail)?;
-            let enc = node.encryption_key().map_err(fail)?;
-            if Address::from(node.address) != operator {
+            // The node's own configuration (its schema is the node's) and encryption key.
+            let dir = root.join(node_dir_name(i));
+            let config = dir.join("node.toml");
+            let fail = |e: String| CliError::Failure(format!("{}: {e}", config.display()));
+            let text = std::fs::read_to_string(&config).map_err(|e| fail(e.to_string()))?;
+            let node: NodeFile = toml::from_str(&text).map_err(|e| fail(e.to_string()))?;
+            let enc_file = dir.join(node.encryption_key_file.unwrap_or_default());
+            let enc = read_encryption_key(&enc_file).map_err(|e| fail(e.to_string()))?;
+            let address: Option<Address> = node.address.as_deref().and_then(|a| a.parse().ok());
+            if address != Some(operator) {
                 return Err(CliError::Failure(format!(
                     "{}: the address is not anvil account {i}'s",
                     config.display()

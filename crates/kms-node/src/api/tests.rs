@@ -4,6 +4,7 @@ use kms_crypto::bls::EvalPoint;
 use kms_crypto::bn254;
 use kms_crypto::seal::EncryptionKey;
 use kms_protocol::Operator;
+use serde_json::Value;
 
 /// A node (alone in its operator file, no epoch) served on a loopback port; the permits of its
 /// app-request semaphore are reachable for the test.

@@ -1,16 +1,16 @@
 use super::*;
 use kms_crypto::bls::EvalPoint;
 
-fn open() -> (tempfile::TempDir, State) {
+fn open() -> (tempfile::TempDir, NodeStore) {
     let dir = tempfile::tempdir().unwrap();
     let kek = dir.path().join("kek");
     std::fs::write(&kek, [7u8; 32]).unwrap();
-    let state = State::open(&dir.path().join("data"), &KekSource::KeyFile(kek)).unwrap();
+    let state = NodeStore::open(&dir.path().join("data"), &KekSource::KeyFile(kek)).unwrap();
     (dir, state)
 }
 
-fn record(epoch: u64) -> EpochRecord {
-    EpochRecord {
+fn record(epoch: u64) -> StoredEpoch {
+    StoredEpoch {
         epoch,
         config: vec![1, 2, epoch as u8],
         certificate: vec![3],
@@ -135,7 +135,7 @@ fn concurrent_nonces_share_commits_and_stay_single_use() {
     assert_eq!(all, expected);
     drop(s);
     let kek = d.path().join("kek");
-    let s = State::open(&d.path().join("data"), &KekSource::KeyFile(kek)).unwrap();
+    let s = NodeStore::open(&d.path().join("data"), &KekSource::KeyFile(kek)).unwrap();
     assert!(expected
         .iter()
         .all(|n| !s.use_nonce("app", *n, 100, 50).unwrap()));
@@ -143,6 +143,7 @@ fn concurrent_nonces_share_commits_and_stay_single_use() {
 
 #[test]
 fn lists_refuse_truncation() {
+    use kms_api::batch::{decode_list, encode_list};
     let l = encode_list(&[b"ab", b"", b"c"]);
     assert_eq!(
         decode_list(&l).unwrap(),
@@ -150,4 +151,32 @@ fn lists_refuse_truncation() {
     );
     assert!(decode_list(&l[..l.len() - 1]).is_err());
     assert!(decode_list(&[0, 0, 0]).is_err());
+}
+
+/// The stored epoch's bytes (docs/0010): config, certificate, public commitment, then the logs,
+/// each framed by `kms_api::batch`. A change here is a storage format change.
+#[test]
+fn the_stored_epoch_encoding_is_pinned() {
+    let record = StoredEpoch {
+        epoch: 9,
+        config: vec![0xc0],
+        certificate: vec![0xce, 0x27],
+        public: vec![],
+        logs: vec![vec![0x01], vec![0x02, 0x03]],
+    };
+    let bytes = record.encode();
+    assert_eq!(
+        hex::encode(&bytes),
+        "00000001c000000002ce27000000000000000101000000020203"
+    );
+    let back = StoredEpoch::decode(9, &bytes).unwrap();
+    assert_eq!(
+        (back.config, back.certificate, back.public, back.logs),
+        (
+            record.config,
+            record.certificate,
+            record.public,
+            record.logs
+        )
+    );
 }

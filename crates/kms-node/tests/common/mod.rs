@@ -158,20 +158,14 @@ impl Cluster {
             .stderr(log)
             .spawn()
             .unwrap();
-        n.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&port_file) {
-                let addr: std::net::SocketAddr = text.trim().parse().unwrap();
-                n.port = addr.port();
-                break;
-            }
-            if let Some(status) = n.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("node {i} exited at start ({status}):\n{}", self.log(i));
-            }
-            assert!(Instant::now() < deadline, "node {i} did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = n.child.insert(child);
+        let addr = kms_test_support::wait_for_port(
+            child,
+            &port_file,
+            &n.dir.join("node.log"),
+            Duration::from_secs(30),
+        );
+        n.port = addr.port();
     }
 
     /// Restarts a stopped node and points the operator file at its new port.

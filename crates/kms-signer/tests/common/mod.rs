@@ -10,7 +10,7 @@ use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const CHAIN_ID: u64 = 31337;
 
@@ -36,7 +36,7 @@ impl Signer {
         let port_file = dir.join("port");
         let _ = std::fs::remove_file(&port_file);
         let log = dir.join(format!("signer-{}.log", now_ms()));
-        let child = Command::new(bin())
+        let mut child = Command::new(bin())
             .args([
                 "serve",
                 "--listen",
@@ -56,18 +56,8 @@ impl Signer {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let started = Instant::now();
-        let addr = loop {
-            if let Ok(a) = std::fs::read_to_string(&port_file) {
-                break a;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "signer did not start: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let addr =
+            kms_test_support::wait_for_port(&mut child, &port_file, &log, Duration::from_secs(60));
         Signer {
             dir: dir.to_path_buf(),
             url: format!("http://{addr}"),

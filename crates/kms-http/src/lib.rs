@@ -1,20 +1,11 @@
 //! What the KMS HTTP services (`kms-signer`, `kms-node`) share, so that both fail, log, report
 //! metrics and stop the same way: [`ApiError`] (a status, a stable code and a message with no
-//! internals), the Prometheus text response, the tracing set-up, the shutdown signal, and how an
-//! operator's BN254 key and other secrets are read from their files ([`Bn254Source`]).
-#![forbid(unsafe_code)]
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+//! internals), the Prometheus text response, the tracing set-up and the shutdown signal.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use prometheus_client::registry::Registry;
-use serde_json::json;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
@@ -67,7 +58,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let body = kms_api::ErrorBody::new(self.code, &self.message);
         (self.status, Json(body)).into_response()
     }
 }
@@ -174,49 +165,4 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-}
-
-/// Where an operator's BN254 key is read from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Bn254Source {
-    /// A keystore (eigenlayer-cli or EIP-2335 layout) and the file holding its password (the
-    /// final line ending is not part of it).
-    Keystore {
-        file: std::path::PathBuf,
-        password: std::path::PathBuf,
-    },
-    /// A file holding the secret key: one decimal or 0x-hex integer, reduced mod r (zero refused),
-    /// as the `kms` key tools read it.
-    KeyFile(std::path::PathBuf),
-}
-
-impl Bn254Source {
-    pub fn load(&self) -> anyhow::Result<kms_crypto::bn254::SecretKey> {
-        use anyhow::Context;
-        match self {
-            Self::KeyFile(p) => {
-                let text = read_secret_text(p)?;
-                kms_crypto::bn254::SecretKey::from_int_str(text.trim())
-                    .with_context(|| format!("{}: not a BN254 secret key", p.display()))
-            }
-            Self::Keystore { file, password } => {
-                let json = std::fs::read_to_string(file)
-                    .with_context(|| format!("reading {}", file.display()))?;
-                let mut pw = read_secret_text(password)?;
-                while pw.ends_with('\n') || pw.ends_with('\r') {
-                    pw.pop();
-                }
-                kms_crypto::keystore::decrypt_any(&json, &pw)
-                    .with_context(|| format!("{}: cannot decrypt the keystore", file.display()))
-            }
-        }
-    }
-}
-
-/// A file's text, wiped from memory when dropped.
-pub fn read_secret_text(p: &std::path::Path) -> anyhow::Result<zeroize::Zeroizing<String>> {
-    use anyhow::Context;
-    std::fs::read_to_string(p)
-        .map(zeroize::Zeroizing::new)
-        .with_context(|| format!("reading {}", p.display()))
 }

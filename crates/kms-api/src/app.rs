@@ -1,0 +1,96 @@
+//! App ids: the name an application's key is derived from (`H(app_id)`), a URL path segment of
+//! `/v1/apps/{app_id}/partial` and an EIP-712 string, so one plain alphabet everywhere.
+
+use std::fmt;
+
+/// The longest app id, in bytes (all ASCII).
+pub const MAX_APP_ID_LEN: usize = 128;
+
+/// Why a string is not an app id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppIdError {
+    /// No characters.
+    Empty,
+    /// More than [`MAX_APP_ID_LEN`] bytes.
+    TooLong,
+    /// A character outside `[A-Za-z0-9._:-]`.
+    BadCharacter,
+}
+
+impl AppIdError {
+    /// The reason, completing "not an app id: ...".
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Empty => "it is empty",
+            Self::TooLong => "it is longer than 128 characters",
+            Self::BadCharacter => "only letters, digits and . _ : - are allowed",
+        }
+    }
+}
+
+impl fmt::Display for AppIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+impl std::error::Error for AppIdError {}
+
+/// Checks the rule: 1 to [`MAX_APP_ID_LEN`] characters from `[A-Za-z0-9._:-]`.
+pub fn check_app_id(id: &str) -> Result<(), AppIdError> {
+    if id.is_empty() {
+        return Err(AppIdError::Empty);
+    }
+    if id.len() > MAX_APP_ID_LEN {
+        return Err(AppIdError::TooLong);
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+    {
+        return Err(AppIdError::BadCharacter);
+    }
+    Ok(())
+}
+
+/// An app id that follows the rule (see [`check_app_id`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AppId(String);
+
+impl AppId {
+    /// `id` if it follows the rule.
+    pub fn new(id: &str) -> Result<Self, AppIdError> {
+        check_app_id(id)?;
+        Ok(Self(id.to_owned()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AppId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The first bytes of the associated data a partial is sealed under (see [`partial_aad`]).
+pub const PARTIAL_AAD_TAG: &[u8] = b"KMS_PARTIAL_V1";
+
+/// The associated data a node seals its partial under:
+/// `"KMS_PARTIAL_V1" ‖ u16be(len(app_id)) ‖ app_id ‖ node (20 bytes) ‖ u64be(epoch)`. It binds the
+/// sealed partial to the app, the node and the epoch, so a reply cannot be passed off as another's.
+pub fn partial_aad(app_id: &AppId, node: &[u8; 20], epoch: u64) -> Vec<u8> {
+    let id = app_id.as_str().as_bytes();
+    // An app id is at most 128 bytes, so its length fits the u16.
+    let len = id.len() as u16;
+    let mut aad = Vec::with_capacity(PARTIAL_AAD_TAG.len() + 2 + id.len() + 20 + 8);
+    aad.extend_from_slice(PARTIAL_AAD_TAG);
+    aad.extend_from_slice(&len.to_be_bytes());
+    aad.extend_from_slice(id);
+    aad.extend_from_slice(node);
+    aad.extend_from_slice(&epoch.to_be_bytes());
+    aad
+}

@@ -1,0 +1,489 @@
+//! Golden encodings of the wire contract. A failure here means a byte on the wire or on disk
+//! changed: if that is intended, bump the version it belongs to and say so (docs/0010).
+#![cfg(test)]
+
+use kms_api::app::{check_app_id, partial_aad, AppId, AppIdError};
+use kms_api::batch::{decode_list, encode_list, FramingError};
+use kms_api::config::{NodeChainFile, NodeFile};
+use kms_api::node::*;
+use kms_api::ErrorBody;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Serializes `value` and checks the exact text; also that the fields are in the bytewise
+/// order the services always sent (a `serde_json::Value` sorts its keys).
+fn pinned<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
+    value: &T,
+    golden: &str,
+) {
+    let text = serde_json::to_string(value).unwrap();
+    assert_eq!(
+        text,
+        golden,
+        "the JSON of {} changed",
+        std::any::type_name::<T>()
+    );
+    let sorted = serde_json::to_string(&serde_json::to_value(value).unwrap()).unwrap();
+    assert_eq!(
+        text,
+        sorted,
+        "{}: fields not in wire order",
+        std::any::type_name::<T>()
+    );
+    let back: T = serde_json::from_str(golden).unwrap();
+    assert_eq!(&back, value);
+}
+
+const NODE: &str = "0x00000000000000000000000000000000000000aa";
+
+#[test]
+fn node_answers_are_pinned() {
+    pinned(
+        &MpkAnswer {
+            certificate: "0x01".into(),
+            commitment: "0x02".into(),
+            epoch: 7,
+            mpk: "0x03".into(),
+            node: NODE.into(),
+            operators: vec![
+                MpkOperator {
+                    address: NODE.into(),
+                    id: Some(1),
+                    public_share: "0x04".into(),
+                    url: Some("http://127.0.0.1:1".into()),
+                },
+                MpkOperator {
+                    address: NODE.into(),
+                    id: None,
+                    public_share: "0x05".into(),
+                    url: None,
+                },
+            ],
+            round: "0x06".into(),
+            threshold: 3,
+        },
+        concat!(
+            r#"{"certificate":"0x01","commitment":"0x02","epoch":7,"mpk":"0x03","#,
+            r#""node":"0x00000000000000000000000000000000000000aa","operators":["#,
+            r#"{"address":"0x00000000000000000000000000000000000000aa","id":1,"#,
+            r#""public_share":"0x04","url":"http://127.0.0.1:1"},"#,
+            r#"{"address":"0x00000000000000000000000000000000000000aa","id":null,"#,
+            r#""public_share":"0x05","url":null}],"round":"0x06","threshold":3}"#
+        ),
+    );
+    pinned(
+        &EpochAnswer {
+            certificate: "0x01".into(),
+            config: "0x02".into(),
+            epoch: 9,
+            logs: vec!["0x03".into(), "0x04".into()],
+        },
+        r#"{"certificate":"0x01","config":"0x02","epoch":9,"logs":["0x03","0x04"]}"#,
+    );
+    pinned(
+        &StatusAnswer {
+            epoch: Some(4),
+            faults: vec![OperatorFaults {
+                count: 2,
+                operator: NODE.into(),
+                reasons: BTreeMap::from([("equivocation".into(), 1), ("flood".into(), 1)]),
+            }],
+            interval_secs: 30,
+            last_round: Some(LastRound {
+                duration_ms: 120,
+                epoch: 4,
+                finished_at: 1_700_000_000,
+                outcome: "finalized".into(),
+            }),
+            members: 4,
+            node: NODE.into(),
+            round: Some(RoundStatus {
+                epoch: 5,
+                kind: "reshare".into(),
+                phase: "acks".into(),
+                started_at: 1_700_000_030,
+            }),
+            threshold: Some(3),
+        },
+        concat!(
+            r#"{"epoch":4,"faults":[{"count":2,"operator":"#,
+            r#""0x00000000000000000000000000000000000000aa","reasons":{"equivocation":1,"#,
+            r#""flood":1}}],"interval_secs":30,"last_round":{"duration_ms":120,"epoch":4,"#,
+            r#""finished_at":1700000000,"outcome":"finalized"},"members":4,"#,
+            r#""node":"0x00000000000000000000000000000000000000aa","round":{"epoch":5,"#,
+            r#""kind":"reshare","phase":"acks","started_at":1700000030},"threshold":3}"#
+        ),
+    );
+    pinned(
+        &StatusAnswer {
+            epoch: None,
+            faults: vec![],
+            interval_secs: 30,
+            last_round: None,
+            members: 1,
+            node: NODE.into(),
+            round: None,
+            threshold: None,
+        },
+        concat!(
+            r#"{"epoch":null,"faults":[],"interval_secs":30,"last_round":null,"members":1,"#,
+            r#""node":"0x00000000000000000000000000000000000000aa","round":null,"threshold":null}"#
+        ),
+    );
+    pinned(
+        &ProtocolAnswer {
+            accepted: 1,
+            rejected: vec![
+                Rejected {
+                    code: "equivocation".into(),
+                    culprit: Some(NODE.into()),
+                    index: 0,
+                    reason: "two proposals".into(),
+                },
+                Rejected {
+                    code: "duplicate".into(),
+                    culprit: None,
+                    index: 2,
+                    reason: "seen".into(),
+                },
+            ],
+        },
+        concat!(
+            r#"{"accepted":1,"rejected":[{"code":"equivocation","#,
+            r#""culprit":"0x00000000000000000000000000000000000000aa","index":0,"#,
+            r#""reason":"two proposals"},{"code":"duplicate","culprit":null,"index":2,"#,
+            r#""reason":"seen"}]}"#
+        ),
+    );
+    pinned(
+        &PartialAnswer {
+            epoch: 3,
+            id: Some(2),
+            node: NODE.into(),
+            sealed: "0x07".into(),
+        },
+        r#"{"epoch":3,"id":2,"node":"0x00000000000000000000000000000000000000aa","sealed":"0x07"}"#,
+    );
+    pinned(
+        &Healthz {
+            epoch: None,
+            status: "ok".into(),
+        },
+        r#"{"epoch":null,"status":"ok"}"#,
+    );
+    pinned(
+        &ErrorBody::new("no_epoch", "no epoch is finalized yet"),
+        r#"{"error":{"code":"no_epoch","message":"no epoch is finalized yet"}}"#,
+    );
+}
+
+#[test]
+fn partial_request_is_pinned_and_strict() {
+    pinned(
+        &PartialRequest {
+            deadline: 1_700_000_120,
+            epoch: Some(3),
+            nonce: 42,
+            response_key: "0x08".into(),
+            signature: "0x09".into(),
+        },
+        r#"{"deadline":1700000120,"epoch":3,"nonce":42,"response_key":"0x08","signature":"0x09"}"#,
+    );
+    // Older clients leave the epoch out: the newest epoch is meant.
+    let r: PartialRequest =
+        serde_json::from_str(r#"{"deadline":1,"nonce":2,"response_key":"0x","signature":"0x"}"#)
+            .unwrap();
+    assert_eq!(r.epoch, None);
+    // A field the node does not know is refused, not ignored.
+    assert!(serde_json::from_str::<PartialRequest>(
+        r#"{"deadline":1,"nonce":2,"response_key":"0x","signature":"0x","app":"x"}"#
+    )
+    .is_err());
+}
+
+#[test]
+fn partial_aad_is_pinned() {
+    let app = AppId::new("app").unwrap();
+    let mut node = [0u8; 20];
+    node[19] = 0xaa;
+    assert_eq!(
+        hex::encode(partial_aad(&app, &node, 0x0102_0304_0506_0708)),
+        concat!(
+            "4b4d535f5041525449414c5f5631", // KMS_PARTIAL_V1
+            "0003",
+            "617070",
+            "00000000000000000000000000000000000000aa",
+            "0102030405060708"
+        )
+    );
+}
+
+#[test]
+fn app_ids_follow_one_rule() {
+    for ok in ["a", "my-app_1.v2:prod", &"x".repeat(128)] {
+        assert_eq!(check_app_id(ok), Ok(()), "{ok}");
+        assert_eq!(AppId::new(ok).unwrap().as_str(), ok);
+    }
+    assert_eq!(check_app_id(""), Err(AppIdError::Empty));
+    assert_eq!(check_app_id(&"x".repeat(129)), Err(AppIdError::TooLong));
+    for bad in ["a b", "a/b", "é", "a%2f", "a\n"] {
+        assert_eq!(check_app_id(bad), Err(AppIdError::BadCharacter), "{bad:?}");
+    }
+}
+
+#[test]
+fn batch_framing_is_pinned() {
+    let l = encode_list(&[b"ab", b"", b"c"]);
+    assert_eq!(hex::encode(&l), "000000026162000000000000000163");
+    assert_eq!(
+        decode_list(&l).unwrap(),
+        vec![b"ab".to_vec(), vec![], b"c".to_vec()]
+    );
+    assert_eq!(decode_list(&[]).unwrap(), Vec::<Vec<u8>>::new());
+    assert_eq!(
+        decode_list(&l[..l.len() - 1]),
+        Err(FramingError::TruncatedItem)
+    );
+    assert_eq!(decode_list(&[0, 0, 0]), Err(FramingError::TruncatedLength));
+}
+
+#[test]
+fn node_file_round_trips_and_refuses_unknown_fields() {
+    let file = NodeFile {
+        address: Some(NODE.into()),
+        listen: Some("127.0.0.1:9000".parse().unwrap()),
+        data_dir: Some("data".into()),
+        interval_secs: Some(30),
+        apps: BTreeMap::from([("demo".into(), NODE.into())]),
+        chain: Some(NodeChainFile {
+            rpc_url: "http://127.0.0.1:8545".into(),
+            registry: NODE.into(),
+            interval_blocks: Some(10),
+            confirmations: None,
+            block_time_ms: None,
+            tx_key_file: Some("tx.key".into()),
+            genesis_operators: Some(4),
+        }),
+        ..NodeFile::default()
+    };
+    let text = toml::to_string(&file).unwrap();
+    assert_eq!(
+        text,
+        concat!(
+            "address = \"0x00000000000000000000000000000000000000aa\"\n",
+            "listen = \"127.0.0.1:9000\"\n",
+            "data_dir = \"data\"\n",
+            "interval_secs = 30\n",
+            "\n[apps]\n",
+            "demo = \"0x00000000000000000000000000000000000000aa\"\n",
+            "\n[chain]\n",
+            "rpc_url = \"http://127.0.0.1:8545\"\n",
+            "registry = \"0x00000000000000000000000000000000000000aa\"\n",
+            "interval_blocks = 10\n",
+            "tx_key_file = \"tx.key\"\n",
+            "genesis_operators = 4\n",
+        )
+    );
+    assert_eq!(toml::from_str::<NodeFile>(&text).unwrap(), file);
+    assert!(toml::from_str::<NodeFile>("adress = \"0x\"\n").is_err());
+}
+
+mod signer {
+    use super::pinned;
+    use kms_api::signer::*;
+
+    fn g1(x: &str) -> G1Json {
+        G1Json {
+            x: x.into(),
+            y: "2".into(),
+        }
+    }
+
+    fn g2() -> G2Json {
+        G2Json {
+            x: ["3".into(), "4".into()],
+            y: ["5".into(), "6".into()],
+        }
+    }
+
+    const G2: &str = r#"{"x":["3","4"],"y":["5","6"]}"#;
+
+    #[test]
+    fn answers_are_pinned() {
+        let version = |state: &str, grace_until, retired_at| KeyVersion {
+            created_at: 10,
+            g1: g1("1"),
+            g2: g2(),
+            grace_until,
+            retired_at,
+            state: state.into(),
+            version: 1,
+        };
+        pinned(
+            &KeyList {
+                keys: vec![KeyAnswer {
+                    active_version: Some(2),
+                    eoa: "0xAbC0000000000000000000000000000000000001".into(),
+                    versions: vec![
+                        version("retired", None, Some(30)),
+                        version("grace", Some(20), None),
+                        version("active", None, None),
+                    ],
+                }],
+            },
+            &format!(
+                concat!(
+                    r#"{{"keys":[{{"active_version":2,"#,
+                    r#""eoa":"0xAbC0000000000000000000000000000000000001","versions":["#,
+                    r#"{{"created_at":10,"g1":{{"x":"1","y":"2"}},"g2":{g2},"retired_at":30,"#,
+                    r#""state":"retired","version":1}},"#,
+                    r#"{{"created_at":10,"g1":{{"x":"1","y":"2"}},"g2":{g2},"grace_until":20,"#,
+                    r#""state":"grace","version":1}},"#,
+                    r#"{{"created_at":10,"g1":{{"x":"1","y":"2"}},"g2":{g2},"#,
+                    r#""state":"active","version":1}}]}}]}}"#
+                ),
+                g2 = G2
+            ),
+        );
+        pinned(
+            &SignAnswer {
+                g1: g1("1"),
+                g2: g2(),
+                key_version: 3,
+                message_point: g1("7"),
+                signature: g1("8"),
+            },
+            &format!(
+                concat!(
+                    r#"{{"g1":{{"x":"1","y":"2"}},"g2":{},"key_version":3,"#,
+                    r#""message_point":{{"x":"7","y":"2"}},"signature":{{"x":"8","y":"2"}}}}"#
+                ),
+                G2
+            ),
+        );
+        let scalar = |key_version| ScalarMulAnswer {
+            g1: g1("1"),
+            g2: g2(),
+            key_version,
+            signature: g1("8"),
+        };
+        pinned(
+            &scalar(Some(1)),
+            &format!(
+                r#"{{"g1":{{"x":"1","y":"2"}},"g2":{G2},"key_version":1,"signature":{{"x":"8","y":"2"}}}}"#
+            ),
+        );
+        // The seed's alias answers without the version.
+        pinned(
+            &scalar(None),
+            &format!(r#"{{"g1":{{"x":"1","y":"2"}},"g2":{G2},"signature":{{"x":"8","y":"2"}}}}"#),
+        );
+        pinned(
+            &RegistrationAnswer {
+                digest: "0x01".into(),
+                key_version: 1,
+                message_point: g1("7"),
+                pubkey_registration_params: PubkeyRegistrationParams {
+                    pubkey_g1: g1("1"),
+                    pubkey_g2: g2(),
+                    pubkey_registration_signature: g1("8"),
+                },
+            },
+            &format!(
+                concat!(
+                    r#"{{"digest":"0x01","key_version":1,"message_point":{{"x":"7","y":"2"}},"#,
+                    r#""pubkeyRegistrationParams":{{"pubkeyG1":{{"x":"1","y":"2"}},"#,
+                    r#""pubkeyG2":{},"pubkeyRegistrationSignature":{{"x":"8","y":"2"}}}}}}"#
+                ),
+                G2
+            ),
+        );
+        pinned(
+            &KeyRegistrationAnswer {
+                digest: "0x01".into(),
+                key_data: "0x02".into(),
+                key_version: 1,
+                message_point: g1("7"),
+                signature: g1("8"),
+            },
+            concat!(
+                r#"{"digest":"0x01","keyData":"0x02","key_version":1,"#,
+                r#""message_point":{"x":"7","y":"2"},"signature":{"x":"8","y":"2"}}"#
+            ),
+        );
+        pinned(
+            &Healthz {
+                keys: 2,
+                status: "ok".into(),
+            },
+            r#"{"keys":2,"status":"ok"}"#,
+        );
+    }
+
+    #[test]
+    fn requests_are_pinned() {
+        pinned(
+            &CreateKeyRequest {
+                deadline: 1,
+                nonce: 2,
+                operator: "0x01".into(),
+                signature: "0x02".into(),
+            },
+            r#"{"deadline":1,"nonce":2,"operator":"0x01","signature":"0x02"}"#,
+        );
+        pinned(
+            &SignRequest {
+                deadline: 1,
+                key_version: 0,
+                message_hash: "0x03".into(),
+                nonce: 2,
+                signature: "0x02".into(),
+            },
+            r#"{"deadline":1,"key_version":0,"message_hash":"0x03","nonce":2,"signature":"0x02"}"#,
+        );
+        pinned(
+            &ScalarMulRequest {
+                deadline: 1,
+                hash: PointRequest {
+                    x: "4".into(),
+                    y: "5".into(),
+                },
+                key_version: 0,
+                nonce: 2,
+                signature: "0x02".into(),
+            },
+            concat!(
+                r#"{"deadline":1,"hash":{"x":"4","y":"5"},"key_version":0,"nonce":2,"#,
+                r#""signature":"0x02"}"#
+            ),
+        );
+        pinned(
+            &KeyRegistrationRequest {
+                avs: "0x0a".into(),
+                chain_id: 17000,
+                deadline: 1,
+                domain_version: "1".into(),
+                key_version: 0,
+                nonce: 2,
+                operator_set_id: 7,
+                registrar: "0x0b".into(),
+                signature: "0x02".into(),
+            },
+            concat!(
+                r#"{"avs":"0x0a","chain_id":17000,"deadline":1,"domain_version":"1","#,
+                r#""key_version":0,"nonce":2,"operator_set_id":7,"registrar":"0x0b","#,
+                r#""signature":"0x02"}"#
+            ),
+        );
+        // Defaults: the active version, KeyRegistrar's domain version "1".
+        let r: KeyRegistrationRequest = serde_json::from_str(
+            r#"{"avs":"0x0a","chain_id":1,"deadline":1,"nonce":2,"operator_set_id":7,"registrar":"0x0b","signature":"0x"}"#,
+        )
+        .unwrap();
+        assert_eq!((r.key_version, r.domain_version.as_str()), (0, "1"));
+        assert!(serde_json::from_str::<RotateRequest>(
+            r#"{"deadline":1,"nonce":2,"signature":"0x","key_version":1}"#
+        )
+        .is_err());
+    }
+}

@@ -1,0 +1,294 @@
+//! The signer's service layer: what a request may do with a key, apart from how it arrived.
+//! Authenticating an EOA's signed request (rate limit, deadline window, signer), using a key
+//! (version choice, nonce and audit record durable before the key computes anything), rotation
+//! and retirement. Every refusal is audited here; the routes (`crate::api`) only parse and answer.
+
+use crate::api::AppState;
+use crate::audit::AuditEntry;
+use crate::error::{ApiError, ServiceError};
+use crate::keyring::{secret_aad, version_record, KeyEntry, KeyRecord, Usable, VersionState};
+use crate::ledger::{now, Nonce, Op};
+use alloy_primitives::{Address, B256};
+use kms_crypto::auth::{recover_signer, Request};
+use kms_crypto::bn254::SecretKey;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Records a refusal for a named EOA, then returns the error.
+pub(crate) async fn refuse(
+    s: &AppState,
+    eoa: &Address,
+    req: &Request,
+    digest: Option<B256>,
+    version: u32,
+    e: ServiceError,
+) -> ServiceError {
+    let audit = AuditEntry {
+        eoa: eoa.to_checksum(None),
+        op: req.kind(),
+        key_version: version,
+        request_digest: digest.map(|d| format!("{d:#x}")).unwrap_or_default(),
+        outcome: e.code().to_owned(),
+    };
+    if let Err(log_err) = s.ledger.submit(Op::Refused { audit }).await {
+        tracing::error!(code = log_err.code(), "could not record a refused request");
+    }
+    e
+}
+
+/// Rate limit, deadline window and EOA signature; returns the request digest.
+pub(crate) async fn authenticate(
+    s: &AppState,
+    eoa: &Address,
+    req: &Request,
+    signature: &str,
+) -> Result<B256, ServiceError> {
+    s.rate_limit(eoa)?;
+    let digest = req.digest(s.cfg.chain_id);
+    let fresh = req.freshness();
+    let t = now();
+    let check = if fresh.deadline <= t {
+        Err(ServiceError::Expired)
+    } else if fresh.deadline > t + s.cfg.max_request_validity_secs {
+        Err(ServiceError::DeadlineTooFar {
+            max_secs: s.cfg.max_request_validity_secs,
+        })
+    } else {
+        parse_sig(signature)
+            .and_then(|sig| {
+                recover_signer(&digest, &sig)
+                    .map_err(|e| ServiceError::BadSignature(ApiError::from(e)))
+            })
+            .and_then(|who| {
+                if who == *eoa {
+                    Ok(())
+                } else {
+                    Err(ServiceError::WrongSigner)
+                }
+            })
+    };
+    match check {
+        Ok(()) => Ok(digest),
+        Err(e) => Err(refuse(s, eoa, req, Some(digest), 0, e).await),
+    }
+}
+
+/// Authenticates, picks the key version, consumes the nonce and records the use (durably) before
+/// the caller computes anything with the key.
+pub(crate) async fn use_key(
+    s: &AppState,
+    eoa: &Address,
+    req: &Request,
+    version: u32,
+    signature: &str,
+) -> Result<(u32, Arc<SecretKey>), ServiceError> {
+    let digest = authenticate(s, eoa, req, signature).await?;
+    let (v, sk) = match s.ring.usable(eoa, version, now()) {
+        Usable::Key(v, sk) => (v, sk),
+        Usable::UnknownEoa => {
+            let e = ServiceError::UnknownKey;
+            return Err(refuse(s, eoa, req, Some(digest), version, e).await);
+        }
+        Usable::UnknownVersion => {
+            let e = ServiceError::UnknownKeyVersion;
+            return Err(refuse(s, eoa, req, Some(digest), version, e).await);
+        }
+        Usable::Retired => {
+            let e = ServiceError::KeyRetired;
+            return Err(refuse(s, eoa, req, Some(digest), version, e).await);
+        }
+    };
+    let audit = AuditEntry {
+        eoa: eoa.to_checksum(None),
+        op: req.kind(),
+        key_version: v,
+        request_digest: format!("{digest:#x}"),
+        outcome: "ok".into(),
+    };
+    s.ledger
+        .submit(Op::UseKey {
+            nonce: Nonce::of(*eoa, req),
+            audit,
+        })
+        .await?;
+    Ok((v, sk))
+}
+
+/// A new key for `eoa`, created here and stored sealed before anything is answered.
+pub(crate) async fn create_key(
+    s: &AppState,
+    eoa: Address,
+    req: &Request,
+    signature: &str,
+) -> Result<KeyRecord, ServiceError> {
+    let digest = authenticate(s, &eoa, req, signature).await?;
+    if s.ring.record(&eoa).is_some() {
+        let e = ServiceError::KeyExists;
+        return Err(refuse(s, &eoa, req, Some(digest), 0, e).await);
+    }
+    let sk = SecretKey::random(&mut rand_core::OsRng);
+    let sealed = sk
+        .to_be_bytes()
+        .expose(|b| {
+            s.store
+                .kek()
+                .seal(&secret_aad(&eoa, 1), b, &mut rand_core::OsRng)
+        })
+        .map_err(ServiceError::internal)?;
+    let record = KeyRecord {
+        eoa,
+        versions: vec![version_record(1, now(), &sk)],
+    };
+    let audit = AuditEntry {
+        eoa: eoa.to_checksum(None),
+        op: req.kind(),
+        key_version: 1,
+        request_digest: format!("{digest:#x}"),
+        outcome: "ok".into(),
+    };
+    let nonce = Some(Nonce::of(eoa, req));
+    s.ledger
+        .submit(Op::CreateKey {
+            nonce,
+            record: record.clone(),
+            sealed,
+            audit,
+        })
+        .await?;
+    s.ring.put(KeyEntry {
+        record: record.clone(),
+        secrets: HashMap::from([(1, Arc::new(sk))]),
+    });
+    s.metrics.set_keys(s.ring.counts());
+    Ok(record)
+}
+
+/// An EOA-signed rotation of its key.
+pub(crate) async fn rotate(
+    s: &AppState,
+    eoa: Address,
+    req: &Request,
+    signature: &str,
+) -> Result<KeyRecord, ServiceError> {
+    let digest = authenticate(s, &eoa, req, signature).await?;
+    let Some(current) = s.ring.record(&eoa) else {
+        let e = ServiceError::UnknownKey;
+        return Err(refuse(s, &eoa, req, Some(digest), 0, e).await);
+    };
+    let nonce = Some(Nonce::of(eoa, req));
+    rotate_key(s, current, nonce, req.kind(), format!("{digest:#x}")).await
+}
+
+/// Adds a new active version and puts the previous one in its grace period.
+pub async fn rotate_key(
+    s: &AppState,
+    current: KeyRecord,
+    nonce: Option<Nonce>,
+    op: &'static str,
+    request_digest: String,
+) -> Result<KeyRecord, ServiceError> {
+    let eoa = current.eoa;
+    let t = now();
+    let new_version = current.latest_version() + 1;
+    let sk = SecretKey::random(&mut rand_core::OsRng);
+    let sealed = sk
+        .to_be_bytes()
+        .expose(|b| {
+            s.store
+                .kek()
+                .seal(&secret_aad(&eoa, new_version), b, &mut rand_core::OsRng)
+        })
+        .map_err(ServiceError::internal)?;
+    let mut record = current.clone();
+    for v in record
+        .versions
+        .iter_mut()
+        .filter(|v| v.state == VersionState::Active)
+    {
+        v.state = VersionState::Grace {
+            until: t + s.cfg.rotation_grace_secs,
+        };
+    }
+    record.versions.push(version_record(new_version, t, &sk));
+    let audit = AuditEntry {
+        eoa: eoa.to_checksum(None),
+        op,
+        key_version: new_version,
+        request_digest,
+        outcome: "ok".into(),
+    };
+    s.ledger
+        .submit(Op::UpdateKey {
+            nonce,
+            expected: current,
+            record: record.clone(),
+            new_secret: Some((new_version, sealed)),
+            drop_secret: None,
+            audit,
+        })
+        .await?;
+    s.ring.install_version(&record, new_version, Arc::new(sk));
+    s.metrics.set_keys(s.ring.counts());
+    Ok(record)
+}
+
+/// Retires versions whose grace period is over: secret deleted, public keys kept.
+pub async fn retire_expired(s: &AppState) {
+    for (eoa, version) in s.ring.expired_grace(now()) {
+        let Some(current) = s.ring.record(&eoa) else {
+            continue;
+        };
+        let mut record = current.clone();
+        for v in record.versions.iter_mut().filter(|v| v.version == version) {
+            v.state = VersionState::Retired { at: now() };
+        }
+        let audit = AuditEntry {
+            eoa: eoa.to_checksum(None),
+            op: "Retire",
+            key_version: version,
+            request_digest: String::new(),
+            outcome: "ok".into(),
+        };
+        let op = Op::UpdateKey {
+            nonce: None,
+            expected: current,
+            record: record.clone(),
+            new_secret: None,
+            drop_secret: Some(version),
+            audit,
+        };
+        match s.ledger.submit(op).await {
+            Ok(()) => s.ring.retire_version(&record, version),
+            Err(e) => tracing::warn!(%eoa, version, code = e.code(), "retirement postponed"),
+        }
+    }
+    s.metrics.set_keys(s.ring.counts());
+}
+
+/// Rotates active keys older than the configured interval.
+pub async fn auto_rotate(s: &AppState) {
+    if s.cfg.auto_rotate_secs == 0 {
+        return;
+    }
+    for eoa in s
+        .ring
+        .active_older_than(now().saturating_sub(s.cfg.auto_rotate_secs))
+    {
+        if let Some(current) = s.ring.record(&eoa) {
+            if let Err(e) = rotate_key(s, current, None, "AutoRotate", String::new()).await {
+                tracing::warn!(%eoa, code = e.code(), "scheduled rotation postponed");
+            }
+        }
+    }
+}
+
+/// An `0x`-hex 65-byte ECDSA signature.
+pub(crate) fn parse_sig(text: &str) -> Result<Vec<u8>, ServiceError> {
+    let hex_digits = text.strip_prefix("0x").unwrap_or(text);
+    hex::decode(hex_digits).map_err(|_| {
+        ServiceError::BadSignature(ApiError::unauthorized(
+            "bad_signature",
+            "signature is not valid hex",
+        ))
+    })
+}
