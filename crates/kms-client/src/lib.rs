@@ -17,6 +17,7 @@
 //!
 //! `https://` URLs use rustls (ring provider) with the bundled Mozilla roots (webpki-roots); no
 //! system OpenSSL.
+#![warn(missing_docs)]
 
 use alloy_primitives::{Address, B256, U256};
 use kms_crypto::auth::{Freshness, Request};
@@ -57,14 +58,21 @@ pub enum Error {
     /// The service refused the request with its error shape `{"error": {"code", "message"}}`.
     #[error("the service refused the request (HTTP {status}, {code}): {message}")]
     Api {
+        /// The HTTP status.
         status: u16,
         /// The service's stable, machine-readable code (`unknown_key`, `wrong_signer`, ...).
         code: String,
+        /// The service's message, for people.
         message: String,
     },
     /// An answer that is not the service's: not JSON, not the error shape, a redirect, too large.
     #[error("unexpected answer from the service (HTTP {status}): {detail}")]
-    UnexpectedAnswer { status: u16, detail: String },
+    UnexpectedAnswer {
+        /// The HTTP status.
+        status: u16,
+        /// What was wrong with it, and its start.
+        detail: String,
+    },
     /// No answer: connection refused, timeout, broken connection. The cause is the error's
     /// `source()`.
     #[error("no answer from the service")]
@@ -82,22 +90,30 @@ pub enum Error {
     /// `nodes` holds every node that failed, disagreed or cheated, with the reason.
     #[error("{}", node::quorum_message(.what, *.got, *.needed, .nodes))]
     Quorum {
+        /// What was short.
         what: &'static str,
+        /// How many nodes did their part.
         got: usize,
+        /// How many had to.
         needed: usize,
+        /// Every node that failed, disagreed or cheated, with the reason.
         nodes: Vec<node::NodeReport>,
     },
     /// The ciphertext given is not one, or does not decrypt for the app id (another app id,
     /// tampered).
     #[error("{what}: {cause}")]
     BadCiphertext {
+        /// What is wrong with it.
         what: &'static str,
+        /// The decoder's or the cipher's error.
         cause: kms_crypto::Error,
     },
     /// Encrypting, or recovering the app key from verified partials, failed.
     #[error("{what}: {cause}")]
     Crypto {
+        /// The step that failed.
         what: &'static str,
+        /// Its error.
         cause: kms_crypto::Error,
     },
 }

@@ -73,8 +73,11 @@ pub enum Fault {
     Unreachable(String),
     /// The node refused with its error shape (`unknown_app`, `not_owner`, `no_epoch`, ...).
     Refused {
+        /// The HTTP status.
         status: u16,
+        /// The node's stable code.
         code: String,
+        /// The node's message.
         message: String,
     },
     /// An answer that does not follow the wire contract or does not check out.
@@ -82,7 +85,10 @@ pub enum Fault {
     /// A well-formed answer with another view than the agreed one.
     Disagrees(String),
     /// The node is not an operator of the agreed epoch, so it holds no share of it.
-    NotOperator { epoch: u64 },
+    NotOperator {
+        /// The agreed epoch.
+        epoch: u64,
+    },
     /// The node had not answered when the others' answers settled the call.
     NotWaitedFor,
     /// A partial signature that does not verify against the agreed commitment: the node cheated
@@ -161,7 +167,9 @@ fn transport_reason(e: &(dyn std::error::Error + 'static)) -> String {
 /// One node's part in a call: its URL, its address once it has said it, and what went wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeReport {
+    /// The URL asked.
     pub url: String,
+    /// The node's address, once it has said it.
     pub node: Option<Address>,
     /// `None` when the node did its part.
     pub fault: Option<Fault>,
@@ -197,6 +205,7 @@ pub(crate) fn quorum_message(
 /// An operator of an epoch, as the nodes list it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Operator {
+    /// Its address.
     pub address: Address,
     /// Its evaluation point (docs 0007).
     pub id: u64,
@@ -208,9 +217,13 @@ pub struct Operator {
 /// constant term is the MPK, its degree is the threshold, operator ids and addresses are unique.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkView {
+    /// The epoch.
     pub epoch: u64,
+    /// How many partials recover a key (the commitment's degree plus one).
     pub threshold: usize,
+    /// The master public key.
     pub mpk: G2Point,
+    /// The epoch's public polynomial.
     pub commitment: Commitment,
     /// Sorted by address.
     pub operators: Vec<Operator>,
@@ -239,6 +252,7 @@ impl NetworkView {
 /// The agreed view and every node's part in reaching it.
 #[derive(Clone, Debug)]
 pub struct MpkReport {
+    /// The agreed view.
     pub view: NetworkView,
     /// How many of the epoch's operators reported it.
     pub agreeing: usize,
@@ -251,7 +265,9 @@ pub struct MpkReport {
 /// A ciphertext and the view it was made under.
 #[derive(Clone, Debug)]
 pub struct Encrypted {
+    /// The IBE ciphertext (docs 0003).
     pub ciphertext: Vec<u8>,
+    /// The view it was encrypted under.
     pub network: MpkReport,
 }
 
@@ -269,7 +285,9 @@ pub fn encrypt_to(mpk: &G2Point, app_id: &str, plaintext: &[u8]) -> Result<Vec<u
 /// A decrypted plaintext, the nodes whose partials recovered the key, and every node's part.
 #[derive(Debug)]
 pub struct Decrypted {
+    /// The plaintext, wiped when dropped.
     pub plaintext: Zeroizing<Vec<u8>>,
+    /// The view the partials were asked under.
     pub network: MpkReport,
     /// The t nodes whose partials were used, in URL order.
     pub used: Vec<Address>,
@@ -292,7 +310,9 @@ impl Decrypted {
 /// One node's status, or why there is none.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusReport {
+    /// The URL asked.
     pub url: String,
+    /// Its answer, or why there is none.
     pub status: std::result::Result<NodeStatus, Fault>,
 }
 
@@ -796,6 +816,7 @@ impl NodeClient {
         &self.inner
     }
 
+    /// The nodes' base URLs.
     pub fn urls(&self) -> &[String] {
         self.inner.urls()
     }

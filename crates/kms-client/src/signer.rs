@@ -288,30 +288,37 @@ impl SignerClient {
         &self.inner
     }
 
+    /// The service's base URL.
     pub fn base_url(&self) -> &str {
         self.inner.base_url()
     }
 
+    /// The chain id requests are signed under.
     pub fn chain_id(&self) -> u64 {
         self.inner.chain_id()
     }
 
+    /// See [`AsyncSignerClient::create_key`].
     pub fn create_key(&self, eoa: &EoaKey) -> Result<KeyAnswer> {
         self.rt.run(self.inner.create_key(eoa))
     }
 
+    /// See [`AsyncSignerClient::get_key`].
     pub fn get_key(&self, eoa: Address) -> Result<KeyAnswer> {
         self.rt.run(self.inner.get_key(eoa))
     }
 
+    /// See [`AsyncSignerClient::list_keys`].
     pub fn list_keys(&self) -> Result<KeyList> {
         self.rt.run(self.inner.list_keys())
     }
 
+    /// See [`AsyncSignerClient::sign`].
     pub fn sign(&self, eoa: &EoaKey, message_hash: B256, key_version: u32) -> Result<SignAnswer> {
         self.rt.run(self.inner.sign(eoa, message_hash, key_version))
     }
 
+    /// See [`AsyncSignerClient::scalar_mul`].
     pub fn scalar_mul(
         &self,
         eoa: &EoaKey,
@@ -322,6 +329,7 @@ impl SignerClient {
         self.rt.run(self.inner.scalar_mul(eoa, x, y, key_version))
     }
 
+    /// See [`AsyncSignerClient::registration`].
     pub fn registration(
         &self,
         eoa: &EoaKey,
@@ -335,6 +343,7 @@ impl SignerClient {
         )
     }
 
+    /// See [`AsyncSignerClient::key_registration`].
     // The parameters are the request's fields, one for one; a struct would only rename them.
     #[allow(clippy::too_many_arguments)]
     pub fn key_registration(
@@ -358,6 +367,7 @@ impl SignerClient {
         ))
     }
 
+    /// See [`AsyncSignerClient::rotate`].
     pub fn rotate(&self, eoa: &EoaKey) -> Result<KeyAnswer> {
         self.rt.run(self.inner.rotate(eoa))
     }

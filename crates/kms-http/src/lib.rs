@@ -1,6 +1,7 @@
 //! What the KMS HTTP services (`kms-signer`, `kms-node`) share, so that both fail, log, report
 //! metrics and stop the same way: [`ApiError`] (a status, a stable code and a message with no
 //! internals), the Prometheus text response, the tracing set-up and the shutdown signal.
+#![warn(missing_docs)]
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -14,12 +15,16 @@ use std::time::Instant;
 /// An error as the client sees it: `{"error": {"code", "message"}}` with an HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// The stable code clients branch on.
     pub code: &'static str,
+    /// For people; never internal detail.
     pub message: String,
 }
 
 impl ApiError {
+    /// An error with any status.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -27,21 +32,27 @@ impl ApiError {
             message: message.into(),
         }
     }
+    /// 400: the request is malformed or invalid.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
+    /// 401: the request is not authenticated (signature, deadline).
     pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
     }
+    /// 403: authenticated, but not allowed.
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, code, message)
     }
+    /// 409: the request conflicts with the state (replayed nonce, existing key).
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
     }
+    /// 404: no such thing.
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
+    /// 503: try again later.
     pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
@@ -90,6 +101,7 @@ pub struct RateLimiter<K> {
 }
 
 impl<K: Hash + Eq> RateLimiter<K> {
+    /// `rate_per_sec` tokens a second per key, at most `burst` saved up.
     pub fn new(rate_per_sec: u32, burst: u32) -> Self {
         Self {
             rate: f64::from(rate_per_sec),

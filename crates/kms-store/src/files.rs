@@ -21,26 +21,48 @@ pub const MAX_SECRET_FILE: u64 = 1 << 20;
 /// A file that could not be read or written, and why.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
+    /// Reading or writing failed (missing file, no permission, disk full).
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the operating system said.
         source: std::io::Error,
     },
+    /// The file is larger than [`MAX_SECRET_FILE`].
     #[error("{} is larger than 1 MiB", path.display())]
-    TooLarge { path: PathBuf },
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A file that should hold text does not hold UTF-8.
     #[error("{} is not UTF-8 text", path.display())]
-    NotText { path: PathBuf },
+    NotText {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file could not be created (missing directory, no permission).
     #[error("cannot create {}: {source}", path.display())]
     Create {
+        /// The file.
         path: PathBuf,
+        /// What the operating system said.
         source: std::io::Error,
     },
+    /// A new secret file's path is taken; it is never overwritten.
     #[error("{} already exists; not overwriting it", path.display())]
-    Exists { path: PathBuf },
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file was read but its content is not what it should hold.
     #[error("{}: {reason}", path.display())]
-    Invalid { path: PathBuf, reason: String },
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its content.
+        reason: String,
+    },
 }
 
 impl FileError {
@@ -158,13 +180,19 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), FileError> {
 pub enum Bn254Source {
     /// A keystore (eigenlayer-cli or EIP-2335 layout) and the file holding its password (read
     /// by [`read_password`]).
-    Keystore { file: PathBuf, password: PathBuf },
+    Keystore {
+        /// The keystore (JSON).
+        file: PathBuf,
+        /// The file holding its password.
+        password: PathBuf,
+    },
     /// A file holding the secret key: one decimal or 0x-hex integer, reduced mod r (zero
     /// refused), surrounding white space ignored.
     KeyFile(PathBuf),
 }
 
 impl Bn254Source {
+    /// Reads the key (decrypting the keystore, which costs its KDF run).
     pub fn load(&self) -> Result<kms_crypto::bn254::SecretKey, FileError> {
         let invalid = |path: &Path, reason: String| FileError::Invalid {
             path: path.to_path_buf(),

@@ -1,6 +1,7 @@
 //! What the process and client tests share, so that each is written once: the service binaries
 //! a test spawns, built from the current sources ([`service_binaries`]), and a minimal HTTP/1.1
 //! server on 127.0.0.1:0 that plays a service ([`FakeServer`]). A dev-dependency only.
+#![warn(missing_docs)]
 // Test support: a failure here is the test's failure, reported with a message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -85,8 +86,11 @@ pub fn service_binaries(test_exe: &Path, names: &[&str]) -> Vec<PathBuf> {
 /// A request as the fake server received it.
 #[derive(Clone, Debug)]
 pub struct Request {
+    /// `GET`, `POST`, ...
     pub method: String,
+    /// The request target, e.g. `/v1/mpk`.
     pub path: String,
+    /// The body (`content-length` bytes).
     pub body: Vec<u8>,
 }
 
@@ -96,10 +100,12 @@ pub type Reply = (u16, String);
 /// An HTTP/1.1 server on 127.0.0.1:0 that answers every request with `handler`, one thread a
 /// connection; it runs until the test process ends.
 pub struct FakeServer {
+    /// `http://127.0.0.1:<port>`.
     pub url: String,
 }
 
 impl FakeServer {
+    /// Starts serving; every request gets `handler`'s reply.
     pub fn start(handler: impl Fn(Request) -> Reply + Send + Sync + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
