@@ -109,10 +109,12 @@ impl Anvil {
         self.child.id()
     }
 
+    /// The port anvil listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Its JSON-RPC URL.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

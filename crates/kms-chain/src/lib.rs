@@ -7,6 +7,7 @@
 //!
 //! Everything read from the chain is decoded into checked types: a registry that returned a point
 //! off the curve would be refused here, not used.
+#![warn(missing_docs)]
 
 pub mod anvil;
 pub mod membership;
@@ -22,8 +23,9 @@ pub use registry::{
 /// The contract bindings generated from the committed artifacts (one module each: both contracts
 /// use the BN254 library's point types).
 pub mod bindings {
-    // Generated code: `anchorEpoch` takes the contract's seven arguments plus the instance.
-    #[allow(clippy::too_many_arguments)]
+    // Generated code: `anchorEpoch` takes the contract's seven arguments plus the instance, and
+    // the items are the contract's (documented in `contracts/`).
+    #[allow(clippy::too_many_arguments, missing_docs)]
     pub mod registry {
         alloy::sol!(
             #[sol(rpc)]
@@ -32,6 +34,7 @@ pub mod bindings {
             "../../contracts/artifacts/KmsRegistry.json"
         );
     }
+    #[allow(missing_docs)]
     pub mod checks {
         alloy::sol!(
             #[sol(rpc)]

@@ -23,6 +23,7 @@ use std::sync::Mutex;
 /// An operator of the network and where to reach it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
+    /// Its address, evaluation point and keys.
     pub operator: Operator,
     /// Base URL of its node, `http://` or `https://`.
     pub url: String,
@@ -31,18 +32,31 @@ pub struct Member {
 /// What is wrong with a membership source. The messages name the entry (0-based) and the field.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MembershipError {
+    /// The operator file cannot be read or parsed.
     #[error("operator file: {0}")]
     File(String),
+    /// The file holds no operator.
     #[error("operator file lists no operators")]
     Empty,
+    /// An entry is invalid.
     #[error("operator {index}: {what}")]
-    Operator { index: usize, what: &'static str },
+    Operator {
+        /// Its position (0-based).
+        index: usize,
+        /// The field and what is wrong with it.
+        what: &'static str,
+    },
+    /// Two entries share what must be unique.
     #[error("operators {first} and {second} have the same {what}")]
     Duplicate {
+        /// The field.
         what: &'static str,
+        /// The first entry (0-based).
         first: usize,
+        /// The second.
         second: usize,
     },
+    /// The chain source failed.
     #[error("{0}")]
     Chain(String),
 }
@@ -97,6 +111,7 @@ pub struct StaticFile {
 }
 
 impl StaticFile {
+    /// Reads and checks the operator file at `path`.
     pub fn load(path: &Path) -> Result<Self, MembershipError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| MembershipError::File(format!("{}: {e}", path.display())))?;
@@ -200,6 +215,7 @@ pub struct OperatorFile {
 }
 
 impl OperatorFile {
+    /// The operator file at `path`.
     pub fn new(path: PathBuf) -> Self {
         Self {
             path,

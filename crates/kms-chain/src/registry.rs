@@ -28,23 +28,36 @@ pub fn default_interval(chain_id: u64) -> u64 {
 /// What went wrong talking to the chain. [`ChainError::code`] is stable.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
+    /// The RPC URL does not parse.
     #[error("invalid RPC URL {0:?}")]
     Url(String),
+    /// The RPC endpoint failed or is unreachable.
     #[error("chain RPC: {0}")]
     Rpc(String),
+    /// The contract refused the transaction (a revert reason, decoded when known).
     #[error("the registry refused the transaction: {0}")]
     Refused(String),
+    /// A sent transaction was mined and reverted.
     #[error("transaction {0} reverted")]
     Reverted(TxHash),
+    /// An operator entry that does not check out (bad key, bad URL).
     #[error("the registry returned an invalid entry for {operator}: {what}")]
-    Invalid { operator: Address, what: String },
+    Invalid {
+        /// The operator.
+        operator: Address,
+        /// What is wrong.
+        what: String,
+    },
+    /// A transaction was asked of a read-only connection.
     #[error("no wallet configured: sending a transaction needs the sender's key")]
     NoWallet,
+    /// Nothing is deployed at the address.
     #[error("no contract at {0} (wrong address or chain?)")]
     NoContract(Address),
 }
 
 impl ChainError {
+    /// The stable code of the error.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Url(_) => "bad_rpc_url",
@@ -97,13 +110,17 @@ pub enum OperatorStatus {
 /// An admitted operator as the registry holds it, with checked keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OperatorRecord {
+    /// Its address.
     pub address: Address,
     /// Its permanent id: the evaluation point of docs 0007.
     pub id: u64,
+    /// Its BN254 key in G1 (the certificate signer's key).
     pub g1: G1Point,
+    /// The same key in G2.
     pub g2: G2Point,
     /// X25519 key that shares are sealed to.
     pub encryption_key: [u8; 32],
+    /// Where its node serves.
     pub url: String,
 }
 
@@ -114,7 +131,9 @@ pub struct Anchor {
     pub epoch: u64,
     /// The agreement attempt whose precommits the certificate aggregates.
     pub attempt: u32,
+    /// The round's digest.
     pub round: [u8; 32],
+    /// The hash of the certified dealer set.
     pub set_hash: [u8; 32],
     /// The 96-byte compressed BLS12-381 MPK.
     pub mpk: Vec<u8>,
@@ -155,9 +174,13 @@ impl Anchor {
 /// An anchored epoch's record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AnchorRecord {
+    /// The round's digest.
     pub round: [u8; 32],
+    /// The hash of the certified dealer set.
     pub set_hash: [u8; 32],
+    /// What the certificate's signers signed.
     pub vote_digest: [u8; 32],
+    /// The block the anchor was mined in.
     pub anchored_at: u64,
 }
 
@@ -325,10 +348,12 @@ impl Registry {
         })
     }
 
+    /// The registry's address.
     pub fn address(&self) -> Address {
         self.address
     }
 
+    /// The chain's id, read at connection.
     pub fn chain_id(&self) -> u64 {
         self.chain_id
     }
@@ -338,6 +363,7 @@ impl Registry {
         self.sender
     }
 
+    /// The JSON-RPC provider, for calls this type does not wrap.
     pub fn provider(&self) -> &DynProvider {
         &self.provider
     }
