@@ -29,11 +29,6 @@ pub fn epoch_path(epoch: u64) -> String {
     format!("/v1/epochs/{epoch}")
 }
 
-/// `POST /v1/apps/{app_id}/partial`.
-pub fn partial_path(app_id: &crate::AppId) -> String {
-    format!("/v1/apps/{app_id}/partial")
-}
-
 /// What a node did with a batch of protocol messages.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProtocolAnswer {

@@ -15,6 +15,7 @@ use kms_api::batch::{decode_list, MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
 use kms_api::node::{
     EpochAnswer, Healthz, LastRound, MpkAnswer, MpkOperator, OperatorFaults, PartialAnswer,
     PartialRequest as PartialBody, ProtocolAnswer, Rejected, RoundStatus, StatusAnswer,
+    HEALTHZ_PATH, MPK_PATH, PROTOCOL_PATH, STATUS_PATH,
 };
 use kms_crypto::auth::{recover_signer, PartialRequest};
 use kms_crypto::bls::partial_sign;
@@ -360,7 +361,7 @@ async fn not_found() -> ApiError {
 /// The router. Protocol traffic has its own (large) body limit and no app limits; app routes
 /// have a small body limit, a rate limit and a concurrency cap.
 pub fn router(node: Shared) -> Router {
-    let protocol_routes = Router::new().route("/v1/protocol", post(protocol)).layer(
+    let protocol_routes = Router::new().route(PROTOCOL_PATH, post(protocol)).layer(
         axum::extract::DefaultBodyLimit::max(MAX_BATCH_BYTES + 4 * MAX_BATCH_ITEMS),
     );
     let app_routes = Router::new()
@@ -369,10 +370,10 @@ pub fn router(node: Shared) -> Router {
     Router::new()
         .merge(protocol_routes)
         .merge(app_routes)
-        .route("/v1/mpk", get(mpk))
-        .route("/v1/status", get(status))
+        .route(MPK_PATH, get(mpk))
+        .route(STATUS_PATH, get(status))
         .route("/v1/epochs/{epoch}", get(epoch))
-        .route("/healthz", get(healthz))
+        .route(HEALTHZ_PATH, get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

@@ -4,6 +4,7 @@
 
 use crate::metrics::Metrics;
 use kms_api::batch::{encode_list, MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
+use kms_api::node::PROTOCOL_PATH;
 use kms_protocol::{hex_address, Address};
 use rand_core::{OsRng, RngCore};
 use std::collections::HashMap;
@@ -63,7 +64,7 @@ impl Transport {
             let (tx, rx) = mpsc::unbounded_channel();
             let task = PeerTask {
                 client: self.client.clone(),
-                url: format!("{url}/v1/protocol"),
+                url: format!("{url}{PROTOCOL_PATH}"),
                 label: hex_address(&peer),
                 metrics: self.metrics.clone(),
             };

@@ -308,6 +308,21 @@ pub(super) fn config_text(header: &str, file: &impl serde::Serialize) -> Result<
     Ok(format!("{header}\n{body}"))
 }
 
+/// What every devnet node's configuration holds: its address, its port, and its key and data
+/// files beside the config.
+fn node_file(address: &str, port: u16) -> NodeFile {
+    NodeFile {
+        address: Some(address.to_owned()),
+        listen: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
+        port_file: Some("port".into()),
+        data_dir: Some("data".into()),
+        bn254_key_file: Some("bn254.key".into()),
+        encryption_key_file: Some("encryption.key".into()),
+        kek_key_file: Some("kek.key".into()),
+        ..NodeFile::default()
+    }
+}
+
 /// The node's configuration (docs/0008, "Files and configuration"); paths relative to the file.
 pub(crate) fn node_toml(
     address: &str,
@@ -316,18 +331,11 @@ pub(crate) fn node_toml(
     owner: &str,
 ) -> Result<String, CliError> {
     let file = NodeFile {
-        address: Some(address.to_owned()),
-        listen: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
-        port_file: Some("port".into()),
-        data_dir: Some("data".into()),
         operators_file: Some(Path::new("..").join(OPERATORS)),
-        bn254_key_file: Some("bn254.key".into()),
-        encryption_key_file: Some("encryption.key".into()),
-        kek_key_file: Some("kek.key".into()),
         interval_secs: Some(interval_secs),
         // App id = owner EOA: the owner may ask for partials of H(app id).
         apps: BTreeMap::from([(DEMO_APP.to_owned(), owner.to_owned())]),
-        ..NodeFile::default()
+        ..node_file(address, port)
     };
     config_text(
         "# Written by `kms devnet`; fields in docs/0008-node.md. Paths are relative to this file.",
@@ -344,13 +352,6 @@ pub(crate) fn node_toml_chain(
     nodes: u32,
 ) -> Result<String, CliError> {
     let file = NodeFile {
-        address: Some(address.to_owned()),
-        listen: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
-        port_file: Some("port".into()),
-        data_dir: Some("data".into()),
-        bn254_key_file: Some("bn254.key".into()),
-        encryption_key_file: Some("encryption.key".into()),
-        kek_key_file: Some("kek.key".into()),
         chain: Some(NodeChainFile {
             rpc_url: local_url(chain.anvil_port),
             registry: chain.registry.clone(),
@@ -360,7 +361,7 @@ pub(crate) fn node_toml_chain(
             tx_key_file: Some("tx.key".into()),
             genesis_operators: Some(nodes as usize),
         }),
-        ..NodeFile::default()
+        ..node_file(address, port)
     };
     config_text(
         "# Written by `kms devnet --chain anvil`; fields in docs/0008-node.md and docs/0009.",
