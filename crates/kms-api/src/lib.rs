@@ -7,7 +7,6 @@
 //! JSON conventions: field names are the wire names; answers list their fields in bytewise order
 //! of those names (the order the services have always sent them in); addresses are 0x-prefixed
 //! lowercase hex, byte strings 0x-prefixed hex, and optional values are `null`, never absent.
-#![warn(missing_docs)]
 
 pub mod app;
 pub mod batch;

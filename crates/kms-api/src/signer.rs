@@ -313,3 +313,115 @@ pub struct LegacySignRequest {
     /// The EOA's 65-byte ECDSA signature over the request's EIP-712 digest, 0x-hex.
     pub signature: String,
 }
+
+/// `POST /v1/keys/{eoa}/api-keys`: create an API key for the EOA's operator key, signed by the
+/// EOA (EIP-712 `CreateApiKey`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKeyRequest {
+    /// Unix seconds; the request is refused after it.
+    pub deadline: u64,
+    /// Unix seconds after which the key is refused; 0: never.
+    #[serde(default)]
+    pub expires_at: u64,
+    /// A name for people, at most 64 bytes.
+    #[serde(default)]
+    pub label: String,
+    /// Spent once.
+    pub nonce: u64,
+    /// `sign`, `scalar-mul`, `registration`: at least one, comma-separated in that order.
+    pub scopes: String,
+    /// The EOA's 65-byte ECDSA signature over the request's EIP-712 digest, 0x-hex.
+    pub signature: String,
+    /// Source addresses or CIDR blocks allowed, comma-separated; empty: any.
+    #[serde(default)]
+    pub sources: String,
+}
+
+/// `POST /v1/keys/{eoa}/api-keys/list`: the EOA's API keys, signed by the EOA.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListApiKeysRequest {
+    /// Unix seconds; the request is refused after it.
+    pub deadline: u64,
+    /// Spent once.
+    pub nonce: u64,
+    /// The EOA's signature over the request's EIP-712 digest, 0x-hex.
+    pub signature: String,
+}
+
+/// `POST /v1/keys/{eoa}/api-keys/revoke`: revoke one API key, signed by the EOA.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeApiKeyRequest {
+    /// Unix seconds; the request is refused after it.
+    pub deadline: u64,
+    /// The key's id, 16 hex characters.
+    pub key_id: String,
+    /// Spent once.
+    pub nonce: u64,
+    /// The EOA's signature over the request's EIP-712 digest, 0x-hex.
+    pub signature: String,
+}
+
+/// An API key as the service shows it (never its token).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyAnswer {
+    /// Unix seconds at creation.
+    pub created_at: u64,
+    /// The EOA whose operator key it uses, checksummed.
+    pub eoa: String,
+    /// Unix seconds after which it is refused; null: never.
+    pub expires_at: Option<u64>,
+    /// The id, 16 hex characters (recorded in the audit log with every use).
+    pub id: String,
+    /// The label.
+    pub label: String,
+    /// Unix seconds of its revocation; null while it is not revoked.
+    pub revoked_at: Option<u64>,
+    /// The scopes, canonical.
+    pub scopes: String,
+    /// The source allowlist; empty: any.
+    pub sources: String,
+}
+
+/// The answer to a creation: the key and its token, which is shown here once and stored only as
+/// a hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedApiKey {
+    /// The key.
+    pub api_key: ApiKeyAnswer,
+    /// The bearer token (`kms_<id>_<secret>`): `Authorization: Bearer <token>` on REST, the
+    /// `authorization` metadata on gRPC.
+    pub token: String,
+}
+
+/// The answer to a listing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyList {
+    /// The EOA's keys, revoked ones included, oldest first.
+    pub api_keys: Vec<ApiKeyAnswer>,
+}
+
+/// `POST /v1/keys/{eoa}/sign` with an API key (`Authorization: Bearer`): no nonce, deadline or
+/// signature, the token is the credential.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSignRequest {
+    /// 0: the active version.
+    #[serde(default)]
+    pub key_version: u32,
+    /// 32 bytes, 0x-hex.
+    pub message_hash: String,
+}
+
+/// `POST /v1/keys/{eoa}/scalar-mul` with an API key (`Authorization: Bearer`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenScalarMulRequest {
+    /// The G1 point to multiply; checked before it meets the key.
+    pub hash: PointRequest,
+    /// 0: the active version.
+    #[serde(default)]
+    pub key_version: u32,
+}

@@ -58,6 +58,7 @@
 //! `partial_public` evaluations of step 2 are timed; `reshare/commonware_warm_prev` gives the
 //! same with that cache already filled (a node that used the previous sharing during its epoch).
 #![allow(
+    missing_docs, // criterion_group! defines an undocumented public function
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,

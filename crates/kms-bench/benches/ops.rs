@@ -1,6 +1,7 @@
 //! Every kms-crypto operation on its own: BN254 (EigenLayer) signing and verification, the
 //! BLS12-381 threshold primitives at n = 4, 16 and 64, and IBE on a 1 KiB payload.
 #![allow(
+    missing_docs, // criterion_group! defines an undocumented public function
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,

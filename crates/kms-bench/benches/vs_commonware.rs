@@ -8,6 +8,7 @@
 //! ours come from operator addresses (full-size scalars), so the `ours_index_points` variants give
 //! ours the same points 1..=n to separate the implementation from that design choice.
 #![allow(
+    missing_docs, // criterion_group! defines an undocumented public function
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,

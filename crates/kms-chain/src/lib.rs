@@ -7,7 +7,6 @@
 //!
 //! Everything read from the chain is decoded into checked types: a registry that returned a point
 //! off the curve would be refused here, not used.
-#![warn(missing_docs)]
 
 pub mod anvil;
 pub mod membership;

@@ -17,7 +17,6 @@
 //!
 //! `https://` URLs use rustls (ring provider) with the bundled Mozilla roots (webpki-roots); no
 //! system OpenSSL.
-#![warn(missing_docs)]
 
 use alloy_primitives::{Address, B256, U256};
 use kms_crypto::auth::{Freshness, Request};

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 /// The service's EIP-712 domain name and version.
 pub const DOMAIN_NAME: &str = "KMS Signer";
+/// The EIP-712 domain version, shared by the service's and the node's domains.
 pub const DOMAIN_VERSION: &str = "1";
 /// The threshold network node's EIP-712 domain name (same version, [`DOMAIN_VERSION`]).
 pub const NODE_DOMAIN_NAME: &str = "KMS Node";
@@ -37,6 +38,9 @@ mod typed {
         struct ScalarMul { address operator; uint256 pointX; uint256 pointY; uint32 keyVersion; uint64 nonce; uint64 deadline; }
         struct PubkeyRegistration { address operator; address registry; uint64 chainId; uint32 keyVersion; uint64 nonce; uint64 deadline; }
         struct KeyRegistration { address operator; address avs; uint32 operatorSetId; address registrar; uint64 chainId; string domainVersion; uint32 keyVersion; uint64 nonce; uint64 deadline; }
+        struct CreateApiKey { address operator; string label; string scopes; uint64 expiresAt; string sources; uint64 nonce; uint64 deadline; }
+        struct ListApiKeys { address operator; uint64 nonce; uint64 deadline; }
+        struct RevokeApiKey { address operator; string keyId; uint64 nonce; uint64 deadline; }
         struct PartialRequest { string appId; bytes32 responseKey; uint64 nonce; uint64 deadline; address node; }
     }
 }
@@ -44,49 +48,120 @@ mod typed {
 /// Replay protection carried by every request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Freshness {
+    /// Single use per EOA: the service refuses a nonce the EOA already used.
     pub nonce: u64,
+    /// Unix seconds after which the service refuses the request.
     pub deadline: u64,
 }
 
 /// An authenticated operation. `key_version` 0 means "the active version".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
+    /// Create the operator's BN254 key (`POST /v1/keys`).
     CreateKey {
+        /// The operator's EOA, which signs the request.
         operator: Address,
+        /// Nonce and deadline.
         fresh: Freshness,
     },
+    /// Add a new active key version, the previous one entering its grace period
+    /// (`POST /v1/keys/{eoa}/rotate`).
     RotateKey {
+        /// The operator's EOA, which signs the request.
         operator: Address,
+        /// Nonce and deadline.
         fresh: Freshness,
     },
+    /// Sign a 32-byte hash with the BN254 key: sk·hashToG1(hash) (`POST /v1/keys/{eoa}/sign`).
     SignHash {
+        /// The operator's EOA, which signs the request.
         operator: Address,
+        /// The hash to sign.
         message_hash: B256,
+        /// The key version to sign with; 0 for the active one.
         key_version: u32,
+        /// Nonce and deadline.
         fresh: Freshness,
     },
+    /// Multiply a caller-supplied G1 point by the BN254 secret key
+    /// (`POST /v1/keys/{eoa}/scalar-mul`).
     ScalarMul {
+        /// The operator's EOA, which signs the request.
         operator: Address,
+        /// The point's affine x coordinate.
         point_x: U256,
+        /// The point's affine y coordinate.
         point_y: U256,
+        /// The key version to multiply with; 0 for the active one.
         key_version: u32,
+        /// Nonce and deadline.
         fresh: Freshness,
     },
+    /// Sign the RegistryCoordinator's `BN254PubkeyRegistration` message for the key
+    /// (`POST /v1/keys/{eoa}/registration`).
     PubkeyRegistration {
+        /// The operator's EOA, which signs the request.
         operator: Address,
+        /// The RegistryCoordinator contract, the verifying contract of its EIP-712 domain.
         registry: Address,
+        /// The chain id of the RegistryCoordinator's EIP-712 domain.
         chain_id: u64,
+        /// The key version to register; 0 for the active one.
         key_version: u32,
+        /// Nonce and deadline.
         fresh: Freshness,
     },
+    /// Sign the KeyRegistrar's `BN254KeyRegistration` message for the key
+    /// (`POST /v1/keys/{eoa}/key-registration`).
     KeyRegistration {
+        /// The operator's EOA, which signs the request.
         operator: Address,
+        /// The AVS whose operator set the key is registered for.
         avs: Address,
+        /// The operator set, within the AVS, the key is registered for.
         operator_set_id: u32,
+        /// The KeyRegistrar contract, the verifying contract of its EIP-712 domain.
         registrar: Address,
+        /// The chain id of the KeyRegistrar's EIP-712 domain.
         chain_id: u64,
+        /// The EigenLayer core contracts' EIP-712 domain version, e.g. "1".
         domain_version: String,
+        /// The key version to register; 0 for the active one.
         key_version: u32,
+        /// Nonce and deadline.
+        fresh: Freshness,
+    },
+    /// Create an API key that uses the EOA's operator key without a signature per request
+    /// (`POST /v1/keys/{eoa}/api-keys`).
+    CreateApiKey {
+        /// The operator's EOA, which signs the request.
+        operator: Address,
+        /// A name for people (at most 64 bytes).
+        label: String,
+        /// What the key may do: `sign`, `scalar-mul`, `registration`, comma-separated in that
+        /// order.
+        scopes: String,
+        /// Unix seconds after which the key is refused; 0: never.
+        expires_at: u64,
+        /// Source addresses or CIDR blocks allowed, comma-separated; empty: any.
+        sources: String,
+        /// Nonce and deadline.
+        fresh: Freshness,
+    },
+    /// List the EOA's API keys (`POST /v1/keys/{eoa}/api-keys/list`).
+    ListApiKeys {
+        /// The operator's EOA, which signs the request.
+        operator: Address,
+        /// Nonce and deadline.
+        fresh: Freshness,
+    },
+    /// Revoke one of the EOA's API keys (`POST /v1/keys/{eoa}/api-keys/revoke`).
+    RevokeApiKey {
+        /// The operator's EOA, which signs the request.
+        operator: Address,
+        /// The API key's id (16 hex characters).
+        key_id: String,
+        /// Nonce and deadline.
         fresh: Freshness,
     },
 }
@@ -118,7 +193,10 @@ impl Request {
             | Request::SignHash { operator, .. }
             | Request::ScalarMul { operator, .. }
             | Request::PubkeyRegistration { operator, .. }
-            | Request::KeyRegistration { operator, .. } => *operator,
+            | Request::KeyRegistration { operator, .. }
+            | Request::CreateApiKey { operator, .. }
+            | Request::ListApiKeys { operator, .. }
+            | Request::RevokeApiKey { operator, .. } => *operator,
         }
     }
 
@@ -130,7 +208,10 @@ impl Request {
             | Request::SignHash { fresh, .. }
             | Request::ScalarMul { fresh, .. }
             | Request::PubkeyRegistration { fresh, .. }
-            | Request::KeyRegistration { fresh, .. } => *fresh,
+            | Request::KeyRegistration { fresh, .. }
+            | Request::CreateApiKey { fresh, .. }
+            | Request::ListApiKeys { fresh, .. }
+            | Request::RevokeApiKey { fresh, .. } => *fresh,
         }
     }
 
@@ -143,6 +224,9 @@ impl Request {
             Request::ScalarMul { .. } => "ScalarMul",
             Request::PubkeyRegistration { .. } => "PubkeyRegistration",
             Request::KeyRegistration { .. } => "KeyRegistration",
+            Request::CreateApiKey { .. } => "CreateApiKey",
+            Request::ListApiKeys { .. } => "ListApiKeys",
+            Request::RevokeApiKey { .. } => "RevokeApiKey",
         }
     }
 
@@ -226,6 +310,40 @@ impl Request {
                 deadline: fresh.deadline,
             }
             .eip712_signing_hash(&d),
+            Request::CreateApiKey {
+                operator,
+                label,
+                scopes,
+                expires_at,
+                sources,
+                fresh,
+            } => typed::CreateApiKey {
+                operator,
+                label,
+                scopes,
+                expiresAt: expires_at,
+                sources,
+                nonce: fresh.nonce,
+                deadline: fresh.deadline,
+            }
+            .eip712_signing_hash(&d),
+            Request::ListApiKeys { operator, fresh } => typed::ListApiKeys {
+                operator,
+                nonce: fresh.nonce,
+                deadline: fresh.deadline,
+            }
+            .eip712_signing_hash(&d),
+            Request::RevokeApiKey {
+                operator,
+                key_id,
+                fresh,
+            } => typed::RevokeApiKey {
+                operator,
+                keyId: key_id,
+                nonce: fresh.nonce,
+                deadline: fresh.deadline,
+            }
+            .eip712_signing_hash(&d),
         }
     }
 
@@ -234,7 +352,9 @@ impl Request {
         let op = |a: &Address| a.to_checksum(None);
         let tail = [field("nonce", "uint64"), field("deadline", "uint64")];
         let (fields, mut message): (Vec<Value>, Value) = match self {
-            Request::CreateKey { operator, .. } | Request::RotateKey { operator, .. } => (
+            Request::CreateKey { operator, .. }
+            | Request::RotateKey { operator, .. }
+            | Request::ListApiKeys { operator, .. } => (
                 vec![field("operator", "address")],
                 json!({ "operator": op(operator) }),
             ),
@@ -306,6 +426,32 @@ impl Request {
                     "keyVersion": key_version,
                 }),
             ),
+            Request::CreateApiKey {
+                operator,
+                label,
+                scopes,
+                expires_at,
+                sources,
+                ..
+            } => (
+                vec![
+                    field("operator", "address"),
+                    field("label", "string"),
+                    field("scopes", "string"),
+                    field("expiresAt", "uint64"),
+                    field("sources", "string"),
+                ],
+                json!({
+                    "operator": op(operator), "label": label, "scopes": scopes,
+                    "expiresAt": expires_at.to_string(), "sources": sources,
+                }),
+            ),
+            Request::RevokeApiKey {
+                operator, key_id, ..
+            } => (
+                vec![field("operator", "address"), field("keyId", "string")],
+                json!({ "operator": op(operator), "keyId": key_id }),
+            ),
         };
         // 64-bit values go as decimal strings: JavaScript wallets parse JSON numbers as doubles and
         // would sign a rounded value above 2^53.
@@ -336,10 +482,15 @@ impl Request {
 /// address of the node asked, so a request cannot be replayed at another node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartialRequest {
+    /// The application whose id is signed.
     pub app_id: String,
+    /// The X25519 public key the partial signature is sealed to.
     pub response_key: B256,
+    /// Single use per app at each node.
     pub nonce: u64,
+    /// Unix seconds after which the node refuses the request.
     pub deadline: u64,
+    /// The node asked.
     pub node: Address,
 }
 

@@ -23,8 +23,11 @@ pub enum Error {
     /// A byte string had the wrong length.
     #[error("wrong length for {what}: expected {expected}, got {got}")]
     WrongLength {
+        /// What the byte string was meant to be.
         what: &'static str,
+        /// The length expected, in bytes (for a variable-length input, a length it could have).
         expected: usize,
+        /// The length given, in bytes.
         got: usize,
     },
     /// A compressed point encoding was malformed (flags or coordinates).

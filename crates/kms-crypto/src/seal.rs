@@ -111,7 +111,9 @@ impl EncryptionPublicKey {
 /// A sealed secret: the ephemeral public key and the AES-GCM ciphertext with its tag.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sealed {
+    /// The sender's ephemeral X25519 public key for this seal.
     pub ephemeral: EncryptionPublicKey,
+    /// The AES-256-GCM ciphertext followed by its 16-byte tag.
     pub ciphertext: Vec<u8>,
 }
 

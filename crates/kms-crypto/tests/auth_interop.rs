@@ -283,6 +283,31 @@ fn requests() -> Vec<Request> {
             key_version: 0,
             fresh: fresh(0, 0),
         },
+        Request::CreateApiKey {
+            operator: TEST_ADDRESS,
+            label: "avs-1 \"eu\" \\ €".into(),
+            scopes: "sign,scalar-mul,registration".into(),
+            expires_at: u64::MAX,
+            sources: "10.0.0.0/8,::1".into(),
+            fresh: fresh(11, 1_790_000_000),
+        },
+        Request::CreateApiKey {
+            operator: TEST_ADDRESS,
+            label: String::new(),
+            scopes: "sign".into(),
+            expires_at: 0,
+            sources: String::new(),
+            fresh: fresh(12, 1_790_000_001),
+        },
+        Request::ListApiKeys {
+            operator: TEST_ADDRESS,
+            fresh: fresh(9_007_199_254_740_993, 1_790_000_002),
+        },
+        Request::RevokeApiKey {
+            operator: TEST_ADDRESS,
+            key_id: "00ff00ff00ff00ff".into(),
+            fresh: fresh(13, 1_790_000_003),
+        },
     ]
 }
 
@@ -294,7 +319,10 @@ fn with_nonce(req: &Request, nonce: u64) -> Request {
         | Request::SignHash { fresh, .. }
         | Request::ScalarMul { fresh, .. }
         | Request::PubkeyRegistration { fresh, .. }
-        | Request::KeyRegistration { fresh, .. } => fresh.nonce = nonce,
+        | Request::KeyRegistration { fresh, .. }
+        | Request::CreateApiKey { fresh, .. }
+        | Request::ListApiKeys { fresh, .. }
+        | Request::RevokeApiKey { fresh, .. } => fresh.nonce = nonce,
     }
     req
 }
@@ -319,7 +347,10 @@ fn every_request_kind_is_covered() {
             "SignHash",
             "ScalarMul",
             "PubkeyRegistration",
-            "KeyRegistration"
+            "KeyRegistration",
+            "CreateApiKey",
+            "ListApiKeys",
+            "RevokeApiKey"
         ]
     );
 }

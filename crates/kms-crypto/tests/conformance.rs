@@ -112,6 +112,32 @@ fn pins() -> BTreeMap<&'static str, String> {
                 fresh,
             },
         ),
+        (
+            "eip712 CreateApiKey",
+            Request::CreateApiKey {
+                operator: eoa,
+                label: "avs-1".into(),
+                scopes: "sign,scalar-mul".into(),
+                expires_at: 1_800_000_000,
+                sources: "10.0.0.0/8".into(),
+                fresh,
+            },
+        ),
+        (
+            "eip712 ListApiKeys",
+            Request::ListApiKeys {
+                operator: eoa,
+                fresh,
+            },
+        ),
+        (
+            "eip712 RevokeApiKey",
+            Request::RevokeApiKey {
+                operator: eoa,
+                key_id: "0123456789abcdef".into(),
+                fresh,
+            },
+        ),
     ];
     for (name, req) in requests {
         out.insert(name, format!("{:x}", req.digest(31337)));
@@ -125,6 +151,10 @@ const GOLDEN: &[(&str, &str)] = &[
         "f8fbd3b0c144bc297094c254e5dfa6fe798b68313c482e1e10822c21e7f14d57",
     ),
     (
+        "eip712 CreateApiKey",
+        "2ed6e140c65986ed65e82372fa8e21ed31e247dcbbb1123c5e08240280c2ef21",
+    ),
+    (
         "eip712 CreateKey",
         "3f525c363b13a8b1158fa969fdd048375612234484fc48a55cde61b2305a3316",
     ),
@@ -133,8 +163,16 @@ const GOLDEN: &[(&str, &str)] = &[
         "3406cf4ba79b7465e5147cfd28829e6a59933925fb125d40c9494a33c93d4093",
     ),
     (
+        "eip712 ListApiKeys",
+        "34e8dea21fed7a3bd7eca12bd33bf0a3a15253ed5bf11029d36479f8572abb8d",
+    ),
+    (
         "eip712 PubkeyRegistration",
         "512d67ab2fc6372497195a3bf81bedec090882bac829253b53c91c7c9d4b08d7",
+    ),
+    (
+        "eip712 RevokeApiKey",
+        "95908fccbe0fe38245a6fd01a836d65d57aeeb8750e21bf0e183306dab23f39f",
     ),
     (
         "eip712 RotateKey",

@@ -1,7 +1,6 @@
 //! What the KMS HTTP services (`kms-signer`, `kms-node`) share, so that both fail, log, report
 //! metrics and stop the same way: [`ApiError`] (a status, a stable code and a message with no
 //! internals), the Prometheus text response, the tracing set-up and the shutdown signal.
-#![warn(missing_docs)]
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -93,12 +92,24 @@ impl From<kms_crypto::Error> for ApiError {
     }
 }
 
-/// Token buckets by key: `rate` tokens a second, at most `burst`, one per request.
+/// Token buckets by key: `rate` tokens a second, at most `burst`, one per request. Buckets that
+/// have refilled are dropped as the map grows (a full bucket and no bucket behave the same), so
+/// keys a caller merely names (addresses, app ids) cannot grow it without bound.
 pub struct RateLimiter<K> {
     rate: f64,
     burst: f64,
-    buckets: Mutex<HashMap<K, (f64, Instant)>>,
+    buckets: Mutex<Buckets<K>>,
 }
+
+struct Buckets<K> {
+    map: HashMap<K, (f64, Instant)>,
+    /// The size at which the next sweep runs: twice what survived the last one, at least
+    /// [`MIN_SWEEP_LEN`], so sweeping costs O(1) per request amortized.
+    sweep_at: usize,
+}
+
+/// The map size below which idle buckets are never swept.
+pub const MIN_SWEEP_LEN: usize = 1024;
 
 impl<K: Hash + Eq> RateLimiter<K> {
     /// `rate_per_sec` tokens a second per key, at most `burst` saved up.
@@ -106,18 +117,28 @@ impl<K: Hash + Eq> RateLimiter<K> {
         Self {
             rate: f64::from(rate_per_sec),
             burst: f64::from(burst),
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets {
+                map: HashMap::new(),
+                sweep_at: MIN_SWEEP_LEN,
+            }),
         }
     }
 
     /// Takes a token for `key`; false when its bucket is empty. A poisoned lock lets the
     /// request through: a limiter must not turn one panic into an outage.
     pub fn allow(&self, key: K) -> bool {
-        let Ok(mut map) = self.buckets.lock() else {
+        let Ok(mut b) = self.buckets.lock() else {
             return true;
         };
         let now = Instant::now();
-        let (tokens, last) = map.entry(key).or_insert((self.burst, now));
+        if b.map.len() >= b.sweep_at {
+            let (rate, burst) = (self.rate, self.burst);
+            b.map.retain(|_, (tokens, last)| {
+                *tokens + now.duration_since(*last).as_secs_f64() * rate < burst
+            });
+            b.sweep_at = (b.map.len() * 2).max(MIN_SWEEP_LEN);
+        }
+        let (tokens, last) = b.map.entry(key).or_insert((self.burst, now));
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
         *last = now;
         if *tokens < 1.0 {
@@ -125,6 +146,16 @@ impl<K: Hash + Eq> RateLimiter<K> {
         }
         *tokens -= 1.0;
         true
+    }
+
+    /// How many buckets are held (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.buckets.lock().map(|b| b.map.len()).unwrap_or(0)
+    }
+
+    /// Whether no bucket is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -177,4 +208,34 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+#[cfg(test)]
+mod limiter_tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_named_keys_does_not_grow_the_map_without_bound() {
+        // A fast refill: every bucket is full again after a millisecond.
+        let limiter = RateLimiter::new(1_000_000, 1);
+        for i in 0..100_000u32 {
+            assert!(limiter.allow(i));
+            if i % 1000 == 999 {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+        assert!(limiter.len() <= 2 * MIN_SWEEP_LEN, "{}", limiter.len());
+    }
+
+    #[test]
+    fn an_empty_bucket_survives_sweeps() {
+        let limiter = RateLimiter::new(1, 1);
+        assert!(limiter.allow(u32::MAX));
+        assert!(!limiter.allow(u32::MAX));
+        for i in 0..5 * MIN_SWEEP_LEN as u32 {
+            limiter.allow(i);
+        }
+        // The drained bucket was not swept (it would have come back full).
+        assert!(!limiter.allow(u32::MAX));
+    }
 }

@@ -29,7 +29,9 @@ pub struct ChainSource {
     sender: Option<Registry>,
     /// Blocks between triggers.
     pub interval: u64,
+    /// Blocks a trigger block must be buried under before its round starts.
     pub confirmations: u64,
+    /// The chain's block time: configured, or by chain id ([`default_block_time`]).
     pub block_time: Duration,
     /// Operators already converted, so that their key tables are built once.
     known: Mutex<Vec<(OperatorRecord, Member)>>,
@@ -71,10 +73,12 @@ impl ChainSource {
         })
     }
 
+    /// The chain id the RPC reported on connecting.
     pub fn chain_id(&self) -> u64 {
         self.registry.chain_id()
     }
 
+    /// The registry contract's address.
     pub fn registry(&self) -> [u8; 20] {
         self.registry.address().into_array()
     }
@@ -87,6 +91,7 @@ impl ChainSource {
             .max(Duration::from_secs(2))
     }
 
+    /// The latest block number.
     pub async fn head(&self) -> Result<u64, ChainError> {
         self.registry.head().await
     }

@@ -18,7 +18,9 @@ use std::time::Duration;
 /// Chain mode (docs 0009): the registry replaces the operator file, the app table and the clock.
 #[derive(Debug, Clone)]
 pub struct ChainConfig {
+    /// The chain's JSON-RPC endpoint.
     pub rpc_url: String,
+    /// The `KmsRegistry` contract's address.
     pub registry: Address,
     /// Blocks between rounds; None: `kms_chain::default_interval` of the chain.
     pub interval_blocks: Option<u64>,
@@ -47,33 +49,49 @@ pub fn default_block_time(chain_id: u64) -> Duration {
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The operator's address: the node takes part only if the operator set holds it.
     pub address: Address,
+    /// The address the API listens on (default 127.0.0.1:9200; port 0: any free port).
     pub listen: SocketAddr,
+    /// Where the bound address is written once listening, if anywhere.
     pub port_file: Option<PathBuf>,
+    /// The store's directory (default: the config file's directory).
     pub data_dir: PathBuf,
     /// The static operator file (unused in chain mode).
     pub operators_file: PathBuf,
+    /// Where the operator's BN254 key is read from: a keystore with its password, or a key file.
     pub bn254: Bn254Source,
+    /// The file holding the node's X25519 encryption key (64 hex characters).
     pub encryption_key_file: PathBuf,
+    /// Where the key-encryption key that seals the stored shares and seeds comes from.
     pub kek: KekSource,
     /// In chain mode, the chain's id and the registry, once connected.
     pub chain_id: u64,
+    /// The registry's address, bound into every round's config (static mode: as given, default
+    /// zero).
     pub registry: Address,
     /// The length of a round (chain mode: the interval's blocks at the block time).
     pub interval: Duration,
     /// Previous epochs whose shares are kept besides the current one.
     pub retention_epochs: u64,
+    /// Partial requests whose deadline is more than this many seconds ahead are refused
+    /// (default 600).
     pub max_request_validity_secs: u64,
+    /// Partial requests per app and second: the token bucket's rate (default 200).
     pub app_rate_limit_per_sec: u32,
+    /// The per-app token bucket's size (default 400).
     pub app_rate_limit_burst: u32,
+    /// App requests served at once, over all apps (default 64); more are refused.
     pub app_max_concurrent: usize,
     /// App id -> owner EOA (static mode; chain mode reads the registry).
     pub apps: BTreeMap<String, Address>,
     /// Whether `chain_id` was given in the file (chain mode checks it against the chain).
     pub chain_id_given: bool,
+    /// Chain mode's settings; None: static mode (operator file and `[apps]`).
     pub chain: Option<ChainConfig>,
 }
 
+/// Parses a 0x-prefixed 20-byte address; `what` names it in the error.
 pub fn parse_address(text: &str, what: &str) -> anyhow::Result<Address> {
     let a: alloy_primitives::Address = text
         .trim()

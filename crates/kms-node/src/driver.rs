@@ -23,8 +23,11 @@ pub const QUEUE_DEPTH: usize = 64;
 
 /// What the HTTP handler hands the round.
 pub enum DriverMsg {
+    /// A peer's batch of protocol messages for this round.
     Batch {
+        /// The encoded messages, in the batch's order.
         msgs: Vec<Vec<u8>>,
+        /// Where the rejected messages go back: their index in `msgs` and why.
         reply: tokio::sync::oneshot::Sender<Vec<(usize, Reject)>>,
     },
 }
@@ -32,20 +35,26 @@ pub enum DriverMsg {
 /// The round in progress, as `/v1/status` shows it.
 #[derive(Clone, Debug)]
 pub struct RoundStatus {
+    /// The epoch the round would finalize.
     pub epoch: u64,
+    /// "dkg" or "reshare".
     pub kind: &'static str,
+    /// The protocol phase the round is in (`Phase::name`).
     pub phase: &'static str,
 }
 
 /// What the round thread needs from its node: keys, the store, the transport, and where the
 /// outcome goes.
 pub trait RoundHost: Send + Sync + 'static {
+    /// The node's operator address.
     fn address(&self) -> Address;
+    /// The operator's BN254 key and the node's X25519 encryption key.
     fn keys(&self) -> (Arc<bn254::SecretKey>, Arc<EncryptionKey>);
     /// The round's dealer seed, durable before this returns.
     fn seed(&self, epoch: u64, digest: &[u8; 32]) -> anyhow::Result<Secret<[u8; 32]>>;
     /// What was persisted of the round.
     fn journal(&self, epoch: u64, digest: &[u8; 32]) -> anyhow::Result<Journal>;
+    /// Writes one update `j` of the round's journal; durable when this returns Ok.
     fn persist(&self, epoch: u64, digest: &[u8; 32], j: &Journal) -> anyhow::Result<()>;
     /// Queues a message for a member (retried until `deadline`).
     fn send(&self, to: Address, url: &str, round: [u8; 32], bytes: Arc<Vec<u8>>, deadline: Instant);
@@ -67,17 +76,23 @@ pub trait RoundHost: Send + Sync + 'static {
     );
     /// A fault proven against `culprit`.
     fn fault(&self, culprit: &Address, code: &'static str);
+    /// The round's progress, published for `/v1/status`.
     fn status(&self, s: RoundStatus);
 }
 
 /// Everything a round starts from.
 pub struct RoundStart {
+    /// The round's configuration.
     pub cfg: Arc<RoundConfig>,
+    /// Each member's URL, where its messages are sent.
     pub urls: HashMap<Address, String>,
     /// The dealer's share of the previous epoch (reshare), if it holds one.
     pub share: Option<Share>,
+    /// When the round's interval began: the origin of the protocol's clock.
     pub start: Instant,
+    /// When the round thread stops; messages are retried until then.
     pub end: Instant,
+    /// The round's length, over which its phases are timed.
     pub interval: Duration,
 }
 

@@ -9,35 +9,53 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+/// The `outcome` label of the counters by outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Outcome {
+    /// How it ended, e.g. `finalized`, `ok` or an error code.
     pub outcome: &'static str,
 }
 
+/// The `peer` label of `kms_node_peer_errors`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PeerLabel {
+    /// The peer's operator address (0x-prefixed lowercase hex).
     pub peer: String,
 }
 
+/// The labels of `kms_node_faults`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FaultLabel {
+    /// The culprit's operator address (0x-prefixed lowercase hex).
     pub operator: String,
+    /// The fault's reason code (`Reject::code`).
     pub reason: &'static str,
 }
 
+/// The node's metrics and the registry they are exported from.
 pub struct Metrics {
     registry: Registry,
+    /// `kms_node_rounds`: rounds by outcome (finalized, failed, sat_out, caught_up).
     pub rounds: Family<Outcome, Counter>,
+    /// `kms_node_epoch`: the latest finalized epoch held.
     pub epoch: Gauge,
+    /// `kms_node_round_seconds`: seconds from a round's start to its finalization.
     pub round_seconds: Histogram,
+    /// `kms_node_partial_requests`: app partial-signature requests by outcome (ok or the error
+    /// code).
     pub partials: Family<Outcome, Counter>,
+    /// `kms_node_peer_errors`: failed sends by peer, each retry counted.
     pub peer_errors: Family<PeerLabel, Counter>,
+    /// `kms_node_chain_head`: in chain mode, the latest block the RPC reported.
     pub chain_head: Gauge,
+    /// `kms_node_anchors`: in chain mode, anchor transactions by outcome (sent, already, failed).
     pub anchors: Family<Outcome, Counter>,
+    /// `kms_node_faults`: protocol faults proven against an operator, by reason.
     pub faults: Family<FaultLabel, Counter>,
 }
 
 impl Metrics {
+    /// Creates every metric at zero, registered under its name.
     pub fn new() -> Self {
         let mut registry = Registry::default();
         let rounds = Family::<Outcome, Counter>::default();
@@ -97,14 +115,17 @@ impl Metrics {
         }
     }
 
+    /// Counts a round that ended with `outcome`.
     pub fn round(&self, outcome: &'static str) {
         self.rounds.get_or_create(&Outcome { outcome }).inc();
     }
 
+    /// Counts an anchoring attempt that ended with `outcome`.
     pub fn anchor(&self, outcome: &'static str) {
         self.anchors.get_or_create(&Outcome { outcome }).inc();
     }
 
+    /// Counts a fault proven against `operator`, under `reason`.
     pub fn fault(&self, operator: &str, reason: &'static str) {
         self.faults
             .get_or_create(&FaultLabel {
@@ -114,10 +135,12 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a partial request that ended with `outcome`.
     pub fn partial(&self, outcome: &'static str) {
         self.partials.get_or_create(&Outcome { outcome }).inc();
     }
 
+    /// Counts one failed send to `peer`.
     pub fn peer_error(&self, peer: &str) {
         self.peer_errors
             .get_or_create(&PeerLabel {
@@ -126,6 +149,7 @@ impl Metrics {
             .inc();
     }
 
+    /// Every metric in the OpenMetrics text format.
     pub fn render(&self) -> String {
         kms_http::render(&self.registry)
     }

@@ -24,8 +24,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A finalized epoch held by this node.
 pub struct Epoch {
+    /// The epoch as stored and served.
     pub record: StoredEpoch,
+    /// The round config that finalized it, decoded from `record.config`.
     pub cfg: Arc<RoundConfig>,
+    /// The public polynomial, which gives the master public key and every player's public share.
     pub public: Commitment,
     /// This node's share, when it is a player of the epoch.
     pub share: Option<Share>,
@@ -44,6 +47,7 @@ impl Epoch {
         }
     }
 
+    /// Builds the epoch and computes its players' public shares.
     pub fn new(
         record: StoredEpoch,
         cfg: Arc<RoundConfig>,
@@ -69,11 +73,16 @@ impl Epoch {
     }
 }
 
+/// The last round this node finished, as `/v1/status` shows it.
 #[derive(Clone, Debug)]
 pub struct LastRound {
+    /// The round's epoch.
     pub epoch: u64,
+    /// "finalized", "failed", "sat_out" or "caught_up".
     pub outcome: &'static str,
+    /// When it finished, in unix seconds.
     pub finished_at: u64,
+    /// How long it ran, from the start of its interval, in milliseconds.
     pub duration_ms: u64,
 }
 
@@ -85,10 +94,16 @@ struct RoundHandle {
 /// Faults proven against one operator (by this node), by reason code.
 pub type FaultCounts = BTreeMap<Address, BTreeMap<&'static str, u64>>;
 
+/// A running node: its keys, store, membership and epochs, shared by the API, the scheduler and
+/// the round threads.
 pub struct Node {
+    /// The validated configuration (chain mode: with the chain's id, registry and round time).
     pub cfg: Config,
+    /// The operator's BN254 key.
     pub key: Arc<bn254::SecretKey>,
+    /// The node's X25519 encryption key.
     pub enc: Arc<EncryptionKey>,
+    /// The node's store.
     pub store: NodeStore,
     membership: Arc<dyn Membership>,
     /// Chain mode: the registry (also `membership`).
@@ -99,8 +114,11 @@ pub struct Node {
     round_status: Mutex<Option<(RoundStatus, u64)>>,
     last_round: Mutex<Option<LastRound>>,
     faults: Mutex<FaultCounts>,
+    /// The node's Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// The senders of outgoing protocol messages, one per peer.
     pub transport: Transport,
+    /// The runtime that tasks are spawned on from the round threads (peer senders, anchoring).
     pub rt: tokio::runtime::Handle,
     /// Token buckets per app id.
     pub(crate) limiter: kms_http::RateLimiter<String>,
@@ -207,6 +225,7 @@ impl Node {
         }))
     }
 
+    /// The newest finalized epoch held, if any.
     pub fn latest(&self) -> Option<Arc<Epoch>> {
         self.epochs
             .read()
@@ -214,18 +233,22 @@ impl Node {
             .and_then(|e| e.values().next_back().cloned())
     }
 
+    /// Epoch `e`, if this node holds it.
     pub fn epoch(&self, e: u64) -> Option<Arc<Epoch>> {
         self.epochs.read().ok().and_then(|m| m.get(&e).cloned())
     }
 
+    /// The operator set as last read.
     pub fn members(&self) -> Vec<Member> {
         self.members.read().map(|m| m.clone()).unwrap_or_default()
     }
 
+    /// The round in progress, if any, with when it was first reported (unix seconds).
     pub fn round_status(&self) -> Option<(RoundStatus, u64)> {
         self.round_status.lock().ok().and_then(|s| s.clone())
     }
 
+    /// The last round this node finished, if any since it started.
     pub fn last_round(&self) -> Option<LastRound> {
         self.last_round.lock().ok().and_then(|s| s.clone())
     }

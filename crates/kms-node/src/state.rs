@@ -38,11 +38,15 @@ const NONCES: NonceTable = NonceTable::new("node_nonces", "node_nonce_expiry");
 /// A finalized epoch as stored and served at `GET /v1/epochs/{e}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredEpoch {
+    /// The epoch number.
     pub epoch: u64,
+    /// The round config that finalized it (`RoundConfig::encode`).
     pub config: Vec<u8>,
+    /// Its certificate (`Certificate::encode`).
     pub certificate: Vec<u8>,
     /// The public polynomial (`Commitment::to_bytes`).
     pub public: Vec<u8>,
+    /// The encoded logs of the certificate's dealers, which a peer catches up from.
     pub logs: Vec<Vec<u8>>,
 }
 

@@ -16,8 +16,11 @@ use tokio::time::Instant;
 /// One message for one peer.
 #[derive(Clone)]
 pub struct Outgoing {
+    /// The digest of the round it belongs to: a batch holds one round's messages.
     pub round: [u8; 32],
+    /// The encoded message.
     pub bytes: Arc<Vec<u8>>,
+    /// Retried until then (the end of its round), then dropped.
     pub deadline: Instant,
 }
 
@@ -34,6 +37,7 @@ pub struct Transport {
 }
 
 impl Transport {
+    /// A transport with no peers yet; every call has a 1 s connect and a 10 s overall timeout.
     pub fn new(metrics: Arc<Metrics>) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(1))
@@ -47,6 +51,7 @@ impl Transport {
         })
     }
 
+    /// The HTTP client the peer tasks share, for other calls to peers (catch-up).
     pub fn client(&self) -> &reqwest::Client {
         &self.client
     }

@@ -26,19 +26,25 @@ use kms_crypto::bls::{threshold_for, Commitment};
 /// This node's latest epoch: what a reshare from it starts from.
 #[derive(Clone, Copy)]
 pub struct Latest<'a> {
+    /// The epoch's number; a peer's epoch must be later.
     pub epoch: u64,
     /// Its players: the dealers of the next reshare.
     pub players: &'a [Operator],
+    /// Its public commitment, whose constant term is the MPK a reshare must keep.
     pub public: &'a Commitment,
 }
 
 /// What this node knows when it looks at a peer's epoch.
 pub struct View<'a> {
+    /// The chain this node serves; a config for another chain is refused.
     pub chain_id: u64,
+    /// The registry contract this node serves; a config for another registry is refused.
     pub registry: Address,
     /// The operators at the epoch's trigger, as this node reads them.
     pub members: &'a [Operator],
+    /// This node's latest epoch, or `None` if it holds none (the next is then a genesis DKG).
     pub latest: Option<Latest<'a>>,
+    /// What the chain anchor says about the epoch.
     pub anchoring: Anchoring,
 }
 
@@ -54,26 +60,56 @@ pub enum Anchoring {
 /// Why a peer's epoch is refused. Each names what the peer got wrong or could not back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdoptError {
+    /// The peer's round config bytes are not a well-formed encoding.
     #[error("the round config does not decode: {0}")]
     Config(crate::DecodeError),
+    /// The peer's certificate bytes are not a well-formed encoding.
     #[error("the certificate does not decode: {0}")]
     Certificate(crate::DecodeError),
+    /// The config names another epoch than the one asked for.
     #[error("the config is for epoch {got}, not {want}")]
-    WrongEpoch { got: u64, want: u64 },
+    WrongEpoch {
+        /// The epoch the config names.
+        got: u64,
+        /// The epoch the peer's claim was checked for.
+        want: u64,
+    },
+    /// The config's chain id or registry differs from this node's.
     #[error("the config is for another chain or registry")]
     OtherChain,
+    /// The epoch is not after this node's latest epoch.
     #[error("epoch {epoch} is not after this node's epoch {latest}")]
-    NotNewer { epoch: u64, latest: u64 },
+    NotNewer {
+        /// The peer's epoch.
+        epoch: u64,
+        /// This node's latest epoch.
+        latest: u64,
+    },
+    /// The certificate is for another round, or does not verify against the config
+    /// ([`verify_certificate`]).
     #[error("the certificate is not for this config: {0}")]
     BadCertificate(String),
+    /// A DKG config that differs from the one this node derives: genesis is never taken on
+    /// backing alone.
     #[error("a genesis config must name the whole membership as this node sees it")]
     PartialGenesis,
+    /// A reshare this node did not derive whose previous commitment has another MPK than
+    /// this node's.
     #[error("the config would change the master public key")]
     MasterKeyChanged,
+    /// A config this node did not derive, whose certificate has too few signers from this node's
+    /// membership view.
     #[error("not derived here, and backed by {signers} members where more than {f} are needed")]
-    NotBacked { signers: usize, f: usize },
+    NotBacked {
+        /// How many of the certificate's signers are members in this node's view.
+        signers: usize,
+        /// The number of faults tolerated (n - t); more than this many signers are needed.
+        f: usize,
+    },
+    /// Epochs are anchored on chain but none is anchored for this epoch yet.
     #[error("epochs are anchored on chain, and this one is not")]
     NotAnchored,
+    /// The certificate's vote digest differs from the one anchored on chain for this epoch.
     #[error("the certificate is not the one anchored on chain for this epoch")]
     AnchorMismatch,
 }

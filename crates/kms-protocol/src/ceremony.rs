@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 /// Everything one node needs to replay its part of a round.
 pub struct Prepared {
+    /// The round replayed: the DKG, or the reshare after it.
     pub cfg: Arc<RoundConfig>,
     address: Address,
     key: Arc<bn254::SecretKey>,

@@ -79,22 +79,35 @@ impl CheckCache {
 /// What is wrong with a dealer log.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LogFault {
+    /// The envelope is not a validly signed log from one of the round's dealers; proves nothing
+    /// against the dealer.
     #[error("log signature or sender invalid")]
     BadSignature,
+    /// The commitment's threshold differs from the round's.
     #[error("commitment has the wrong degree")]
     WrongDegree,
+    /// In a reshare, the commitment does not continue the dealer's share of the previous epoch.
     #[error("commitment's constant term is not the dealer's previous public share")]
     BadConstant,
+    /// The log does not hold exactly one sealed share per player.
     #[error("wrong number of sealed shares")]
     ShareCount,
+    /// An embedded ack does not verify, is not a player's broadcast for this round, or does not
+    /// ack this dealer's commitment and share; carries the player index (`u16::MAX` for a
+    /// non-player).
     #[error("ack from player {0} is invalid")]
     BadAck(u16),
+    /// The log leaves this player index uncovered.
     #[error("player {0} has neither an ack nor a reveal")]
     Missing(u16),
+    /// The log covers this player index twice.
     #[error("player {0} has both an ack and a reveal, or two reveals")]
     Conflicting(u16),
+    /// The log reveals more shares than the round allows (n - t).
     #[error("more reveals than n - t")]
     TooManyReveals,
+    /// The reveal for this player index names no player, does not decode, or fails the
+    /// commitment.
     #[error("revealed share for player {0} does not match the commitment")]
     BadReveal(u16),
 }
@@ -114,6 +127,7 @@ pub type LogChecks = BTreeMap<(usize, [u8; 32]), Result<LogInfo, LogFault>>;
 /// A valid log's summary.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogInfo {
+    /// The log's reveals as (player index, why the share was revealed).
     pub reveals: Vec<(u16, RevealKind)>,
 }
 

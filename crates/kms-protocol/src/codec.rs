@@ -12,22 +12,27 @@ pub const MAX_LEN: usize = 16 << 20;
 pub struct Writer(pub Vec<u8>);
 
 impl Writer {
+    /// One byte.
     pub fn u8(&mut self, v: u8) -> &mut Self {
         self.0.push(v);
         self
     }
+    /// A big-endian u16 (two bytes).
     pub fn u16(&mut self, v: u16) -> &mut Self {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
     }
+    /// A big-endian u32 (four bytes).
     pub fn u32(&mut self, v: u32) -> &mut Self {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
     }
+    /// A big-endian u64 (eight bytes).
     pub fn u64(&mut self, v: u64) -> &mut Self {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
     }
+    /// The bytes as they are, with no length prefix (fixed-size fields).
     pub fn fixed(&mut self, v: &[u8]) -> &mut Self {
         self.0.extend_from_slice(v);
         self
@@ -41,6 +46,7 @@ impl Writer {
     pub fn count(&mut self, n: usize) -> &mut Self {
         self.u32(u32::try_from(n).unwrap_or(u32::MAX))
     }
+    /// The encoding written.
     pub fn finish(self) -> Vec<u8> {
         self.0
     }
@@ -52,9 +58,11 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader at the start of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
         Self { buf }
     }
+    /// The next `n` bytes.
     pub fn fixed(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.buf.len() < n {
             return Err(DecodeError::Truncated);
@@ -63,23 +71,29 @@ impl<'a> Reader<'a> {
         self.buf = tail;
         Ok(head)
     }
+    /// The next `N` bytes, as an array.
     pub fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.fixed(N)?);
         Ok(out)
     }
+    /// One byte.
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(u8::from_be_bytes(self.array()?))
     }
+    /// A big-endian u16.
     pub fn u16(&mut self) -> Result<u16, DecodeError> {
         Ok(u16::from_be_bytes(self.array()?))
     }
+    /// A big-endian u32.
     pub fn u32(&mut self) -> Result<u32, DecodeError> {
         Ok(u32::from_be_bytes(self.array()?))
     }
+    /// A big-endian u64.
     pub fn u64(&mut self) -> Result<u64, DecodeError> {
         Ok(u64::from_be_bytes(self.array()?))
     }
+    /// A u32 length prefix, at most [`MAX_LEN`], and that many bytes.
     pub fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.u32()? as usize;
         if n > MAX_LEN {
@@ -95,6 +109,7 @@ impl<'a> Reader<'a> {
         }
         Ok(n)
     }
+    /// One byte that must be 0 (false) or 1 (true); anything else is [`DecodeError::BadTag`].
     pub fn bool(&mut self) -> Result<bool, DecodeError> {
         match self.u8()? {
             0 => Ok(false),
@@ -102,6 +117,7 @@ impl<'a> Reader<'a> {
             _ => Err(DecodeError::BadTag),
         }
     }
+    /// Ends the read: bytes left over are [`DecodeError::TrailingBytes`].
     pub fn finish(self) -> Result<(), DecodeError> {
         if self.buf.is_empty() {
             Ok(())

@@ -8,18 +8,26 @@ use crate::Address;
 /// A byte string that is not a well-formed protocol encoding.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    /// The input ends before the encoding does (or a count claims more items than bytes remain).
     #[error("truncated")]
     Truncated,
+    /// A length prefix above [`MAX_LEN`](crate::codec::MAX_LEN).
     #[error("length prefix too large")]
     TooLong,
+    /// Bytes left over after a complete encoding.
     #[error("trailing bytes")]
     TrailingBytes,
+    /// A kind, tag, flag or boolean byte outside its defined values.
     #[error("unknown tag or flag")]
     BadTag,
+    /// A version byte or tag this code does not read (a message, a round config, saved state).
     #[error("unsupported version")]
     BadVersion,
+    /// A point, scalar, key or ciphertext that `kms-crypto` refuses to decode.
     #[error("invalid point or scalar: {0}")]
     Crypto(#[from] kms_crypto::Error),
+    /// A field that decodes but breaks a rule of the encoding (order, length, allowed kind);
+    /// the text says which.
     #[error("invalid field: {0}")]
     Invalid(&'static str),
 }
@@ -30,14 +38,21 @@ pub enum SkipReason {
     /// Failed before the signature was checked: anyone can write any sender into a header.
     #[error("malformed: {0}")]
     Malformed(DecodeError),
+    /// The header's round digest is not this round's.
     #[error("message is for another round")]
     WrongRound,
+    /// The sender is not an operator of this round in the role the kind needs (dealer for
+    /// deals and logs, player for the rest).
     #[error("sender is not part of this round in that role")]
     UnknownSender,
+    /// The header names another recipient.
     #[error("message is addressed to someone else")]
     NotForMe,
+    /// The signature does not verify under the sender's key.
     #[error("bad signature")]
     BadSignature,
+    /// A copy of a message already taken, or a second one where only the first counts (a
+    /// status or a vote).
     #[error("duplicate of a message already received")]
     Duplicate,
     /// For a phase or attempt this node has left (a slow sender, or a retry).
@@ -57,16 +72,24 @@ pub enum SkipReason {
 /// What a signed message proves against its sender.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FaultReason {
+    /// The body does not decode, though the sender's signature covers it.
     #[error("signed a body that does not decode: {0}")]
     Malformed(DecodeError),
+    /// Two different signed messages where only one is allowed (a deal, log, acks, proposal or
+    /// prepare quorum certificate).
     #[error("signed two different messages of one kind (equivocation)")]
     Equivocation,
+    /// An agreement message for an attempt the round does not have (carried here).
     #[error("signed an attempt beyond the round's last ({0})")]
     AttemptOutOfBounds(u32),
+    /// A proposal or prepare quorum certificate from a player that does not lead the attempt.
     #[error("sent an agreement message only the attempt's leader sends")]
     NotLeader,
+    /// More verified messages than the sender's quota for the round allows.
     #[error("sent more distinct messages than the protocol allows in a round")]
     Flood,
+    /// Content no honest node signs (a vote for another set, an unjustified proposal, a
+    /// certificate that does not verify); the text says which.
     #[error("invalid content: {0}")]
     Invalid(&'static str),
 }
@@ -75,16 +98,21 @@ pub enum FaultReason {
 #[must_use]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Reject {
+    /// Refused without naming anyone.
     #[error("skipped: {0}")]
     Skip(SkipReason),
+    /// Refused with proof against the sender.
     #[error("fault by {}: {reason}", crate::hex_address(culprit))]
     Fault {
+        /// The sender, bound to the message by its own signature.
         culprit: Address,
+        /// What the message proves the sender did.
         reason: FaultReason,
     },
 }
 
 impl Reject {
+    /// A fault by `culprit` for `reason`.
     pub fn fault(culprit: Address, reason: FaultReason) -> Self {
         Self::Fault { culprit, reason }
     }
@@ -97,6 +125,7 @@ impl Reject {
         }
     }
 
+    /// Whether the message is evidence against its sender (a fault, not a skip).
     pub fn is_fault(&self) -> bool {
         matches!(self, Self::Fault { .. })
     }
@@ -137,8 +166,11 @@ impl From<SkipReason> for Reject {
 /// A round configuration that cannot be run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// The configuration breaks a rule (duplicate operator, operator count, epoch order, role);
+    /// the text says which.
     #[error("invalid round configuration: {0}")]
     Invalid(&'static str),
+    /// Key material or a polynomial operation that `kms-crypto` refuses.
     #[error("invalid key material: {0}")]
     Crypto(#[from] kms_crypto::Error),
 }
@@ -146,18 +178,28 @@ pub enum ConfigError {
 /// Why `observe` (finalization) could not produce an output.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ObserveError {
+    /// The certificate's round digest is not this round's.
     #[error("certificate is for another round")]
     WrongRound,
+    /// The certificate does not check out (signers, signature, set shape, exclusion evidence,
+    /// MPK), or there is none to check yet; the text says which.
     #[error("certificate does not verify: {0}")]
     BadCertificate(&'static str),
+    /// The logs of these included dealers were not among those given.
     #[error("missing the logs of {} included dealers", .0.len())]
     MissingLogs(Vec<Address>),
+    /// An included dealer's log fails the public checks.
     #[error("an included log is invalid: {0}")]
     InvalidLog(crate::LogFault),
+    /// In a reshare, the combined constant term is not the previous master public key.
     #[error("the reshare would change the master public key")]
     MasterKeyChanged,
+    /// The caller's own share could not be recovered (not a player, a sealed share that does
+    /// not open, or a sum that does not match the public polynomial).
     #[error("this player's share could not be recovered: {0}")]
     Share(&'static str),
+    /// A revealed or opened share, or the combination of commitments or shares, that
+    /// `kms-crypto` refuses.
     #[error("crypto: {0}")]
     Crypto(#[from] kms_crypto::Error),
 }

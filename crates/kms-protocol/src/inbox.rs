@@ -34,6 +34,7 @@ pub struct Inbox {
 }
 
 impl Inbox {
+    /// An empty intake for node `me` in round `cfg`, with no signatures checked yet.
     pub fn new(cfg: Arc<RoundConfig>, me: Address) -> Self {
         Self {
             quota: quota(&cfg),
@@ -146,6 +147,7 @@ impl Inbox {
             .collect()
     }
 
+    /// The round this inbox takes messages for.
     pub fn config(&self) -> &Arc<RoundConfig> {
         &self.cfg
     }

@@ -26,7 +26,9 @@ use std::time::Duration;
 
 /// Phase ends as fractions of the interval (the round's length).
 pub const DEALS_END: f64 = 0.20;
+/// When the acks phase ends (dealers send their logs), as a fraction of the interval.
 pub const ACKS_END: f64 = 0.40;
+/// When the logs phase ends and agreement starts, as a fraction of the interval.
 pub const LOGS_END: f64 = 0.55;
 /// Agreement attempts fill the time from `LOGS_END` to here, in equal slots.
 pub const AGREEMENT_END: f64 = 0.95;
@@ -37,12 +39,14 @@ pub const PERSIST_RETRY: Duration = Duration::from_millis(100);
 /// expected has arrived; agreement attempts start at fixed times, the first one possibly early.
 #[derive(Clone, Copy, Debug)]
 pub struct Schedule {
+    /// The round's length; every phase end is a fraction of it.
     pub interval: Duration,
     /// End a phase as soon as every expected message is in.
     pub early: bool,
 }
 
 impl Schedule {
+    /// A round of length `interval` whose phases end early when everything is in.
     pub fn new(interval: Duration) -> Self {
         Self {
             interval,
@@ -50,6 +54,7 @@ impl Schedule {
         }
     }
 
+    /// The time `fraction` of the interval after the round's start.
     pub fn at(&self, fraction: f64) -> Duration {
         self.interval.mul_f64(fraction)
     }
@@ -83,14 +88,20 @@ impl Schedule {
 /// Where the round is on this node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
+    /// Taking deals; its end sends this node's acks.
     Deals,
+    /// Taking acks; its end sends the log of this node's dealer.
     Acks,
+    /// Taking dealer logs, until agreement starts.
     Logs,
+    /// Agreement attempts on the set of dealers, until the round is final here.
     Agreement,
+    /// Nothing left to do: finalized, or a node that only deals has sent its log.
     Done,
 }
 
 impl Phase {
+    /// The phase as a lowercase word, for logs and metrics.
     pub fn name(self) -> &'static str {
         match self {
             Phase::Deals => "deals",
@@ -107,13 +118,19 @@ impl Phase {
 /// The same shape carries one write ([`Action::Persist`]) and a whole restored round.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Journal {
+    /// The player's encoded [`Player::decisions`], if there are any to write; each replaces the
+    /// last.
     pub decisions: Option<Vec<u8>>,
+    /// Encoded deals and logs the player took ([`Player::take_journal`]), in order.
     pub messages: Vec<Vec<u8>>,
+    /// Encoded `Acks` envelopes this node's dealer accepted, fed to it again on restart.
     pub dealer_acks: Vec<Vec<u8>>,
+    /// The encoded log this node's dealer sent, sent again on restart.
     pub dealer_log: Option<Vec<u8>>,
 }
 
 impl Journal {
+    /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.decisions.is_none()
             && self.messages.is_empty()
@@ -137,7 +154,9 @@ impl Journal {
 /// What the driver observed, for logs and metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
+    /// The round entered this phase.
     Phase(Phase),
+    /// This agreement attempt started.
     Attempt(u32),
     /// The player holds the certificate but cannot finalize yet (a missing log, say).
     CannotFinalize(String),
@@ -149,17 +168,21 @@ pub enum Action {
     Persist(Journal),
     /// Send these bytes to this member.
     Send {
+        /// The member's address.
         to: Address,
+        /// An encoded envelope.
         bytes: Arc<Vec<u8>>,
     },
     /// The round is final here: store the epoch (share and records in one write), then call
     /// [`RoundDriver::installed`] before anything else.
     Finalize(Box<Finalized>),
+    /// Something to log or count; nothing to execute.
     Event(Event),
 }
 
 /// A finalized round, as the node stores and serves it.
 pub struct Finalized {
+    /// The new epoch: public polynomial, this node's share, dealer verdicts and certificate.
     pub output: Output,
     /// The logs of the certificate's dealers, encoded (what a peer catches up from).
     pub logs: Vec<Vec<u8>>,
@@ -167,9 +190,13 @@ pub struct Finalized {
 
 /// Keys and inputs a round starts from.
 pub struct RoundStart {
+    /// The round to run.
     pub cfg: Arc<RoundConfig>,
+    /// This node's address.
     pub me: Address,
+    /// This node's BN254 key, which signs its messages.
     pub key: Arc<bn254::SecretKey>,
+    /// This node's X25519 key, which opens the shares sealed to it.
     pub enc: Arc<EncryptionKey>,
     /// The dealer seed, durable before this is called (a restart deals the same bytes).
     pub seed: Secret<[u8; 32]>,
@@ -177,14 +204,18 @@ pub struct RoundStart {
     pub share: Option<Share>,
     /// What an earlier run of this round on this node made durable.
     pub restored: Journal,
+    /// When the round's phases end.
     pub schedule: Schedule,
 }
 
 /// Why a round cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The restored journal's decisions or messages do not decode for this round.
     #[error("the saved round does not restore: {0}")]
     Restore(crate::DecodeError),
+    /// This node's dealer or player cannot be built for the round (e.g. a DKG given a previous
+    /// share).
     #[error("{0}")]
     Config(#[from] crate::ConfigError),
 }
@@ -330,10 +361,12 @@ impl RoundDriver {
         Ok(())
     }
 
+    /// The round this driver runs.
     pub fn config(&self) -> &Arc<RoundConfig> {
         &self.cfg
     }
 
+    /// Where the round is on this node.
     pub fn phase(&self) -> Phase {
         self.phase
     }
@@ -343,6 +376,7 @@ impl RoundDriver {
         self.player.as_ref().map_or(0, Player::attempt)
     }
 
+    /// This node's player, or `None` if it only deals in this round.
     pub fn player(&self) -> Option<&Player> {
         self.player.as_ref()
     }

@@ -31,18 +31,28 @@ pub const SEALED_SHARE_LEN: usize = 32 + 32 + 16;
 /// Message kinds, as on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
+    /// A dealer's commitment and one player's sealed share, sent to that player.
     Deal = 1,
+    /// A player's ack or complaint for every dealer, broadcast.
     Acks = 2,
+    /// A dealer's public log, broadcast.
     Log = 3,
+    /// A player's lock, evidence and held logs, sent to the attempt's leader.
     Status = 4,
+    /// The leader's dealer set for an attempt, broadcast.
     Proposal = 5,
+    /// A player's first vote, on the proposal, sent to the leader.
     Prevote = 6,
+    /// The leader's prepare quorum certificate, broadcast.
     Prepared = 7,
+    /// A player's second vote, on the prepare quorum certificate, sent to the leader.
     Precommit = 8,
+    /// The round's decision, broadcast.
     Certificate = 9,
 }
 
 impl Kind {
+    /// Every kind, in wire order.
     pub const ALL: [Kind; 9] = [
         Kind::Deal,
         Kind::Acks,
@@ -104,14 +114,18 @@ impl CommitmentCache {
 /// Header, body bytes and signature of a message, signature not yet checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawEnvelope {
+    /// Digest of the round the message belongs to; a receiver skips any other round.
     pub round: [u8; 32],
+    /// The signer: its operator key (as dealer or player, by kind) checks the signature.
     pub sender: Address,
     /// `None`: broadcast.
     pub recipient: Option<Address>,
+    /// Which body the bytes hold.
     pub kind: Kind,
     /// Private with its hash, so the hash (a log body is O(n^2) bytes) is taken once.
     body: Vec<u8>,
     body_hash: [u8; 32],
+    /// The sender's Schnorr signature over [`RawEnvelope::signing_digest`].
     pub signature: bn254::SchnorrSignature,
 }
 
@@ -170,6 +184,7 @@ impl RawEnvelope {
         )
     }
 
+    /// The wire encoding: version, header, length-prefixed body and signature.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         self.write(&mut w);
@@ -254,17 +269,24 @@ impl RawEnvelope {
 /// A message's unauthenticated header, as [`RawEnvelope::peek`] reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header<'a> {
+    /// The round digest the sender wrote.
     pub round: [u8; 32],
+    /// The claimed sender.
     pub sender: Address,
+    /// The recipient; `None`: broadcast.
     pub recipient: Option<Address>,
+    /// Which body the bytes hold.
     pub kind: Kind,
+    /// The body bytes, not decoded.
     pub body: &'a [u8],
 }
 
 /// A message with its decoded body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
+    /// The envelope as signed and sent.
     pub raw: RawEnvelope,
+    /// Its body, decoded.
     pub body: Body,
 }
 
@@ -281,6 +303,7 @@ impl Envelope {
         Self { raw, body }
     }
 
+    /// The wire encoding of the signed envelope.
     pub fn encode(&self) -> Vec<u8> {
         self.raw.encode()
     }
@@ -299,40 +322,56 @@ impl Envelope {
 /// A player's verdict on one dealer's deal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Complaint {
+    /// No single deal from the dealer arrived (none, or two that differ).
     NoDeal = 1,
+    /// The commitment's threshold is not the round's.
     WrongDegree = 2,
+    /// Reshare: the commitment's constant term is not the dealer's previous public share.
     BadConstant = 3,
+    /// The sealed share does not open to a scalar with this player's key.
     Undecryptable = 4,
+    /// The opened share does not match the commitment.
     BadShare = 5,
 }
 
 /// Per dealer: an ack of keccak(commitment || my sealed share), or a complaint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AckEntry {
+    /// The deal checked out: keccak(commitment hash || the player's sealed share).
     Ack([u8; 32]),
+    /// The deal did not check out, and why.
     Complaint(Complaint),
 }
 
 /// A player's share in clear plus the ephemeral secret its ciphertext was sealed with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reveal {
+    /// Index of the player whose share is revealed.
     pub player: u16,
+    /// The share's scalar in clear; anyone checks it against the commitment.
     pub share: [u8; 32],
+    /// The ephemeral secret of the player's sealed share, so anyone can reopen it and see
+    /// whether the dealer or the player was at fault.
     pub ephemeral: [u8; 32],
 }
 
 /// Deal: the commitment and the recipient's sealed share.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Deal {
+    /// The dealer's Feldman commitment (in G2) to its polynomial.
     pub commitment: Commitment,
+    /// keccak of the commitment's encoding (taken on decode, not sent); acks bind it.
     pub commitment_hash: [u8; 32],
+    /// The recipient's share, sealed to its encryption key.
     pub share: Sealed,
 }
 
 /// A dealer's public log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DealerLog {
+    /// The dealer's Feldman commitment (in G2) to its polynomial.
     pub commitment: Commitment,
+    /// keccak of the commitment's encoding (taken on decode, not sent); acks bind it.
     pub commitment_hash: [u8; 32],
     /// One per player, in player order.
     pub shares: Vec<Sealed>,
@@ -361,6 +400,7 @@ pub struct DealerSet {
 }
 
 impl DealerSet {
+    /// keccak of the set's encoding: the set hash that votes sign and carry.
     pub fn hash(&self) -> [u8; 32] {
         let mut w = Writer::default();
         self.write(&mut w);
@@ -409,39 +449,64 @@ pub use vote::*;
 /// Every message body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body {
+    /// A dealer's deal, to one player.
     Deal(Deal),
+    /// A player's ack or complaint per dealer, in dealer order, broadcast.
     Acks(Vec<AckEntry>),
+    /// A dealer's public log, broadcast.
     Log(DealerLog),
     /// A player to the attempt's leader: its lock, the evidence it holds, and which logs it
     /// holds (by dealer and hash), so the leader can forward the ones it lacks.
     Status {
+        /// The attempt whose leader this is sent to.
         attempt: u32,
+        /// The highest prepare quorum certificate this player is locked on, if any.
         lock: Option<PrepareQc>,
+        /// Evidence this player holds against dealers.
         evidence: Vec<Evidence>,
+        /// (dealer index, log body hash) of each valid log it holds, sorted.
         held: Vec<(u16, [u8; 32])>,
     },
     /// The leader's set, with the quorum certificate that justifies it when it is not new.
     Proposal {
+        /// The attempt proposed in; only its leader may send it.
         attempt: u32,
+        /// The proposed dealer set.
         set: DealerSet,
+        /// A prepare quorum certificate on this set from an earlier attempt; `None` for a new set,
+        /// whose logs and evidence each player checks itself.
         justify: Option<PrepareQc>,
     },
+    /// A player's vote for the attempt's proposal, sent to the leader; t of them make a prepare
+    /// quorum certificate.
     Prevote {
+        /// The attempt voted in.
         attempt: u32,
+        /// [`DealerSet::hash`] of the proposed set; the leader checks it is its proposal's.
         set_hash: [u8; 32],
+        /// The player's Schnorr signature over the attempt's prepare digest ([`stage_digest`]).
         signature: bn254::SchnorrSignature,
     },
     /// The leader's prepare quorum certificate of the attempt.
     Prepared(PrepareQc),
+    /// A player's vote on the attempt's prepare quorum certificate, sent to the leader; t of
+    /// them make the certificate.
     Precommit {
+        /// The attempt voted in.
         attempt: u32,
+        /// [`DealerSet::hash`] of the prepared set; the leader checks it is its prepared set's.
         set_hash: [u8; 32],
+        /// The player's BN254 BLS signature (in G1) over [`vote_digest`]; the leader sums t
+        /// of them.
         signature: bn254::G1Point,
     },
+    /// The round's certificate, broadcast by the leader and passed on by every node that
+    /// finalizes.
     Certificate(Certificate),
 }
 
 impl Body {
+    /// The kind this body is sent as.
     pub fn kind(&self) -> Kind {
         match self {
             Body::Deal(_) => Kind::Deal,
@@ -469,6 +534,7 @@ impl Body {
         }
     }
 
+    /// The canonical encoding, which the envelope's signature covers by hash.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         match self {
@@ -539,6 +605,8 @@ impl Body {
         w.finish()
     }
 
+    /// Decodes a body of `kind`, strictly (no trailing bytes), decoding commitments through
+    /// `cache`.
     pub fn decode(
         kind: Kind,
         bytes: &[u8],

@@ -18,9 +18,11 @@ use std::collections::BTreeMap;
 /// What every honest node concludes about a dealer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DealerOutcome {
-    /// Its dealing is in the certificate. `reveals` lists players whose share was published,
-    /// with the reason proven from the log.
-    Included { reveals: Vec<(Address, RevealKind)> },
+    /// Its dealing is in the certificate.
+    Included {
+        /// Players whose share the log published, with the reason proven from the log.
+        reveals: Vec<(Address, RevealKind)>,
+    },
     /// Proven to have sent two different deals or logs.
     Equivocated,
     /// Its log was published and fails the public checks.
@@ -32,16 +34,21 @@ pub enum DealerOutcome {
 /// A finalized round.
 #[derive(Debug)]
 pub struct Output {
+    /// The epoch the round created.
     pub epoch: u64,
+    /// The round's digest ([`RoundConfig::digest`]).
     pub round: [u8; 32],
     /// The new public polynomial; its constant term is the MPK.
     pub public: Commitment,
+    /// Shares needed to sign or recover the key: the public polynomial's degree plus one.
     pub threshold: usize,
+    /// The epoch's shareholders, sorted by address.
     pub players: Vec<Operator>,
     /// This player's share, when observed with its key.
     pub share: Option<Share>,
     /// One per dealer of the round, in dealer order.
     pub verdicts: Vec<(Address, DealerOutcome)>,
+    /// The agreement certificate the round was finalized from; peers check it to catch up.
     pub certificate: Certificate,
 }
 

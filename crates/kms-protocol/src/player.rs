@@ -36,10 +36,16 @@ pub enum Out {
     /// To the envelope's recipient, or to every member of the round for a broadcast.
     Msg(Envelope),
     /// Someone else's signed message (a dealer's log), passed on to one player that lacks it.
-    Forward { to: Address, env: Envelope },
+    Forward {
+        /// The player that lacks it.
+        to: Address,
+        /// The message, unchanged (still signed by its author).
+        env: Envelope,
+    },
 }
 
 impl Out {
+    /// The message to send, whoever it goes to.
     pub fn envelope(&self) -> &Envelope {
         match self {
             Out::Msg(e) | Out::Forward { env: e, .. } => e,
@@ -49,7 +55,9 @@ impl Out {
 
 /// A message accepted by the player, and what it sends in response.
 pub struct Received {
+    /// The accepted message, checked and decoded.
     pub envelope: Envelope,
+    /// What the player sends in response, in order.
     pub outgoing: Vec<Out>,
 }
 
@@ -91,6 +99,8 @@ pub struct Player {
 }
 
 impl Player {
+    /// A fresh player for `me` in round `cfg`, with its signing and decryption keys; fails if
+    /// `me` is not one of the round's players.
     pub fn new(
         cfg: Arc<RoundConfig>,
         me: Address,
@@ -121,14 +131,17 @@ impl Player {
         })
     }
 
+    /// The round this player plays.
     pub fn config(&self) -> &Arc<RoundConfig> {
         &self.cfg
     }
 
+    /// This player's own address.
     pub fn address(&self) -> Address {
         self.me
     }
 
+    /// The round's commit certificate, once this player has built or verified one.
     pub fn certificate(&self) -> Option<&Certificate> {
         self.certificate.as_ref()
     }

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 
 /// How a stage's votes are cast and proven.
 pub trait Votes: Stage {
+    /// A player's vote on a stage digest, made with its BN254 key.
     fn sign(key: &bn254::SecretKey, digest: &[u8; 32]) -> Self::Vote;
+    /// Whether `vote` is `op`'s valid vote on `digest`.
     fn vote_holds(op: &Operator, digest: &[u8; 32], vote: &Self::Vote) -> bool;
     /// The proof of the given votes (in signer order); `None` when they cannot be combined.
     fn combine(votes: Vec<Self::Vote>) -> Option<Self::Proof>;

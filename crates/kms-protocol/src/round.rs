@@ -13,6 +13,7 @@ const ROUND_TAG: &[u8] = b"KMS_ROUND_V1";
 /// A member of the network as the protocol sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Operator {
+    /// The operator's Ethereum address: its identity in message headers and round lists.
     pub address: Address,
     /// The operator's evaluation point: a small, permanent operator id that the membership
     /// source assigns once and never reuses (docs 0007). Stable across reshares.
@@ -27,6 +28,8 @@ pub struct Operator {
 }
 
 impl Operator {
+    /// An operator from its keys; builds the G1 key's verification table, but does not check
+    /// that the two BN254 keys match ([`Operator::keys_match`]).
     pub fn new(
         address: Address,
         point: EvalPoint,
@@ -105,16 +108,23 @@ pub enum RoundKind {
     /// Genesis: a fresh master key.
     Dkg,
     /// New shares of the key finalized at `from_epoch`, same master public key.
-    Reshare { from_epoch: u64 },
+    Reshare {
+        /// The epoch whose key is reshared.
+        from_epoch: u64,
+    },
 }
 
 /// Everything that identifies a round. Built by the caller from its membership source; every node
 /// of the round must build the same one (the digest is compared on every message).
 #[derive(Clone, Debug)]
 pub struct RoundConfig {
+    /// DKG or reshare.
     pub kind: RoundKind,
+    /// The epoch the round creates.
     pub epoch: u64,
+    /// The chain's id, bound into the digest so that no round carries over to another deployment.
     pub chain_id: u64,
+    /// The `KmsRegistry` contract's address (static mode: as configured), bound in likewise.
     pub registry: Address,
     /// Sorted by address. DKG: the players. Reshare: the previous epoch's players.
     pub dealers: Vec<Operator>,
@@ -391,10 +401,12 @@ impl RoundConfig {
         self.players.get(i).map(|o| o.point)
     }
 
+    /// The position of `a` among the dealers, if it deals in this round.
     pub fn dealer_index(&self, a: &Address) -> Option<usize> {
         self.dealers.binary_search_by_key(a, |o| o.address).ok()
     }
 
+    /// The position of `a` among the players, if it plays in this round.
     pub fn player_index(&self, a: &Address) -> Option<usize> {
         self.players.binary_search_by_key(a, |o| o.address).ok()
     }

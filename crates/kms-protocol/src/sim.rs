@@ -29,8 +29,11 @@ use std::sync::Arc;
 
 /// One simulated operator: its keys and what it holds between rounds.
 pub struct SimNode {
+    /// What rounds name it by: address, evaluation point and public keys.
     pub operator: Operator,
+    /// Its BN254 secret key, which signs its messages and votes.
     pub key: Arc<bn254::SecretKey>,
+    /// Its X25519 secret key, which opens the shares sealed to it.
     pub enc: Arc<EncryptionKey>,
     /// The persisted dealer seed.
     pub seed: Secret<[u8; 32]>,
@@ -65,6 +68,7 @@ impl SimNode {
         }
     }
 
+    /// Its operator's address.
     pub fn address(&self) -> Address {
         self.operator.address
     }
@@ -96,9 +100,13 @@ pub fn rng_for(seed: u64, label: &str) -> ChaCha20Rng {
 /// agreement messages their attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
+    /// Deals (and bytes that do not parse); by the clock, until `DEALS_END`.
     Deal,
+    /// `Acks` messages; by the clock, until `ACKS_END`.
     Acks,
+    /// Dealer logs; by the clock, until `LOGS_END`.
     Log,
+    /// Agreement messages and certificates of this attempt; by the clock, its slot.
     Agreement(u32),
 }
 
@@ -142,9 +150,13 @@ pub fn phase_at(cfg: &RoundConfig, s: &Schedule, now: std::time::Duration) -> Ph
 
 /// A delivery about to happen. The hook may drop it (return None) or return other bytes.
 pub struct Delivery<'a> {
+    /// The message's phase, read from its header ([`message_phase`]).
     pub phase: Phase,
+    /// The sending node (for an injected message, the sender [`Network::inject`] named).
     pub from: Address,
+    /// The receiving node.
     pub to: Address,
+    /// The message as sent.
     pub bytes: &'a [u8],
 }
 

@@ -47,6 +47,7 @@ pub async fn import(store: Store, eoa: Address, sk: &SecretKey) -> anyhow::Resul
         key_version: 1,
         request_digest: String::new(),
         outcome: "ok".into(),
+        api_key: None,
     };
     let ledger = Ledger::start(store.clone(), AuditLog::open(&store)?);
     ledger
@@ -64,10 +65,12 @@ pub async fn import(store: Store, eoa: Address, sk: &SecretKey) -> anyhow::Resul
     Ok(record)
 }
 
+/// Loads (so unseals and checks) every key and returns the records, sorted by EOA.
 pub fn list(store: &Store) -> anyhow::Result<Vec<KeyRecord>> {
     Ok(KeyRing::load(store)?.records())
 }
 
+/// Checks the audit log's hash chain ([`audit::verify`]); returns the number of records.
 pub fn verify_audit(store: &Store) -> anyhow::Result<u64> {
     audit::verify(store)
 }

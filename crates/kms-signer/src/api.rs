@@ -2,14 +2,19 @@
 //! Handlers parse and check input at the edge and call the service layer (`crate::service`),
 //! whose errors become answers in `crate::error`.
 
+use crate::apikeys::ApiKeys;
+use crate::apikeys::{parse_sources, ApiKeyRecord, Scope, Scopes, MAX_LABEL_LEN};
 use crate::config::Config;
 use crate::error::{ApiError, ServiceError};
 use crate::keyring::{KeyRecord, KeyRing, VersionState};
 use crate::ledger::Ledger;
 use crate::metrics::{Metrics, RouteLabels};
 use crate::service::use_key;
-use alloy_primitives::{Address, B256};
+use crate::service::{use_key_with_token, KeyChoice, TokenUse};
+use crate::tls::PeerAddr;
+use alloy_primitives::{keccak256, Address, B256};
 use axum::extract::rejection::JsonRejection;
+use axum::extract::ConnectInfo;
 use axum::extract::{
     FromRequest, FromRequestParts, MatchedPath, Path, Request as HttpRequest, State,
 };
@@ -19,50 +24,81 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kms_api::signer::{
-    CreateKeyRequest, G1Json, G2Json, Healthz, KeyAnswer, KeyList, KeyRegistrationAnswer,
-    KeyRegistrationRequest, KeyVersion, LegacyScalarMulRequest, LegacySignRequest,
-    PubkeyRegistrationParams, RegistrationAnswer, RegistrationRequest, RotateRequest,
-    ScalarMulAnswer, ScalarMulRequest, SignAnswer, SignRequest,
+    ApiKeyAnswer, ApiKeyList, CreateApiKeyRequest, CreateKeyRequest, CreatedApiKey, G1Json, G2Json,
+    Healthz, KeyAnswer, KeyList, KeyRegistrationAnswer, KeyRegistrationRequest, KeyVersion,
+    LegacyScalarMulRequest, LegacySignRequest, ListApiKeysRequest, PubkeyRegistrationParams,
+    RegistrationAnswer, RegistrationRequest, RevokeApiKeyRequest, RotateRequest, ScalarMulAnswer,
+    ScalarMulRequest, SignAnswer, SignRequest, TokenScalarMulRequest, TokenSignRequest,
 };
 use kms_crypto::auth::{Freshness, Request};
 use kms_crypto::bn254::{
     key_registrar_digest, key_registrar_key_data, parse_u256, registry_coordinator_digest,
-    Eip712Domain, G1Point, G2Point,
+    Eip712Domain, G1Point, G2Point, SecretKey,
 };
 use kms_http::RateLimiter;
 use kms_store::Store;
 use serde::de::DeserializeOwned;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 /// Shared state of the service.
 pub struct AppState {
+    /// The validated configuration.
     pub cfg: Config,
+    /// The data directory's store; its KEK seals new key versions.
     pub store: Arc<Store>,
+    /// Every operator key, with the unsealed secrets of its usable versions.
     pub ring: Arc<KeyRing>,
+    /// The single writer every state change, nonce use and audit record goes through.
     pub ledger: Ledger,
+    /// The Prometheus metrics served at `/metrics`.
     pub metrics: Metrics,
+    /// Every delegated API key (hashes only), loaded at start.
+    pub api_keys: Arc<ApiKeys>,
     limiter: RateLimiter<Address>,
+    /// Token buckets per API key id (same rate and burst as per EOA), taken once the token
+    /// opened its record: one machine's key cannot use up its operator's EOA budget.
+    key_limiter: RateLimiter<String>,
 }
 
 impl AppState {
-    pub fn new(cfg: Config, store: Arc<Store>, ring: Arc<KeyRing>, ledger: Ledger) -> Self {
+    /// Builds the state from opened parts: metrics seeded with the ring's key counts, and the
+    /// per-EOA rate limiter set from `cfg`.
+    pub fn new(
+        cfg: Config,
+        store: Arc<Store>,
+        ring: Arc<KeyRing>,
+        api_keys: Arc<ApiKeys>,
+        ledger: Ledger,
+    ) -> Self {
         let metrics = Metrics::new();
         metrics.set_keys(ring.counts());
         let limiter = RateLimiter::new(cfg.rate_limit_per_sec, cfg.rate_limit_burst);
+        let key_limiter = RateLimiter::new(cfg.rate_limit_per_sec, cfg.rate_limit_burst);
         Self {
             cfg,
             store,
             ring,
             ledger,
             metrics,
+            api_keys,
             limiter,
+            key_limiter,
         }
     }
 
     /// Token bucket per EOA.
     pub(crate) fn rate_limit(&self, eoa: &Address) -> Result<(), ServiceError> {
         if self.limiter.allow(*eoa) {
+            return Ok(());
+        }
+        Err(ServiceError::RateLimited)
+    }
+
+    /// Token bucket per API key.
+    pub(crate) fn rate_limit_key(&self, id: &str) -> Result<(), ServiceError> {
+        if self.key_limiter.allow(id.to_owned()) {
             return Ok(());
         }
         Err(ServiceError::RateLimited)
@@ -129,7 +165,10 @@ signed_body!(
     KeyRegistrationRequest,
     RotateRequest,
     LegacyScalarMulRequest,
-    LegacySignRequest
+    LegacySignRequest,
+    CreateApiKeyRequest,
+    ListApiKeysRequest,
+    RevokeApiKeyRequest
 );
 
 /// A request to `/v1/keys/{eoa}/...` signed by that EOA: the body (parsed first, as before the
@@ -153,6 +192,45 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Signed<T> {
             Body::<T>::from_request(HttpRequest::from_parts(parts, body), state).await?;
         Ok(Self {
             eoa: parse_eoa(&eoa)?,
+            body,
+        })
+    }
+}
+
+/// A request to `/v1/keys/{eoa}/...` authenticated either way: signed by the EOA (body `S`), or
+/// carrying an API key in `Authorization: Bearer` (body `T`, with no nonce or signature).
+enum Authed<S, T> {
+    Eoa(Signed<S>),
+    Token {
+        eoa: Address,
+        token: String,
+        source: Option<IpAddr>,
+        body: T,
+    },
+}
+
+impl<St: Send + Sync, S: DeserializeOwned, T: DeserializeOwned> FromRequest<St> for Authed<S, T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: HttpRequest, state: &St) -> Result<Self, Self::Rejection> {
+        let Some(header) = req.headers().get(axum::http::header::AUTHORIZATION) else {
+            return Signed::<S>::from_request(req, state).await.map(Authed::Eoa);
+        };
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_owned())
+            .ok_or_else(|| ApiError::from(ServiceError::InvalidApiKey))?;
+        let source = req
+            .extensions()
+            .get::<ConnectInfo<PeerAddr>>()
+            .map(|c| c.0 .0.ip());
+        let Signed { eoa, body } = Signed::<T>::from_request(req, state).await?;
+        Ok(Authed::Token {
+            eoa,
+            token,
+            source,
             body,
         })
     }
@@ -255,6 +333,35 @@ async fn list_keys(State(s): State<Shared>) -> Json<KeyList> {
 
 async fn sign(
     State(s): State<Shared>,
+    auth: Authed<SignRequest, TokenSignRequest>,
+) -> Result<Json<SignAnswer>, ApiError> {
+    match auth {
+        Authed::Eoa(signed) => sign_with_eoa(&s, signed).await,
+        Authed::Token {
+            eoa,
+            token,
+            source,
+            body,
+        } => {
+            let started = Instant::now();
+            let message_hash = parse_hash(&body.message_hash)?;
+            let use_ = TokenUse {
+                token: &token,
+                source,
+                scope: Scope::Sign,
+                op: "SignHash",
+                digest: message_hash,
+                choice: KeyChoice::Version(body.key_version),
+                eoa: Some(eoa),
+            };
+            let (_, v, sk) = use_key_with_token(&s, use_).await?;
+            Ok(Json(sign_answer(&s, started, v, &sk, &message_hash)))
+        }
+    }
+}
+
+async fn sign_with_eoa(
+    s: &AppState,
     Signed { eoa, body: b }: Signed<SignRequest>,
 ) -> Result<Json<SignAnswer>, ApiError> {
     let started = Instant::now();
@@ -265,18 +372,28 @@ async fn sign(
         key_version: b.key_version,
         fresh: b.fresh(),
     };
-    let (v, sk) = use_key(&s, &eoa, &req, b.key_version, b.signature()).await?;
+    let (v, sk) = use_key(s, &eoa, &req, b.key_version, b.signature()).await?;
+    Ok(Json(sign_answer(s, started, v, &sk, &message_hash)))
+}
+
+fn sign_answer(
+    s: &AppState,
+    started: Instant,
+    v: u32,
+    sk: &SecretKey,
+    message_hash: &B256,
+) -> SignAnswer {
     let (point, sig) = sk.sign_hash(&message_hash.0);
     s.metrics
         .signing_seconds
         .observe(started.elapsed().as_secs_f64());
-    Ok(Json(SignAnswer {
+    SignAnswer {
         g1: g1_json(&sk.public_g1()),
         g2: g2_json(&sk.public_g2()),
         key_version: v,
         message_point: g1_json(&point),
         signature: g1_json(&sig),
-    }))
+    }
 }
 
 /// Checks the point before anything else: an unchecked point never meets a key.
@@ -314,8 +431,41 @@ async fn scalar_mul_inner(
 
 async fn scalar_mul(
     State(s): State<Shared>,
-    Signed { eoa, body: b }: Signed<ScalarMulRequest>,
+    auth: Authed<ScalarMulRequest, TokenScalarMulRequest>,
 ) -> Result<Json<ScalarMulAnswer>, ApiError> {
+    let (eoa, b) = match auth {
+        Authed::Eoa(Signed { eoa, body }) => (eoa, body),
+        Authed::Token {
+            eoa,
+            token,
+            source,
+            body,
+        } => {
+            let started = Instant::now();
+            let (px, py) = (parse_u256(&body.hash.x)?, parse_u256(&body.hash.y)?);
+            let point = G1Point::from_coords(px, py)?;
+            let use_ = TokenUse {
+                token: &token,
+                source,
+                scope: Scope::ScalarMul,
+                op: "ScalarMul",
+                digest: keccak256(point.to_abi_bytes()),
+                choice: KeyChoice::Version(body.key_version),
+                eoa: Some(eoa),
+            };
+            let (_, v, sk) = use_key_with_token(&s, use_).await?;
+            let sig = sk.sign_point(&point);
+            s.metrics
+                .signing_seconds
+                .observe(started.elapsed().as_secs_f64());
+            return Ok(Json(ScalarMulAnswer {
+                g1: g1_json(&sk.public_g1()),
+                g2: g2_json(&sk.public_g2()),
+                key_version: Some(v),
+                signature: g1_json(&sig),
+            }));
+        }
+    };
     scalar_mul_inner(
         &s,
         eoa,
@@ -431,7 +581,92 @@ async fn legacy_sign(
         nonce: b.nonce,
         signature: b.signature,
     };
-    sign(State(s), Signed { eoa, body }).await
+    sign_with_eoa(&s, Signed { eoa, body }).await
+}
+
+fn api_key_json(r: &ApiKeyRecord) -> ApiKeyAnswer {
+    ApiKeyAnswer {
+        created_at: r.created_at,
+        eoa: r.eoa.to_checksum(None),
+        expires_at: r.expires_at,
+        id: r.id.clone(),
+        label: r.label.clone(),
+        revoked_at: r.revoked_at,
+        scopes: r.scopes.clone(),
+        sources: r.sources.clone(),
+    }
+}
+
+async fn create_api_key(
+    State(s): State<Shared>,
+    Signed { eoa, body: b }: Signed<CreateApiKeyRequest>,
+) -> Result<Response, ApiError> {
+    if b.label.len() > MAX_LABEL_LEN || b.label.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_label",
+            format!("label must be at most {MAX_LABEL_LEN} bytes, without control characters"),
+        ));
+    }
+    Scopes::parse(&b.scopes).map_err(|e| ApiError::bad_request("invalid_scopes", e))?;
+    parse_sources(&b.sources).map_err(|e| ApiError::bad_request("invalid_sources", e))?;
+    if b.expires_at != 0 && b.expires_at <= crate::ledger::now() {
+        return Err(ApiError::bad_request(
+            "invalid_expiry",
+            "expires_at must be 0 (never) or in the future",
+        ));
+    }
+    let req = Request::CreateApiKey {
+        operator: eoa,
+        label: b.label.clone(),
+        scopes: b.scopes.clone(),
+        expires_at: b.expires_at,
+        sources: b.sources.clone(),
+        fresh: b.fresh(),
+    };
+    let (record, token) = crate::service::create_api_key(&s, eoa, &req, b.signature()).await?;
+    let body = CreatedApiKey {
+        api_key: api_key_json(&record),
+        token: token.to_string(),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn list_api_keys(
+    State(s): State<Shared>,
+    Signed { eoa, body: b }: Signed<ListApiKeysRequest>,
+) -> Result<Json<ApiKeyList>, ApiError> {
+    let req = Request::ListApiKeys {
+        operator: eoa,
+        fresh: b.fresh(),
+    };
+    let records = crate::service::list_api_keys(&s, eoa, &req, b.signature()).await?;
+    Ok(Json(ApiKeyList {
+        api_keys: records.iter().map(api_key_json).collect(),
+    }))
+}
+
+async fn revoke_api_key(
+    State(s): State<Shared>,
+    Signed { eoa, body: b }: Signed<RevokeApiKeyRequest>,
+) -> Result<Json<ApiKeyAnswer>, ApiError> {
+    if b.key_id.len() != 16
+        || !b
+            .key_id
+            .bytes()
+            .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_api_key_id",
+            "key_id must be 16 lowercase hex characters",
+        ));
+    }
+    let req = Request::RevokeApiKey {
+        operator: eoa,
+        key_id: b.key_id.clone(),
+        fresh: b.fresh(),
+    };
+    let record = crate::service::revoke_api_key(&s, eoa, &req, b.signature()).await?;
+    Ok(Json(api_key_json(&record)))
 }
 
 async fn healthz(State(s): State<Shared>) -> Json<Healthz> {
@@ -486,6 +721,9 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/keys/{eoa}/registration", post(registration))
         .route("/v1/keys/{eoa}/key-registration", post(key_registration))
         .route("/v1/keys/{eoa}/rotate", post(rotate))
+        .route("/v1/keys/{eoa}/api-keys", post(create_api_key))
+        .route("/v1/keys/{eoa}/api-keys/list", post(list_api_keys))
+        .route("/v1/keys/{eoa}/api-keys/revoke", post(revoke_api_key))
         .route("/api/keys", get(list_keys))
         .route("/api/keys/{eoa}", get(get_key))
         .route("/api/scalar_mul", post(legacy_scalar_mul))

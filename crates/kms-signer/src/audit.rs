@@ -14,6 +14,7 @@ use kms_store::{Store, META};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+/// seq (u64) -> JSON of the record and its chain MAC (hex).
 pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const HEAD_KEY: &str = "audit_head";
 const KEY_LABEL: &[u8] = b"signer/audit-mac";
@@ -21,26 +22,46 @@ const KEY_LABEL: &[u8] = b"signer/audit-mac";
 /// What one request did, as recorded.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AuditRecord {
+    /// Position in the chain, from 0.
     pub seq: u64,
+    /// When the record's batch was written, Unix seconds.
     pub time: u64,
-    /// The operator EOA (checksummed), or "-" when none was named.
+    /// The operator EOA, checksummed.
     pub eoa: String,
+    /// What was asked or done: a request kind (e.g. `SignHash`, `RotateKey`) or `ImportKey`,
+    /// `Retire`, `AutoRotate`.
     pub op: String,
+    /// The key version used, created or retired; for a refusal, the version the request named, or
+    /// 0 if it was refused before the version was looked at.
     pub key_version: u32,
-    /// The request's EIP-712 digest (or another digest of the request), hex.
+    /// The request's EIP-712 digest, 0x-hex (the digest of what was signed, for an API key
+    /// use); empty when no request was signed (import, retirement, scheduled rotation).
     pub request_digest: String,
     /// "ok" or the error code returned.
     pub outcome: String,
+    /// The id of the API key the request came with, if any. Absent from records without one,
+    /// so records written before API keys existed keep their bytes (and their MACs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
 }
 
 /// Fields a caller supplies; the log adds seq and time.
 #[derive(Clone, Debug)]
 pub struct AuditEntry {
+    /// The operator EOA, checksummed.
     pub eoa: String,
+    /// What was asked or done (see [`AuditRecord::op`]).
     pub op: &'static str,
+    /// The key version concerned (see [`AuditRecord::key_version`]).
     pub key_version: u32,
+    /// The request's EIP-712 digest, 0x-hex; empty when no request was signed (import,
+    /// retirement, scheduled rotation).
     pub request_digest: String,
+    /// "ok" or an error code; the ledger fills it in when empty and replaces it when it refuses
+    /// the change.
     pub outcome: String,
+    /// The id of the API key used (see [`AuditRecord::api_key`]).
+    pub api_key: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -52,7 +73,9 @@ struct Stored {
 /// The chain's head: the next sequence number and the last MAC.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Head {
+    /// The sequence number the next record gets.
     pub next_seq: u64,
+    /// The last record's MAC (all zeros before the first record).
     pub mac: [u8; 32],
 }
 
@@ -136,6 +159,7 @@ impl AuditLog {
             key_version: entry.key_version,
             request_digest: entry.request_digest,
             outcome: entry.outcome,
+            api_key: entry.api_key,
         };
         let record_bytes = serde_json::to_vec(&record)?;
         let m = mac(&self.key, &self.head.mac, &record_bytes)?;

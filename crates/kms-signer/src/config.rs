@@ -12,31 +12,56 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// The address to listen on; default 127.0.0.1:9100 (port 0: any, written to `port_file`).
     pub listen: Option<SocketAddr>,
+    /// The data directory holding the store; required.
     pub data_dir: Option<PathBuf>,
+    /// A file holding the passphrase the key-encryption key is derived from (give exactly one of
+    /// this and `kek_key_file`).
     pub kek_passphrase_file: Option<PathBuf>,
+    /// A file holding the 32-byte key-encryption key, raw or hex.
     pub kek_key_file: Option<PathBuf>,
+    /// Chain id of the service's EIP-712 domain; default 31337.
     pub chain_id: Option<u64>,
+    /// PEM certificate chain (leaf first); with `tls_key_file`, the API is served over TLS only.
     pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of the `tls_cert_file` leaf (give both or neither).
     pub tls_key_file: Option<PathBuf>,
+    /// Seconds a rotated-out version stays usable when a request names it; default 7 days.
     pub rotation_grace_secs: Option<u64>,
+    /// Seconds between scheduled rotations of every active key; default 0 (never).
     pub auto_rotate_secs: Option<u64>,
+    /// How far ahead a request's deadline may be, in seconds; default 600, must be positive.
     pub max_request_validity_secs: Option<u64>,
+    /// Requests per EOA and second (token bucket rate); default 200, must be positive.
     pub rate_limit_per_sec: Option<u32>,
+    /// The per-EOA token bucket's size; default 400, must be positive.
     pub rate_limit_burst: Option<u32>,
+    /// The longest a request is served, in milliseconds (then 503); default 10000.
     pub request_timeout_ms: Option<u64>,
+    /// The largest request body, in bytes; default 16 KiB, at least 1024.
     pub max_body_bytes: Option<usize>,
+    /// Where to write the bound address once listening; default none.
     pub port_file: Option<PathBuf>,
+    /// The address of the cerberus-compatible gRPC listener; default none (not served). It uses
+    /// the same TLS certificate as the REST API when one is set.
+    pub grpc_listen: Option<SocketAddr>,
+    /// Where to write the gRPC listener's bound address once listening; default none.
+    pub grpc_port_file: Option<PathBuf>,
 }
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The address to listen on.
     pub listen: SocketAddr,
+    /// The data directory holding the store.
     pub data_dir: PathBuf,
+    /// Where the key-encryption key comes from.
     pub kek: KekSource,
     /// Chain id of the service's EIP-712 domain.
     pub chain_id: u64,
+    /// The PEM certificate chain and private key files; None: plain HTTP.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// How long a rotated-out version stays usable when a request names it.
     pub rotation_grace_secs: u64,
@@ -44,15 +69,25 @@ pub struct Config {
     pub auto_rotate_secs: u64,
     /// Deadlines further ahead than this are refused, which bounds the nonce table.
     pub max_request_validity_secs: u64,
+    /// Requests per EOA and second (token bucket rate).
     pub rate_limit_per_sec: u32,
+    /// The per-EOA token bucket's size.
     pub rate_limit_burst: u32,
+    /// The longest a request is served, in milliseconds; past it the answer is 503.
     pub request_timeout_ms: u64,
+    /// The largest request body, in bytes; a larger one is refused with 413 `body_too_large`.
     pub max_body_bytes: usize,
     /// Where to write the bound address (for tests and supervisors using port 0).
     pub port_file: Option<PathBuf>,
+    /// The cerberus-compatible gRPC listener's address; None: not served.
+    pub grpc_listen: Option<SocketAddr>,
+    /// Where to write the gRPC listener's bound address.
+    pub grpc_port_file: Option<PathBuf>,
 }
 
 impl FileConfig {
+    /// Reads and parses a TOML file; unknown fields are an error, the rest is checked by
+    /// [`FileConfig::validate`].
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -90,7 +125,12 @@ impl FileConfig {
             request_timeout_ms: self.request_timeout_ms.unwrap_or(10_000),
             max_body_bytes: self.max_body_bytes.unwrap_or(16 * 1024),
             port_file: self.port_file,
+            grpc_listen: self.grpc_listen,
+            grpc_port_file: self.grpc_port_file,
         };
+        if cfg.grpc_port_file.is_some() && cfg.grpc_listen.is_none() {
+            bail!("grpc_port_file needs grpc_listen");
+        }
         if cfg.max_request_validity_secs == 0
             || cfg.rate_limit_per_sec == 0
             || cfg.rate_limit_burst == 0

@@ -15,19 +15,43 @@ pub enum ServiceError {
     Expired,
     /// The deadline is further ahead than the service accepts.
     DeadlineTooFar {
+        /// The configured `max_request_validity_secs`.
         max_secs: u64,
     },
     /// The signature is not usable (its own code and message).
     BadSignature(ApiError),
     /// The signature is valid but not by this EOA for this request.
     WrongSigner,
+    /// The EOA has no key.
     UnknownKey,
+    /// The EOA's key has no version with that number.
     UnknownKeyVersion,
+    /// The version asked for is retired or past its grace period.
     KeyRetired,
+    /// The EOA already has a key (creation refused; rotate it instead).
     KeyExists,
+    /// The EOA already used this nonce.
     NonceReused,
     /// The key changed between reading and writing it (a concurrent rotation).
     ConcurrentUpdate,
+    /// The bearer token is malformed, unknown or wrong (one answer for all three).
+    InvalidApiKey,
+    /// The API key was revoked by its EOA.
+    ApiKeyRevoked,
+    /// The API key is past its expiry.
+    ApiKeyExpired,
+    /// The API key does not grant this operation.
+    ScopeDenied,
+    /// The API key does not allow the caller's source address.
+    SourceDenied,
+    /// The API key belongs to another operator than the one the request names.
+    WrongOperator,
+    /// The EOA holds no API key with that id.
+    UnknownApiKey,
+    /// The EOA already holds the most API keys allowed.
+    TooManyApiKeys,
+    /// The named public key is not a usable version of the API key's operator key.
+    UnknownPublicKey,
     /// A failure of the service itself; the cause is logged where it happened.
     Internal,
 }
@@ -52,7 +76,7 @@ impl From<ServiceError> for ApiError {
             E::RateLimited => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
-                "too many requests for this EOA",
+                "too many requests for this EOA or API key",
             ),
             E::Expired => ApiError::unauthorized("expired", "the request's deadline has passed"),
             E::DeadlineTooFar { max_secs } => ApiError::unauthorized(
@@ -82,6 +106,35 @@ impl From<ServiceError> for ApiError {
             E::ConcurrentUpdate => {
                 ApiError::conflict("concurrent_update", "the key changed meanwhile; retry")
             }
+            E::InvalidApiKey => {
+                ApiError::unauthorized("invalid_api_key", "the API key is not valid")
+            }
+            E::ApiKeyRevoked => ApiError::unauthorized("api_key_revoked", "the API key is revoked"),
+            E::ApiKeyExpired => {
+                ApiError::unauthorized("api_key_expired", "the API key has expired")
+            }
+            E::ScopeDenied => {
+                ApiError::forbidden("scope_denied", "the API key does not grant this operation")
+            }
+            E::SourceDenied => ApiError::forbidden(
+                "source_denied",
+                "the API key may not be used from this address",
+            ),
+            E::WrongOperator => ApiError::forbidden(
+                "wrong_operator",
+                "the API key belongs to another operator's key",
+            ),
+            E::UnknownApiKey => {
+                ApiError::not_found("unknown_api_key", "this EOA holds no API key with that id")
+            }
+            E::TooManyApiKeys => ApiError::conflict(
+                "too_many_api_keys",
+                "this EOA holds the most API keys allowed; revoke one first",
+            ),
+            E::UnknownPublicKey => ApiError::not_found(
+                "unknown_public_key",
+                "no usable version of the API key's operator key has this public key",
+            ),
             E::Internal => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",

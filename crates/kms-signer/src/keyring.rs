@@ -7,7 +7,7 @@
 //! deleted from the store and dropped from memory.
 
 use alloy_primitives::Address;
-use kms_crypto::bn254::SecretKey;
+use kms_crypto::bn254::{G1Point, SecretKey};
 use kms_store::redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use kms_store::Store;
 use serde::{Deserialize, Serialize};
@@ -19,18 +19,32 @@ pub const KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("keys");
 /// eoa (20) || version (4, BE) -> sealed 32-byte secret.
 pub const SECRETS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("secrets");
 
+/// Where a key version is in its life (stored as a `state` tag beside the version's fields).
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum VersionState {
+    /// The version used when a request names none; exactly one per key.
     Active,
-    Grace { until: u64 },
-    Retired { at: u64 },
+    /// Rotated out; still usable when a request names it, until `until`.
+    Grace {
+        /// End of the grace period, Unix seconds.
+        until: u64,
+    },
+    /// Past its grace: its sealed secret is deleted, its public keys are kept.
+    Retired {
+        /// When it was retired, Unix seconds.
+        at: u64,
+    },
 }
 
+/// One version of a key as persisted: its number, state and public keys.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct VersionRecord {
+    /// The version number, from 1.
     pub version: u32,
+    /// When the version was created or imported, Unix seconds.
     pub created_at: u64,
+    /// Its state, flattened into the version's JSON.
     #[serde(flatten)]
     pub state: VersionState,
     /// G1 public key, decimal (x, y).
@@ -39,23 +53,29 @@ pub struct VersionRecord {
     pub g2: [[String; 2]; 2],
 }
 
+/// An EOA's key as persisted in [`KEYS`]: public keys and version states, no secrets.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct KeyRecord {
+    /// The operator EOA the key belongs to.
     pub eoa: Address,
+    /// Every version, retired ones included, in creation order.
     pub versions: Vec<VersionRecord>,
 }
 
 impl KeyRecord {
+    /// The active version, if any.
     pub fn active(&self) -> Option<&VersionRecord> {
         self.versions
             .iter()
             .find(|v| v.state == VersionState::Active)
     }
+    /// The highest version number (0 when there is none).
     pub fn latest_version(&self) -> u32 {
         self.versions.iter().map(|v| v.version).max().unwrap_or(0)
     }
 }
 
+/// The record of a new active version `version` of `sk`, created at `created_at` (Unix seconds).
 pub fn version_record(version: u32, created_at: u64, sk: &SecretKey) -> VersionRecord {
     let (g1, g2) = (sk.public_g1(), sk.public_g2());
     let (x, y) = g2.to_dec();
@@ -73,6 +93,7 @@ pub fn secret_aad(eoa: &Address, version: u32) -> Vec<u8> {
     format!("signer/secret/{eoa:#x}/{version}").into_bytes()
 }
 
+/// The [`SECRETS`] key of a version's sealed secret: eoa (20 bytes) || version (4, BE).
 pub fn secret_row(eoa: &Address, version: u32) -> Vec<u8> {
     let mut k = eoa.as_slice().to_vec();
     k.extend_from_slice(&version.to_be_bytes());
@@ -81,15 +102,21 @@ pub fn secret_row(eoa: &Address, version: u32) -> Vec<u8> {
 
 /// One EOA's key in memory.
 pub struct KeyEntry {
+    /// The persisted record.
     pub record: KeyRecord,
+    /// Unsealed secrets by version number, for every version that is not retired.
     pub secrets: HashMap<u32, Arc<SecretKey>>,
 }
 
 /// Which version a request may use.
 pub enum Usable {
+    /// This version (the active one when 0 was asked for) and its secret.
     Key(u32, Arc<SecretKey>),
+    /// The EOA has no key.
     UnknownEoa,
+    /// The key has no such version (or, for version 0, no active one).
     UnknownVersion,
+    /// The version is retired or past its grace period.
     Retired,
 }
 
@@ -146,16 +173,19 @@ impl KeyRing {
         Ok(ring)
     }
 
+    /// Adds an EOA's entry, replacing any it had.
     pub fn put(&self, entry: KeyEntry) {
         if let Ok(mut m) = self.map.write() {
             m.insert(entry.record.eoa, entry);
         }
     }
 
+    /// A copy of the EOA's key record, if it has a key.
     pub fn record(&self, eoa: &Address) -> Option<KeyRecord> {
         self.map.read().ok()?.get(eoa).map(|e| e.record.clone())
     }
 
+    /// Copies of every key record, sorted by EOA.
     pub fn records(&self) -> Vec<KeyRecord> {
         let mut all: Vec<KeyRecord> = self
             .map
@@ -192,6 +222,21 @@ impl KeyRing {
             (true, Some(sk)) => Usable::Key(ver.version, sk.clone()),
             _ => Usable::Retired,
         }
+    }
+
+    /// The number of the EOA's version whose G1 public key, gnark-compressed, is `name` (any
+    /// state; cerberus names keys this way).
+    pub fn version_named(&self, eoa: &Address, name: &[u8; 32]) -> Option<u32> {
+        let map = self.map.read().ok()?;
+        map.get(eoa)?
+            .record
+            .versions
+            .iter()
+            .find(|v| {
+                G1Point::from_dec_or_hex(&v.g1[0], &v.g1[1])
+                    .is_ok_and(|p| p.to_gnark_compressed() == *name)
+            })
+            .map(|v| v.version)
     }
 
     /// Versions whose grace has ended by `now`.

@@ -4,6 +4,7 @@
 //! and checks ("nonce unused", "no key yet") run inside the same transaction as the writes they
 //! guard.
 
+use crate::apikeys::{ApiKeyRecord, API_KEYS, MAX_KEYS_PER_EOA};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::error::ServiceError;
 use crate::keyring::{secret_row, KeyRecord, KEYS, SECRETS};
@@ -22,8 +23,11 @@ const PRUNE_PER_BATCH: usize = 256;
 /// Replay protection of one request.
 #[derive(Clone, Copy, Debug)]
 pub struct Nonce {
+    /// The EOA that signed the request (nonces are per EOA).
     pub eoa: Address,
+    /// The request's nonce.
     pub nonce: u64,
+    /// The request's deadline, Unix seconds; the used nonce is kept at least until then.
     pub deadline: u64,
 }
 
@@ -41,24 +45,74 @@ impl Nonce {
 
 /// A change to apply atomically with its audit record.
 pub enum Op {
-    /// A key was used: consume the nonce.
-    UseKey { nonce: Nonce, audit: AuditEntry },
+    /// A key was used: consume the nonce (an EOA-signed request), or check that the API key the
+    /// request came with is still live in the same transaction as the use's record, so a use
+    /// never lands after the revocation it raced with.
+    UseKey {
+        /// The request's nonce, consumed; None for an API-key request (its token is the proof).
+        nonce: Option<Nonce>,
+        /// The record of the use (its `api_key` names the API key, if any).
+        audit: AuditEntry,
+    },
+    /// Store a new API key.
+    CreateApiKey {
+        /// The request's nonce, consumed with the write.
+        nonce: Nonce,
+        /// The new record (holding only the token's hash).
+        record: ApiKeyRecord,
+        /// The record of the creation.
+        audit: AuditEntry,
+    },
+    /// Mark an API key revoked; refused if the EOA holds no live key with that id.
+    RevokeApiKey {
+        /// The request's nonce, consumed with the write.
+        nonce: Nonce,
+        /// The EOA that must own the key.
+        eoa: Address,
+        /// The key's id.
+        id: String,
+        /// The revocation time, Unix seconds.
+        at: u64,
+        /// The record of the revocation.
+        audit: AuditEntry,
+    },
+    /// Consume the nonce of a request that only reads (listing API keys).
+    Spend {
+        /// The request's nonce, consumed.
+        nonce: Nonce,
+        /// The record of the request.
+        audit: AuditEntry,
+    },
     /// Only record a refused request.
-    Refused { audit: AuditEntry },
+    Refused {
+        /// The record of the refusal.
+        audit: AuditEntry,
+    },
     /// Store a new key; refused if the EOA already has one.
     CreateKey {
+        /// The request's nonce, consumed with the write; None for a host import.
         nonce: Option<Nonce>,
+        /// The new key's record (its one version is the latest).
         record: KeyRecord,
+        /// The sealed secret of the record's latest version.
         sealed: Vec<u8>,
+        /// The record of the creation.
         audit: AuditEntry,
     },
     /// Replace a key record (rotation, retirement) if the stored one still equals `expected`.
     UpdateKey {
+        /// The request's nonce, consumed with the write; None for background changes.
         nonce: Option<Nonce>,
+        /// The record as read before the change; if the stored one differs, the change is refused
+        /// with `ConcurrentUpdate`.
         expected: KeyRecord,
+        /// The replacement record.
         record: KeyRecord,
+        /// A new version's number and sealed secret, to store.
         new_secret: Option<(u32, Vec<u8>)>,
+        /// A version whose sealed secret is deleted (retirement).
         drop_secret: Option<u32>,
+        /// The record of the change.
         audit: AuditEntry,
     },
 }
@@ -79,6 +133,7 @@ struct Inner {
 pub use kms_api::time::unix_now as now;
 
 impl Ledger {
+    /// The writer over `store`, appending to `audit` (no thread of its own: callers commit).
     pub fn start(store: Arc<Store>, audit: AuditLog) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -157,6 +212,9 @@ fn run_batch(
 fn audit_of(op: &Op, outcome: &str) -> AuditEntry {
     let mut entry = match op {
         Op::UseKey { audit, .. }
+        | Op::CreateApiKey { audit, .. }
+        | Op::RevokeApiKey { audit, .. }
+        | Op::Spend { audit, .. }
         | Op::Refused { audit }
         | Op::CreateKey { audit, .. }
         | Op::UpdateKey { audit, .. } => audit.clone(),
@@ -173,7 +231,13 @@ fn nonce_key(n: &Nonce) -> Vec<u8> {
     k
 }
 
-fn consume_nonce(tx: &WriteTransaction, n: &Nonce) -> Result<(), Fail> {
+/// The deadline is checked again here, at the commit's time: the table forgets a nonce once its
+/// deadline passed, so only this check keeps a request that waited past its deadline (or a replay
+/// of one whose row was pruned) from being spent.
+fn consume_nonce(tx: &WriteTransaction, n: &Nonce, time: u64) -> Result<(), Fail> {
+    if n.deadline <= time {
+        return Err(Fail::Refuse(ServiceError::Expired));
+    }
     if NONCES.consume(tx, &nonce_key(n), n.deadline)? {
         Ok(())
     } else {
@@ -181,11 +245,64 @@ fn consume_nonce(tx: &WriteTransaction, n: &Nonce) -> Result<(), Fail> {
     }
 }
 
+fn read_api_key(tx: &WriteTransaction, id: &str) -> Result<Option<ApiKeyRecord>, Fail> {
+    Ok(tx
+        .open_table(API_KEYS)?
+        .get(id)?
+        .map(|v| serde_json::from_slice(v.value()))
+        .transpose()?)
+}
+
 /// Checks first, then writes, so a refused op leaves nothing behind in the shared transaction.
-fn apply(tx: &WriteTransaction, op: &Op, _time: u64) -> Result<(), Fail> {
+fn apply(tx: &WriteTransaction, op: &Op, time: u64) -> Result<(), Fail> {
     match op {
         Op::Refused { .. } => Ok(()),
-        Op::UseKey { nonce, .. } => consume_nonce(tx, nonce),
+        Op::Spend { nonce, .. } => consume_nonce(tx, nonce, time),
+        Op::UseKey { nonce, audit } => {
+            if let Some(n) = nonce {
+                consume_nonce(tx, n, time)?;
+            }
+            if let Some(id) = &audit.api_key {
+                let record =
+                    read_api_key(tx, id)?.ok_or(Fail::Refuse(ServiceError::InvalidApiKey))?;
+                record.live(time).map_err(Fail::Refuse)?;
+            }
+            Ok(())
+        }
+        Op::CreateApiKey { nonce, record, .. } => {
+            let held = tx
+                .open_table(API_KEYS)?
+                .iter()?
+                .filter_map(|row| row.ok())
+                .filter_map(|(_, v)| serde_json::from_slice::<ApiKeyRecord>(v.value()).ok())
+                .filter(|r| r.eoa == record.eoa)
+                .count();
+            if held >= MAX_KEYS_PER_EOA {
+                return Err(Fail::Refuse(ServiceError::TooManyApiKeys));
+            }
+            if read_api_key(tx, &record.id)?.is_some() {
+                return Err(Fail::Storage(anyhow::anyhow!("API key id collision")));
+            }
+            consume_nonce(tx, nonce, time)?;
+            let json = serde_json::to_vec(record)?;
+            tx.open_table(API_KEYS)?
+                .insert(record.id.as_str(), json.as_slice())?;
+            Ok(())
+        }
+        Op::RevokeApiKey {
+            nonce, eoa, id, at, ..
+        } => {
+            let mut record = match read_api_key(tx, id)? {
+                Some(r) if r.eoa == *eoa && r.revoked_at.is_none() => r,
+                _ => return Err(Fail::Refuse(ServiceError::UnknownApiKey)),
+            };
+            consume_nonce(tx, nonce, time)?;
+            record.revoked_at = Some(*at);
+            let json = serde_json::to_vec(&record)?;
+            tx.open_table(API_KEYS)?
+                .insert(record.id.as_str(), json.as_slice())?;
+            Ok(())
+        }
         Op::CreateKey {
             nonce,
             record,
@@ -196,7 +313,7 @@ fn apply(tx: &WriteTransaction, op: &Op, _time: u64) -> Result<(), Fail> {
                 return Err(Fail::Refuse(ServiceError::KeyExists));
             }
             if let Some(n) = nonce {
-                consume_nonce(tx, n)?;
+                consume_nonce(tx, n, time)?;
             }
             let json = serde_json::to_vec(record)?;
             tx.open_table(KEYS)?
@@ -225,7 +342,7 @@ fn apply(tx: &WriteTransaction, op: &Op, _time: u64) -> Result<(), Fail> {
                 return Err(Fail::Refuse(ServiceError::ConcurrentUpdate));
             }
             if let Some(n) = nonce {
-                consume_nonce(tx, n)?;
+                consume_nonce(tx, n, time)?;
             }
             let json = serde_json::to_vec(record)?;
             tx.open_table(KEYS)?

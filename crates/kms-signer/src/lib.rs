@@ -6,9 +6,11 @@
 
 pub mod admin;
 pub mod api;
+pub mod apikeys;
 pub mod audit;
 pub mod config;
 pub mod error;
+pub mod grpc;
 pub mod keyring;
 pub mod ledger;
 pub mod metrics;
@@ -30,20 +32,40 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
             .context("opening the data directory")?,
     );
     let ring = Arc::new(keyring::KeyRing::load(&store).context("loading keys")?);
+    let api_keys = Arc::new(apikeys::ApiKeys::load(&store).context("loading API keys")?);
     let audit = audit::AuditLog::open(&store)?;
     let ledger = ledger::Ledger::start(store.clone(), audit);
-    let state = Arc::new(api::AppState::new(cfg.clone(), store, ring, ledger));
+    let state = Arc::new(api::AppState::new(
+        cfg.clone(),
+        store,
+        ring,
+        api_keys,
+        ledger,
+    ));
 
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    let grpc_listener = match cfg.grpc_listen {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding the gRPC listener {a}"))?,
+        ),
+        None => None,
+    };
+    // Before the REST port file, so a watcher of that one finds both.
+    if let (Some(l), Some(path)) = (&grpc_listener, &cfg.grpc_port_file) {
+        kms_store::files::write_atomic(path, l.local_addr()?.to_string().as_bytes())?;
+    }
     if let Some(path) = &cfg.port_file {
         // Written atomically so a watcher never reads half an address.
         kms_store::files::write_atomic(path, addr.to_string().as_bytes())?;
     }
     tracing::info!(
         %addr,
+        grpc = ?grpc_listener.as_ref().and_then(|l| l.local_addr().ok()),
         tls = tls.is_some(),
         keys = state.ring.records().len(),
         "kms-signer listening"
@@ -59,7 +81,31 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         }
     });
 
-    let app = api::router(state);
+    let grpc = grpc_listener.map(|l| {
+        let app =
+            grpc::router(state.clone()).into_make_service_with_connect_info::<tls::PeerAddr>();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let served = match tls {
+                Some(config) => {
+                    // gRPC needs HTTP/2, which TLS clients pick with ALPN.
+                    let mut config = (*config).clone();
+                    config.alpn_protocols = vec![b"h2".to_vec()];
+                    axum::serve(tls::TlsListener::new(l, Arc::new(config))?, app)
+                        .with_graceful_shutdown(kms_http::shutdown_signal())
+                        .await
+                }
+                None => {
+                    axum::serve(l, app)
+                        .with_graceful_shutdown(kms_http::shutdown_signal())
+                        .await
+                }
+            };
+            served
+        })
+    });
+
+    let app = api::router(state).into_make_service_with_connect_info::<tls::PeerAddr>();
     match tls {
         Some(config) => {
             axum::serve(tls::TlsListener::new(listener, config)?, app)
@@ -71,6 +117,9 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
                 .with_graceful_shutdown(kms_http::shutdown_signal())
                 .await?
         }
+    }
+    if let Some(task) = grpc {
+        task.await??;
     }
     tracing::info!("kms-signer stopped");
     Ok(())

@@ -124,6 +124,12 @@ struct ServeArgs {
     port_file: Option<PathBuf>,
     #[arg(long, env = "KMS_SIGNER_ROTATION_GRACE_SECS")]
     rotation_grace_secs: Option<u64>,
+    /// Serve the cerberus-compatible gRPC API on this address too (TLS as the REST API).
+    #[arg(long, env = "KMS_SIGNER_GRPC_LISTEN")]
+    grpc_listen: Option<SocketAddr>,
+    /// Write the gRPC listener's bound address here once listening.
+    #[arg(long, env = "KMS_SIGNER_GRPC_PORT_FILE")]
+    grpc_port_file: Option<PathBuf>,
     /// PEM certificate chain (leaf first); with --tls-key-file, serve HTTPS only.
     #[arg(long, env = "KMS_SIGNER_TLS_CERT_FILE")]
     tls_cert_file: Option<PathBuf>,
@@ -148,6 +154,8 @@ fn serve_config(a: ServeArgs) -> anyhow::Result<kms_signer::config::Config> {
     f.rotation_grace_secs = a.rotation_grace_secs.or(f.rotation_grace_secs);
     f.tls_cert_file = a.tls_cert_file.or(f.tls_cert_file);
     f.tls_key_file = a.tls_key_file.or(f.tls_key_file);
+    f.grpc_listen = a.grpc_listen.or(f.grpc_listen);
+    f.grpc_port_file = a.grpc_port_file.or(f.grpc_port_file);
     f.validate()
 }
 

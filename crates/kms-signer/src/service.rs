@@ -4,6 +4,7 @@
 //! and retirement. Every refusal is audited here; the routes (`crate::api`) only parse and answer.
 
 use crate::api::AppState;
+use crate::apikeys::{new_token, ApiKeyRecord, Scope};
 use crate::audit::AuditEntry;
 use crate::error::{ApiError, ServiceError};
 use crate::keyring::{secret_aad, version_record, KeyEntry, KeyRecord, Usable, VersionState};
@@ -12,7 +13,9 @@ use alloy_primitives::{Address, B256};
 use kms_crypto::auth::{recover_signer, Request};
 use kms_crypto::bn254::SecretKey;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
+use zeroize::Zeroizing;
 
 /// Records a refusal for a named EOA, then returns the error.
 pub(crate) async fn refuse(
@@ -29,6 +32,7 @@ pub(crate) async fn refuse(
         key_version: version,
         request_digest: digest.map(|d| format!("{d:#x}")).unwrap_or_default(),
         outcome: e.code().to_owned(),
+        api_key: None,
     };
     if let Err(log_err) = s.ledger.submit(Op::Refused { audit }).await {
         tracing::error!(code = log_err.code(), "could not record a refused request");
@@ -104,14 +108,241 @@ pub(crate) async fn use_key(
         key_version: v,
         request_digest: format!("{digest:#x}"),
         outcome: "ok".into(),
+        api_key: None,
     };
     s.ledger
         .submit(Op::UseKey {
-            nonce: Nonce::of(*eoa, req),
+            nonce: Some(Nonce::of(*eoa, req)),
             audit,
         })
         .await?;
     Ok((v, sk))
+}
+
+/// Which version of the operator key an API-key request uses.
+#[derive(Clone, Copy, Debug)]
+pub enum KeyChoice {
+    /// By number; 0: the active version.
+    Version(u32),
+    /// The version whose gnark-compressed G1 public key this is (cerberus names keys this way).
+    G1([u8; 32]),
+}
+
+/// What an API-key request is, for the checks and the audit record.
+pub struct TokenUse<'a> {
+    /// The bearer token as presented.
+    pub token: &'a str,
+    /// The caller's address, for the key's source allowlist.
+    pub source: Option<IpAddr>,
+    /// The scope the operation needs.
+    pub scope: Scope,
+    /// The operation's name in the audit log.
+    pub op: &'static str,
+    /// A digest of what is signed (recorded in the audit log).
+    pub digest: B256,
+    /// The key version to use.
+    pub choice: KeyChoice,
+    /// The operator the request names (REST paths name one; gRPC selects by key name within the
+    /// API key's operator), which must be the API key's.
+    pub eoa: Option<Address>,
+}
+
+/// The API-key counterpart of [`use_key`]: the token opens its record (an unknown token is only
+/// counted, never audited), the record's checks and the rate limit pass, the version is chosen,
+/// and the use is recorded durably (with the API key's id) before the key computes anything.
+pub async fn use_key_with_token(
+    s: &AppState,
+    u: TokenUse<'_>,
+) -> Result<(Address, u32, Arc<SecretKey>), ServiceError> {
+    let record = s.api_keys.open(u.token).inspect_err(|_| {
+        s.metrics.unauthenticated.inc();
+    })?;
+    let eoa = record.eoa;
+    let t = now();
+    let mut audit = AuditEntry {
+        eoa: eoa.to_checksum(None),
+        op: u.op,
+        key_version: match u.choice {
+            KeyChoice::Version(v) => v,
+            KeyChoice::G1(_) => 0,
+        },
+        request_digest: format!("{:#x}", u.digest),
+        outcome: "ok".into(),
+        api_key: Some(record.id.clone()),
+    };
+    let checked = u
+        .eoa
+        .map_or(Ok(()), |named| {
+            if named == eoa {
+                Ok(())
+            } else {
+                Err(ServiceError::WrongOperator)
+            }
+        })
+        .and_then(|()| s.rate_limit_key(&record.id))
+        .and_then(|()| record.permits(t, u.scope, u.source))
+        .and_then(|()| {
+            let version = match u.choice {
+                KeyChoice::Version(v) => v,
+                KeyChoice::G1(name) => s
+                    .ring
+                    .version_named(&eoa, &name)
+                    .ok_or(ServiceError::UnknownPublicKey)?,
+            };
+            match s.ring.usable(&eoa, version, t) {
+                Usable::Key(v, sk) => Ok((v, sk)),
+                Usable::UnknownEoa => Err(ServiceError::UnknownKey),
+                Usable::UnknownVersion => Err(ServiceError::UnknownKeyVersion),
+                Usable::Retired => Err(ServiceError::KeyRetired),
+            }
+        });
+    let (v, sk) = match checked {
+        Ok(found) => found,
+        Err(e) => {
+            audit.outcome = e.code().to_owned();
+            if let Err(log_err) = s.ledger.submit(Op::Refused { audit }).await {
+                tracing::error!(code = log_err.code(), "could not record a refused request");
+            }
+            return Err(e);
+        }
+    };
+    audit.key_version = v;
+    s.ledger.submit(Op::UseKey { nonce: None, audit }).await?;
+    Ok((eoa, v, sk))
+}
+
+/// The fields of a new API key, as the EOA signed them.
+pub struct NewApiKey {
+    /// A name for people.
+    pub label: String,
+    /// Canonical scope list.
+    pub scopes: String,
+    /// Unix seconds; 0: never.
+    pub expires_at: u64,
+    /// Source allowlist; empty: any.
+    pub sources: String,
+}
+
+/// An EOA-signed creation of an API key for its operator key; returns the record and the token
+/// (which exists nowhere else once the answer is sent).
+pub async fn create_api_key(
+    s: &AppState,
+    eoa: Address,
+    req: &Request,
+    signature: &str,
+) -> Result<(ApiKeyRecord, Zeroizing<String>), ServiceError> {
+    let digest = authenticate(s, &eoa, req, signature).await?;
+    let Request::CreateApiKey {
+        label,
+        scopes,
+        expires_at,
+        sources,
+        ..
+    } = req
+    else {
+        return Err(ServiceError::internal(
+            "create_api_key given another request",
+        ));
+    };
+    if s.ring.record(&eoa).is_none() {
+        let e = ServiceError::UnknownKey;
+        return Err(refuse(s, &eoa, req, Some(digest), 0, e).await);
+    }
+    let t = now();
+    let token = new_token(&mut rand_core::OsRng);
+    let record = ApiKeyRecord {
+        created_at: t,
+        eoa,
+        expires_at: (*expires_at != 0).then_some(*expires_at),
+        id: token.id.clone(),
+        label: label.clone(),
+        revoked_at: None,
+        scopes: scopes.clone(),
+        sources: sources.clone(),
+        token_hash: token.hash.clone(),
+    };
+    let audit = AuditEntry {
+        eoa: eoa.to_checksum(None),
+        op: req.kind(),
+        key_version: 0,
+        request_digest: format!("{digest:#x}"),
+        outcome: "ok".into(),
+        api_key: Some(record.id.clone()),
+    };
+    s.ledger
+        .submit(Op::CreateApiKey {
+            nonce: Nonce::of(eoa, req),
+            record: record.clone(),
+            audit,
+        })
+        .await?;
+    s.api_keys.put(record.clone());
+    Ok((record, token.token))
+}
+
+/// An EOA-signed listing of its API keys (never a token; the nonce is spent like any other).
+pub async fn list_api_keys(
+    s: &AppState,
+    eoa: Address,
+    req: &Request,
+    signature: &str,
+) -> Result<Vec<ApiKeyRecord>, ServiceError> {
+    let digest = authenticate(s, &eoa, req, signature).await?;
+    let audit = AuditEntry {
+        eoa: eoa.to_checksum(None),
+        op: req.kind(),
+        key_version: 0,
+        request_digest: format!("{digest:#x}"),
+        outcome: "ok".into(),
+        api_key: None,
+    };
+    s.ledger
+        .submit(Op::Spend {
+            nonce: Nonce::of(eoa, req),
+            audit,
+        })
+        .await?;
+    Ok(s.api_keys.of(&eoa))
+}
+
+/// An EOA-signed revocation of one of its API keys; the next use of the key is refused.
+pub async fn revoke_api_key(
+    s: &AppState,
+    eoa: Address,
+    req: &Request,
+    signature: &str,
+) -> Result<ApiKeyRecord, ServiceError> {
+    let digest = authenticate(s, &eoa, req, signature).await?;
+    let Request::RevokeApiKey { key_id, .. } = req else {
+        return Err(ServiceError::internal(
+            "revoke_api_key given another request",
+        ));
+    };
+    let at = now();
+    let audit = AuditEntry {
+        eoa: eoa.to_checksum(None),
+        op: req.kind(),
+        key_version: 0,
+        request_digest: format!("{digest:#x}"),
+        outcome: "ok".into(),
+        api_key: Some(key_id.clone()),
+    };
+    s.ledger
+        .submit(Op::RevokeApiKey {
+            nonce: Nonce::of(eoa, req),
+            eoa,
+            id: key_id.clone(),
+            at,
+            audit,
+        })
+        .await?;
+    let mut record = s
+        .api_keys
+        .get(key_id)
+        .ok_or_else(|| ServiceError::internal("revoked API key missing from memory"))?;
+    record.revoked_at = Some(at);
+    s.api_keys.put(record.clone());
+    Ok(record)
 }
 
 /// A new key for `eoa`, created here and stored sealed before anything is answered.
@@ -145,6 +376,7 @@ pub(crate) async fn create_key(
         key_version: 1,
         request_digest: format!("{digest:#x}"),
         outcome: "ok".into(),
+        api_key: None,
     };
     let nonce = Some(Nonce::of(eoa, req));
     s.ledger
@@ -216,6 +448,7 @@ pub async fn rotate_key(
         key_version: new_version,
         request_digest,
         outcome: "ok".into(),
+        api_key: None,
     };
     s.ledger
         .submit(Op::UpdateKey {
@@ -248,6 +481,7 @@ pub async fn retire_expired(s: &AppState) {
             key_version: version,
             request_digest: String::new(),
             outcome: "ok".into(),
+            api_key: None,
         };
         let op = Op::UpdateKey {
             nonce: None,

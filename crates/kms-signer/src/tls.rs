@@ -197,3 +197,24 @@ async fn accept_error(e: std::io::Error) {
     tracing::error!("accept error: {e}");
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
+
+/// The caller's address, as both listeners (plain TCP and TLS) report it to axum's
+/// `ConnectInfo`, for API keys' source allowlists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}

@@ -8,23 +8,10 @@ use alloy_primitives::b256;
 use common::*;
 use kms_signer::audit::AUDIT;
 use kms_store::redb::{ReadableDatabase, ReadableTable};
-use kms_store::{KekSource, Store};
-use std::process::Command;
 use std::time::Duration;
 
 const HASH: alloy_primitives::B256 =
     b256!("1111111111111111111111111111111111111111111111111111111111111111");
-
-fn admin(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(bin())
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("--kek-passphrase-file")
-        .arg(dir.join("kek.pass"))
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn rotation_keeps_the_old_version_for_its_grace_then_retires_it_and_survives_restart() {
@@ -88,11 +75,6 @@ fn wrong_kek_passphrase_stops_start_up() {
     let out = admin(dir.path(), &["keys"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("key-encryption key does not match"));
-}
-
-fn open_store(dir: &std::path::Path) -> Store {
-    let kek = KekSource::PassphraseFile(dir.join("kek.pass"));
-    Store::open(&dir.join("data"), &kek, &mut rand_core::OsRng).unwrap()
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! key-encryption key (KEK) under which every secret is sealed before it is written. The KEK comes
 //! from a passphrase file (Argon2id) or a key file and exists only in memory. Also the edges
 //! both services and the CLI share: secret files ([`files`]) and replay nonces ([`nonces`]).
-#![warn(missing_docs)]
 
 mod db;
 mod error;

@@ -1,7 +1,6 @@
 //! What the process and client tests share, so that each is written once: the service binaries
 //! a test spawns, built from the current sources ([`service_binaries`]), and a minimal HTTP/1.1
 //! server on 127.0.0.1:0 that plays a service ([`FakeServer`]). A dev-dependency only.
-#![warn(missing_docs)]
 // Test support: a failure here is the test's failure, reported with a message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -28,7 +28,9 @@ pub fn hash_app_id(app_id: &[u8]) -> G1Point {
 /// σ_i = x_i·H(app_id), tagged with the signer's evaluation point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PartialSignature {
+    /// The signer's evaluation point x_i.
     pub point: EvalPoint,
+    /// σ_i = x_i·H(app_id).
     pub signature: G1Point,
 }
 

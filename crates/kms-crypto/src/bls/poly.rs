@@ -83,7 +83,9 @@ impl EvalPoint {
 
 /// A participant's secret share: f(x) at its evaluation point x.
 pub struct Share {
+    /// The participant's evaluation point x.
     pub point: EvalPoint,
+    /// f(x).
     pub value: Secret<SecretScalar>,
 }
 

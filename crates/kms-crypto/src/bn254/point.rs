@@ -117,7 +117,53 @@ impl G1Point {
     }
 }
 
+/// gnark's flags in the top two bits of a compressed point's first byte: y is the smaller or
+/// the lexicographically larger of the two roots.
+const GNARK_SMALLEST: u8 = 0b10 << 6;
+const GNARK_LARGEST: u8 = 0b11 << 6;
+
+/// Whether `v` is the lexicographically larger of `v` and `-v`, as gnark decides it.
+fn fq_largest(v: &Fq) -> bool {
+    fq_to_u256(v) > U256::from_limbs(Fq::MODULUS_MINUS_ONE_DIV_TWO.0)
+}
+
+impl G1Point {
+    /// gnark-crypto's compressed form (`G1Affine.Bytes()`): x big-endian, with y's root flagged
+    /// in the top bits. Its lowercase hex is how cerberus and eigensdk-go name a key.
+    pub fn to_gnark_compressed(&self) -> [u8; 32] {
+        let mut out = self.x().to_be_bytes::<32>();
+        let (_, y) = self.0.xy().unwrap_or_default();
+        out[0] |= if fq_largest(&y) {
+            GNARK_LARGEST
+        } else {
+            GNARK_SMALLEST
+        };
+        out
+    }
+}
+
 impl G2Point {
+    /// gnark-crypto's compressed form (`G2Affine.Bytes()`): `x.c1 ‖ x.c0` big-endian, with y's
+    /// root flagged in the top bits (y compared by c1, or by c0 when c1 is zero).
+    pub fn to_gnark_compressed(&self) -> [u8; 64] {
+        let (x, y) = self.0.xy().unwrap_or_default();
+        let mut out = [0u8; 64];
+        let (hi, lo) = out.split_at_mut(32);
+        hi.copy_from_slice(&fq_to_u256(&x.c1).to_be_bytes::<32>());
+        lo.copy_from_slice(&fq_to_u256(&x.c0).to_be_bytes::<32>());
+        let largest = if y.c1 == Fq::from(0u64) {
+            fq_largest(&y.c0)
+        } else {
+            fq_largest(&y.c1)
+        };
+        out[0] |= if largest {
+            GNARK_LARGEST
+        } else {
+            GNARK_SMALLEST
+        };
+        out
+    }
+
     /// Builds a point from Solidity-ordered coordinates `x = [c1, c0]`, `y = [c1, c0]`, with the
     /// same checks as G1 plus the subgroup check that G2's cofactor makes necessary.
     pub fn from_solidity(x: [U256; 2], y: [U256; 2]) -> Result<Self> {

@@ -32,9 +32,13 @@ pub const KEY_REGISTRAR_TYPE: &str =
 /// An EIP-712 domain without salt: name, version, chain id and verifying contract.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Eip712Domain {
+    /// The domain name, e.g. "EigenLayer".
     pub name: String,
+    /// The domain version, e.g. "v0.0.1".
     pub version: String,
+    /// The chain the signature is valid on.
     pub chain_id: u64,
+    /// The contract that checks the signature.
     pub verifying_contract: Address,
 }
 

@@ -78,6 +78,8 @@ pub struct PreparedKey {
 }
 
 impl PreparedKey {
+    /// Wraps a public key; its table is built on first use by
+    /// [`SchnorrSignature::verify_prepared`].
     pub fn new(point: G1Point) -> Self {
         Self {
             point,
@@ -85,6 +87,7 @@ impl PreparedKey {
         }
     }
 
+    /// The public key sk·G1.
     pub fn point(&self) -> &G1Point {
         &self.point
     }
@@ -131,6 +134,7 @@ fn challenge(r: &G1Point, pk: &G1Point, digest: &[u8; 32]) -> Fr {
 }
 
 impl SchnorrSignature {
+    /// The 96-byte encoding: R's x and y coordinates, then s, each 32 bytes big-endian.
     pub fn to_bytes(&self) -> [u8; SCHNORR_LEN] {
         let mut out = [0u8; SCHNORR_LEN];
         let (r, s) = out.split_at_mut(64);

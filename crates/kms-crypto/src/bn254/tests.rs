@@ -381,3 +381,49 @@ fn prepared_keys_verify_like_plain_ones() {
     assert_eq!(pk, clone);
     assert_ne!(pk, PreparedKey::new(other.public_g1()));
 }
+
+/// cerberus's own test key (its `signing/testdata` keystore, whose file name is the key's G1
+/// name) and its SignGeneric vector: gnark's compressed forms and the X‖Y signature of
+/// "somedata" zero-padded to 32 bytes, from an implementation that is not ours.
+#[test]
+fn cerberus_vectors_name_and_sign_like_gnark() {
+    let sk = SecretKey::from_int_str(
+        "0x040ad69253b921aca71dd714cccc3095576fbe1a21f86c9b10cb5b119b1c6899",
+    )
+    .unwrap();
+    assert_eq!(
+        hex::encode(sk.public_g1().to_gnark_compressed()),
+        "a3111a2232584734d526d62cbb7c9a0d4ce1984a92b7ecb85bde8878fea5d1b0"
+    );
+    assert_eq!(
+        hex::encode(sk.public_g2().to_gnark_compressed()),
+        "ce29147275a76eb6cbe65b736ca2b636395ccbeaa6312359acf934e395b153d9\
+         114468916e5e171d139f6bfb4dde17be84422f39e9e5a3b1a9d779013638ec7b"
+    );
+    let mut data = [0u8; 32];
+    data[..8].copy_from_slice(b"somedata");
+    let (_, sig) = sk.sign_hash(&data);
+    assert_eq!(
+        hex::encode(sig.to_abi_bytes()),
+        "0fea882fc5c936c304b0d79f4c256dbb2d38a2df74b44aaa483dfa87f1a86ede\
+         0bbc32080db378a408b90af7e264b9768a4b2f16c6953ec2611a13bc448d27e4"
+    );
+}
+
+/// Both flags occur: the compressed form keeps y's sign, so a point and its negation differ
+/// only in the top bits.
+#[test]
+fn gnark_compression_flags_the_root() {
+    let p = G1Point::generator();
+    let neg = G1Point::from_affine(-*p.affine()).unwrap();
+    let (a, b) = (p.to_gnark_compressed(), neg.to_gnark_compressed());
+    assert_eq!(a[1..], b[1..]);
+    assert_eq!(a[0] & 0x3f, b[0] & 0x3f);
+    assert_ne!(a[0] >> 6, b[0] >> 6);
+    assert!([a[0] >> 6, b[0] >> 6].contains(&0b10) && [a[0] >> 6, b[0] >> 6].contains(&0b11));
+    let q = G2Point::generator();
+    let nq = G2Point::from_affine(-*q.affine()).unwrap();
+    let (c, d) = (q.to_gnark_compressed(), nq.to_gnark_compressed());
+    assert_eq!(c[1..], d[1..]);
+    assert_ne!(c[0] >> 6, d[0] >> 6);
+}

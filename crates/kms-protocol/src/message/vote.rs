@@ -6,13 +6,18 @@ use super::*;
 /// Which of the two votes of an attempt a quorum certificate holds, and how its votes are
 /// signed and proven (the signing and checking are in `quorum.rs`).
 pub trait Stage: Clone + std::fmt::Debug + PartialEq + Eq {
+    /// Domain tag at the head of the stage's vote digest, so one stage's vote never passes as
+    /// the other's.
     const TAG: &'static [u8];
     /// One player's vote signature.
     type Vote: Clone + std::fmt::Debug + PartialEq + Eq;
     /// What a certificate carries for its signers' votes.
     type Proof: Clone + std::fmt::Debug + PartialEq + Eq;
+    /// Encodes one vote.
     fn write_vote(w: &mut Writer, v: &Self::Vote);
+    /// Decodes one vote.
     fn read_vote(r: &mut Reader<'_>) -> Result<Self::Vote, DecodeError>;
+    /// Encodes a certificate's proof.
     fn write_proof(w: &mut Writer, p: &Self::Proof);
     /// Proof bytes per signer (bounds the signer count a certificate of n bytes can claim).
     const PROOF_PER_SIGNER: usize;
@@ -110,8 +115,11 @@ pub fn vote_digest(
 /// finalizes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Quorum<S: Stage> {
+    /// The round's digest.
     pub round: [u8; 32],
+    /// The attempt all the votes were cast in.
     pub attempt: u32,
+    /// The dealer set voted on.
     pub set: DealerSet,
     /// The master public key the set finalizes to (for a reshare, the previous one).
     pub mpk: bls::G2Point,
@@ -120,6 +128,7 @@ pub struct Quorum<S: Stage> {
     /// The signers' votes on [`Quorum::digest`]: for a certificate the sum of their BLS
     /// signatures, for a prepare certificate their Schnorr signatures in signer order.
     pub signature: S::Proof,
+    /// Which vote the quorum holds (a marker, not encoded).
     pub stage: S,
 }
 
@@ -134,12 +143,14 @@ impl<S: Stage> Quorum<S> {
         stage_digest::<S>(cfg, self.attempt, &self.set.hash(), &self.mpk)
     }
 
+    /// The canonical encoding (`stage` is not part of it).
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         self.write(&mut w);
         w.finish()
     }
 
+    /// Decodes a whole byte string as a quorum of `stage`, refusing trailing bytes.
     pub fn decode(bytes: &[u8], stage: S) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         let q = Self::read(&mut r, &mut CommitmentCache::default(), stage)?;

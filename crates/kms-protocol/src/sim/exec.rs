@@ -74,6 +74,7 @@ impl ExecNode {
 /// A restart seen by the executor.
 #[derive(Clone, Debug)]
 pub struct Restart {
+    /// The node that crashed and came back from its disk.
     pub node: Address,
     /// The phase it came back for.
     pub phase: Phase,
@@ -81,9 +82,11 @@ pub struct Restart {
     pub save_round_trips: bool,
     /// Its lock before the crash and after the restore.
     pub lock_before: Option<PrepareQc>,
+    /// Its lock after the restore; the scenario checks require it to equal `lock_before`.
     pub lock_after: Option<PrepareQc>,
     /// Whether it held a certificate before the crash, and after the restore.
     pub cert_before: bool,
+    /// Whether the restored node holds a certificate; a certificate held before must survive.
     pub cert_after: bool,
 }
 

@@ -19,9 +19,13 @@ use std::sync::Arc;
 /// A peer's answer at `GET /v1/epochs/{e}`, as bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EpochClaim {
+    /// The epoch claimed.
     pub epoch: u64,
+    /// The encoded round config ([`RoundConfig::encode`]).
     pub config: Vec<u8>,
+    /// The encoded commit certificate.
     pub certificate: Vec<u8>,
+    /// The encoded logs of the dealers the certificate includes.
     pub logs: Vec<Vec<u8>>,
 }
 
@@ -43,6 +47,7 @@ pub enum Forgery {
 }
 
 impl Forgery {
+    /// Every variant, for tests that try each one.
     pub const ALL: [Forgery; 5] = [
         Forgery::SoloGenesis,
         Forgery::DegreeZeroReshare,
@@ -55,8 +60,11 @@ impl Forgery {
 /// What the attacker knows of the network: the chain and registry, and the latest honest epoch
 /// (its number and public polynomial), if any.
 pub struct Target<'a> {
+    /// The network's chain id (`WrongChain` uses another).
     pub chain_id: u64,
+    /// The network's registry address.
     pub registry: Address,
+    /// The latest honest epoch and its public polynomial; the reshare forgeries need one.
     pub latest: Option<(u64, &'a Commitment)>,
 }
 

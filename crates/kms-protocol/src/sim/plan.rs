@@ -47,22 +47,47 @@ pub fn rank(p: Phase) -> u64 {
 pub enum DealerFault {
     /// Seals a wrong (well-formed) share to `to`, and its log is consistent with what it sent, so
     /// the reveal adjudicates to `RevealKind::BadShare`.
-    BadShare { to: Address },
+    BadShare {
+        /// The player that gets the wrong share.
+        to: Address,
+    },
     /// Deals a polynomial with t + 1 coefficients and publishes that (invalid) log.
     WrongDegree,
     /// Commitment coefficient `index` (mod t) is the identity: deals and log fail to decode.
-    IdentityPoint { index: usize },
+    IdentityPoint {
+        /// Which coefficient, taken mod t.
+        index: usize,
+    },
     /// Commitment coefficient `index` (mod t) is an on-curve G2 point outside the prime-order
     /// subgroup (compressed encoding): deals and log fail to decode.
-    OffSubgroup { index: usize },
+    OffSubgroup {
+        /// Which coefficient, taken mod t.
+        index: usize,
+    },
     /// Sends a second, different dealing (same degree, same constant in a reshare) to `others`.
-    Equivocate { others: Vec<Address> },
+    Equivocate {
+        /// The players that get the second dealing.
+        others: Vec<Address>,
+    },
     /// Sends no deal to `to`.
-    Withhold { to: Address },
+    Withhold {
+        /// The player left without a deal.
+        to: Address,
+    },
     /// Sends the deal addressed to `to` to `instead`, and nothing to `to`.
-    Misaddressed { to: Address, instead: Address },
+    Misaddressed {
+        /// The player the deal is for.
+        to: Address,
+        /// The node that gets it.
+        instead: Address,
+    },
     /// The deal to `to` holds a share sealed to `sealed_for`'s key; its log is consistent with it.
-    WrongSeal { to: Address, sealed_for: Address },
+    WrongSeal {
+        /// The player the deal is for.
+        to: Address,
+        /// The player whose key the share is sealed to.
+        sealed_for: Address,
+    },
 }
 
 /// How a faulty leader deviates, in every attempt it leads (crashes: the first one only).
@@ -72,13 +97,19 @@ pub enum LeaderFault {
     CrashBeforePropose,
     /// In the first attempt it leads, its proposal reaches only `reach`; then it is down for the
     /// rest of the attempt (the votes sent to it are lost).
-    CrashAfterPropose { reach: Vec<Address> },
+    CrashAfterPropose {
+        /// The players its proposal reaches.
+        reach: Vec<Address>,
+    },
     /// Proposes a set that honest players must refuse, and never certifies.
     InvalidSet,
     /// Proposes a valid set with only the minimum number of dealings, and never certifies.
     PartialSet,
     /// Sends its full set to `full` and a partial one to everyone else, and never certifies.
-    Split { full: Vec<Address> },
+    Split {
+        /// The players that get the full set.
+        full: Vec<Address>,
+    },
     /// Leads honestly up to the prepare certificate (so players lock), then withholds the
     /// round's certificate.
     WithholdCertificate,
@@ -97,6 +128,7 @@ pub struct Down {
 }
 
 impl Down {
+    /// Whether the node is down for `phase`: from `from` up to, not including, `until`.
     pub fn covers(&self, phase: Phase) -> bool {
         rank(self.from) <= rank(phase) && self.until.is_none_or(|u| rank(phase) < rank(u))
     }
@@ -126,11 +158,15 @@ pub enum Byz {
 /// What one node does wrong in one round.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodePlan {
+    /// When it is down, if at all.
     pub down: Option<Down>,
     /// Withholds its `Acks` from everyone else.
     pub no_ack: bool,
+    /// How it deals badly, if it does.
     pub dealer: Option<DealerFault>,
+    /// How it leads badly, if it does.
     pub leader: Option<LeaderFault>,
+    /// The further attacks it makes.
     pub byz: Vec<Byz>,
 }
 
@@ -145,6 +181,7 @@ impl NodePlan {
         self.no_ack || self.dealer.is_some() || self.leader.is_some() || !self.byz.is_empty()
     }
 
+    /// Whether it makes attack `b`.
     pub fn does(&self, b: Byz) -> bool {
         self.byz.contains(&b)
     }
@@ -153,6 +190,7 @@ impl NodePlan {
 /// One round's faults.
 #[derive(Clone, Debug, Default)]
 pub struct FaultPlan {
+    /// Plans by node; a node without one is honest.
     pub nodes: BTreeMap<Address, NodePlan>,
     /// Bytes injected at the start of a phase as (phase, from, to, bytes): e.g. messages of an
     /// older round.
@@ -172,6 +210,7 @@ pub struct FaultPlan {
 }
 
 impl FaultPlan {
+    /// A plan without faults, with `seed` for whatever faults are added.
     pub fn new(seed: u64, max_attempts: u32) -> Self {
         Self {
             seed,
@@ -180,6 +219,7 @@ impl FaultPlan {
         }
     }
 
+    /// Node `a`'s plan, if it has one.
     pub fn node(&self, a: &Address) -> Option<&NodePlan> {
         self.nodes.get(a)
     }
@@ -208,6 +248,7 @@ impl FaultPlan {
             .collect()
     }
 
+    /// Edits node `a`'s plan with `f` (starting from an honest one); chainable.
     pub fn set(&mut self, a: Address, f: impl FnOnce(&mut NodePlan)) -> &mut Self {
         f(self.nodes.entry(a).or_default());
         self
@@ -340,10 +381,12 @@ impl PlanNetwork {
         Self::new(cfg, &[], FaultPlan::new(0, max_attempts))
     }
 
+    /// The plan it carries out.
     pub fn plan(&self) -> &FaultPlan {
         &self.plan
     }
 
+    /// The round it carries the plan out in.
     pub fn config(&self) -> &Arc<RoundConfig> {
         &self.cfg
     }

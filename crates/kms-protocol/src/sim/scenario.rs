@@ -30,11 +30,14 @@ use rand_chacha::ChaCha20Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+/// The chain id every cluster's rounds name (a local devnet's).
 pub const CHAIN_ID: u64 = 31337;
+/// The registry address every cluster's rounds name (a placeholder, no contract).
 pub const REGISTRY: Address = [7u8; 20];
 
 /// A pool of simulated operators and the key they currently share.
 pub struct Cluster {
+    /// The whole pool, members of the current round or not.
     pub nodes: Vec<SimNode>,
     /// Epoch of the next round.
     pub next_epoch: u64,
@@ -55,6 +58,7 @@ impl Cluster {
         }
     }
 
+    /// The addresses of the nodes at positions `members` in the pool (out of range: skipped).
     pub fn addresses(&self, members: &[usize]) -> Vec<Address> {
         members
             .iter()
@@ -138,7 +142,10 @@ pub enum Expect {
     MayStall,
     /// More than n - t players down for the first `until` attempts, all back after: no
     /// certificate before attempt `until`, an output for everyone after.
-    LiveFrom { until: u32 },
+    LiveFrom {
+        /// The attempt whose start brings the players back: the first a certificate may form in.
+        until: u32,
+    },
     /// More than n - t players down from the acks on: nothing finalizes anywhere.
     Dead,
 }
@@ -146,7 +153,12 @@ pub enum Expect {
 /// How a round ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Finalized { attempts: u32 },
+    /// Some player got an output, in the round or by catch-up.
+    Finalized {
+        /// Attempts used: one more than the highest attempt a player reached.
+        attempts: u32,
+    },
+    /// No player got an output, in the round or by catch-up.
     Stalled,
 }
 
@@ -420,24 +432,34 @@ pub fn random_plan(cfg: &RoundConfig, rng: &mut ChaCha20Rng, overload: u64) -> (
 /// One round of a random scenario, for the report.
 #[derive(Clone, Debug)]
 pub struct RoundReport {
+    /// The round's epoch.
     pub epoch: u64,
+    /// Whether the round was a reshare (else a DKG).
     pub reshare: bool,
+    /// How many players the round had (n).
     pub players: usize,
+    /// The round's threshold t.
     pub threshold: usize,
+    /// How many nodes the plan made faulty (down ones included).
     pub faulty: usize,
     /// The plan's node faults, readable (see [`describe`]).
     pub faults: String,
     /// [`fault_kinds`] of the plan.
     pub kinds: Vec<&'static str>,
+    /// What the plan allowed the round to do.
     pub expect: Expect,
+    /// How the round ended.
     pub outcome: Outcome,
+    /// How many messages were delivered.
     pub transcript_len: usize,
 }
 
 /// A random scenario's result.
 #[derive(Clone, Debug)]
 pub struct ScenarioReport {
+    /// The seed the scenario ran from; the same seed replays it.
     pub seed: u64,
+    /// Every round run, in order, including a fault-free round after a stall.
     pub rounds: Vec<RoundReport>,
     /// keccak over every round's transcript (phase rank, from, to, bytes).
     pub transcript_digest: [u8; 32],

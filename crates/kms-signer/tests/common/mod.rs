@@ -66,6 +66,22 @@ impl Signer {
         }
     }
 
+    /// Starts the service with its gRPC listener too; returns it and the gRPC address.
+    pub fn start_grpc(dir: &Path, extra: &[&str]) -> (Signer, String) {
+        let grpc_port = dir.join("grpc.port");
+        let _ = std::fs::remove_file(&grpc_port);
+        let mut args = vec![
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--grpc-port-file",
+            grpc_port.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let s = Signer::start(dir, &args);
+        let addr = std::fs::read_to_string(&grpc_port).unwrap();
+        (s, addr)
+    }
+
     pub fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -186,6 +202,57 @@ impl Operator {
     }
 }
 
+impl Operator {
+    pub fn create_api_key_body(
+        &mut self,
+        label: &str,
+        scopes: &str,
+        expires_at: u64,
+        sources: &str,
+    ) -> Value {
+        let fresh = self.fresh();
+        let req = Request::CreateApiKey {
+            operator: self.eoa(),
+            label: label.into(),
+            scopes: scopes.into(),
+            expires_at,
+            sources: sources.into(),
+            fresh,
+        };
+        json!({ "label": label, "scopes": scopes, "expires_at": expires_at, "sources": sources, "nonce": fresh.nonce, "deadline": fresh.deadline, "signature": self.sign(&req) })
+    }
+
+    pub fn list_api_keys_body(&mut self) -> Value {
+        let fresh = self.fresh();
+        let req = Request::ListApiKeys {
+            operator: self.eoa(),
+            fresh,
+        };
+        json!({ "nonce": fresh.nonce, "deadline": fresh.deadline, "signature": self.sign(&req) })
+    }
+
+    pub fn revoke_api_key_body(&mut self, key_id: &str) -> Value {
+        let fresh = self.fresh();
+        let req = Request::RevokeApiKey {
+            operator: self.eoa(),
+            key_id: key_id.into(),
+            fresh,
+        };
+        json!({ "key_id": key_id, "nonce": fresh.nonce, "deadline": fresh.deadline, "signature": self.sign(&req) })
+    }
+
+    /// Creates an API key over REST; returns (id, token).
+    pub fn api_key(&mut self, http: &Http, scopes: &str, sources: &str) -> (String, String) {
+        let body = self.create_api_key_body("test", scopes, 0, sources);
+        let (status, r) = http.post(&format!("/v1/keys/{}/api-keys", self.eoa()), &body);
+        assert_eq!(status, 201, "{r}");
+        (
+            r["api_key"]["id"].as_str().unwrap().to_owned(),
+            r["token"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
 pub struct Http {
     client: reqwest::blocking::Client,
     pub base: String,
@@ -209,6 +276,18 @@ impl Http {
         let r = self
             .client
             .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    pub fn post_bearer(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("authorization", format!("Bearer {token}"))
             .json(body)
             .send()
             .unwrap();
@@ -263,4 +342,37 @@ pub fn g2(v: &Value) -> G2Point {
         [&s(&v["y"], 0), &s(&v["y"], 1)],
     )
     .unwrap()
+}
+
+/// Runs an administrative `kms-signer` subcommand on a test's data directory.
+pub fn admin(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--kek-passphrase-file")
+        .arg(dir.join("kek.pass"))
+        .output()
+        .unwrap()
+}
+
+/// Opens a stopped service's store.
+pub fn open_store(dir: &Path) -> kms_store::Store {
+    let kek = kms_store::KekSource::PassphraseFile(dir.join("kek.pass"));
+    kms_store::Store::open(&dir.join("data"), &kek, &mut rand_core::OsRng).unwrap()
+}
+
+/// Every audit record of a stopped service, as JSON.
+pub fn audit_records(dir: &Path) -> Vec<Value> {
+    use kms_store::redb::{ReadableDatabase, ReadableTable};
+    let store = open_store(dir);
+    let tx = store.db().begin_read().unwrap();
+    let t = tx.open_table(kms_signer::audit::AUDIT).unwrap();
+    t.iter()
+        .unwrap()
+        .map(|r| {
+            let v: Value = serde_json::from_slice(r.unwrap().1.value()).unwrap();
+            v["record"].clone()
+        })
+        .collect()
 }

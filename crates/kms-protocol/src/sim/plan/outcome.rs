@@ -4,6 +4,7 @@ use super::*;
 
 /// What [`run`] produced.
 pub struct PlanResult {
+    /// The round itself: outputs, transcript, rejections and attempts used.
     pub result: RoundResult,
     /// Players that did not finalize in the round, finalized afterwards from a peer's certificate
     /// and logs with `observe()` (the catch-up path).
@@ -18,6 +19,7 @@ pub struct PlanResult {
     pub certificates: BTreeMap<Address, crate::Certificate>,
     /// Locks held at the end, by player.
     pub locks: BTreeMap<Address, PrepareQc>,
+    /// Every node that crashed and came back from its disk, with what it held before and after.
     pub restarts: Vec<Restart>,
     /// Writes that failed (each was retried).
     pub failed_writes: usize,

@@ -1,0 +1,449 @@
+//! Delegated API keys: an operator's EOA signs once (an EIP-712 `CreateApiKey`) and the software
+//! on its AVS machine then signs with a bearer token instead of the EOA's key.
+//!
+//! A token is `kms_<id>_<secret>`: the id (8 random bytes, hex) names the record, the secret
+//! (32 random bytes, hex) is what proves possession. Only SHA-256 of the whole token is stored
+//! (the secret has 256 bits of entropy, so a plain hash is enough) and compared in constant time;
+//! the token itself is in the creating answer and nowhere else. A key is bound to one EOA's
+//! operator key, carries scopes, an optional expiry and an optional source-address allowlist.
+
+use crate::error::ServiceError;
+use alloy_primitives::Address;
+use kms_store::redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use kms_store::Store;
+use rand_core::{CryptoRng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::RwLock;
+use subtle::ConstantTimeEq;
+
+/// id (16 hex characters) -> the JSON of its [`ApiKeyRecord`].
+pub const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
+
+/// The token's fixed prefix, so a leaked token is recognisable (secret scanners, logs).
+pub const TOKEN_PREFIX: &str = "kms_";
+/// The longest label, in bytes.
+pub const MAX_LABEL_LEN: usize = 64;
+/// The most entries a source allowlist may have.
+pub const MAX_SOURCES: usize = 16;
+/// The most API keys one EOA may hold (revoked ones included), which bounds the table.
+pub const MAX_KEYS_PER_EOA: usize = 32;
+
+/// What an API key may do with the operator key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Sign a 32-byte hash (REST `sign`, gRPC `SignGeneric`).
+    Sign,
+    /// Multiply a caller's G1 point (REST `scalar-mul`, gRPC `SignG1`).
+    ScalarMul,
+    /// Sign EigenLayer registration messages.
+    Registration,
+}
+
+impl Scope {
+    /// Every scope, in canonical order.
+    pub const ALL: [Scope; 3] = [Scope::Sign, Scope::ScalarMul, Scope::Registration];
+
+    /// The scope's name in requests and records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Sign => "sign",
+            Scope::ScalarMul => "scalar-mul",
+            Scope::Registration => "registration",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Scope::Sign => 1,
+            Scope::ScalarMul => 2,
+            Scope::Registration => 4,
+        }
+    }
+}
+
+/// A non-empty set of scopes; its text form is the names in canonical order, comma-separated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scopes(u8);
+
+impl Scopes {
+    /// Parses `sign,scalar-mul,...`: known names, no repeats, in canonical order (the text is
+    /// what the EOA signs, so one set has exactly one spelling).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut bits = 0u8;
+        let mut last = None;
+        for name in text.split(',') {
+            let pos = Scope::ALL
+                .iter()
+                .position(|s| s.name() == name)
+                .ok_or_else(|| {
+                    format!("unknown scope {name:?} (sign, scalar-mul, registration)")
+                })?;
+            if last.is_some_and(|l| pos <= l) {
+                return Err(
+                    "scopes must be listed once each, as sign,scalar-mul,registration".into(),
+                );
+            }
+            last = Some(pos);
+            bits |= Scope::ALL.get(pos).map_or(0, |s| s.bit());
+        }
+        Ok(Self(bits))
+    }
+
+    /// The canonical text form of any set of scope names (for clients building a request).
+    pub fn canonical(names: &[&str]) -> Result<String, String> {
+        let mut set = Vec::new();
+        for name in names {
+            let s = Scope::ALL
+                .iter()
+                .find(|s| s.name() == *name)
+                .ok_or_else(|| {
+                    format!("unknown scope {name:?} (sign, scalar-mul, registration)")
+                })?;
+            if !set.contains(s) {
+                set.push(*s);
+            }
+        }
+        if set.is_empty() {
+            return Err("give at least one scope".into());
+        }
+        Ok(Scope::ALL
+            .iter()
+            .filter(|s| set.contains(s))
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(","))
+    }
+
+    /// Whether the set holds `scope`.
+    pub fn allows(self, scope: Scope) -> bool {
+        self.0 & scope.bit() != 0
+    }
+}
+
+/// One allowlist entry: an address or a CIDR block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceRule {
+    net: IpAddr,
+    prefix: u8,
+}
+
+impl SourceRule {
+    fn parse(text: &str) -> Result<Self, String> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let net: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{text:?} is not an IP address or CIDR block"))?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{text:?} has a bad prefix length"))?,
+            None => max,
+        };
+        Ok(Self { net, prefix })
+    }
+
+    /// Whether `ip` is inside the block (an IPv4-mapped IPv6 address counts as its IPv4 form).
+    pub fn matches(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        let (a, b, bits) = match (self.net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => (
+                u128::from(u32::from(n)) << 96,
+                u128::from(u32::from(i)) << 96,
+                self.prefix,
+            ),
+            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), self.prefix),
+            _ => return false,
+        };
+        let mask = if bits == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(bits))
+        };
+        a & mask == b & mask
+    }
+}
+
+/// Parses a comma-separated allowlist; the empty string allows every source.
+pub fn parse_sources(text: &str) -> Result<Vec<SourceRule>, String> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rules = text
+        .split(',')
+        .map(SourceRule::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    if rules.len() > MAX_SOURCES {
+        return Err(format!("at most {MAX_SOURCES} source entries"));
+    }
+    Ok(rules)
+}
+
+/// An API key as stored (never the token).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    /// Unix seconds at creation.
+    pub created_at: u64,
+    /// The EOA whose operator key the API key uses.
+    pub eoa: Address,
+    /// Unix seconds after which the key is refused; None: no expiry.
+    pub expires_at: Option<u64>,
+    /// The id, 16 hex characters (the token's middle part).
+    pub id: String,
+    /// A name for people, e.g. the machine it lives on.
+    pub label: String,
+    /// Unix seconds of the revocation, once revoked.
+    pub revoked_at: Option<u64>,
+    /// The canonical scope list (see [`Scopes`]).
+    pub scopes: String,
+    /// The source allowlist as signed (see [`parse_sources`]); empty: any source.
+    pub sources: String,
+    /// SHA-256 of the whole token, hex.
+    pub token_hash: String,
+}
+
+impl ApiKeyRecord {
+    /// Whether the key still works at `now` (not revoked, not expired).
+    pub fn live(&self, now: u64) -> Result<(), ServiceError> {
+        if self.revoked_at.is_some() {
+            return Err(ServiceError::ApiKeyRevoked);
+        }
+        if self.expires_at.is_some_and(|t| t <= now) {
+            return Err(ServiceError::ApiKeyExpired);
+        }
+        Ok(())
+    }
+
+    /// Every check a use of the key passes: live, the scope granted, the source allowed.
+    pub fn permits(
+        &self,
+        now: u64,
+        scope: Scope,
+        source: Option<IpAddr>,
+    ) -> Result<(), ServiceError> {
+        self.live(now)?;
+        let scopes = Scopes::parse(&self.scopes).map_err(ServiceError::internal)?;
+        if !scopes.allows(scope) {
+            return Err(ServiceError::ScopeDenied);
+        }
+        let rules = parse_sources(&self.sources).map_err(ServiceError::internal)?;
+        if !rules.is_empty() && !source.is_some_and(|ip| rules.iter().any(|r| r.matches(ip))) {
+            return Err(ServiceError::SourceDenied);
+        }
+        Ok(())
+    }
+}
+
+/// A freshly made token and its id; the token goes to the creator once, then is dropped.
+pub struct NewToken {
+    /// The record id.
+    pub id: String,
+    /// The whole bearer token.
+    pub token: zeroize::Zeroizing<String>,
+    /// SHA-256 of the token, hex, for the record.
+    pub hash: String,
+}
+
+/// Makes a new random token.
+pub fn new_token(rng: &mut (impl RngCore + CryptoRng)) -> NewToken {
+    let mut id = [0u8; 8];
+    let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(&mut id);
+    rng.fill_bytes(secret.as_mut());
+    let id = hex::encode(id);
+    let token = zeroize::Zeroizing::new(format!(
+        "{TOKEN_PREFIX}{id}_{}",
+        hex::encode(secret.as_ref())
+    ));
+    let hash = hex::encode(Sha256::digest(token.as_bytes()));
+    NewToken { id, token, hash }
+}
+
+/// The id a token names, if it has the token's shape.
+pub fn token_id(token: &str) -> Option<&str> {
+    let rest = token.strip_prefix(TOKEN_PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    let hex_ok = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex_ok(id, 16) && hex_ok(secret, 64)).then_some(id)
+}
+
+/// All API keys in memory, loaded at start and updated after each durable change.
+#[derive(Default)]
+pub struct ApiKeys {
+    map: RwLock<HashMap<String, ApiKeyRecord>>,
+}
+
+impl ApiKeys {
+    /// Loads every record.
+    pub fn load(store: &Store) -> anyhow::Result<Self> {
+        let keys = ApiKeys::default();
+        let tx = store.db().begin_read()?;
+        let table = match tx.open_table(API_KEYS) {
+            Ok(t) => t,
+            Err(kms_store::redb::TableError::TableDoesNotExist(_)) => return Ok(keys),
+            Err(e) => return Err(e.into()),
+        };
+        for row in table.iter()? {
+            let (_, v) = row?;
+            keys.put(serde_json::from_slice(v.value())?);
+        }
+        Ok(keys)
+    }
+
+    /// Adds or replaces a record.
+    pub fn put(&self, record: ApiKeyRecord) {
+        if let Ok(mut m) = self.map.write() {
+            m.insert(record.id.clone(), record);
+        }
+    }
+
+    /// The record a token opens: the id it names, and the hash matching in constant time.
+    /// Unknown and wrong tokens are the same error, so the answer tells nothing about ids.
+    pub fn open(&self, token: &str) -> Result<ApiKeyRecord, ServiceError> {
+        let id = token_id(token).ok_or(ServiceError::InvalidApiKey)?;
+        let record = self
+            .map
+            .read()
+            .ok()
+            .and_then(|m| m.get(id).cloned())
+            .ok_or(ServiceError::InvalidApiKey)?;
+        let presented = hex::encode(Sha256::digest(token.as_bytes()));
+        if bool::from(presented.as_bytes().ct_eq(record.token_hash.as_bytes())) {
+            Ok(record)
+        } else {
+            Err(ServiceError::InvalidApiKey)
+        }
+    }
+
+    /// The record with this id.
+    pub fn get(&self, id: &str) -> Option<ApiKeyRecord> {
+        self.map.read().ok()?.get(id).cloned()
+    }
+
+    /// An EOA's records, oldest first.
+    pub fn of(&self, eoa: &Address) -> Vec<ApiKeyRecord> {
+        let mut all: Vec<ApiKeyRecord> = self
+            .map
+            .read()
+            .map(|m| m.values().filter(|r| r.eoa == *eoa).cloned().collect())
+            .unwrap_or_default();
+        all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_have_one_spelling() {
+        assert!(Scopes::parse("sign").is_ok());
+        assert!(Scopes::parse("sign,scalar-mul,registration").is_ok());
+        assert!(Scopes::parse("scalar-mul,sign").is_err());
+        assert!(Scopes::parse("sign,sign").is_err());
+        assert!(Scopes::parse("").is_err());
+        assert!(Scopes::parse("sign,").is_err());
+        assert!(Scopes::parse("admin").is_err());
+        let s = Scopes::parse("scalar-mul").unwrap();
+        assert!(s.allows(Scope::ScalarMul) && !s.allows(Scope::Sign));
+        assert_eq!(
+            Scopes::canonical(&["registration", "sign", "sign"]).unwrap(),
+            "sign,registration"
+        );
+        assert!(Scopes::canonical(&[]).is_err());
+    }
+
+    #[test]
+    fn source_rules_match_blocks() {
+        let rules = parse_sources("10.1.0.0/16,::1,192.168.1.7").unwrap();
+        let ok = |ip: &str| rules.iter().any(|r| r.matches(ip.parse().unwrap()));
+        assert!(ok("10.1.200.3"));
+        assert!(!ok("10.2.0.1"));
+        assert!(ok("::1"));
+        assert!(ok("192.168.1.7"));
+        assert!(ok("::ffff:192.168.1.7"));
+        assert!(!ok("192.168.1.8"));
+        assert!(parse_sources("10.0.0.0/33").is_err());
+        assert!(parse_sources("nope").is_err());
+        assert!(parse_sources("").unwrap().is_empty());
+        let any4 = parse_sources("0.0.0.0/0").unwrap();
+        assert!(any4[0].matches("8.8.8.8".parse().unwrap()));
+        assert!(!any4[0].matches("2001:db8::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn tokens_open_only_their_record() {
+        let mut rng = rand_core::OsRng;
+        let t = new_token(&mut rng);
+        assert_eq!(token_id(&t.token), Some(t.id.as_str()));
+        let keys = ApiKeys::default();
+        keys.put(ApiKeyRecord {
+            created_at: 1,
+            eoa: Address::ZERO,
+            expires_at: None,
+            id: t.id.clone(),
+            label: "l".into(),
+            revoked_at: None,
+            scopes: "sign".into(),
+            sources: String::new(),
+            token_hash: t.hash.clone(),
+        });
+        assert!(keys.open(&t.token).is_ok());
+        // Same id, another secret: refused like an unknown id.
+        let forged = format!("{TOKEN_PREFIX}{}_{}", t.id, "0".repeat(64));
+        assert_eq!(keys.open(&forged), Err(ServiceError::InvalidApiKey));
+        assert_eq!(keys.open("kms_x_y"), Err(ServiceError::InvalidApiKey));
+        assert_eq!(keys.open(""), Err(ServiceError::InvalidApiKey));
+    }
+
+    #[test]
+    fn permits_checks_every_condition() {
+        let mut r = ApiKeyRecord {
+            created_at: 1,
+            eoa: Address::ZERO,
+            expires_at: Some(100),
+            id: "00".repeat(8),
+            label: String::new(),
+            revoked_at: None,
+            scopes: "sign".into(),
+            sources: "127.0.0.1".into(),
+            token_hash: String::new(),
+        };
+        let lo = Some("127.0.0.1".parse().unwrap());
+        assert!(r.permits(99, Scope::Sign, lo).is_ok());
+        assert_eq!(
+            r.permits(100, Scope::Sign, lo),
+            Err(ServiceError::ApiKeyExpired)
+        );
+        assert_eq!(
+            r.permits(99, Scope::ScalarMul, lo),
+            Err(ServiceError::ScopeDenied)
+        );
+        let other = Some("127.0.0.2".parse().unwrap());
+        assert_eq!(
+            r.permits(99, Scope::Sign, other),
+            Err(ServiceError::SourceDenied)
+        );
+        assert_eq!(
+            r.permits(99, Scope::Sign, None),
+            Err(ServiceError::SourceDenied)
+        );
+        r.revoked_at = Some(50);
+        assert_eq!(
+            r.permits(99, Scope::Sign, lo),
+            Err(ServiceError::ApiKeyRevoked)
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! Delegated API keys over REST, attacked: scopes, operators, sources, expiry, revocation and
+//! forged tokens, with every use in the audit log and no token anywhere but the creating answer.
+#![cfg(test)]
+
+mod common;
+
+use alloy_primitives::b256;
+use common::*;
+use kms_crypto::bn254::{hash_to_g1, verify_signature};
+use serde_json::json;
+
+const HASH: alloy_primitives::B256 =
+    b256!("abababababababababababababababababababababababababababababababab");
+
+fn started() -> (tempfile::TempDir, Signer, Http, Operator) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Signer::start(dir.path(), &[]);
+    let http = Http::new(&s.url);
+    let mut op = Operator::new(40);
+    assert_eq!(http.post("/v1/keys", &op.create_body()).0, 201);
+    (dir, s, http, op)
+}
+
+fn sign_body() -> serde_json::Value {
+    json!({ "message_hash": HASH.to_string() })
+}
+
+#[test]
+fn an_api_key_signs_within_its_scopes_until_revoked_and_everything_is_audited() {
+    let (dir, s, http, mut op) = started();
+    let eoa = op.eoa();
+    let (id, token) = op.api_key(&http, "sign", "");
+    assert!(token.starts_with(&format!("kms_{id}_")), "{token}");
+    let sign = format!("/v1/keys/{eoa}/sign");
+
+    // Signs without a nonce or an EOA signature, and the signature verifies.
+    let (status, r) = http.post_bearer(&sign, &token, &sign_body());
+    assert_eq!(status, 200, "{r}");
+    verify_signature(&HASH.0, &g1(&r["signature"]), &g1(&r["g1"]), &g2(&r["g2"])).unwrap();
+    // The same request again is fine: a token is not a nonce.
+    assert_eq!(http.post_bearer(&sign, &token, &sign_body()).0, 200);
+
+    // Outside its scope: scalar-mul is refused.
+    let h = hash_to_g1(&HASH.0);
+    let point = json!({ "hash": { "x": h.x().to_string(), "y": h.y().to_string() } });
+    let (status, r) = http.post_bearer(&format!("/v1/keys/{eoa}/scalar-mul"), &token, &point);
+    assert_eq!((status, code(&r)), (403, "scope_denied"));
+
+    // Another operator's key, named in the path: refused.
+    let mut other = Operator::new(41);
+    assert_eq!(http.post("/v1/keys", &other.create_body()).0, 201);
+    let (status, r) = http.post_bearer(
+        &format!("/v1/keys/{}/sign", other.eoa()),
+        &token,
+        &sign_body(),
+    );
+    assert_eq!((status, code(&r)), (403, "wrong_operator"));
+
+    // Forged tokens: the right id with another secret, garbage, and an EOA-signed body's fields
+    // in a bearer request.
+    let forged = format!("kms_{id}_{}", "0".repeat(64));
+    for bad in [forged.as_str(), "kms_nothing", ""] {
+        let (status, r) = http.post_bearer(&sign, bad, &sign_body());
+        assert_eq!((status, code(&r)), (401, "invalid_api_key"), "{bad}");
+    }
+    let (status, r) = http.post_bearer(&sign, &token, &op.sign_body(HASH, 0));
+    assert_eq!((status, code(&r)), (400, "bad_json"));
+
+    // Listing shows the key and never a token.
+    let (status, list) = http.post(
+        &format!("/v1/keys/{eoa}/api-keys/list"),
+        &op.list_api_keys_body(),
+    );
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["api_keys"][0]["id"], id.as_str());
+    assert!(list["api_keys"][0]["revoked_at"].is_null());
+    assert!(!list.to_string().contains(&token[20..]));
+
+    // Another EOA cannot revoke it; its owner can, and the next use is refused.
+    let (status, r) = http.post(
+        &format!("/v1/keys/{}/api-keys/revoke", other.eoa()),
+        &other.revoke_api_key_body(&id),
+    );
+    assert_eq!((status, code(&r)), (404, "unknown_api_key"));
+    assert_eq!(http.post_bearer(&sign, &token, &sign_body()).0, 200);
+    let (status, r) = http.post(
+        &format!("/v1/keys/{eoa}/api-keys/revoke"),
+        &op.revoke_api_key_body(&id),
+    );
+    assert_eq!(status, 200, "{r}");
+    assert!(r["revoked_at"].is_u64());
+    let (status, r) = http.post_bearer(&sign, &token, &sign_body());
+    assert_eq!((status, code(&r)), (401, "api_key_revoked"));
+    // Revoking twice is refused.
+    let (status, r) = http.post(
+        &format!("/v1/keys/{eoa}/api-keys/revoke"),
+        &op.revoke_api_key_body(&id),
+    );
+    assert_eq!((status, code(&r)), (404, "unknown_api_key"));
+
+    // The revocation survives a restart.
+    s.stop();
+    let s = Signer::start(dir.path(), &[]);
+    let http = Http::new(&s.url);
+    let (status, r) = http.post_bearer(&sign, &token, &sign_body());
+    assert_eq!((status, code(&r)), (401, "api_key_revoked"));
+    s.stop();
+
+    // Every use and refusal of the key is recorded with its id; forged tokens are not (they
+    // are only counted). The token is in no record and in no log line, and the store holds
+    // it only as a hash.
+    let records = audit_records(dir.path());
+    let with_key: Vec<String> = records
+        .iter()
+        .filter(|r| r["api_key"] == id.as_str())
+        .map(|r| {
+            format!(
+                "{}:{}",
+                r["op"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        with_key,
+        [
+            "CreateApiKey:ok",
+            "SignHash:ok",
+            "SignHash:ok",
+            "ScalarMul:scope_denied",
+            "SignHash:wrong_operator",
+            "RevokeApiKey:unknown_api_key",
+            "SignHash:ok",
+            "RevokeApiKey:ok",
+            "SignHash:api_key_revoked",
+            "RevokeApiKey:unknown_api_key",
+            "SignHash:api_key_revoked",
+        ]
+    );
+    let secret = token.rsplit('_').next().unwrap();
+    let mut files = vec![dir.path().to_path_buf()];
+    let mut scanned = 0;
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            let bytes = std::fs::read(&p).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "token in {}",
+                p.display()
+            );
+            scanned += 1;
+        }
+    }
+    assert!(scanned >= 3, "the logs and the store were scanned");
+    let out = admin(dir.path(), &["audit", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn expiry_sources_and_bad_creations_are_enforced() {
+    let (_d, _s, http, mut op) = started();
+    let eoa = op.eoa();
+    let create = format!("/v1/keys/{eoa}/api-keys");
+    let sign = format!("/v1/keys/{eoa}/sign");
+
+    // A key allowed only from another address is refused from loopback; one allowed from
+    // 127.0.0.0/8 works.
+    let (_, elsewhere) = op.api_key(&http, "sign", "10.0.0.0/8,::2");
+    let (status, r) = http.post_bearer(&sign, &elsewhere, &sign_body());
+    assert_eq!((status, code(&r)), (403, "source_denied"));
+    let (_, local) = op.api_key(&http, "sign,scalar-mul", "127.0.0.0/8");
+    assert_eq!(http.post_bearer(&sign, &local, &sign_body()).0, 200);
+
+    // A key that expires in two seconds works, then does not.
+    let body = op.create_api_key_body("short", "sign", now() + 2, "");
+    let (status, r) = http.post(&create, &body);
+    assert_eq!(status, 201, "{r}");
+    let short = r["token"].as_str().unwrap().to_owned();
+    assert_eq!(http.post_bearer(&sign, &short, &sign_body()).0, 200);
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    let (status, r) = http.post_bearer(&sign, &short, &sign_body());
+    assert_eq!((status, code(&r)), (401, "api_key_expired"));
+
+    // Creations refused at the edge, each with its code.
+    for (label, scopes, expires, sources, want) in [
+        ("x", "scalar-mul,sign", 0, "", "invalid_scopes"),
+        ("x", "admin", 0, "", "invalid_scopes"),
+        ("x", "", 0, "", "invalid_scopes"),
+        ("x", "sign", 0, "10.0.0.0/40", "invalid_sources"),
+        ("x", "sign", 0, "localhost", "invalid_sources"),
+        ("x", "sign", 1, "", "invalid_expiry"),
+        ("a\nb", "sign", 0, "", "invalid_label"),
+    ] {
+        let body = op.create_api_key_body(label, scopes, expires, sources);
+        let (status, r) = http.post(&create, &body);
+        assert_eq!((status, code(&r)), (400, want), "{scopes} {sources}");
+    }
+    let long = "l".repeat(65);
+    let (status, r) = http.post(&create, &op.create_api_key_body(&long, "sign", 0, ""));
+    assert_eq!((status, code(&r)), (400, "invalid_label"));
+
+    // An EOA without an operator key gets no API key; a creation signed by someone else is
+    // refused; a replayed creation is refused.
+    let mut keyless = Operator::new(42);
+    let (status, r) = http.post(
+        &format!("/v1/keys/{}/api-keys", keyless.eoa()),
+        &keyless.create_api_key_body("x", "sign", 0, ""),
+    );
+    assert_eq!((status, code(&r)), (404, "unknown_key"));
+    let forged = keyless.create_api_key_body("x", "sign", 0, "");
+    let (status, r) = http.post(&create, &forged);
+    assert_eq!((status, code(&r)), (401, "wrong_signer"));
+    let body = op.create_api_key_body("once", "sign", 0, "");
+    assert_eq!(http.post(&create, &body).0, 201);
+    let (status, r) = http.post(&create, &body);
+    assert_eq!((status, code(&r)), (409, "nonce_reused"));
+
+    // A malformed revocation id is refused before anything else.
+    let (status, r) = http.post(
+        &format!("/v1/keys/{eoa}/api-keys/revoke"),
+        &op.revoke_api_key_body("XYZ"),
+    );
+    assert_eq!((status, code(&r)), (400, "invalid_api_key_id"));
+}
+
+#[test]
+fn an_eoa_holds_a_bounded_number_of_api_keys() {
+    let (_d, _s, http, mut op) = started();
+    let create = format!("/v1/keys/{}/api-keys", op.eoa());
+    for i in 0..32 {
+        let (status, r) = http.post(
+            &create,
+            &op.create_api_key_body(&i.to_string(), "sign", 0, ""),
+        );
+        assert_eq!(status, 201, "{i}: {r}");
+    }
+    let (status, r) = http.post(&create, &op.create_api_key_body("33", "sign", 0, ""));
+    assert_eq!((status, code(&r)), (409, "too_many_api_keys"));
+}
