@@ -336,6 +336,10 @@ pub struct CreateApiKeyRequest {
     /// Source addresses or CIDR blocks allowed, comma-separated; empty: any.
     #[serde(default)]
     pub sources: String,
+    /// SHA-256 of the bearer token, 0x-hex. The client makes the token (`kms_` and 64 random
+    /// hex digits, `kms_crypto::auth::new_api_token`) and keeps it; the service never sees it before
+    /// its first use and stores only this hash.
+    pub token_hash: String,
 }
 
 /// `POST /v1/keys/{eoa}/api-keys/list`: the EOA's API keys, signed by the EOA.
@@ -364,6 +368,26 @@ pub struct RevokeApiKeyRequest {
     pub signature: String,
 }
 
+/// The bearer token's fixed prefix (so a leaked token is recognisable by secret scanners).
+pub const API_KEY_TOKEN_PREFIX: &str = "kms_";
+
+/// Whether `token` has an API key token's shape: the prefix and 64 lowercase hex digits.
+pub fn is_api_key_token(token: &str) -> bool {
+    token
+        .strip_prefix(API_KEY_TOKEN_PREFIX)
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+/// The API key's id: the first 8 bytes of its token hash, as 16 hex digits (what the audit log
+/// and the listings name it by).
+pub fn api_key_id(token_hash: &[u8; 32]) -> String {
+    token_hash
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// An API key as the service shows it (never its token).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKeyAnswer {
@@ -373,7 +397,8 @@ pub struct ApiKeyAnswer {
     pub eoa: String,
     /// Unix seconds after which it is refused; null: never.
     pub expires_at: Option<u64>,
-    /// The id, 16 hex characters (recorded in the audit log with every use).
+    /// The id, 16 hex characters: the first 8 bytes of the token's hash (recorded in the audit
+    /// log with every use).
     pub id: String,
     /// The label.
     pub label: String,
@@ -383,17 +408,6 @@ pub struct ApiKeyAnswer {
     pub scopes: String,
     /// The source allowlist; empty: any.
     pub sources: String,
-}
-
-/// The answer to a creation: the key and its token, which is shown here once and stored only as
-/// a hash.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CreatedApiKey {
-    /// The key.
-    pub api_key: ApiKeyAnswer,
-    /// The bearer token (`kms_<id>_<secret>`): `Authorization: Bearer <token>` on REST, the
-    /// `authorization` metadata on gRPC.
-    pub token: String,
 }
 
 /// The answer to a listing.
@@ -424,4 +438,27 @@ pub struct TokenScalarMulRequest {
     /// 0: the active version.
     #[serde(default)]
     pub key_version: u32,
+}
+
+/// The scopes an API key can grant, in their canonical order: a scope list is these names,
+/// comma-separated, each at most once, in this order (the EOA signs the text, so one set has one
+/// spelling).
+pub const API_KEY_SCOPES: [&str; 3] = ["sign", "scalar-mul", "registration"];
+
+/// The canonical scope list of any non-empty set of scope names (repeats and order ignored).
+pub fn canonical_scopes(names: &[&str]) -> Result<String, String> {
+    if let Some(bad) = names.iter().find(|n| !API_KEY_SCOPES.contains(n)) {
+        return Err(format!(
+            "unknown scope {bad:?} (sign, scalar-mul, registration)"
+        ));
+    }
+    if names.is_empty() {
+        return Err("give at least one scope".into());
+    }
+    Ok(API_KEY_SCOPES
+        .iter()
+        .filter(|s| names.contains(s))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(","))
 }

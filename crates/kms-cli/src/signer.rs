@@ -12,7 +12,8 @@ use crate::error::CliError;
 use crate::files::{read_password, read_text};
 use alloy_primitives::U256;
 use clap::{Args, Subcommand};
-use kms_client::{EoaKey, SignerClient};
+use kms_client::{Authorizer, EoaKey, SignerClient};
+use kms_crypto::auth::Freshness;
 use kms_crypto::bn254::parse_u256;
 use kms_crypto::keystore::decrypt_eth_keystore;
 use kms_crypto::Secret;
@@ -117,6 +118,10 @@ pub enum SignerCommand {
     },
     /// Add a new active key version; the previous one stays usable by number for the grace period.
     Rotate(EoaSource),
+    /// Delegated API keys: the EOA signs once, the AVS software then signs with a bearer token
+    /// (REST `Authorization: Bearer`, or the cerberus gRPC API's `authorization` metadata).
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
     /// Register the EOA's BN254 key (held by the service) in a KmsRegistry on chain: gets the
     /// KeyRegistrar signature for the registry's AVS and operator set from the service, then sends
     /// `registerOperator` from the EOA, which pays the gas. The registry checks the signature on
@@ -141,6 +146,46 @@ pub enum SignerCommand {
     },
 }
 
+/// `kms signer api-key ...`.
+#[derive(Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create an API key for the EOA's operator key. The token is made here and only its hash
+    /// is sent (the service never has it); it is printed once, or kept in --token-file.
+    Create {
+        #[command(flatten)]
+        eoa: EoaSource,
+        /// A name for people, e.g. the machine the key will live on.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// What the key may do: sign, scalar-mul, registration (comma-separated, any order).
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// Seconds until the key expires [default: never].
+        #[arg(long, conflicts_with = "expires_at")]
+        expires_in: Option<u64>,
+        /// Unix seconds at which the key expires [default: never].
+        #[arg(long)]
+        expires_at: Option<u64>,
+        /// Source addresses or CIDR blocks allowed to use the key, comma-separated [default: any].
+        #[arg(long, default_value = "")]
+        sources: String,
+        /// Keep the token in this new file (0600) instead of printing it; with
+        /// --print-typed-data it is written then, and read back with --signature.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
+    /// List the EOA's API keys (never their tokens).
+    List(EoaSource),
+    /// Revoke one of the EOA's API keys; its next use is refused.
+    Revoke {
+        #[command(flatten)]
+        eoa: EoaSource,
+        /// The key's id (16 hex characters, as `create` and `list` print it).
+        #[arg(long)]
+        id: String,
+    },
+}
+
 /// Which key version to use.
 #[derive(Args)]
 pub struct KeyVersion {
@@ -149,23 +194,151 @@ pub struct KeyVersion {
     key_version: u32,
 }
 
-/// Where the EOA's secp256k1 key comes from: a file, or a V3 keystore and its password file.
+/// Who authorizes the request: the EOA's key from a file or V3 keystore; or, for an EOA whose key
+/// lives in a hardware wallet or another signer, `--print-typed-data` (print what to sign, send
+/// nothing) and then `--signature` with the same `--nonce` and `--deadline`.
 #[derive(Args)]
 #[group(required = true, multiple = true)]
 pub struct EoaSource {
     /// File holding the EOA's secret key: 32 bytes as 0x-hex.
-    #[arg(long, conflicts_with_all = ["eoa_keystore", "password_file"])]
+    #[arg(long, conflicts_with_all = ["eoa_keystore", "password_file", "signature"])]
     eoa_key_file: Option<PathBuf>,
     /// An Ethereum V3 key file (geth, clef, cast wallet, eth-account) holding the EOA's key.
-    #[arg(long, requires = "password_file")]
+    #[arg(long, requires = "password_file", conflicts_with = "signature")]
     eoa_keystore: Option<PathBuf>,
     /// File holding the keystore's password (its final line ending is ignored).
     #[arg(long, requires = "eoa_keystore")]
     password_file: Option<PathBuf>,
+    /// The EOA's address, when its key is not given here (with --print-typed-data or
+    /// --signature).
+    #[arg(long)]
+    eoa: Option<String>,
+    /// Print the EIP-712 typed data the EOA signs for this request (for `cast wallet sign
+    /// --data`), with its nonce and deadline, and send nothing.
+    #[arg(long, conflicts_with = "signature")]
+    print_typed_data: bool,
+    /// The EOA's signature (65 bytes, 0x-hex) over the typed data that --print-typed-data
+    /// printed for the same arguments, --nonce and --deadline.
+    #[arg(long, requires_all = ["eoa", "nonce", "deadline"])]
+    signature: Option<String>,
+    /// The request's nonce [default with --print-typed-data: random].
+    #[arg(long)]
+    nonce: Option<u64>,
+    /// The request's deadline, unix seconds [default with --print-typed-data: 5 minutes ahead].
+    #[arg(long)]
+    deadline: Option<u64>,
+}
+
+/// How long a printed request stays valid by default: time to sign it on a hardware wallet (the
+/// service refuses deadlines further than its `max_request_validity_secs`, 600 by default).
+const PRINTED_VALIDITY_SECS: u64 = 300;
+
+/// What [`EoaSource`] resolved to; lends an [`Authorizer`] to one call.
+pub(crate) enum Auth {
+    Key(EoaKey),
+    Signed {
+        operator: alloy_primitives::Address,
+        fresh: Freshness,
+        signature: String,
+    },
+    Print {
+        operator: alloy_primitives::Address,
+        fresh: Freshness,
+    },
+}
+
+impl Auth {
+    pub(crate) fn authorizer(&self) -> Authorizer<'_> {
+        match self {
+            Auth::Key(k) => Authorizer::Key(k),
+            Auth::Signed {
+                operator,
+                fresh,
+                signature,
+            } => Authorizer::Signed {
+                operator: *operator,
+                fresh: *fresh,
+                signature,
+            },
+            Auth::Print { operator, fresh } => Authorizer::Print {
+                operator: *operator,
+                fresh: *fresh,
+            },
+        }
+    }
 }
 
 impl EoaSource {
-    fn load(&self) -> Result<EoaKey, CliError> {
+    /// The EOA's key, for commands that need the key itself (sending a transaction).
+    fn key(&self) -> Result<EoaKey, CliError> {
+        match self.load()? {
+            Auth::Key(k) => Ok(k),
+            _ => Err(CliError::bad(
+                "this command sends a transaction from the EOA: give --eoa-key-file or \
+                 --eoa-keystore with --password-file",
+            )),
+        }
+    }
+
+    fn load(&self) -> Result<Auth, CliError> {
+        let named = match &self.eoa {
+            Some(text) => Some(crate::parse::address(text, "--eoa")?),
+            None => None,
+        };
+        if let Some(signature) = &self.signature {
+            let (Some(operator), Some(nonce), Some(deadline)) = (named, self.nonce, self.deadline)
+            else {
+                return Err(CliError::bad(
+                    "--signature needs --eoa, --nonce and --deadline",
+                ));
+            };
+            return Ok(Auth::Signed {
+                operator,
+                fresh: Freshness { nonce, deadline },
+                signature: signature.clone(),
+            });
+        }
+        let key = if self.eoa_key_file.is_some() || self.eoa_keystore.is_some() {
+            Some(self.load_key()?)
+        } else {
+            None
+        };
+        if self.print_typed_data {
+            let operator = match (&key, named) {
+                (Some(k), Some(n)) if k.address() != n => {
+                    return Err(CliError::bad(
+                        "--eoa is not the address of the EOA key given",
+                    ))
+                }
+                (Some(k), _) => k.address(),
+                (None, Some(n)) => n,
+                (None, None) => {
+                    return Err(CliError::bad(
+                        "--print-typed-data needs --eoa (or the EOA key)",
+                    ))
+                }
+            };
+            let now = kms_api::time::unix_now();
+            let nonce = match self.nonce {
+                Some(n) => n,
+                None => rand_core::RngCore::next_u64(&mut rand_core::OsRng),
+            };
+            let fresh = Freshness {
+                nonce,
+                deadline: self.deadline.unwrap_or(now + PRINTED_VALIDITY_SECS),
+            };
+            return Ok(Auth::Print { operator, fresh });
+        }
+        match key {
+            Some(k) => Ok(Auth::Key(k)),
+            None => Err(CliError::bad(
+                "give --eoa-key-file, --eoa-keystore with --password-file, or --eoa with \
+                 --print-typed-data or --signature",
+            )),
+        }
+    }
+
+    fn load_key(&self) -> Result<EoaKey, CliError> {
         let secret = match (&self.eoa_key_file, &self.eoa_keystore, &self.password_file) {
             (Some(file), None, None) => {
                 let text = read_text(file, "EOA key file")?;
@@ -243,7 +416,7 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
     let service_chain = args.chain_id;
     // Arguments are checked before the EOA key is loaded (a keystore costs a KDF run).
     match args.command {
-        SignerCommand::CreateKey(eoa) => json_of(client.create_key(&eoa.load()?)),
+        SignerCommand::CreateKey(eoa) => json_of(client.create_key(eoa.load()?.authorizer())),
         SignerCommand::Keys { eoa: Some(eoa) } => {
             json_of(client.get_key(crate::parse::address(&eoa, "--eoa")?))
         }
@@ -254,7 +427,7 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
             version,
         } => {
             let hash = crate::parse::hash(&message_hash)?;
-            json_of(client.sign(&eoa.load()?, hash, version.key_version))
+            json_of(client.sign(eoa.load()?.authorizer(), hash, version.key_version))
         }
         SignerCommand::ScalarMul {
             eoa,
@@ -264,7 +437,7 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
         } => {
             let x = parse_coordinate(&point_x, "--point-x")?;
             let y = parse_coordinate(&point_y, "--point-y")?;
-            json_of(client.scalar_mul(&eoa.load()?, x, y, version.key_version))
+            json_of(client.scalar_mul(eoa.load()?.authorizer(), x, y, version.key_version))
         }
         SignerCommand::Registration {
             eoa,
@@ -274,7 +447,7 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
         } => {
             let registry = crate::parse::address(&registry, "--registry")?;
             json_of(client.registration(
-                &eoa.load()?,
+                eoa.load()?.authorizer(),
                 registry,
                 contract_chain_id.unwrap_or(service_chain),
                 version.key_version,
@@ -292,7 +465,7 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
             let avs = crate::parse::address(&avs, "--avs")?;
             let registrar = crate::parse::address(&registrar, "--registrar")?;
             json_of(client.key_registration(
-                &eoa.load()?,
+                eoa.load()?.authorizer(),
                 avs,
                 operator_set_id,
                 registrar,
@@ -301,7 +474,8 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
                 version.key_version,
             ))
         }
-        SignerCommand::Rotate(eoa) => json_of(client.rotate(&eoa.load()?)),
+        SignerCommand::Rotate(eoa) => json_of(client.rotate(eoa.load()?.authorizer())),
+        SignerCommand::ApiKey(command) => api_key(&client, command),
         SignerCommand::Register {
             eoa,
             rpc_url,
@@ -315,7 +489,7 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
                 .map_err(|_| CliError::bad("--encryption-key: 32 bytes as 0x-hex"))?;
             register(
                 &client,
-                &eoa.load()?,
+                &eoa.key()?,
                 &rpc_url,
                 registry,
                 enc.0,
@@ -326,10 +500,96 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
     }
 }
 
-/// The service's answer as the command prints it (the wire JSON, re-serialized from its type).
+/// The service's answer as the command prints it (the wire JSON, re-serialized from its type), or
+/// the typed data that --print-typed-data asked for.
 fn json_of<T: serde::Serialize>(answer: Result<T, kms_client::Error>) -> Result<Value, CliError> {
-    let answer = answer.map_err(client_error)?;
+    let answer = match answer {
+        Err(kms_client::Error::TypedData(typed)) => return Ok(*typed),
+        other => other.map_err(client_error)?,
+    };
     serde_json::to_value(answer).map_err(|e| CliError::Failure(format!("the answer: {e}")))
+}
+
+fn api_key(client: &SignerClient, command: ApiKeyCommand) -> Result<Value, CliError> {
+    match command {
+        ApiKeyCommand::Create {
+            eoa,
+            label,
+            scopes,
+            expires_in,
+            expires_at,
+            sources,
+            token_file,
+        } => {
+            let names: Vec<&str> = scopes.iter().map(|s| s.trim()).collect();
+            let scopes = kms_api::signer::canonical_scopes(&names)
+                .map_err(|e| CliError::bad(format!("--scopes: {e}")))?;
+            let expires_at = match (expires_in, expires_at) {
+                (Some(secs), _) => kms_api::time::unix_now().saturating_add(secs),
+                (None, Some(at)) => at,
+                (None, None) => 0,
+            };
+            let auth = eoa.load()?;
+            // The token is made here and never sent: the EOA signs its hash. With
+            // --print-typed-data it goes to --token-file now, to be read back with --signature.
+            let token = match (&auth, &token_file) {
+                (Auth::Signed { .. }, Some(path)) => {
+                    Zeroizing::new(read_text(path, "--token-file")?.trim().to_owned())
+                }
+                (Auth::Signed { .. }, None) => {
+                    return Err(CliError::bad(
+                        "--signature needs --token-file, the file --print-typed-data wrote",
+                    ))
+                }
+                (Auth::Print { .. }, None) => {
+                    return Err(CliError::bad(
+                        "--print-typed-data needs --token-file: the token is made now and \
+                         kept there until the signed request is sent",
+                    ))
+                }
+                (_, path) => {
+                    let token = kms_crypto::auth::new_api_token(&mut rand_core::OsRng);
+                    let text = Zeroizing::new(token.expose(|t| t.clone()));
+                    if let Some(path) = path {
+                        if path.exists() {
+                            return Err(CliError::bad(format!(
+                                "--token-file {} exists; it is never overwritten",
+                                path.display()
+                            )));
+                        }
+                        crate::files::write_new_private(path, text.as_bytes())?;
+                    }
+                    text
+                }
+            };
+            if !kms_api::signer::is_api_key_token(&token) {
+                return Err(CliError::bad("--token-file does not hold an API key token"));
+            }
+            let hash = kms_crypto::auth::api_token_hash(&token);
+            let created = match client.create_api_key(
+                auth.authorizer(),
+                &label,
+                &scopes,
+                expires_at,
+                &sources,
+                hash,
+            ) {
+                Err(kms_client::Error::TypedData(typed)) => return Ok(*typed),
+                other => other.map_err(client_error)?,
+            };
+            match token_file {
+                Some(path) => Ok(serde_json::json!({
+                    "api_key": created,
+                    "token_file": path.display().to_string(),
+                })),
+                None => Ok(serde_json::json!({ "api_key": created, "token": token.as_str() })),
+            }
+        }
+        ApiKeyCommand::List(eoa) => json_of(client.list_api_keys(eoa.load()?.authorizer())),
+        ApiKeyCommand::Revoke { eoa, id } => {
+            json_of(client.revoke_api_key(eoa.load()?.authorizer(), &id))
+        }
+    }
 }
 
 /// `kms signer register`: the service signs KeyRegistrar's message for the registry, the EOA

@@ -1021,3 +1021,245 @@ mod on_chain {
         drop(service);
     }
 }
+
+/// `cast wallet sign --data` over a typed-data JSON, with `secret` as the private key: the way an
+/// EOA in a hardware wallet signs (`--ledger` instead of `--private-key`).
+fn cast_sign(dir: &Path, typed: &Value, secret: &[u8; 32]) -> String {
+    let cast = std::env::var("KMS_CAST").unwrap_or_else(|_| "cast".into());
+    let file = dir.join(format!("typed-{}.json", OsRng.next_u64()));
+    std::fs::write(&file, typed.to_string()).unwrap();
+    let out = Command::new(cast)
+        .args(["wallet", "sign", "--data", "--from-file"])
+        .arg(&file)
+        .args(["--private-key", &format!("0x{}", hex::encode(secret))])
+        .output()
+        .expect("cast not found: run scripts/test, which installs it");
+    let sig = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(
+        sig.len() == 132 && sig.starts_with("0x"),
+        "cast failed: {sig} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sig
+}
+
+/// The nonce and deadline a printed request carries, as flags for the signed call.
+fn freshness_flags(typed: &Value) -> [String; 4] {
+    [
+        "--nonce".into(),
+        typed["message"]["nonce"].as_str().unwrap().to_owned(),
+        "--deadline".into(),
+        typed["message"]["deadline"].as_str().unwrap().to_owned(),
+    ]
+}
+
+#[test]
+fn an_eoa_that_signs_elsewhere_prints_typed_data_and_delegates_an_api_key() {
+    let s = Service::start();
+    let dir = s.dir.path();
+    let (key, key_file, secret) = eoa_key_file(dir, "eoa.key");
+    let eoa = key.address().to_checksum(None);
+    ok(&s.url, &["create-key", "--eoa-key-file", &key_file]);
+
+    // Sign a hash with an EOA whose key `kms` never sees: print, sign with cast, submit.
+    let typed = ok(
+        &s.url,
+        &[
+            "sign",
+            "--eoa",
+            &eoa,
+            "--message-hash",
+            HASH,
+            "--print-typed-data",
+        ],
+    );
+    assert_eq!(typed["primaryType"], "SignHash");
+    let sig = cast_sign(dir, &typed, &secret);
+    let fresh = freshness_flags(&typed);
+    let mut args = vec![
+        "sign",
+        "--eoa",
+        &eoa,
+        "--message-hash",
+        HASH,
+        "--signature",
+        &sig,
+    ];
+    args.extend(fresh.iter().map(String::as_str));
+    let answer = ok(&s.url, &args);
+    check_sign_answer(&answer, &bytes32(&json!(HASH)));
+    // The same signature is spent; over other arguments it is not the EOA's.
+    refused(&s.url, &args, "nonce_reused");
+    let other = "0x1111111111111111111111111111111111111111111111111111111111111111";
+    let mut forged = vec![
+        "sign",
+        "--eoa",
+        &eoa,
+        "--message-hash",
+        other,
+        "--signature",
+        &sig,
+    ];
+    forged.extend(fresh.iter().map(String::as_str));
+    refused(&s.url, &forged, "wrong_signer");
+    // A printed request sends nothing: no nonce was spent by printing.
+    let (exit, stderr) = fails(
+        &[
+            "signer",
+            "sign",
+            "--eoa",
+            &eoa,
+            "--message-hash",
+            HASH,
+            "--signature",
+            &sig,
+            "--url",
+            &s.url,
+        ],
+        &[],
+    );
+    assert_eq!(exit, 2, "{stderr}");
+    assert!(stderr.contains("--nonce"), "{stderr}");
+
+    // Delegate an API key the same way. The token is made when the typed data is printed and
+    // kept in a new 0600 file; only its hash is in what the EOA signs.
+    let token_file = dir.join("api.token");
+    let token_path = token_file.to_str().unwrap();
+    let typed = ok(
+        &s.url,
+        &[
+            "api-key",
+            "create",
+            "--eoa",
+            &eoa,
+            "--label",
+            "avs-1",
+            "--scopes",
+            "scalar-mul,sign",
+            "--token-file",
+            token_path,
+            "--print-typed-data",
+        ],
+    );
+    assert_eq!(typed["primaryType"], "CreateApiKey");
+    assert_eq!(typed["message"]["scopes"], "sign,scalar-mul");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert_eq!(
+        typed["message"]["tokenHash"],
+        kms_crypto::auth::api_token_hash(&token).to_string()
+    );
+    assert!(!typed.to_string().contains(&token[4..]));
+    let sig = cast_sign(dir, &typed, &secret);
+    let fresh = freshness_flags(&typed);
+    let mut args = vec![
+        "api-key",
+        "create",
+        "--eoa",
+        &eoa,
+        "--label",
+        "avs-1",
+        "--scopes",
+        "scalar-mul,sign",
+        "--signature",
+        &sig,
+        "--token-file",
+        token_path,
+    ];
+    args.extend(fresh.iter().map(String::as_str));
+    let created = ok(&s.url, &args);
+    assert!(created.get("token").is_none(), "{created}");
+    let id = created["api_key"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["token_file"], token_path);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // The token signs over REST without the EOA.
+    let http = reqwest::blocking::Client::new();
+    let sign = |t: &str| {
+        http.post(format!("{}/v1/keys/{eoa}/sign", s.url))
+            .bearer_auth(t)
+            .json(&json!({ "message_hash": HASH }))
+            .send()
+            .unwrap()
+    };
+    let r = sign(&token);
+    assert_eq!(r.status(), 200);
+    check_sign_answer(&r.json().unwrap(), &bytes32(&json!(HASH)));
+
+    // List (with the key file this time) shows it without its token; revoke it; refused next.
+    let list = ok(&s.url, &["api-key", "list", "--eoa-key-file", &key_file]);
+    assert_eq!(list["api_keys"][0]["id"], id.as_str());
+    assert_eq!(list["api_keys"][0]["label"], "avs-1");
+    assert!(!list.to_string().contains(&token[4..]));
+    let revoked = ok(
+        &s.url,
+        &[
+            "api-key",
+            "revoke",
+            "--eoa-key-file",
+            &key_file,
+            "--id",
+            &id,
+        ],
+    );
+    assert!(revoked["revoked_at"].is_u64());
+    let r = sign(&token);
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().unwrap();
+    assert_eq!(body["error"]["code"], "api_key_revoked");
+
+    // With the EOA key here and no token file, the token is printed once.
+    let created = ok(
+        &s.url,
+        &[
+            "api-key",
+            "create",
+            "--eoa-key-file",
+            &key_file,
+            "--scopes",
+            "sign",
+        ],
+    );
+    let printed = created["token"].as_str().unwrap();
+    assert_eq!(sign(printed).status(), 200);
+
+    // Bad input is refused before anything is sent.
+    let (exit, stderr) = fails(
+        &[
+            "signer",
+            "api-key",
+            "create",
+            "--eoa-key-file",
+            &key_file,
+            "--scopes",
+            "admin",
+            "--url",
+            &s.url,
+        ],
+        &[],
+    );
+    assert_eq!(exit, 2, "{stderr}");
+    assert!(stderr.contains("--scopes"), "{stderr}");
+    let (exit, stderr) = fails(
+        &[
+            "signer",
+            "api-key",
+            "create",
+            "--eoa-key-file",
+            &key_file,
+            "--scopes",
+            "sign",
+            "--token-file",
+            token_path,
+            "--url",
+            &s.url,
+        ],
+        &[],
+    );
+    assert_eq!(exit, 2, "{stderr}");
+    assert!(stderr.contains("never overwritten"), "{stderr}");
+}

@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use kms_api::signer::{
-    G1Json, G2Json, KeyAnswer, KeyList, KeyRegistrationAnswer, KeyVersion, RegistrationAnswer,
-    ScalarMulAnswer, SignAnswer,
+    ApiKeyAnswer, ApiKeyList, G1Json, G2Json, KeyAnswer, KeyList, KeyRegistrationAnswer,
+    KeyVersion, RegistrationAnswer, ScalarMulAnswer, SignAnswer,
 };
 pub use kms_crypto::auth::EoaKey;
 
@@ -79,6 +79,10 @@ pub enum Error {
     /// The request could not be signed with the EOA key.
     #[error("could not sign the request: {0}")]
     Sign(#[from] kms_crypto::Error),
+    /// Nothing was sent: the call was asked only for the EIP-712 typed data the EOA would sign
+    /// ([`Authorizer::Print`]); here it is.
+    #[error("not sent: only the request's typed data was asked for")]
+    TypedData(Box<serde_json::Value>),
     /// The local machine cannot make a request: no clock or no randomness.
     #[error("{0}")]
     Local(&'static str),
@@ -144,7 +148,7 @@ impl Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 mod signer;
-pub use signer::{AsyncSignerClient, SignerClient};
+pub use signer::{AsyncSignerClient, Authorizer, SignerClient};
 
 /// The runtime a blocking client runs its async twin on: one small runtime per client, shared by
 /// its clones, so callers on several threads can use a client at once. A blocking client must

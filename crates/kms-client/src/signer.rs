@@ -3,9 +3,52 @@
 
 use crate::*;
 use kms_api::signer::{
-    CreateKeyRequest, KeyRegistrationRequest, PointRequest, RegistrationRequest, RotateRequest,
+    ApiKeyAnswer, ApiKeyList, CreateApiKeyRequest, CreateKeyRequest, KeyRegistrationRequest,
+    ListApiKeysRequest, PointRequest, RegistrationRequest, RevokeApiKeyRequest, RotateRequest,
     ScalarMulRequest, SignRequest,
 };
+
+/// Who authorizes a request: the EOA's key held here, a signature made elsewhere, or nobody yet
+/// (only the typed data is wanted). Every signed call takes one; `&EoaKey` converts into it.
+#[derive(Clone, Copy)]
+pub enum Authorizer<'a> {
+    /// The EOA's key: the client picks a fresh nonce and deadline and signs.
+    Key(&'a EoaKey),
+    /// A signature made elsewhere (a hardware wallet, `cast wallet sign --ledger --data`) over
+    /// the typed data of this very request, with the nonce and deadline it was made for.
+    Signed {
+        /// The EOA that signed.
+        operator: Address,
+        /// The nonce and deadline the signature covers.
+        fresh: Freshness,
+        /// The 65-byte signature, 0x-hex.
+        signature: &'a str,
+    },
+    /// Send nothing: the call returns [`Error::TypedData`] with the EIP-712 typed data the EOA
+    /// would sign for this request and freshness (to sign elsewhere, then call again `Signed`).
+    Print {
+        /// The EOA that will sign.
+        operator: Address,
+        /// The nonce and deadline to put in the request.
+        fresh: Freshness,
+    },
+}
+
+impl<'a> From<&'a EoaKey> for Authorizer<'a> {
+    fn from(key: &'a EoaKey) -> Self {
+        Authorizer::Key(key)
+    }
+}
+
+impl Authorizer<'_> {
+    /// The EOA the request is for.
+    pub fn operator(&self) -> Address {
+        match self {
+            Authorizer::Key(k) => k.address(),
+            Authorizer::Signed { operator, .. } | Authorizer::Print { operator, .. } => *operator,
+        }
+    }
+}
 
 /// An async client of the operator-key service's `/v1` API (for callers inside a runtime).
 #[derive(Debug, Clone)]
@@ -56,13 +99,10 @@ impl AsyncSignerClient {
     }
 
     /// Creates the BN254 key of `eoa`'s EOA (`POST /v1/keys`); returns the key record.
-    pub async fn create_key(&self, eoa: &EoaKey) -> Result<KeyAnswer> {
-        let operator = eoa.address();
-        let req = Request::CreateKey {
-            operator,
-            fresh: fresh()?,
-        };
-        let (fresh, signature) = self.sign_request(eoa, &req)?;
+    pub async fn create_key(&self, auth: impl Into<Authorizer<'_>>) -> Result<KeyAnswer> {
+        let (operator, fresh, signature) = self.authorize(auth.into(), |operator, fresh| {
+            Request::CreateKey { operator, fresh }
+        })?;
         let body = CreateKeyRequest {
             deadline: fresh.deadline,
             nonce: fresh.nonce,
@@ -85,18 +125,17 @@ impl AsyncSignerClient {
     /// Signs a 32-byte message hash. `key_version` 0 means the active version.
     pub async fn sign(
         &self,
-        eoa: &EoaKey,
+        auth: impl Into<Authorizer<'_>>,
         message_hash: B256,
         key_version: u32,
     ) -> Result<SignAnswer> {
-        let operator = eoa.address();
-        let req = Request::SignHash {
-            operator,
-            message_hash,
-            key_version,
-            fresh: fresh()?,
-        };
-        let (fresh, signature) = self.sign_request(eoa, &req)?;
+        let (operator, fresh, signature) =
+            self.authorize(auth.into(), |operator, fresh| Request::SignHash {
+                operator,
+                message_hash,
+                key_version,
+                fresh,
+            })?;
         let body = SignRequest {
             deadline: fresh.deadline,
             key_version,
@@ -110,20 +149,19 @@ impl AsyncSignerClient {
     /// Multiplies a G1 point (checked by the service) by the key.
     pub async fn scalar_mul(
         &self,
-        eoa: &EoaKey,
+        auth: impl Into<Authorizer<'_>>,
         x: U256,
         y: U256,
         key_version: u32,
     ) -> Result<ScalarMulAnswer> {
-        let operator = eoa.address();
-        let req = Request::ScalarMul {
-            operator,
-            point_x: x,
-            point_y: y,
-            key_version,
-            fresh: fresh()?,
-        };
-        let (fresh, signature) = self.sign_request(eoa, &req)?;
+        let (operator, fresh, signature) =
+            self.authorize(auth.into(), |operator, fresh| Request::ScalarMul {
+                operator,
+                point_x: x,
+                point_y: y,
+                key_version,
+                fresh,
+            })?;
         let body = ScalarMulRequest {
             deadline: fresh.deadline,
             hash: PointRequest {
@@ -141,20 +179,19 @@ impl AsyncSignerClient {
     /// `registry` on chain `chain_id` (the contract's chain, which may differ from the service's).
     pub async fn registration(
         &self,
-        eoa: &EoaKey,
+        auth: impl Into<Authorizer<'_>>,
         registry: Address,
         chain_id: u64,
         key_version: u32,
     ) -> Result<RegistrationAnswer> {
-        let operator = eoa.address();
-        let req = Request::PubkeyRegistration {
-            operator,
-            registry,
-            chain_id,
-            key_version,
-            fresh: fresh()?,
-        };
-        let (fresh, signature) = self.sign_request(eoa, &req)?;
+        let (operator, fresh, signature) =
+            self.authorize(auth.into(), |operator, fresh| Request::PubkeyRegistration {
+                operator,
+                registry,
+                chain_id,
+                key_version,
+                fresh,
+            })?;
         let body = RegistrationRequest {
             chain_id,
             deadline: fresh.deadline,
@@ -172,7 +209,7 @@ impl AsyncSignerClient {
     #[allow(clippy::too_many_arguments)]
     pub async fn key_registration(
         &self,
-        eoa: &EoaKey,
+        auth: impl Into<Authorizer<'_>>,
         avs: Address,
         operator_set_id: u32,
         registrar: Address,
@@ -180,18 +217,17 @@ impl AsyncSignerClient {
         domain_version: &str,
         key_version: u32,
     ) -> Result<KeyRegistrationAnswer> {
-        let operator = eoa.address();
-        let req = Request::KeyRegistration {
-            operator,
-            avs,
-            operator_set_id,
-            registrar,
-            chain_id,
-            domain_version: domain_version.to_owned(),
-            key_version,
-            fresh: fresh()?,
-        };
-        let (fresh, signature) = self.sign_request(eoa, &req)?;
+        let (operator, fresh, signature) =
+            self.authorize(auth.into(), |operator, fresh| Request::KeyRegistration {
+                operator,
+                avs,
+                operator_set_id,
+                registrar,
+                chain_id,
+                domain_version: domain_version.to_owned(),
+                key_version,
+                fresh,
+            })?;
         let body = KeyRegistrationRequest {
             avs: avs.to_checksum(None),
             chain_id,
@@ -209,13 +245,10 @@ impl AsyncSignerClient {
 
     /// Adds a new active key version; the previous one stays usable (by number) for the
     /// service's grace period. Returns the updated key record.
-    pub async fn rotate(&self, eoa: &EoaKey) -> Result<KeyAnswer> {
-        let operator = eoa.address();
-        let req = Request::RotateKey {
-            operator,
-            fresh: fresh()?,
-        };
-        let (fresh, signature) = self.sign_request(eoa, &req)?;
+    pub async fn rotate(&self, auth: impl Into<Authorizer<'_>>) -> Result<KeyAnswer> {
+        let (operator, fresh, signature) = self.authorize(auth.into(), |operator, fresh| {
+            Request::RotateKey { operator, fresh }
+        })?;
         let body = RotateRequest {
             deadline: fresh.deadline,
             nonce: fresh.nonce,
@@ -224,10 +257,102 @@ impl AsyncSignerClient {
         self.post(&key_path(operator, "/rotate"), &body).await
     }
 
-    /// The request's freshness and the EOA's signature over its digest (0x-hex).
-    fn sign_request(&self, eoa: &EoaKey, req: &Request) -> Result<(Freshness, String)> {
-        let signature = eoa.sign_digest(&req.digest(self.chain_id))?;
-        Ok((req.freshness(), format!("0x{}", hex::encode(signature))))
+    /// Creates an API key for the EOA's operator key (`POST /v1/keys/{eoa}/api-keys`) from the
+    /// hash of a token the caller made (`kms_crypto::auth::new_api_token`, `api_token_hash`) and
+    /// keeps: `scopes` is canonical (`kms_api::signer::canonical_scopes`), `expires_at` 0 means
+    /// never, `sources` a comma-separated list of addresses or CIDR blocks (empty: any).
+    // The parameters are the request's fields, one for one; a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_api_key(
+        &self,
+        auth: impl Into<Authorizer<'_>>,
+        label: &str,
+        scopes: &str,
+        expires_at: u64,
+        sources: &str,
+        token_hash: B256,
+    ) -> Result<ApiKeyAnswer> {
+        let (operator, fresh, signature) =
+            self.authorize(auth.into(), |operator, fresh| Request::CreateApiKey {
+                operator,
+                label: label.to_owned(),
+                scopes: scopes.to_owned(),
+                expires_at,
+                sources: sources.to_owned(),
+                token_hash,
+                fresh,
+            })?;
+        let body = CreateApiKeyRequest {
+            deadline: fresh.deadline,
+            expires_at,
+            label: label.to_owned(),
+            nonce: fresh.nonce,
+            scopes: scopes.to_owned(),
+            signature,
+            sources: sources.to_owned(),
+            token_hash: format!("{token_hash:#x}"),
+        };
+        self.post(&key_path(operator, "/api-keys"), &body).await
+    }
+
+    /// The EOA's API keys, revoked ones included (never a token).
+    pub async fn list_api_keys(&self, auth: impl Into<Authorizer<'_>>) -> Result<ApiKeyList> {
+        let (operator, fresh, signature) = self.authorize(auth.into(), |operator, fresh| {
+            Request::ListApiKeys { operator, fresh }
+        })?;
+        let body = ListApiKeysRequest {
+            deadline: fresh.deadline,
+            nonce: fresh.nonce,
+            signature,
+        };
+        self.post(&key_path(operator, "/api-keys/list"), &body)
+            .await
+    }
+
+    /// Revokes one of the EOA's API keys by id; its next use is refused.
+    pub async fn revoke_api_key(
+        &self,
+        auth: impl Into<Authorizer<'_>>,
+        key_id: &str,
+    ) -> Result<ApiKeyAnswer> {
+        let (operator, fresh, signature) =
+            self.authorize(auth.into(), |operator, fresh| Request::RevokeApiKey {
+                operator,
+                key_id: key_id.to_owned(),
+                fresh,
+            })?;
+        let body = RevokeApiKeyRequest {
+            deadline: fresh.deadline,
+            key_id: key_id.to_owned(),
+            nonce: fresh.nonce,
+            signature,
+        };
+        self.post(&key_path(operator, "/api-keys/revoke"), &body)
+            .await
+    }
+
+    /// Builds the request for the authorizer's EOA and freshness, and authorizes it: returns
+    /// the EOA, the freshness and the signature (0x-hex), or the typed data for `Print`.
+    fn authorize(
+        &self,
+        auth: Authorizer<'_>,
+        build: impl FnOnce(Address, Freshness) -> Request,
+    ) -> Result<(Address, Freshness, String)> {
+        let operator = auth.operator();
+        match auth {
+            Authorizer::Key(key) => {
+                let fresh = fresh()?;
+                let req = build(operator, fresh);
+                let signature = key.sign_digest(&req.digest(self.chain_id))?;
+                Ok((operator, fresh, format!("0x{}", hex::encode(signature))))
+            }
+            Authorizer::Signed {
+                fresh, signature, ..
+            } => Ok((operator, fresh, signature.to_owned())),
+            Authorizer::Print { fresh, .. } => Err(Error::TypedData(Box::new(
+                build(operator, fresh).typed_data(self.chain_id),
+            ))),
+        }
     }
 
     async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T> {
@@ -299,8 +424,8 @@ impl SignerClient {
     }
 
     /// See [`AsyncSignerClient::create_key`].
-    pub fn create_key(&self, eoa: &EoaKey) -> Result<KeyAnswer> {
-        self.rt.run(self.inner.create_key(eoa))
+    pub fn create_key<'a>(&self, auth: impl Into<Authorizer<'a>>) -> Result<KeyAnswer> {
+        self.rt.run(self.inner.create_key(auth))
     }
 
     /// See [`AsyncSignerClient::get_key`].
@@ -314,41 +439,47 @@ impl SignerClient {
     }
 
     /// See [`AsyncSignerClient::sign`].
-    pub fn sign(&self, eoa: &EoaKey, message_hash: B256, key_version: u32) -> Result<SignAnswer> {
-        self.rt.run(self.inner.sign(eoa, message_hash, key_version))
+    pub fn sign<'a>(
+        &self,
+        auth: impl Into<Authorizer<'a>>,
+        message_hash: B256,
+        key_version: u32,
+    ) -> Result<SignAnswer> {
+        self.rt
+            .run(self.inner.sign(auth, message_hash, key_version))
     }
 
     /// See [`AsyncSignerClient::scalar_mul`].
-    pub fn scalar_mul(
+    pub fn scalar_mul<'a>(
         &self,
-        eoa: &EoaKey,
+        auth: impl Into<Authorizer<'a>>,
         x: U256,
         y: U256,
         key_version: u32,
     ) -> Result<ScalarMulAnswer> {
-        self.rt.run(self.inner.scalar_mul(eoa, x, y, key_version))
+        self.rt.run(self.inner.scalar_mul(auth, x, y, key_version))
     }
 
     /// See [`AsyncSignerClient::registration`].
-    pub fn registration(
+    pub fn registration<'a>(
         &self,
-        eoa: &EoaKey,
+        auth: impl Into<Authorizer<'a>>,
         registry: Address,
         chain_id: u64,
         key_version: u32,
     ) -> Result<RegistrationAnswer> {
         self.rt.run(
             self.inner
-                .registration(eoa, registry, chain_id, key_version),
+                .registration(auth, registry, chain_id, key_version),
         )
     }
 
     /// See [`AsyncSignerClient::key_registration`].
     // The parameters are the request's fields, one for one; a struct would only rename them.
     #[allow(clippy::too_many_arguments)]
-    pub fn key_registration(
+    pub fn key_registration<'a>(
         &self,
-        eoa: &EoaKey,
+        auth: impl Into<Authorizer<'a>>,
         avs: Address,
         operator_set_id: u32,
         registrar: Address,
@@ -357,7 +488,7 @@ impl SignerClient {
         key_version: u32,
     ) -> Result<KeyRegistrationAnswer> {
         self.rt.run(self.inner.key_registration(
-            eoa,
+            auth,
             avs,
             operator_set_id,
             registrar,
@@ -368,7 +499,39 @@ impl SignerClient {
     }
 
     /// See [`AsyncSignerClient::rotate`].
-    pub fn rotate(&self, eoa: &EoaKey) -> Result<KeyAnswer> {
-        self.rt.run(self.inner.rotate(eoa))
+    pub fn rotate<'a>(&self, auth: impl Into<Authorizer<'a>>) -> Result<KeyAnswer> {
+        self.rt.run(self.inner.rotate(auth))
+    }
+
+    /// See [`AsyncSignerClient::create_api_key`].
+    // The parameters are the request's fields, one for one; a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_api_key<'a>(
+        &self,
+        auth: impl Into<Authorizer<'a>>,
+        label: &str,
+        scopes: &str,
+        expires_at: u64,
+        sources: &str,
+        token_hash: B256,
+    ) -> Result<ApiKeyAnswer> {
+        self.rt.run(
+            self.inner
+                .create_api_key(auth, label, scopes, expires_at, sources, token_hash),
+        )
+    }
+
+    /// See [`AsyncSignerClient::list_api_keys`].
+    pub fn list_api_keys<'a>(&self, auth: impl Into<Authorizer<'a>>) -> Result<ApiKeyList> {
+        self.rt.run(self.inner.list_api_keys(auth))
+    }
+
+    /// See [`AsyncSignerClient::revoke_api_key`].
+    pub fn revoke_api_key<'a>(
+        &self,
+        auth: impl Into<Authorizer<'a>>,
+        key_id: &str,
+    ) -> Result<ApiKeyAnswer> {
+        self.rt.run(self.inner.revoke_api_key(auth, key_id))
     }
 }

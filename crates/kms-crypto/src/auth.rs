@@ -38,7 +38,7 @@ mod typed {
         struct ScalarMul { address operator; uint256 pointX; uint256 pointY; uint32 keyVersion; uint64 nonce; uint64 deadline; }
         struct PubkeyRegistration { address operator; address registry; uint64 chainId; uint32 keyVersion; uint64 nonce; uint64 deadline; }
         struct KeyRegistration { address operator; address avs; uint32 operatorSetId; address registrar; uint64 chainId; string domainVersion; uint32 keyVersion; uint64 nonce; uint64 deadline; }
-        struct CreateApiKey { address operator; string label; string scopes; uint64 expiresAt; string sources; uint64 nonce; uint64 deadline; }
+        struct CreateApiKey { address operator; string label; string scopes; uint64 expiresAt; string sources; bytes32 tokenHash; uint64 nonce; uint64 deadline; }
         struct ListApiKeys { address operator; uint64 nonce; uint64 deadline; }
         struct RevokeApiKey { address operator; string keyId; uint64 nonce; uint64 deadline; }
         struct PartialRequest { string appId; bytes32 responseKey; uint64 nonce; uint64 deadline; address node; }
@@ -145,6 +145,9 @@ pub enum Request {
         expires_at: u64,
         /// Source addresses or CIDR blocks allowed, comma-separated; empty: any.
         sources: String,
+        /// SHA-256 of the bearer token, which the client made and keeps: the service stores only
+        /// this, and a copy of the signed request is worth nothing without the token.
+        token_hash: B256,
         /// Nonce and deadline.
         fresh: Freshness,
     },
@@ -316,6 +319,7 @@ impl Request {
                 scopes,
                 expires_at,
                 sources,
+                token_hash,
                 fresh,
             } => typed::CreateApiKey {
                 operator,
@@ -323,6 +327,7 @@ impl Request {
                 scopes,
                 expiresAt: expires_at,
                 sources,
+                tokenHash: token_hash,
                 nonce: fresh.nonce,
                 deadline: fresh.deadline,
             }
@@ -432,6 +437,7 @@ impl Request {
                 scopes,
                 expires_at,
                 sources,
+                token_hash,
                 ..
             } => (
                 vec![
@@ -440,10 +446,12 @@ impl Request {
                     field("scopes", "string"),
                     field("expiresAt", "uint64"),
                     field("sources", "string"),
+                    field("tokenHash", "bytes32"),
                 ],
                 json!({
                     "operator": op(operator), "label": label, "scopes": scopes,
                     "expiresAt": expires_at.to_string(), "sources": sources,
+                    "tokenHash": token_hash.to_string(),
                 }),
             ),
             Request::RevokeApiKey {
@@ -613,3 +621,17 @@ impl EoaKey {
 
 #[cfg(test)]
 mod tests;
+
+/// A new bearer token for an API key: `kms_` and 32 random bytes as lowercase hex. The client
+/// makes it and keeps it; the service is told only its [`api_token_hash`].
+pub fn new_api_token(rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng)) -> Secret<String> {
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(bytes.as_mut());
+    Secret::new(format!("kms_{}", hex::encode(bytes.as_ref())))
+}
+
+/// SHA-256 of a bearer token (the token has 256 bits of entropy, so a plain hash suffices).
+pub fn api_token_hash(token: &str) -> B256 {
+    use sha2::Digest;
+    B256::from(<[u8; 32]>::from(sha2::Sha256::digest(token.as_bytes())))
+}

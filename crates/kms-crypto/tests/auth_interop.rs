@@ -289,6 +289,7 @@ fn requests() -> Vec<Request> {
             scopes: "sign,scalar-mul,registration".into(),
             expires_at: u64::MAX,
             sources: "10.0.0.0/8,::1".into(),
+            token_hash: b256!("00000000000000000000000000000000000000000000000000000000000000ff"),
             fresh: fresh(11, 1_790_000_000),
         },
         Request::CreateApiKey {
@@ -297,6 +298,7 @@ fn requests() -> Vec<Request> {
             scopes: "sign".into(),
             expires_at: 0,
             sources: String::new(),
+            token_hash: B256::repeat_byte(0xee),
             fresh: fresh(12, 1_790_000_001),
         },
         Request::ListApiKeys {

@@ -120,6 +120,7 @@ fn pins() -> BTreeMap<&'static str, String> {
                 scopes: "sign,scalar-mul".into(),
                 expires_at: 1_800_000_000,
                 sources: "10.0.0.0/8".into(),
+                token_hash: B256::repeat_byte(0x55),
                 fresh,
             },
         ),
@@ -152,7 +153,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ),
     (
         "eip712 CreateApiKey",
-        "2ed6e140c65986ed65e82372fa8e21ed31e247dcbbb1123c5e08240280c2ef21",
+        "b9b0c7ae7aa0efb652c35ddef19afed9ed855bfa5551ec65226d0df9fac78f32",
     ),
     (
         "eip712 CreateKey",

@@ -24,8 +24,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kms_api::signer::{
-    ApiKeyAnswer, ApiKeyList, CreateApiKeyRequest, CreateKeyRequest, CreatedApiKey, G1Json, G2Json,
-    Healthz, KeyAnswer, KeyList, KeyRegistrationAnswer, KeyRegistrationRequest, KeyVersion,
+    ApiKeyAnswer, ApiKeyList, CreateApiKeyRequest, CreateKeyRequest, G1Json, G2Json, Healthz,
+    KeyAnswer, KeyList, KeyRegistrationAnswer, KeyRegistrationRequest, KeyVersion,
     LegacyScalarMulRequest, LegacySignRequest, ListApiKeysRequest, PubkeyRegistrationParams,
     RegistrationAnswer, RegistrationRequest, RevokeApiKeyRequest, RotateRequest, ScalarMulAnswer,
     ScalarMulRequest, SignAnswer, SignRequest, TokenScalarMulRequest, TokenSignRequest,
@@ -60,6 +60,8 @@ pub struct AppState {
     /// Token buckets per API key id (same rate and burst as per EOA), taken once the token
     /// opened its record: one machine's key cannot use up its operator's EOA budget.
     key_limiter: RateLimiter<String>,
+    /// Token buckets per source address, taken before any parsing or authentication.
+    source_limiter: RateLimiter<IpAddr>,
 }
 
 impl AppState {
@@ -76,6 +78,8 @@ impl AppState {
         metrics.set_keys(ring.counts());
         let limiter = RateLimiter::new(cfg.rate_limit_per_sec, cfg.rate_limit_burst);
         let key_limiter = RateLimiter::new(cfg.rate_limit_per_sec, cfg.rate_limit_burst);
+        let source_limiter =
+            RateLimiter::new(cfg.source_rate_limit_per_sec, cfg.source_rate_limit_burst);
         Self {
             cfg,
             store,
@@ -85,6 +89,7 @@ impl AppState {
             api_keys,
             limiter,
             key_limiter,
+            source_limiter,
         }
     }
 
@@ -94,6 +99,14 @@ impl AppState {
             return Ok(());
         }
         Err(ServiceError::RateLimited)
+    }
+
+    /// Token bucket per source address of a request (none known: not limited here).
+    pub(crate) fn source_allowed(&self, req: &HttpRequest) -> bool {
+        match req.extensions().get::<ConnectInfo<PeerAddr>>() {
+            Some(c) => self.source_limiter.allow(c.0 .0.ip()),
+            None => true,
+        }
     }
 
     /// Token bucket per API key.
@@ -601,10 +614,11 @@ async fn create_api_key(
     State(s): State<Shared>,
     Signed { eoa, body: b }: Signed<CreateApiKeyRequest>,
 ) -> Result<Response, ApiError> {
-    if b.label.len() > MAX_LABEL_LEN || b.label.chars().any(char::is_control) {
+    // Printable ASCII only: no control or bidi characters to make a label read as another.
+    if b.label.len() > MAX_LABEL_LEN || !b.label.bytes().all(|c| (b' '..=b'~').contains(&c)) {
         return Err(ApiError::bad_request(
             "invalid_label",
-            format!("label must be at most {MAX_LABEL_LEN} bytes, without control characters"),
+            format!("label must be at most {MAX_LABEL_LEN} printable ASCII characters"),
         ));
     }
     Scopes::parse(&b.scopes).map_err(|e| ApiError::bad_request("invalid_scopes", e))?;
@@ -615,20 +629,19 @@ async fn create_api_key(
             "expires_at must be 0 (never) or in the future",
         ));
     }
+    let token_hash = parse_hash(&b.token_hash)
+        .map_err(|_| ApiError::bad_request("invalid_token_hash", "expected 32 bytes, 0x-hex"))?;
     let req = Request::CreateApiKey {
         operator: eoa,
         label: b.label.clone(),
         scopes: b.scopes.clone(),
         expires_at: b.expires_at,
         sources: b.sources.clone(),
+        token_hash,
         fresh: b.fresh(),
     };
-    let (record, token) = crate::service::create_api_key(&s, eoa, &req, b.signature()).await?;
-    let body = CreatedApiKey {
-        api_key: api_key_json(&record),
-        token: token.to_string(),
-    };
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let record = crate::service::create_api_key(&s, eoa, &req, b.signature()).await?;
+    Ok((StatusCode::CREATED, Json(api_key_json(&record))).into_response())
 }
 
 async fn list_api_keys(
@@ -692,6 +705,18 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no_route", "no such route")
 }
 
+async fn limit_source(State(s): State<Shared>, req: HttpRequest, next: Next) -> Response {
+    if !s.source_allowed(&req) {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests from this address",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
 async fn count_requests(State(s): State<Shared>, req: HttpRequest, next: Next) -> Response {
     let route = req
         .extensions()
@@ -732,6 +757,10 @@ pub fn router(state: Shared) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit_source,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_requests,

@@ -1,19 +1,21 @@
 //! Delegated API keys: an operator's EOA signs once (an EIP-712 `CreateApiKey`) and the software
 //! on its AVS machine then signs with a bearer token instead of the EOA's key.
 //!
-//! A token is `kms_<id>_<secret>`: the id (8 random bytes, hex) names the record, the secret
-//! (32 random bytes, hex) is what proves possession. Only SHA-256 of the whole token is stored
-//! (the secret has 256 bits of entropy, so a plain hash is enough) and compared in constant time;
-//! the token itself is in the creating answer and nowhere else. A key is bound to one EOA's
-//! operator key, carries scopes, an optional expiry and an optional source-address allowlist.
+//! The client makes the token (`kms_` and 32 random bytes as hex, `kms_crypto::auth::
+//! new_api_token`) and keeps it; the EOA signs only its SHA-256, which is all the service stores
+//! (the token has 256 bits of entropy, so a plain hash is enough). So the token is in no answer,
+//! and a copy of the signed creation is worth nothing without it. The key's id is the hash's
+//! first 8 bytes; a presented token is hashed, its record found by that id, and the whole hash
+//! compared in constant time. A key is bound to one EOA's operator key, carries scopes, an
+//! optional expiry and an optional source-address allowlist.
 
 use crate::error::ServiceError;
 use alloy_primitives::Address;
+use kms_api::signer::{api_key_id, is_api_key_token};
+use kms_crypto::auth::api_token_hash;
 use kms_store::redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use kms_store::Store;
-use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::RwLock;
@@ -22,13 +24,11 @@ use subtle::ConstantTimeEq;
 /// id (16 hex characters) -> the JSON of its [`ApiKeyRecord`].
 pub const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
 
-/// The token's fixed prefix, so a leaked token is recognisable (secret scanners, logs).
-pub const TOKEN_PREFIX: &str = "kms_";
 /// The longest label, in bytes.
 pub const MAX_LABEL_LEN: usize = 64;
 /// The most entries a source allowlist may have.
 pub const MAX_SOURCES: usize = 16;
-/// The most API keys one EOA may hold (revoked ones included), which bounds the table.
+/// The most live API keys one EOA may hold (revoked and expired ones do not count).
 pub const MAX_KEYS_PER_EOA: usize = 32;
 
 /// What an API key may do with the operator key.
@@ -90,31 +90,6 @@ impl Scopes {
             bits |= Scope::ALL.get(pos).map_or(0, |s| s.bit());
         }
         Ok(Self(bits))
-    }
-
-    /// The canonical text form of any set of scope names (for clients building a request).
-    pub fn canonical(names: &[&str]) -> Result<String, String> {
-        let mut set = Vec::new();
-        for name in names {
-            let s = Scope::ALL
-                .iter()
-                .find(|s| s.name() == *name)
-                .ok_or_else(|| {
-                    format!("unknown scope {name:?} (sign, scalar-mul, registration)")
-                })?;
-            if !set.contains(s) {
-                set.push(*s);
-            }
-        }
-        if set.is_empty() {
-            return Err("give at least one scope".into());
-        }
-        Ok(Scope::ALL
-            .iter()
-            .filter(|s| set.contains(s))
-            .map(|s| s.name())
-            .collect::<Vec<_>>()
-            .join(","))
     }
 
     /// Whether the set holds `scope`.
@@ -209,7 +184,7 @@ pub struct ApiKeyRecord {
     pub scopes: String,
     /// The source allowlist as signed (see [`parse_sources`]); empty: any source.
     pub sources: String,
-    /// SHA-256 of the whole token, hex.
+    /// SHA-256 of the token, 0x-hex.
     pub token_hash: String,
 }
 
@@ -245,39 +220,6 @@ impl ApiKeyRecord {
     }
 }
 
-/// A freshly made token and its id; the token goes to the creator once, then is dropped.
-pub struct NewToken {
-    /// The record id.
-    pub id: String,
-    /// The whole bearer token.
-    pub token: zeroize::Zeroizing<String>,
-    /// SHA-256 of the token, hex, for the record.
-    pub hash: String,
-}
-
-/// Makes a new random token.
-pub fn new_token(rng: &mut (impl RngCore + CryptoRng)) -> NewToken {
-    let mut id = [0u8; 8];
-    let mut secret = zeroize::Zeroizing::new([0u8; 32]);
-    rng.fill_bytes(&mut id);
-    rng.fill_bytes(secret.as_mut());
-    let id = hex::encode(id);
-    let token = zeroize::Zeroizing::new(format!(
-        "{TOKEN_PREFIX}{id}_{}",
-        hex::encode(secret.as_ref())
-    ));
-    let hash = hex::encode(Sha256::digest(token.as_bytes()));
-    NewToken { id, token, hash }
-}
-
-/// The id a token names, if it has the token's shape.
-pub fn token_id(token: &str) -> Option<&str> {
-    let rest = token.strip_prefix(TOKEN_PREFIX)?;
-    let (id, secret) = rest.split_once('_')?;
-    let hex_ok = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
-    (hex_ok(id, 16) && hex_ok(secret, 64)).then_some(id)
-}
-
 /// All API keys in memory, loaded at start and updated after each durable change.
 #[derive(Default)]
 pub struct ApiKeys {
@@ -311,14 +253,17 @@ impl ApiKeys {
     /// The record a token opens: the id it names, and the hash matching in constant time.
     /// Unknown and wrong tokens are the same error, so the answer tells nothing about ids.
     pub fn open(&self, token: &str) -> Result<ApiKeyRecord, ServiceError> {
-        let id = token_id(token).ok_or(ServiceError::InvalidApiKey)?;
+        if !is_api_key_token(token) {
+            return Err(ServiceError::InvalidApiKey);
+        }
+        let hash = api_token_hash(token);
         let record = self
             .map
             .read()
             .ok()
-            .and_then(|m| m.get(id).cloned())
+            .and_then(|m| m.get(&api_key_id(&hash.0)).cloned())
             .ok_or(ServiceError::InvalidApiKey)?;
-        let presented = hex::encode(Sha256::digest(token.as_bytes()));
+        let presented = format!("{hash:#x}");
         if bool::from(presented.as_bytes().ct_eq(record.token_hash.as_bytes())) {
             Ok(record)
         } else {
@@ -329,6 +274,18 @@ impl ApiKeys {
     /// The record with this id.
     pub fn get(&self, id: &str) -> Option<ApiKeyRecord> {
         self.map.read().ok()?.get(id).cloned()
+    }
+
+    /// How many of the EOA's keys are live at `now` (not revoked, not expired).
+    pub fn live_count(&self, eoa: &Address, now: u64) -> usize {
+        self.map
+            .read()
+            .map(|m| {
+                m.values()
+                    .filter(|r| r.eoa == *eoa && r.live(now).is_ok())
+                    .count()
+            })
+            .unwrap_or(0)
     }
 
     /// An EOA's records, oldest first.
@@ -359,10 +316,14 @@ mod tests {
         let s = Scopes::parse("scalar-mul").unwrap();
         assert!(s.allows(Scope::ScalarMul) && !s.allows(Scope::Sign));
         assert_eq!(
-            Scopes::canonical(&["registration", "sign", "sign"]).unwrap(),
+            kms_api::signer::canonical_scopes(&["registration", "sign", "sign"]).unwrap(),
             "sign,registration"
         );
-        assert!(Scopes::canonical(&[]).is_err());
+        assert!(kms_api::signer::canonical_scopes(&[]).is_err());
+        assert!(kms_api::signer::canonical_scopes(&["admin"]).is_err());
+        // Both sides agree on the names and their order.
+        let names: Vec<&str> = Scope::ALL.iter().map(|s| s.name()).collect();
+        assert_eq!(names, kms_api::signer::API_KEY_SCOPES);
     }
 
     #[test]
@@ -385,27 +346,37 @@ mod tests {
 
     #[test]
     fn tokens_open_only_their_record() {
-        let mut rng = rand_core::OsRng;
-        let t = new_token(&mut rng);
-        assert_eq!(token_id(&t.token), Some(t.id.as_str()));
+        let token = kms_crypto::auth::new_api_token(&mut rand_core::OsRng);
+        let token = token.expose(|t| t.clone());
+        let hash = api_token_hash(&token);
         let keys = ApiKeys::default();
         keys.put(ApiKeyRecord {
             created_at: 1,
             eoa: Address::ZERO,
             expires_at: None,
-            id: t.id.clone(),
+            id: api_key_id(&hash.0),
             label: "l".into(),
             revoked_at: None,
             scopes: "sign".into(),
             sources: String::new(),
-            token_hash: t.hash.clone(),
+            token_hash: format!("{hash:#x}"),
         });
-        assert!(keys.open(&t.token).is_ok());
-        // Same id, another secret: refused like an unknown id.
-        let forged = format!("{TOKEN_PREFIX}{}_{}", t.id, "0".repeat(64));
-        assert_eq!(keys.open(&forged), Err(ServiceError::InvalidApiKey));
-        assert_eq!(keys.open("kms_x_y"), Err(ServiceError::InvalidApiKey));
-        assert_eq!(keys.open(""), Err(ServiceError::InvalidApiKey));
+        assert!(keys.open(&token).is_ok());
+        // Another token, a malformed one, the hash itself, the token in upper case.
+        let other = kms_crypto::auth::new_api_token(&mut rand_core::OsRng);
+        assert_eq!(
+            other.expose(|t| keys.open(t)),
+            Err(ServiceError::InvalidApiKey)
+        );
+        for bad in [
+            "",
+            "kms_",
+            &format!("{hash:#x}"),
+            &token.to_uppercase(),
+            &token[..40],
+        ] {
+            assert_eq!(keys.open(bad), Err(ServiceError::InvalidApiKey), "{bad}");
+        }
     }
 
     #[test]

@@ -43,6 +43,14 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     /// Where to write the bound address once listening; default none.
     pub port_file: Option<PathBuf>,
+    /// Requests per source address and second, taken before anything else (so naming an EOA
+    /// cannot drain its bucket); default 10000, must be positive.
+    pub source_rate_limit_per_sec: Option<u32>,
+    /// The per-source token bucket's size; default 20000, must be positive.
+    pub source_rate_limit_burst: Option<u32>,
+    /// The EOAs that may create keys (0x addresses); default none: any EOA may (fine on
+    /// loopback; on another address the service warns at start).
+    pub allowed_creators: Option<Vec<String>>,
     /// The address of the cerberus-compatible gRPC listener; default none (not served). It uses
     /// the same TLS certificate as the REST API when one is set.
     pub grpc_listen: Option<SocketAddr>,
@@ -79,6 +87,12 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Where to write the bound address (for tests and supervisors using port 0).
     pub port_file: Option<PathBuf>,
+    /// Requests per source address and second.
+    pub source_rate_limit_per_sec: u32,
+    /// The per-source token bucket's size.
+    pub source_rate_limit_burst: u32,
+    /// The EOAs that may create keys; None: any.
+    pub allowed_creators: Option<Vec<alloy_primitives::Address>>,
     /// The cerberus-compatible gRPC listener's address; None: not served.
     pub grpc_listen: Option<SocketAddr>,
     /// Where to write the gRPC listener's bound address.
@@ -109,6 +123,18 @@ impl FileConfig {
             (None, None) => None,
             _ => bail!("TLS needs both tls_cert_file and tls_key_file"),
         };
+        let allowed_creators = match self.allowed_creators {
+            Some(list) => Some(
+                list.iter()
+                    .map(|a| {
+                        a.parse::<alloy_primitives::Address>().map_err(|_| {
+                            anyhow::anyhow!("allowed_creators: {a:?} is not an address")
+                        })
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?,
+            ),
+            None => None,
+        };
         let cfg = Config {
             listen: self
                 .listen
@@ -125,6 +151,9 @@ impl FileConfig {
             request_timeout_ms: self.request_timeout_ms.unwrap_or(10_000),
             max_body_bytes: self.max_body_bytes.unwrap_or(16 * 1024),
             port_file: self.port_file,
+            source_rate_limit_per_sec: self.source_rate_limit_per_sec.unwrap_or(10_000),
+            source_rate_limit_burst: self.source_rate_limit_burst.unwrap_or(20_000),
+            allowed_creators,
             grpc_listen: self.grpc_listen,
             grpc_port_file: self.grpc_port_file,
         };
@@ -134,8 +163,10 @@ impl FileConfig {
         if cfg.max_request_validity_secs == 0
             || cfg.rate_limit_per_sec == 0
             || cfg.rate_limit_burst == 0
+            || cfg.source_rate_limit_per_sec == 0
+            || cfg.source_rate_limit_burst == 0
         {
-            bail!("max_request_validity_secs, rate_limit_per_sec and rate_limit_burst must be positive");
+            bail!("max_request_validity_secs and the rate limits must be positive");
         }
         if cfg.max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");

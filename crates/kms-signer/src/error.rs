@@ -30,6 +30,8 @@ pub enum ServiceError {
     KeyRetired,
     /// The EOA already has a key (creation refused; rotate it instead).
     KeyExists,
+    /// The service creates keys only for the EOAs in its `allowed_creators`.
+    CreatorNotAllowed,
     /// The EOA already used this nonce.
     NonceReused,
     /// The key changed between reading and writing it (a concurrent rotation).
@@ -48,8 +50,10 @@ pub enum ServiceError {
     WrongOperator,
     /// The EOA holds no API key with that id.
     UnknownApiKey,
-    /// The EOA already holds the most API keys allowed.
+    /// The EOA already holds the most live API keys allowed.
     TooManyApiKeys,
+    /// An API key with this token hash (or id) exists already.
+    ApiKeyExists,
     /// The named public key is not a usable version of the API key's operator key.
     UnknownPublicKey,
     /// A failure of the service itself; the cause is logged where it happened.
@@ -100,6 +104,10 @@ impl From<ServiceError> for ApiError {
                 "key_exists",
                 "this EOA already has a key; rotate it instead",
             ),
+            E::CreatorNotAllowed => ApiError::forbidden(
+                "creator_not_allowed",
+                "this service creates keys only for the EOAs it is configured to allow",
+            ),
             E::NonceReused => {
                 ApiError::conflict("nonce_reused", "this nonce was already used by this EOA")
             }
@@ -129,7 +137,11 @@ impl From<ServiceError> for ApiError {
             }
             E::TooManyApiKeys => ApiError::conflict(
                 "too_many_api_keys",
-                "this EOA holds the most API keys allowed; revoke one first",
+                "this EOA holds the most live API keys allowed; revoke one first",
+            ),
+            E::ApiKeyExists => ApiError::conflict(
+                "api_key_exists",
+                "an API key with this token hash exists; make a new token",
             ),
             E::UnknownPublicKey => ApiError::not_found(
                 "unknown_public_key",

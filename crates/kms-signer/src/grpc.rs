@@ -1,7 +1,7 @@
 //! The cerberus gRPC API (`Layr-Labs/cerberus-api`), so that eigensdk-go's remote BLS signer and
 //! the AVS software built on it can use this service unchanged.
 //!
-//! Wire facts (docs/0011): packages `signer.v1` and `keymanager.v1`, their messages with the
+//! Wire facts (docs/0011-cerberus-and-api-keys.md): packages `signer.v1` and `keymanager.v1`, their messages with the
 //! protos' field numbers (written here with prost's derive, so no protoc is needed), keys named
 //! by the lowercase hex of gnark's compressed G1 point, signatures as 64-byte `X ‖ Y`, the API
 //! key in the `authorization` metadata (raw, as eigensdk-go sends it, or `Bearer `-prefixed).
@@ -14,7 +14,6 @@
 use crate::api::AppState;
 use crate::apikeys::Scope;
 use crate::error::{ApiError, ServiceError};
-use crate::keyring::{KeyRecord, VersionState};
 use crate::service::{use_key_with_token, KeyChoice, TokenUse};
 use crate::tls::PeerAddr;
 use alloy_primitives::{keccak256, B256, U256};
@@ -23,7 +22,7 @@ use axum::extract::{Request as HttpRequest, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use kms_crypto::bn254::{G1Point, G2Point};
+use kms_crypto::bn254::G1Point;
 use std::sync::Arc;
 use std::time::Instant;
 use tonic::{Code, Status};
@@ -205,12 +204,14 @@ pub fn status(e: ServiceError) -> Status {
     use ServiceError as E;
     let code = match &e {
         E::InvalidApiKey | E::ApiKeyRevoked | E::ApiKeyExpired => Code::Unauthenticated,
-        E::ScopeDenied | E::SourceDenied | E::WrongOperator => Code::PermissionDenied,
+        E::ScopeDenied | E::SourceDenied | E::WrongOperator | E::CreatorNotAllowed => {
+            Code::PermissionDenied
+        }
         E::UnknownKey | E::UnknownKeyVersion | E::UnknownPublicKey | E::UnknownApiKey => {
             Code::NotFound
         }
         E::RateLimited | E::TooManyApiKeys => Code::ResourceExhausted,
-        E::KeyRetired | E::KeyExists | E::NonceReused | E::ConcurrentUpdate => {
+        E::KeyRetired | E::KeyExists | E::ApiKeyExists | E::NonceReused | E::ConcurrentUpdate => {
             Code::FailedPrecondition
         }
         E::Expired | E::DeadlineTooFar { .. } | E::BadSignature(_) | E::WrongSigner => {
@@ -342,75 +343,37 @@ async fn sign_g1(
     }))
 }
 
-/// Public data of one key version, as cerberus names it.
-struct VersionKeys {
-    g1: String,
-    g2: String,
-    created_at: u64,
-    updated_at: u64,
-    usable: bool,
-}
-
-fn version_keys(r: &KeyRecord) -> Vec<VersionKeys> {
-    r.versions
-        .iter()
-        .filter_map(|v| {
-            let g1 = G1Point::from_dec_or_hex(&v.g1[0], &v.g1[1]).ok()?;
-            let [gx, gy] = [&v.g2[0], &v.g2[1]];
-            let g2 = G2Point::from_dec_or_hex([&gx[0], &gx[1]], [&gy[0], &gy[1]]).ok()?;
-            let (updated_at, usable) = match v.state {
-                VersionState::Active | VersionState::Grace { .. } => (v.created_at, true),
-                VersionState::Retired { at } => (at, false),
-            };
-            Some(VersionKeys {
-                g1: hex::encode(g1.to_gnark_compressed()),
-                g2: hex::encode(g2.to_gnark_compressed()),
-                created_at: v.created_at,
-                updated_at,
-                usable,
-            })
-        })
-        .collect()
-}
-
 async fn list_keys(
     s: Shared,
     _req: tonic::Request<pb::ListKeysRequest>,
 ) -> Result<tonic::Response<pb::ListKeysResponse>, Status> {
-    let mut all: Vec<VersionKeys> = s
+    let public_keys = s
         .ring
-        .records()
-        .iter()
-        .flat_map(version_keys)
+        .named_versions()
+        .into_iter()
         .filter(|v| v.usable)
+        .map(|v| pb::PublicKey {
+            public_key_g1: hex::encode(v.names.g1),
+            public_key_g2: hex::encode(v.names.g2),
+        })
         .collect();
-    all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.g1.cmp(&b.g1)));
-    Ok(tonic::Response::new(pb::ListKeysResponse {
-        public_keys: all
-            .into_iter()
-            .map(|v| pb::PublicKey {
-                public_key_g1: v.g1,
-                public_key_g2: v.g2,
-            })
-            .collect(),
-    }))
+    Ok(tonic::Response::new(pb::ListKeysResponse { public_keys }))
 }
 
 async fn get_key_metadata(
     s: Shared,
     req: tonic::Request<pb::GetKeyMetadataRequest>,
 ) -> Result<tonic::Response<pb::GetKeyMetadataResponse>, Status> {
-    let name = hex::encode(parse_key_name(&req.get_ref().public_key_g1)?);
+    let name = parse_key_name(&req.get_ref().public_key_g1)?;
     let found = s
         .ring
-        .records()
-        .iter()
-        .flat_map(version_keys)
-        .find(|v| v.g1 == name)
+        .named_versions()
+        .into_iter()
+        .find(|v| v.names.g1 == name)
         .ok_or_else(|| status(ServiceError::UnknownPublicKey))?;
     Ok(tonic::Response::new(pb::GetKeyMetadataResponse {
-        public_key_g1: found.g1,
-        public_key_g2: found.g2,
+        public_key_g1: hex::encode(found.names.g1),
+        public_key_g2: hex::encode(found.names.g2),
         created_at: i64::try_from(found.created_at).unwrap_or(i64::MAX),
         updated_at: i64::try_from(found.updated_at).unwrap_or(i64::MAX),
     }))
@@ -419,6 +382,9 @@ async fn get_key_metadata(
 const NO_KEY_MATERIAL: &str = "keys are created inside kms-signer through its EOA-authenticated \
     API (POST /v1/keys, or `kms signer create`) or imported on the host (`kms-signer import`); \
     no private key or mnemonic is ever returned";
+
+/// The largest request message: the largest real one (SignG1) is about 200 bytes.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
 
 /// Serves one unary method: decodes `Req`, runs `f`, encodes its answer or status.
 async fn unary<Req, Resp, F, Fut>(s: Shared, req: HttpRequest, f: F) -> Response
@@ -430,13 +396,16 @@ where
 {
     let svc = tower::service_fn(move |r: tonic::Request<Req>| (f.clone())(s.clone(), r));
     tonic::server::Grpc::new(ProstCodec::<Resp, Req>::default())
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .unary(svc, req)
         .await
         .into_response()
 }
 
-/// The gRPC router: the six methods, anything else `UNIMPLEMENTED`.
+/// The gRPC router: the six methods, anything else `UNIMPLEMENTED`; each call bounded by the
+/// service's request timeout.
 pub fn router(state: Shared) -> Router {
+    let timeout = std::time::Duration::from_millis(state.cfg.request_timeout_ms);
     Router::new()
         .route(
             paths::SIGN_GENERIC,
@@ -482,5 +451,20 @@ pub fn router(state: Shared) -> Router {
             Status::unimplemented("no such gRPC method (signer.v1 and keymanager.v1 are served)")
                 .into_http::<axum::body::Body>()
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            |State(s): State<Shared>, req: HttpRequest, next: axum::middleware::Next| async move {
+                if s.source_allowed(&req) {
+                    next.run(req).await
+                } else {
+                    Status::resource_exhausted("rate_limited: too many requests from this address")
+                        .into_http::<axum::body::Body>()
+                }
+            },
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
         .with_state(state)
 }

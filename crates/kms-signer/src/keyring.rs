@@ -7,7 +7,7 @@
 //! deleted from the store and dropped from memory.
 
 use alloy_primitives::Address;
-use kms_crypto::bn254::{G1Point, SecretKey};
+use kms_crypto::bn254::{G1Point, G2Point, SecretKey};
 use kms_store::redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use kms_store::Store;
 use serde::{Deserialize, Serialize};
@@ -108,6 +108,41 @@ pub struct KeyEntry {
     pub secrets: HashMap<u32, Arc<SecretKey>>,
 }
 
+/// A version's public keys in gnark's compressed form (cerberus names keys by the G1 one), made
+/// once when the version is loaded or created, so a request never parses points to find a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GnarkNames {
+    /// The G1 public key, compressed.
+    pub g1: [u8; 32],
+    /// The G2 public key, compressed.
+    pub g2: [u8; 64],
+}
+
+impl GnarkNames {
+    fn of(v: &VersionRecord) -> Option<Self> {
+        let g1 = G1Point::from_dec_or_hex(&v.g1[0], &v.g1[1]).ok()?;
+        let [x, y] = [&v.g2[0], &v.g2[1]];
+        let g2 = G2Point::from_dec_or_hex([&x[0], &x[1]], [&y[0], &y[1]]).ok()?;
+        Some(Self {
+            g1: g1.to_gnark_compressed(),
+            g2: g2.to_gnark_compressed(),
+        })
+    }
+}
+
+/// One version as the cerberus API lists it.
+#[derive(Clone, Debug)]
+pub struct NamedVersion {
+    /// Its compressed public keys.
+    pub names: GnarkNames,
+    /// Unix seconds at creation.
+    pub created_at: u64,
+    /// Unix seconds of its last change of state (creation, or retirement).
+    pub updated_at: u64,
+    /// Whether it can sign (active, or in its grace period).
+    pub usable: bool,
+}
+
 /// Which version a request may use.
 pub enum Usable {
     /// This version (the active one when 0 was asked for) and its secret.
@@ -124,6 +159,8 @@ pub enum Usable {
 #[derive(Default)]
 pub struct KeyRing {
     map: RwLock<HashMap<Address, KeyEntry>>,
+    /// (EOA, version) -> compressed public keys, for every version ever loaded or created.
+    names: RwLock<HashMap<(Address, u32), GnarkNames>>,
 }
 
 impl KeyRing {
@@ -175,6 +212,7 @@ impl KeyRing {
 
     /// Adds an EOA's entry, replacing any it had.
     pub fn put(&self, entry: KeyEntry) {
+        self.name_versions(&entry.record);
         if let Ok(mut m) = self.map.write() {
             m.insert(entry.record.eoa, entry);
         }
@@ -224,19 +262,64 @@ impl KeyRing {
         }
     }
 
+    /// Computes the compressed names of the record's versions not named yet.
+    fn name_versions(&self, record: &KeyRecord) {
+        let Ok(mut names) = self.names.write() else {
+            return;
+        };
+        for v in &record.versions {
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                names.entry((record.eoa, v.version))
+            {
+                if let Some(n) = GnarkNames::of(v) {
+                    slot.insert(n);
+                }
+            }
+        }
+    }
+
     /// The number of the EOA's version whose G1 public key, gnark-compressed, is `name` (any
     /// state; cerberus names keys this way).
     pub fn version_named(&self, eoa: &Address, name: &[u8; 32]) -> Option<u32> {
         let map = self.map.read().ok()?;
+        let names = self.names.read().ok()?;
         map.get(eoa)?
             .record
             .versions
             .iter()
-            .find(|v| {
-                G1Point::from_dec_or_hex(&v.g1[0], &v.g1[1])
-                    .is_ok_and(|p| p.to_gnark_compressed() == *name)
-            })
+            .find(|v| names.get(&(*eoa, v.version)).is_some_and(|n| n.g1 == *name))
             .map(|v| v.version)
+    }
+
+    /// Every version of every key with its compressed names, newest first.
+    pub fn named_versions(&self) -> Vec<NamedVersion> {
+        let (Ok(map), Ok(names)) = (self.map.read(), self.names.read()) else {
+            return Vec::new();
+        };
+        let mut all: Vec<NamedVersion> = map
+            .values()
+            .flat_map(|e| {
+                let names = &names;
+                e.record.versions.iter().filter_map(move |v| {
+                    let (updated_at, usable) = match v.state {
+                        VersionState::Active | VersionState::Grace { .. } => (v.created_at, true),
+                        VersionState::Retired { at } => (at, false),
+                    };
+                    Some(NamedVersion {
+                        names: *names.get(&(e.record.eoa, v.version))?,
+                        created_at: v.created_at,
+                        updated_at,
+                        usable,
+                    })
+                })
+            })
+            .collect();
+        all.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then(a.names.g1.cmp(&b.names.g1))
+        });
+        all
     }
 
     /// Versions whose grace has ended by `now`.
@@ -287,6 +370,7 @@ impl KeyRing {
 impl KeyRing {
     /// Installs a new record with the secret of one new version (after rotation).
     pub fn install_version(&self, record: &KeyRecord, version: u32, sk: Arc<SecretKey>) {
+        self.name_versions(record);
         if let Ok(mut m) = self.map.write() {
             let e = m.entry(record.eoa).or_insert_with(|| KeyEntry {
                 record: record.clone(),

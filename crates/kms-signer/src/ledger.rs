@@ -4,7 +4,7 @@
 //! and checks ("nonce unused", "no key yet") run inside the same transaction as the writes they
 //! guard.
 
-use crate::apikeys::{ApiKeyRecord, API_KEYS, MAX_KEYS_PER_EOA};
+use crate::apikeys::{ApiKeyRecord, API_KEYS};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::error::ServiceError;
 use crate::keyring::{secret_row, KeyRecord, KEYS, SECRETS};
@@ -270,18 +270,10 @@ fn apply(tx: &WriteTransaction, op: &Op, time: u64) -> Result<(), Fail> {
             Ok(())
         }
         Op::CreateApiKey { nonce, record, .. } => {
-            let held = tx
-                .open_table(API_KEYS)?
-                .iter()?
-                .filter_map(|row| row.ok())
-                .filter_map(|(_, v)| serde_json::from_slice::<ApiKeyRecord>(v.value()).ok())
-                .filter(|r| r.eoa == record.eoa)
-                .count();
-            if held >= MAX_KEYS_PER_EOA {
-                return Err(Fail::Refuse(ServiceError::TooManyApiKeys));
-            }
+            // The per-EOA cap is checked before the submit (a map scan, outside the writer);
+            // here only what must be atomic with the write: the id is new.
             if read_api_key(tx, &record.id)?.is_some() {
-                return Err(Fail::Storage(anyhow::anyhow!("API key id collision")));
+                return Err(Fail::Refuse(ServiceError::ApiKeyExists));
             }
             consume_nonce(tx, nonce, time)?;
             let json = serde_json::to_vec(record)?;
@@ -359,5 +351,116 @@ fn apply(tx: &WriteTransaction, op: &Op, time: u64) -> Result<(), Fail> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apikeys::ApiKeyRecord;
+
+    fn ledger() -> (tempfile::TempDir, Ledger) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("kek");
+        std::fs::write(&key, [7u8; 32]).unwrap();
+        let store = Arc::new(
+            Store::open(
+                &dir.path().join("data"),
+                &kms_store::KekSource::KeyFile(key),
+                &mut rand_core::OsRng,
+            )
+            .unwrap(),
+        );
+        let audit = AuditLog::open(&store).unwrap();
+        (dir, Ledger::start(store, audit))
+    }
+
+    fn entry(api_key: Option<&str>) -> AuditEntry {
+        AuditEntry {
+            eoa: Address::ZERO.to_checksum(None),
+            op: "SignHash",
+            key_version: 1,
+            request_digest: String::new(),
+            outcome: String::new(),
+            api_key: api_key.map(str::to_owned),
+        }
+    }
+
+    fn nonce(n: u64, deadline: u64) -> Nonce {
+        Nonce {
+            eoa: Address::ZERO,
+            nonce: n,
+            deadline,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_nonce_past_its_deadline_at_commit_time_is_not_spent() {
+        let (_d, ledger) = ledger();
+        let late = Op::UseKey {
+            nonce: Some(nonce(1, now())),
+            audit: entry(None),
+        };
+        assert_eq!(ledger.submit(late).await, Err(ServiceError::Expired));
+        let fresh = Op::UseKey {
+            nonce: Some(nonce(2, now() + 60)),
+            audit: entry(None),
+        };
+        assert_eq!(ledger.submit(fresh).await, Ok(()));
+        let again = Op::UseKey {
+            nonce: Some(nonce(2, now() + 60)),
+            audit: entry(None),
+        };
+        assert_eq!(ledger.submit(again).await, Err(ServiceError::NonceReused));
+    }
+
+    /// The stored record decides, not the caller's copy: a use that raced a revocation (its
+    /// in-memory check passed before the revocation committed) is refused in the commit.
+    #[tokio::test]
+    async fn a_use_committed_after_a_revocation_is_refused() {
+        let (_d, ledger) = ledger();
+        let record = ApiKeyRecord {
+            created_at: now(),
+            eoa: Address::ZERO,
+            expires_at: None,
+            id: "0011223344556677".into(),
+            label: String::new(),
+            revoked_at: None,
+            scopes: "sign".into(),
+            sources: String::new(),
+            token_hash: String::new(),
+        };
+        let create = Op::CreateApiKey {
+            nonce: nonce(10, now() + 60),
+            record: record.clone(),
+            audit: entry(Some(&record.id)),
+        };
+        assert_eq!(ledger.submit(create).await, Ok(()));
+        let use_ = || Op::UseKey {
+            nonce: None,
+            audit: entry(Some("0011223344556677")),
+        };
+        assert_eq!(ledger.submit(use_()).await, Ok(()));
+        let revoke = Op::RevokeApiKey {
+            nonce: nonce(11, now() + 60),
+            eoa: Address::ZERO,
+            id: record.id.clone(),
+            at: now(),
+            audit: entry(Some(&record.id)),
+        };
+        assert_eq!(ledger.submit(revoke).await, Ok(()));
+        assert_eq!(
+            ledger.submit(use_()).await,
+            Err(ServiceError::ApiKeyRevoked)
+        );
+        // An id that was never stored is refused the same way as a wrong token.
+        let unknown = Op::UseKey {
+            nonce: None,
+            audit: entry(Some("ffffffffffffffff")),
+        };
+        assert_eq!(
+            ledger.submit(unknown).await,
+            Err(ServiceError::InvalidApiKey)
+        );
     }
 }

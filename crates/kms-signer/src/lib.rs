@@ -71,6 +71,13 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         "kms-signer listening"
     );
 
+    if cfg.allowed_creators.is_none() && !cfg.listen.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "any EOA that reaches this address can create a key: set allowed_creators"
+        );
+    }
+
     let bg = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));

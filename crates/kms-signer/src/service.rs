@@ -4,18 +4,18 @@
 //! and retirement. Every refusal is audited here; the routes (`crate::api`) only parse and answer.
 
 use crate::api::AppState;
-use crate::apikeys::{new_token, ApiKeyRecord, Scope};
+use crate::apikeys::{ApiKeyRecord, Scope, MAX_KEYS_PER_EOA};
 use crate::audit::AuditEntry;
 use crate::error::{ApiError, ServiceError};
 use crate::keyring::{secret_aad, version_record, KeyEntry, KeyRecord, Usable, VersionState};
 use crate::ledger::{now, Nonce, Op};
 use alloy_primitives::{Address, B256};
+use kms_api::signer::api_key_id;
 use kms_crypto::auth::{recover_signer, Request};
 use kms_crypto::bn254::SecretKey;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use zeroize::Zeroizing;
 
 /// Records a refusal for a named EOA, then returns the error.
 pub(crate) async fn refuse(
@@ -40,14 +40,19 @@ pub(crate) async fn refuse(
     e
 }
 
-/// Rate limit, deadline window and EOA signature; returns the request digest.
+/// Deadline window and EOA signature, then the EOA's rate limit; returns the request digest.
+///
+/// A request refused before its signature verifies (expired, too far ahead, not signed by the
+/// EOA it names) is counted (`kms_signer_unauthenticated`), not audited: anyone can send those,
+/// so writing each one would let an outsider grow the log and queue the writer at no cost. And
+/// the EOA's bucket is charged only once the EOA's own signature verified, so nobody can drain
+/// another operator's budget by naming it (the per-source limit of the routes comes first).
 pub(crate) async fn authenticate(
     s: &AppState,
     eoa: &Address,
     req: &Request,
     signature: &str,
 ) -> Result<B256, ServiceError> {
-    s.rate_limit(eoa)?;
     let digest = req.digest(s.cfg.chain_id);
     let fresh = req.freshness();
     let t = now();
@@ -71,10 +76,14 @@ pub(crate) async fn authenticate(
                 }
             })
     };
-    match check {
-        Ok(()) => Ok(digest),
-        Err(e) => Err(refuse(s, eoa, req, Some(digest), 0, e).await),
+    if let Err(e) = check {
+        s.metrics.unauthenticated.inc();
+        return Err(e);
     }
+    if let Err(e) = s.rate_limit(eoa) {
+        return Err(refuse(s, eoa, req, Some(digest), 0, e).await);
+    }
+    Ok(digest)
 }
 
 /// Authenticates, picks the key version, consumes the nonce and records the use (durably) before
@@ -170,17 +179,14 @@ pub async fn use_key_with_token(
         outcome: "ok".into(),
         api_key: Some(record.id.clone()),
     };
-    let checked = u
-        .eoa
-        .map_or(Ok(()), |named| {
-            if named == eoa {
-                Ok(())
-            } else {
-                Err(ServiceError::WrongOperator)
-            }
-        })
-        .and_then(|()| s.rate_limit_key(&record.id))
+    // The key's bucket first, so even a revoked key's holder writes at most its rate of rows.
+    let checked = s
+        .rate_limit_key(&record.id)
         .and_then(|()| record.permits(t, u.scope, u.source))
+        .and_then(|()| match u.eoa {
+            Some(named) if named != eoa => Err(ServiceError::WrongOperator),
+            _ => Ok(()),
+        })
         .and_then(|()| {
             let version = match u.choice {
                 KeyChoice::Version(v) => v,
@@ -223,20 +229,21 @@ pub struct NewApiKey {
     pub sources: String,
 }
 
-/// An EOA-signed creation of an API key for its operator key; returns the record and the token
-/// (which exists nowhere else once the answer is sent).
+/// An EOA-signed creation of an API key for its operator key, from the hash of a token the
+/// client made; returns the record (the service never has the token).
 pub async fn create_api_key(
     s: &AppState,
     eoa: Address,
     req: &Request,
     signature: &str,
-) -> Result<(ApiKeyRecord, Zeroizing<String>), ServiceError> {
+) -> Result<ApiKeyRecord, ServiceError> {
     let digest = authenticate(s, &eoa, req, signature).await?;
     let Request::CreateApiKey {
         label,
         scopes,
         expires_at,
         sources,
+        token_hash,
         ..
     } = req
     else {
@@ -244,22 +251,26 @@ pub async fn create_api_key(
             "create_api_key given another request",
         ));
     };
-    if s.ring.record(&eoa).is_none() {
-        let e = ServiceError::UnknownKey;
+    let refusal = if s.ring.record(&eoa).is_none() {
+        Some(ServiceError::UnknownKey)
+    } else if s.api_keys.live_count(&eoa, now()) >= MAX_KEYS_PER_EOA {
+        Some(ServiceError::TooManyApiKeys)
+    } else {
+        None
+    };
+    if let Some(e) = refusal {
         return Err(refuse(s, &eoa, req, Some(digest), 0, e).await);
     }
-    let t = now();
-    let token = new_token(&mut rand_core::OsRng);
     let record = ApiKeyRecord {
-        created_at: t,
+        created_at: now(),
         eoa,
         expires_at: (*expires_at != 0).then_some(*expires_at),
-        id: token.id.clone(),
+        id: api_key_id(&token_hash.0),
         label: label.clone(),
         revoked_at: None,
         scopes: scopes.clone(),
         sources: sources.clone(),
-        token_hash: token.hash.clone(),
+        token_hash: format!("{token_hash:#x}"),
     };
     let audit = AuditEntry {
         eoa: eoa.to_checksum(None),
@@ -277,7 +288,7 @@ pub async fn create_api_key(
         })
         .await?;
     s.api_keys.put(record.clone());
-    Ok((record, token.token))
+    Ok(record)
 }
 
 /// An EOA-signed listing of its API keys (never a token; the nonce is spent like any other).
@@ -319,13 +330,15 @@ pub async fn revoke_api_key(
         ));
     };
     let at = now();
+    // Named in the record only when it is this EOA's key: nobody writes rows under another's key.
+    let owned = s.api_keys.get(key_id).is_some_and(|r| r.eoa == eoa);
     let audit = AuditEntry {
         eoa: eoa.to_checksum(None),
         op: req.kind(),
         key_version: 0,
         request_digest: format!("{digest:#x}"),
         outcome: "ok".into(),
-        api_key: Some(key_id.clone()),
+        api_key: owned.then(|| key_id.clone()),
     };
     s.ledger
         .submit(Op::RevokeApiKey {
@@ -353,8 +366,19 @@ pub(crate) async fn create_key(
     signature: &str,
 ) -> Result<KeyRecord, ServiceError> {
     let digest = authenticate(s, &eoa, req, signature).await?;
-    if s.ring.record(&eoa).is_some() {
-        let e = ServiceError::KeyExists;
+    let refusal = if s
+        .cfg
+        .allowed_creators
+        .as_ref()
+        .is_some_and(|list| !list.contains(&eoa))
+    {
+        Some(ServiceError::CreatorNotAllowed)
+    } else if s.ring.record(&eoa).is_some() {
+        Some(ServiceError::KeyExists)
+    } else {
+        None
+    };
+    if let Some(e) = refusal {
         return Err(refuse(s, &eoa, req, Some(digest), 0, e).await);
     }
     let sk = SecretKey::random(&mut rand_core::OsRng);

@@ -264,7 +264,14 @@ fn health_metrics_and_openapi_are_served() {
     assert!(m.contains("kms_signer_signing_seconds_count 1"), "{m}");
     let (s, doc) = http.get("/openapi.json");
     assert_eq!(s, 200);
-    assert!(doc["paths"]["/v1/keys/{eoa}/sign"].is_object(), "{doc}");
+    for route in [
+        "/v1/keys/{eoa}/sign",
+        "/v1/keys/{eoa}/api-keys",
+        "/v1/keys/{eoa}/api-keys/list",
+        "/v1/keys/{eoa}/api-keys/revoke",
+    ] {
+        assert!(doc["paths"][route]["post"].is_object(), "{route} missing");
+    }
 }
 
 #[test]
@@ -318,4 +325,33 @@ fn unknown_config_fields_stop_start_up() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn only_allowed_creators_get_keys_when_a_list_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut allowed = Operator::new(50);
+    let mut other = Operator::new(51);
+    let cfg = dir.path().join("signer.toml");
+    std::fs::write(
+        &cfg,
+        format!("allowed_creators = [\"{}\"]\n", allowed.eoa()),
+    )
+    .unwrap();
+    let s = Signer::start(dir.path(), &["--config", cfg.to_str().unwrap()]);
+    let http = Http::new(&s.url);
+    let (status, r) = http.post("/v1/keys", &other.create_body());
+    assert_eq!((status, code(&r)), (403, "creator_not_allowed"));
+    assert_eq!(http.post("/v1/keys", &allowed.create_body()).0, 201);
+    // A malformed list is refused at start.
+    std::fs::write(&cfg, "allowed_creators = [\"nope\"]\n").unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["serve", "--config", cfg.to_str().unwrap(), "--data-dir"])
+        .arg(dir.path().join("other"))
+        .arg("--kek-passphrase-file")
+        .arg(dir.path().join("kek.pass"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("allowed_creators"));
 }

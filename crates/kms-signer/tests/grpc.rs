@@ -82,23 +82,28 @@ const CERBERUS_G2: &str = "ce29147275a76eb6cbe65b736ca2b636395ccbeaa6312359acf93
 const CERBERUS_SIG: &str = "0fea882fc5c936c304b0d79f4c256dbb2d38a2df74b44aaa483dfa87f1a86ede\
                             0bbc32080db378a408b90af7e264b9768a4b2f16c6953ec2611a13bc448d27e4";
 
-/// Starts the service; with `import`, the operator's key is cerberus's test key (imported on the
-/// host first), otherwise one the service creates.
+/// Starts the service; with `import`, the operator's key is cerberus's test key (its keystore
+/// imported on the host first), otherwise one the service creates.
 fn setup(extra: &[&str], import: bool) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let mut op = Operator::new(60);
     if import {
+        // cerberus's own keystore file, moved over as an operator would (`kms-signer import`).
         Signer::start(dir.path(), &[]).stop();
-        std::fs::write(dir.path().join("sk"), CERBERUS_SK).unwrap();
-        let sk_file = dir.path().join("sk");
+        let keystore = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../kms-crypto/tests/vectors/keystores/cerberus_a3111a22.json");
+        let password = dir.path().join("keystore.pass");
+        std::fs::write(&password, "p@$$w0rd\n").unwrap();
         let out = admin(
             dir.path(),
             &[
                 "import",
                 "--eoa",
                 &op.eoa().to_string(),
-                "--secret-key-file",
-                sk_file.to_str().unwrap(),
+                "--keystore",
+                keystore.to_str().unwrap(),
+                "--password-file",
+                password.to_str().unwrap(),
             ],
         );
         assert!(
@@ -354,7 +359,7 @@ fn every_error_class_is_its_grpc_status_without_internal_text() {
             ))
             .await;
         check(unit(bad), Code::Unauthenticated, "invalid_api_key");
-        let forged = format!("kms_{id}_{}", "f".repeat(64));
+        let forged = format!("kms_{}", "f".repeat(64));
         let bad = signer
             .sign_generic(authed(msg(sign_generic_req(&t.name, &DIGEST.0)), &forged))
             .await;

@@ -39,6 +39,32 @@ fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
         .map_err(|_| Error::KekSource("cannot read the passphrase or key file"))
 }
 
+/// Creates `dir` if needed and opens the database in it, with the directory kept 0700 and the
+/// database file 0600 (tightened if they were wider): the file holds sealed secrets and the
+/// audit log, and nobody else on the host needs to read either.
+fn open_database(dir: &Path) -> Result<Database> {
+    let io = |e: std::io::Error| Error::Database(e.to_string());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+        let db = Database::create(dir.join(DB_FILE))?;
+        std::fs::set_permissions(dir.join(DB_FILE), std::fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
+        Ok(db)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir).map_err(io)?;
+        Ok(Database::create(dir.join(DB_FILE))?)
+    }
+}
+
 impl Store {
     /// Opens or creates the store in `dir` and unlocks it with the KEK from `source`.
     pub fn open(
@@ -46,8 +72,7 @@ impl Store {
         source: &KekSource,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Database(e.to_string()))?;
-        let db = Database::create(dir.join(DB_FILE))?;
+        let db = open_database(dir)?;
         let salt = Self::salt(&db, rng)?;
         let kek = match source {
             KekSource::KeyFile(path) => Kek::from_key_file_content(&read_file(path)?)?,
@@ -69,8 +94,7 @@ impl Store {
         kek: Kek,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Database(e.to_string()))?;
-        let db = Database::create(dir.join(DB_FILE))?;
+        let db = open_database(dir)?;
         Self::unlock(db, kek, rng)
     }
 
@@ -184,5 +208,27 @@ mod tests {
             Store::open(&data, &missing, &mut rng),
             Err(Error::KekSource(_))
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_directory_and_the_database_are_private_even_if_they_were_not() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("kek");
+        std::fs::write(&key, [5u8; 32]).unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let data = dir.path().join("a").join("data");
+        drop(Store::open(&data, &KekSource::KeyFile(key.clone()), &mut rng).unwrap());
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join(DB_FILE)), 0o600);
+        // Loosened by hand (a copy, a restore): tightened again at the next open.
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(data.join(DB_FILE), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        drop(Store::open(&data, &KekSource::KeyFile(key), &mut rng).unwrap());
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join(DB_FILE)), 0o600);
     }
 }

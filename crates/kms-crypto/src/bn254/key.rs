@@ -11,6 +11,23 @@ use ark_ff::{BigInteger, PrimeField, Zero};
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroize;
 
+/// `k·P` computed as `a·P + (k − a)·P` with a fresh uniformly random share `a`: arkworks'
+/// multiplication takes time that depends on the scalar's digits, and here each multiplication
+/// sees only a scalar that is uniform and independent of `k` on its own, drawn anew on every call.
+/// So a caller who may have points multiplied (an API-key holder timing many requests) learns
+/// nothing it can accumulate about a long-term secret. It costs a second multiplication.
+pub(crate) fn split_mul<G: core::ops::Add<Output = G>>(k: &Fr, mul: impl Fn(Fr) -> G) -> G {
+    let mut wide = [0u8; 48];
+    rand_core::OsRng.fill_bytes(&mut wide);
+    let mut a = Fr::from_be_bytes_mod_order(&wide);
+    wide.zeroize();
+    let mut b = *k - a;
+    let out = mul(a) + mul(b);
+    a.zeroize();
+    b.zeroize();
+    out
+}
+
 /// A BN254 BLS secret key with its G1 and G2 public keys.
 ///
 /// Reduction rule: key material read from outside (files, keystores) is a 256-bit big-endian
@@ -61,8 +78,8 @@ impl SecretKey {
         if scalar.is_zero() {
             return Err(Error::ZeroSecretKey);
         }
-        let g1 = G1Point::from_projective(G1Projective::generator() * scalar);
-        let g2 = G2Point::from_projective(G2Projective::generator() * scalar);
+        let g1 = G1Point::from_projective(split_mul(&scalar, |k| G1Projective::generator() * k));
+        let g2 = G2Point::from_projective(split_mul(&scalar, |k| G2Projective::generator() * k));
         let secret = Secret::new(scalar);
         scalar.zeroize();
         Ok(Self {
@@ -105,7 +122,8 @@ impl SecretKey {
     /// caller computed.
     pub fn sign_point(&self, point: &G1Point) -> G1Point {
         // sk != 0 mod r and P has order r, so the product is never the identity.
-        G1Point::from_nonzero_projective(self.scalar.expose(|s| point.affine().into_group() * *s))
+        let p = point.affine().into_group();
+        G1Point::from_nonzero_projective(self.scalar.expose(|s| split_mul(s, |k| p * k)))
     }
 
     /// Signs a 32-byte digest: sk·hashToG1(digest). Returns (message point, signature).

@@ -211,7 +211,10 @@ impl SecretKey {
                     counter = counter.wrapping_add(1);
                     continue;
                 }
-                let r = G1Point::from_nonzero_projective(mul_generator(&k));
+                // The nonce is as secret as the key (it gives the key from s): split like sk.
+                let r = G1Point::from_nonzero_projective(super::key::split_mul(&k, |x| {
+                    mul_generator(&x)
+                }));
                 let e = challenge(&r, &pk, digest);
                 let s = k + e * *sk;
                 k.zeroize();

@@ -124,8 +124,16 @@ fn decrypt_crypto(c: &Eip2335Crypto, password: &str) -> Result<Zeroizing<Vec<u8>
 
 pub(super) fn decrypt(obj: &Object, password: &str) -> Result<SecretKey> {
     check_curve_type(obj)?;
+    // bn254-keystore-go (cerberus's keystores) writes the same layout with `"curve": "bn254"` and
+    // `"version": 0`; without that marker, EIP-2335's version 4 is required.
+    let bn254_go = match obj.get("curve") {
+        None => false,
+        Some(v) if v.as_str().is_some_and(|c| c.eq_ignore_ascii_case("bn254")) => true,
+        Some(_) => return Err(Error::Keystore("curve is not bn254")),
+    };
     match obj.get("version").and_then(serde_json::Value::as_u64) {
         Some(4) => {}
+        Some(_) if bn254_go => {}
         _ => return Err(Error::Keystore("EIP-2335 keystore version must be 4")),
     }
     let declared = pubkey::parse_hex_pubkey(json::string(

@@ -13,7 +13,9 @@
 //!   with scrypt or PBKDF2-HMAC-SHA256, a SHA-256 checksum and AES-128-CTR. `pubkey` is the hex of
 //!   the 128-byte uncompressed G2 public key in gnark's `Marshal` order (`x.c1 ‖ x.c0 ‖ y.c1 ‖
 //!   y.c0`, big-endian), which is also the Solidity/EIP-197 order. The password is processed per
-//!   EIP-2335: NFKD, then C0, C1 and DEL control codes removed.
+//!   EIP-2335: NFKD, then C0, C1 and DEL control codes removed. The same layout as Layr-Labs'
+//!   bn254-keystore-go writes it for cerberus is read too: `"curve": "bn254"`, any `version` (it
+//!   writes 0), and `pubkey` the hex of gnark's 32-byte compressed G1 point.
 //! * **crypto-libs legacy** ([`KeystoreFormat::CryptoLibsLegacy`]): `{"publicKey": <hex G2 as
 //!   above>, "crypto": <V3 crypto section>, "uuid", "version": 4, "curveType": "bn254"}`; the
 //!   password is used as raw bytes.

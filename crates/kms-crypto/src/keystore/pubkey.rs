@@ -9,6 +9,8 @@ use crate::{Error, Result};
 pub(super) enum DeclaredPubkey {
     G1(G1Point),
     G2(G2Point),
+    /// gnark's 32-byte compressed G1 point (bn254-keystore-go, cerberus).
+    G1Compressed([u8; 32]),
 }
 
 impl DeclaredPubkey {
@@ -17,6 +19,7 @@ impl DeclaredPubkey {
         let matches = match self {
             Self::G1(p) => sk.public_g1() == *p,
             Self::G2(p) => sk.public_g2() == *p,
+            Self::G1Compressed(c) => sk.public_g1().to_gnark_compressed() == *c,
         };
         if matches {
             Ok(())
@@ -53,8 +56,9 @@ pub(super) fn parse_gnark_g1(text: &str) -> Result<DeclaredPubkey> {
 
 /// Parses a hex public key (optional `0x`) as crypto-libs writes it: 128 bytes are the
 /// uncompressed G2 point in gnark `Marshal` order `x.c1 ‖ x.c0 ‖ y.c1 ‖ y.c0` (the Solidity
-/// order); 64 bytes are an uncompressed G1 point `x ‖ y`. Both big-endian. Compressed or other
-/// encodings are refused, since the key could not be checked against them.
+/// order); 64 bytes are an uncompressed G1 point `x ‖ y`, both big-endian; 32 bytes are gnark's
+/// compressed G1 point, as bn254-keystore-go (cerberus) writes it. Other encodings are refused,
+/// since the key could not be checked against them.
 pub(super) fn parse_hex_pubkey(text: &str) -> Result<DeclaredPubkey> {
     let digits = text.strip_prefix("0x").unwrap_or(text);
     let bytes = hex::decode(digits).map_err(|_| Error::Keystore("pubkey is not hex"))?;
@@ -66,8 +70,15 @@ pub(super) fn parse_hex_pubkey(text: &str) -> Result<DeclaredPubkey> {
         (64, [x, y]) => G1Point::from_coords(*x, *y)
             .map(DeclaredPubkey::G1)
             .map_err(|_| Error::Keystore("pubkey is not a valid BN254 G1 point")),
+        // Compared with the decrypted key's own compressed form, so it needs no decompression.
+        (32, _) => {
+            let mut c = [0u8; 32];
+            c.copy_from_slice(&bytes);
+            Ok(DeclaredPubkey::G1Compressed(c))
+        }
         _ => Err(Error::Keystore(
-            "pubkey encoding not recognized (expected 128-byte uncompressed G2 or 64-byte G1 hex)",
+            "pubkey encoding not recognized (expected 128-byte uncompressed G2, 64-byte G1 or \
+             32-byte compressed G1 hex)",
         )),
     }
 }

@@ -837,3 +837,40 @@ fn scrypt_params_bounds() {
     assert!(is_keystore_err(Pbkdf2Params::new(0)));
     assert!(is_keystore_err(Pbkdf2Params::new(10_000_001)));
 }
+
+/// cerberus's own keystore (bn254-keystore-go's layout: `version` 0, a `curve` field, the
+/// compressed G1 `pubkey`) decrypts to the key cerberus's tests sign with; a wrong password, a
+/// `pubkey` of another key and a `curve` other than bn254 are refused.
+#[test]
+fn a_cerberus_keystore_decrypts() {
+    let json = vector!("cerberus_a3111a22.json");
+    assert_eq!(detect_format(json).unwrap(), KeystoreFormat::Eip2335);
+    let sk = decrypt_any(json, "p@$$w0rd").unwrap();
+    let want = SecretKey::from_int_str(
+        "0x040ad69253b921aca71dd714cccc3095576fbe1a21f86c9b10cb5b119b1c6899",
+    )
+    .unwrap();
+    assert_eq!(
+        sk.to_decimal().expose(|d| d.clone()),
+        want.to_decimal().expose(|d| d.clone())
+    );
+    assert!(matches!(
+        decrypt_any(json, "p@$$w0rd!"),
+        Err(crate::Error::WrongPassword)
+    ));
+    let other = SecretKey::from_int_str("7").unwrap();
+    let t = edit(json, |v| {
+        v["pubkey"] = Value::from(hex::encode(other.public_g1().to_gnark_compressed()))
+    });
+    assert!(matches!(
+        decrypt_any(&t, "p@$$w0rd"),
+        Err(crate::Error::KeystorePubkeyMismatch)
+    ));
+    let t = edit(json, |v| v["curve"] = Value::from("bls12-381"));
+    assert!(decrypt_any(&t, "p@$$w0rd").is_err());
+    // Without the bn254-keystore-go marker, EIP-2335's version 4 is still required.
+    let t = edit(json, |v| {
+        v.as_object_mut().unwrap().remove("curve");
+    });
+    assert!(decrypt_any(&t, "p@$$w0rd").is_err());
+}

@@ -203,6 +203,30 @@ impl Operator {
 }
 
 impl Operator {
+    /// A signed creation for `token` (made with `new_token`).
+    pub fn create_api_key_body_for(
+        &mut self,
+        token: &str,
+        label: &str,
+        scopes: &str,
+        expires_at: u64,
+        sources: &str,
+    ) -> Value {
+        let fresh = self.fresh();
+        let token_hash = kms_crypto::auth::api_token_hash(token);
+        let req = Request::CreateApiKey {
+            operator: self.eoa(),
+            label: label.into(),
+            scopes: scopes.into(),
+            expires_at,
+            sources: sources.into(),
+            token_hash,
+            fresh,
+        };
+        json!({ "label": label, "scopes": scopes, "expires_at": expires_at, "sources": sources, "token_hash": token_hash.to_string(), "nonce": fresh.nonce, "deadline": fresh.deadline, "signature": self.sign(&req) })
+    }
+
+    /// A signed creation for a new token (not kept).
     pub fn create_api_key_body(
         &mut self,
         label: &str,
@@ -210,16 +234,7 @@ impl Operator {
         expires_at: u64,
         sources: &str,
     ) -> Value {
-        let fresh = self.fresh();
-        let req = Request::CreateApiKey {
-            operator: self.eoa(),
-            label: label.into(),
-            scopes: scopes.into(),
-            expires_at,
-            sources: sources.into(),
-            fresh,
-        };
-        json!({ "label": label, "scopes": scopes, "expires_at": expires_at, "sources": sources, "nonce": fresh.nonce, "deadline": fresh.deadline, "signature": self.sign(&req) })
+        self.create_api_key_body_for(&new_token(), label, scopes, expires_at, sources)
     }
 
     pub fn list_api_keys_body(&mut self) -> Value {
@@ -243,14 +258,17 @@ impl Operator {
 
     /// Creates an API key over REST; returns (id, token).
     pub fn api_key(&mut self, http: &Http, scopes: &str, sources: &str) -> (String, String) {
-        let body = self.create_api_key_body("test", scopes, 0, sources);
+        let token = new_token();
+        let body = self.create_api_key_body_for(&token, "test", scopes, 0, sources);
         let (status, r) = http.post(&format!("/v1/keys/{}/api-keys", self.eoa()), &body);
         assert_eq!(status, 201, "{r}");
-        (
-            r["api_key"]["id"].as_str().unwrap().to_owned(),
-            r["token"].as_str().unwrap().to_owned(),
-        )
+        (r["id"].as_str().unwrap().to_owned(), token)
     }
+}
+
+/// A new API key token, as a client makes it.
+pub fn new_token() -> String {
+    kms_crypto::auth::new_api_token(&mut rand_core::OsRng).expose(|t| t.clone())
 }
 
 pub struct Http {
