@@ -462,3 +462,18 @@ pub fn canonical_scopes(names: &[&str]) -> Result<String, String> {
         .collect::<Vec<_>>()
         .join(","))
 }
+
+/// `GET /v1/domain`: the EIP-712 domain requests are signed in, for clients to check theirs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainAnswer {
+    /// Whether requests signed in the unsalted domain are accepted too (a migration period).
+    pub accept_unsalted: bool,
+    /// The chain id.
+    pub chain_id: u64,
+    /// The domain's name, "KMS Signer".
+    pub name: String,
+    /// The deployment's salt, 0x-hex; null: the unsalted domain.
+    pub salt: Option<String>,
+    /// The domain's version, "1".
+    pub version: String,
+}

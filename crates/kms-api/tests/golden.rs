@@ -418,10 +418,76 @@ mod signer {
             },
             r#"{"keys":2,"status":"ok"}"#,
         );
+        let api_key = ApiKeyAnswer {
+            created_at: 1,
+            eoa: "0x01".into(),
+            expires_at: None,
+            id: "00ff".into(),
+            label: "l".into(),
+            revoked_at: Some(2),
+            scopes: "sign".into(),
+            sources: "".into(),
+        };
+        let api_key_json = concat!(
+            r#"{"created_at":1,"eoa":"0x01","expires_at":null,"id":"00ff","label":"l","#,
+            r#""revoked_at":2,"scopes":"sign","sources":""}"#
+        );
+        pinned(&api_key, api_key_json);
+        pinned(
+            &ApiKeyList {
+                api_keys: vec![api_key],
+            },
+            &format!(r#"{{"api_keys":[{api_key_json}]}}"#),
+        );
+        pinned(
+            &DomainAnswer {
+                accept_unsalted: false,
+                chain_id: 31337,
+                name: "KMS Signer".into(),
+                salt: Some("0x11".into()),
+                version: "1".into(),
+            },
+            r#"{"accept_unsalted":false,"chain_id":31337,"name":"KMS Signer","salt":"0x11","version":"1"}"#,
+        );
     }
 
     #[test]
     fn requests_are_pinned() {
+        pinned(
+            &CreateApiKeyRequest {
+                deadline: 1,
+                expires_at: 0,
+                label: "l".into(),
+                nonce: 2,
+                scopes: "sign".into(),
+                signature: "0x02".into(),
+                sources: "10.0.0.0/8".into(),
+                token_hash: "0x03".into(),
+            },
+            concat!(
+                r#"{"deadline":1,"expires_at":0,"label":"l","nonce":2,"scopes":"sign","#,
+                r#""signature":"0x02","sources":"10.0.0.0/8","token_hash":"0x03"}"#
+            ),
+        );
+        pinned(
+            &RevokeApiKeyRequest {
+                deadline: 1,
+                key_id: "00ff".into(),
+                nonce: 2,
+                signature: "0x02".into(),
+            },
+            r#"{"deadline":1,"key_id":"00ff","nonce":2,"signature":"0x02"}"#,
+        );
+        pinned(
+            &TokenScalarMulRequest {
+                hash: PointRequest {
+                    x: "4".into(),
+                    y: "5".into(),
+                },
+                key_version: 0,
+            },
+            r#"{"hash":{"x":"4","y":"5"},"key_version":0}"#,
+        );
         pinned(
             &CreateKeyRequest {
                 deadline: 1,

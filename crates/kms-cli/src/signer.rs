@@ -39,6 +39,10 @@ pub struct SignerArgs {
         default_value_t = 31337
     )]
     chain_id: u64,
+    /// The deployment's EIP-712 domain salt (0x-hex, 32 bytes), if the service sets one
+    /// (`eip712_salt`; `GET /v1/domain` shows it).
+    #[arg(long, global = true, env = "KMS_SIGNER_EIP712_SALT")]
+    eip712_salt: Option<String>,
     /// PEM file with extra CA certificates to trust for an https URL (e.g. the service's own).
     #[arg(long, global = true, env = "KMS_SIGNER_CA_FILE")]
     ca_file: Option<std::path::PathBuf>,
@@ -406,12 +410,21 @@ pub fn run(args: SignerArgs) -> Result<Value, CliError> {
         ),
         None => None,
     };
-    let client = SignerClient::with_options(
+    let salt = match &args.eip712_salt {
+        Some(text) => Some(
+            crate::parse::hash(text)
+                .map_err(|_| CliError::bad("--eip712-salt: 32 bytes as 0x-hex"))?,
+        ),
+        None => None,
+    };
+    let client = kms_client::AsyncSignerClient::with_options(
         &args.url,
         args.chain_id,
         kms_client::DEFAULT_TIMEOUT,
         roots.as_deref(),
     )
+    .map(|c| c.with_domain_salt(salt))
+    .and_then(SignerClient::wrap)
     .map_err(client_error)?;
     let service_chain = args.chain_id;
     // Arguments are checked before the EOA key is loaded (a keystore costs a KDF run).
@@ -524,6 +537,11 @@ fn api_key(client: &SignerClient, command: ApiKeyCommand) -> Result<Value, CliEr
             let names: Vec<&str> = scopes.iter().map(|s| s.trim()).collect();
             let scopes = kms_api::signer::canonical_scopes(&names)
                 .map_err(|e| CliError::bad(format!("--scopes: {e}")))?;
+            if expires_in.is_some() && (eoa.print_typed_data || eoa.signature.is_some()) {
+                return Err(CliError::bad(
+                    "--expires-in would differ between printing and sending: give --expires-at",
+                ));
+            }
             let expires_at = match (expires_in, expires_at) {
                 (Some(secs), _) => kms_api::time::unix_now().saturating_add(secs),
                 (None, Some(at)) => at,

@@ -310,7 +310,24 @@ fn a_devnet_encrypts_decrypts_reshares_stops_and_resumes() {
         epoch_of_line(l).is_some_and(|e| e > epoch)
     });
     assert!(line.contains("mpk unchanged"), "{line}");
+    // Into an existing world-readable file: the plaintext replaces it, readable by the owner
+    // only (the file does not keep its old mode).
+    std::fs::write(path("msg.out2"), "an older, longer file of other content").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path("msg.out2"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     decrypt("msg.out2");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path("msg.out2"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 
     let status = devnet.terminate();
     assert_eq!(status.code(), Some(0), "{}", devnet.output());

@@ -55,6 +55,7 @@ impl Authorizer<'_> {
 pub struct AsyncSignerClient {
     base: String,
     chain_id: u64,
+    salt: Option<B256>,
     http: reqwest::Client,
 }
 
@@ -84,8 +85,24 @@ impl AsyncSignerClient {
         Ok(Self {
             base,
             chain_id,
+            salt: None,
             http,
         })
+    }
+
+    /// The same client signing in a salted domain: the deployment's `eip712_salt`
+    /// (`GET /v1/domain` shows it).
+    pub fn with_domain_salt(mut self, salt: Option<B256>) -> Self {
+        self.salt = salt;
+        self
+    }
+
+    /// The EIP-712 domain requests are signed in.
+    pub fn domain(&self) -> kms_crypto::auth::SignerDomain {
+        kms_crypto::auth::SignerDomain {
+            chain_id: self.chain_id,
+            salt: self.salt,
+        }
     }
 
     /// The service's base URL, without a trailing slash.
@@ -343,14 +360,14 @@ impl AsyncSignerClient {
             Authorizer::Key(key) => {
                 let fresh = fresh()?;
                 let req = build(operator, fresh);
-                let signature = key.sign_digest(&req.digest(self.chain_id))?;
+                let signature = key.sign_digest(&req.digest_in(&self.domain()))?;
                 Ok((operator, fresh, format!("0x{}", hex::encode(signature))))
             }
             Authorizer::Signed {
                 fresh, signature, ..
             } => Ok((operator, fresh, signature.to_owned())),
             Authorizer::Print { fresh, .. } => Err(Error::TypedData(Box::new(
-                build(operator, fresh).typed_data(self.chain_id),
+                build(operator, fresh).typed_data_in(&self.domain()),
             ))),
         }
     }

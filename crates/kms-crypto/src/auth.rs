@@ -169,8 +169,52 @@ pub enum Request {
     },
 }
 
-fn domain(chain_id: u64) -> Eip712Domain {
-    named_domain(DOMAIN_NAME, chain_id)
+/// The service's EIP-712 domain: `{name: "KMS Signer", version: "1", chainId}`, plus `salt`
+/// when the deployment sets one. A salt binds every request to one deployment: signed for one
+/// service, it is not valid at another on the same chain (which has another salt, or none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignerDomain {
+    /// The chain id the service is configured with.
+    pub chain_id: u64,
+    /// The deployment's salt, if it has one.
+    pub salt: Option<B256>,
+}
+
+impl SignerDomain {
+    /// The domain without a salt (every deployment before salts, and the default).
+    pub fn unsalted(chain_id: u64) -> Self {
+        Self {
+            chain_id,
+            salt: None,
+        }
+    }
+
+    fn eip712(&self) -> Eip712Domain {
+        Eip712Domain::new(
+            Some(DOMAIN_NAME.into()),
+            Some(DOMAIN_VERSION.into()),
+            Some(U256::from(self.chain_id)),
+            None,
+            self.salt,
+        )
+    }
+
+    /// The domain's part of the typed-data JSON: its `EIP712Domain` fields and its values.
+    fn typed_data(&self) -> (Value, Value) {
+        let mut fields = vec![
+            field("name", "string"),
+            field("version", "string"),
+            field("chainId", "uint256"),
+        ];
+        let mut values = json!({
+            "name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": self.chain_id.to_string(),
+        });
+        if let (Some(salt), Some(m)) = (self.salt, values.as_object_mut()) {
+            fields.push(field("salt", "bytes32"));
+            m.insert("salt".into(), json!(salt.to_string()));
+        }
+        (Value::Array(fields), values)
+    }
 }
 
 fn named_domain(name: &'static str, chain_id: u64) -> Eip712Domain {
@@ -233,9 +277,14 @@ impl Request {
         }
     }
 
-    /// The EIP-712 digest the EOA signs, for the service's chain id.
+    /// The EIP-712 digest the EOA signs, in the unsalted domain of `chain_id`.
     pub fn digest(&self, chain_id: u64) -> B256 {
-        let d = domain(chain_id);
+        self.digest_in(&SignerDomain::unsalted(chain_id))
+    }
+
+    /// The EIP-712 digest the EOA signs, in the service's domain.
+    pub fn digest_in(&self, domain: &SignerDomain) -> B256 {
+        let d = domain.eip712();
         match self.clone() {
             Request::CreateKey { operator, fresh } => typed::CreateKey {
                 operator,
@@ -352,8 +401,14 @@ impl Request {
         }
     }
 
-    /// The full EIP-712 typed-data JSON for wallets (`cast wallet sign --data`).
+    /// The full EIP-712 typed-data JSON for wallets (`cast wallet sign --data`), in the unsalted
+    /// domain of `chain_id`.
     pub fn typed_data(&self, chain_id: u64) -> Value {
+        self.typed_data_in(&SignerDomain::unsalted(chain_id))
+    }
+
+    /// The full EIP-712 typed-data JSON for wallets, in the service's domain.
+    pub fn typed_data_in(&self, domain: &SignerDomain) -> Value {
         let op = |a: &Address| a.to_checksum(None);
         let tail = [field("nonce", "uint64"), field("deadline", "uint64")];
         let (fields, mut message): (Vec<Value>, Value) = match self {
@@ -473,13 +528,14 @@ impl Request {
         }
         let mut all = fields;
         all.extend(tail);
+        let (domain_fields, domain_values) = domain.typed_data();
         json!({
             "types": {
-                "EIP712Domain": [field("name", "string"), field("version", "string"), field("chainId", "uint256")],
+                "EIP712Domain": domain_fields,
                 self.kind(): all,
             },
             "primaryType": self.kind(),
-            "domain": { "name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": chain_id.to_string() },
+            "domain": domain_values,
             "message": message,
         })
     }

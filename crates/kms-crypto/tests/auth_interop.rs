@@ -17,7 +17,7 @@
 #![cfg(test)]
 
 use alloy_primitives::{address, b256, Address, B256, U256};
-use kms_crypto::auth::{recover_signer, EoaKey, Freshness, PartialRequest, Request};
+use kms_crypto::auth::{recover_signer, EoaKey, Freshness, PartialRequest, Request, SignerDomain};
 use kms_crypto::Secret;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -190,6 +190,25 @@ fn eth_account_results(child: Child, count: usize) -> Vec<(B256, [u8; 65])> {
         ));
     }
     results
+}
+
+/// Every chain id unsalted, and two deployments with salts (one on a chain also used unsalted).
+fn domains() -> Vec<SignerDomain> {
+    let mut all: Vec<SignerDomain> = CHAIN_IDS
+        .iter()
+        .map(|&c| SignerDomain::unsalted(c))
+        .collect();
+    all.push(SignerDomain {
+        chain_id: 31_337,
+        salt: Some(B256::repeat_byte(0x11)),
+    });
+    all.push(SignerDomain {
+        chain_id: 1,
+        salt: Some(b256!(
+            "00000000000000000000000000000000000000000000000000000000000000ab"
+        )),
+    });
+    all
 }
 
 fn fresh(nonce: u64, deadline: u64) -> Freshness {
@@ -368,18 +387,16 @@ fn cast_and_eth_account_signatures_of_typed_data_are_accepted() {
 
     // Every (request, chain id) case as a typed-data file, all signed by one eth-account
     // process running alongside the cast calls.
-    let mut cases: Vec<(usize, Request, u64, PathBuf)> = Vec::new();
+    let mut cases: Vec<(usize, Request, SignerDomain, PathBuf)> = Vec::new();
     for (i, req) in requests().into_iter().enumerate() {
-        for &chain_id in &CHAIN_IDS {
-            let file = dir
-                .path()
-                .join(format!("{i}-{}-{chain_id}.json", req.kind()));
+        for (d, domain) in domains().into_iter().enumerate() {
+            let file = dir.path().join(format!("{i}-{}-{d}.json", req.kind()));
             std::fs::write(
                 &file,
-                serde_json::to_vec_pretty(&req.typed_data(chain_id)).unwrap(),
+                serde_json::to_vec_pretty(&req.typed_data_in(&domain)).unwrap(),
             )
             .unwrap();
-            cases.push((i, req.clone(), chain_id, file));
+            cases.push((i, req.clone(), domain, file));
         }
     }
     let files: Vec<PathBuf> = cases.iter().map(|c| c.3.clone()).collect();
@@ -390,9 +407,9 @@ fn cast_and_eth_account_signatures_of_typed_data_are_accepted() {
     for (((i, req, chain_id, _), cast_sig), (eth_digest, eth_sig)) in
         cases.iter().zip(&cast_sigs).zip(&eth_results)
     {
-        let (i, chain_id) = (*i, *chain_id);
-        let case = format!("{} #{i} on chain {chain_id}", req.kind());
-        let digest = req.digest(chain_id);
+        let (i, domain) = (*i, *chain_id);
+        let case = format!("{} #{i} in {domain:?}", req.kind());
+        let digest = req.digest_in(&domain);
 
         assert_eq!(
             recover_signer(&digest, cast_sig),
@@ -413,7 +430,7 @@ fn cast_and_eth_account_signatures_of_typed_data_are_accepted() {
 
         // Replay under the next nonce must fail, for both wallets' signatures.
         let next = with_nonce(req, req.freshness().nonce.wrapping_add(1));
-        let next_digest = next.digest(chain_id);
+        let next_digest = next.digest_in(&domain);
         assert_ne!(next_digest, digest, "{case}: the nonce is not bound");
         for (who, sig) in [("cast", cast_sig), ("eth-account", eth_sig)] {
             assert_ne!(
@@ -423,16 +440,17 @@ fn cast_and_eth_account_signatures_of_typed_data_are_accepted() {
             );
         }
 
-        // cast's signature over chain A's typed data must not verify under another chain's digest.
-        for &other in CHAIN_IDS.iter().filter(|&&c| c != chain_id) {
+        // cast's signature in one domain must not verify in another (another chain, or the same
+        // chain with another salt or none).
+        for other in domains().into_iter().filter(|d| *d != domain) {
             assert_ne!(
-                recover_signer(&req.digest(other), cast_sig).ok(),
+                recover_signer(&req.digest_in(&other), cast_sig).ok(),
                 Some(TEST_ADDRESS),
-                "{case}: cast's signature verifies for chain {other} too"
+                "{case}: cast's signature verifies in {other:?} too"
             );
         }
     }
-    assert_eq!(cases.len(), requests().len() * CHAIN_IDS.len());
+    assert_eq!(cases.len(), requests().len() * domains().len());
     println!(
         "{} typed-data cases signed by {version} and by eth-account: all accepted",
         cases.len()

@@ -143,6 +143,18 @@ fn pins() -> BTreeMap<&'static str, String> {
     for (name, req) in requests {
         out.insert(name, format!("{:x}", req.digest(31337)));
     }
+    let salted = kms_crypto::auth::SignerDomain {
+        chain_id: 31337,
+        salt: Some(B256::repeat_byte(0x77)),
+    };
+    let req = Request::RotateKey {
+        operator: eoa,
+        fresh,
+    };
+    out.insert(
+        "eip712 RotateKey salted",
+        format!("{:x}", req.digest_in(&salted)),
+    );
     out
 }
 
@@ -178,6 +190,10 @@ const GOLDEN: &[(&str, &str)] = &[
     (
         "eip712 RotateKey",
         "a850d619ab36cfb8393ee77d4f186192c95007e676ff9d69b22fcc31176b076f",
+    ),
+    (
+        "eip712 RotateKey salted",
+        "8ed3fbd4fbf5926d5f2ff0f22e2505df5ab862d667756aa7e46d21c77682b413",
     ),
     (
         "eip712 ScalarMul",

@@ -24,8 +24,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kms_api::signer::{
-    ApiKeyAnswer, ApiKeyList, CreateApiKeyRequest, CreateKeyRequest, G1Json, G2Json, Healthz,
-    KeyAnswer, KeyList, KeyRegistrationAnswer, KeyRegistrationRequest, KeyVersion,
+    ApiKeyAnswer, ApiKeyList, CreateApiKeyRequest, CreateKeyRequest, DomainAnswer, G1Json, G2Json,
+    Healthz, KeyAnswer, KeyList, KeyRegistrationAnswer, KeyRegistrationRequest, KeyVersion,
     LegacyScalarMulRequest, LegacySignRequest, ListApiKeysRequest, PubkeyRegistrationParams,
     RegistrationAnswer, RegistrationRequest, RevokeApiKeyRequest, RotateRequest, ScalarMulAnswer,
     ScalarMulRequest, SignAnswer, SignRequest, TokenScalarMulRequest, TokenSignRequest,
@@ -102,11 +102,20 @@ impl AppState {
     }
 
     /// Token bucket per source address of a request (none known: not limited here).
+    /// IPv6 sources are counted by their /64, which one host usually holds whole.
     pub(crate) fn source_allowed(&self, req: &HttpRequest) -> bool {
-        match req.extensions().get::<ConnectInfo<PeerAddr>>() {
-            Some(c) => self.source_limiter.allow(c.0 .0.ip()),
-            None => true,
-        }
+        let ip = match req.extensions().get::<ConnectInfo<PeerAddr>>() {
+            Some(c) => c.0 .0.ip(),
+            None => return true,
+        };
+        let key = match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+            },
+            v4 => v4,
+        };
+        self.source_limiter.allow(key)
     }
 
     /// Token bucket per API key.
@@ -682,6 +691,16 @@ async fn revoke_api_key(
     Ok(Json(api_key_json(&record)))
 }
 
+async fn domain(State(s): State<Shared>) -> Json<DomainAnswer> {
+    Json(DomainAnswer {
+        accept_unsalted: s.cfg.accept_unsalted,
+        chain_id: s.cfg.chain_id,
+        name: kms_crypto::auth::DOMAIN_NAME.to_owned(),
+        salt: s.cfg.domain.salt.map(|v| format!("{v:#x}")),
+        version: kms_crypto::auth::DOMAIN_VERSION.to_owned(),
+    })
+}
+
 async fn healthz(State(s): State<Shared>) -> Json<Healthz> {
     Json(Healthz {
         keys: s.ring.records().len() as u64,
@@ -753,6 +772,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/keys/{eoa}", get(get_key))
         .route("/api/scalar_mul", post(legacy_scalar_mul))
         .route("/api/sign", post(legacy_sign))
+        .route("/v1/domain", get(domain))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))

@@ -200,21 +200,22 @@ impl ApiKeyRecord {
         Ok(())
     }
 
-    /// Every check a use of the key passes: live, the scope granted, the source allowed.
+    /// Every check a use of the key passes: the source allowed, live, the scope granted.
     pub fn permits(
         &self,
         now: u64,
         scope: Scope,
         source: Option<IpAddr>,
     ) -> Result<(), ServiceError> {
+        // The source first: a token used from elsewhere learns nothing more about its key.
+        let rules = parse_sources(&self.sources).map_err(ServiceError::internal)?;
+        if !rules.is_empty() && !source.is_some_and(|ip| rules.iter().any(|r| r.matches(ip))) {
+            return Err(ServiceError::SourceDenied);
+        }
         self.live(now)?;
         let scopes = Scopes::parse(&self.scopes).map_err(ServiceError::internal)?;
         if !scopes.allows(scope) {
             return Err(ServiceError::ScopeDenied);
-        }
-        let rules = parse_sources(&self.sources).map_err(ServiceError::internal)?;
-        if !rules.is_empty() && !source.is_some_and(|ip| rules.iter().any(|r| r.matches(ip))) {
-            return Err(ServiceError::SourceDenied);
         }
         Ok(())
     }

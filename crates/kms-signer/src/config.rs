@@ -23,6 +23,13 @@ pub struct FileConfig {
     pub kek_key_file: Option<PathBuf>,
     /// Chain id of the service's EIP-712 domain; default 31337.
     pub chain_id: Option<u64>,
+    /// A 32-byte salt (0x-hex) added to the EIP-712 domain, so that a request signed for this
+    /// deployment is valid at no other on the same chain; default none (the unsalted domain).
+    /// Generate one per deployment (e.g. `openssl rand -hex 32`).
+    pub eip712_salt: Option<String>,
+    /// With `eip712_salt` set, also accept requests signed in the unsalted domain, for a
+    /// migration period while clients are updated; default false.
+    pub accept_unsalted: Option<bool>,
     /// PEM certificate chain (leaf first); with `tls_key_file`, the API is served over TLS only.
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key of the `tls_cert_file` leaf (give both or neither).
@@ -69,6 +76,10 @@ pub struct Config {
     pub kek: KekSource,
     /// Chain id of the service's EIP-712 domain.
     pub chain_id: u64,
+    /// The EIP-712 domain requests are signed in: the chain id and the deployment's salt.
+    pub domain: kms_crypto::auth::SignerDomain,
+    /// Also accept the unsalted domain (a salted deployment's migration period).
+    pub accept_unsalted: bool,
     /// The PEM certificate chain and private key files; None: plain HTTP.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// How long a rotated-out version stays usable when a request names it.
@@ -135,13 +146,30 @@ impl FileConfig {
             ),
             None => None,
         };
+        let chain_id = self.chain_id.unwrap_or(31337);
+        let salt = match &self.eip712_salt {
+            Some(text) => {
+                let digits = text.strip_prefix("0x").unwrap_or(text);
+                let mut salt = [0u8; 32];
+                hex::decode_to_slice(digits, &mut salt)
+                    .map_err(|_| anyhow::anyhow!("eip712_salt must be 32 bytes of hex"))?;
+                Some(alloy_primitives::B256::from(salt))
+            }
+            None => None,
+        };
+        let accept_unsalted = self.accept_unsalted.unwrap_or(false);
+        if accept_unsalted && salt.is_none() {
+            bail!("accept_unsalted needs eip712_salt");
+        }
         let cfg = Config {
             listen: self
                 .listen
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9100))),
             data_dir: self.data_dir.context("data_dir is required")?,
             kek,
-            chain_id: self.chain_id.unwrap_or(31337),
+            chain_id,
+            domain: kms_crypto::auth::SignerDomain { chain_id, salt },
+            accept_unsalted,
             tls,
             rotation_grace_secs: self.rotation_grace_secs.unwrap_or(7 * 24 * 3600),
             auto_rotate_secs: self.auto_rotate_secs.unwrap_or(0),

@@ -225,6 +225,18 @@ fn audit_of(op: &Op, outcome: &str) -> AuditEntry {
     entry
 }
 
+/// Whether the request's nonce was already spent (a read outside the writer; the commit still
+/// decides). Lets a replay be refused before it costs its EOA any rate budget.
+pub fn nonce_spent(store: &Store, n: &Nonce) -> bool {
+    use kms_store::redb::ReadableDatabase;
+    store
+        .db()
+        .begin_read()
+        .ok()
+        .and_then(|tx| NONCES.was_used(&tx, &nonce_key(n)).ok())
+        .unwrap_or(false)
+}
+
 fn nonce_key(n: &Nonce) -> Vec<u8> {
     let mut k = n.eoa.as_slice().to_vec();
     k.extend_from_slice(&n.nonce.to_be_bytes());

@@ -71,10 +71,20 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         "kms-signer listening"
     );
 
-    if cfg.allowed_creators.is_none() && !cfg.listen.ip().is_loopback() {
+    // Fine on loopback; beyond it, say what is open.
+    let exposed =
+        !cfg.listen.ip().is_loopback() || cfg.grpc_listen.is_some_and(|a| !a.ip().is_loopback());
+    if exposed && cfg.allowed_creators.is_none() {
+        tracing::warn!("any EOA that reaches this service can create a key: set allowed_creators");
+    }
+    if exposed && cfg.tls.is_none() {
         tracing::warn!(
-            %addr,
-            "any EOA that reaches this address can create a key: set allowed_creators"
+            "no TLS beyond loopback: API-key tokens and signed requests travel in clear"
+        );
+    }
+    if exposed && cfg.domain.salt.is_none() {
+        tracing::warn!(
+            "no eip712_salt: a request signed for this service is valid at any other on its chain"
         );
     }
 

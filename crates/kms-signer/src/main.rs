@@ -119,6 +119,10 @@ struct ServeArgs {
     /// Chain id of the EIP-712 domain requests are signed under.
     #[arg(long, env = "KMS_SIGNER_CHAIN_ID")]
     chain_id: Option<u64>,
+    /// The deployment's EIP-712 domain salt (32 bytes, 0x-hex): requests signed for this
+    /// deployment are valid at no other.
+    #[arg(long, env = "KMS_SIGNER_EIP712_SALT")]
+    eip712_salt: Option<String>,
     /// Write the bound address here once listening (use with --listen 127.0.0.1:0).
     #[arg(long, env = "KMS_SIGNER_PORT_FILE")]
     port_file: Option<PathBuf>,
@@ -150,6 +154,7 @@ fn serve_config(a: ServeArgs) -> anyhow::Result<kms_signer::config::Config> {
         f.kek_key_file = a.kek_key_file;
     }
     f.chain_id = a.chain_id.or(f.chain_id);
+    f.eip712_salt = a.eip712_salt.or(f.eip712_salt);
     f.port_file = a.port_file.or(f.port_file);
     f.rotation_grace_secs = a.rotation_grace_secs.or(f.rotation_grace_secs);
     f.tls_cert_file = a.tls_cert_file.or(f.tls_cert_file);

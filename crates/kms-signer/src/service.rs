@@ -53,7 +53,7 @@ pub(crate) async fn authenticate(
     req: &Request,
     signature: &str,
 ) -> Result<B256, ServiceError> {
-    let digest = req.digest(s.cfg.chain_id);
+    let mut digest = req.digest_in(&s.cfg.domain);
     let fresh = req.freshness();
     let t = now();
     let check = if fresh.deadline <= t {
@@ -63,24 +63,35 @@ pub(crate) async fn authenticate(
             max_secs: s.cfg.max_request_validity_secs,
         })
     } else {
-        parse_sig(signature)
-            .and_then(|sig| {
-                recover_signer(&digest, &sig)
-                    .map_err(|e| ServiceError::BadSignature(ApiError::from(e)))
-            })
-            .and_then(|who| {
-                if who == *eoa {
-                    Ok(())
-                } else {
-                    Err(ServiceError::WrongSigner)
+        parse_sig(signature).and_then(|sig| {
+            let who = recover_signer(&digest, &sig)
+                .map_err(|e| ServiceError::BadSignature(ApiError::from(e)))?;
+            if who == *eoa {
+                return Ok(());
+            }
+            // A salted deployment's migration period: the unsalted domain is accepted too.
+            if s.cfg.accept_unsalted {
+                let unsalted = req.digest(s.cfg.chain_id);
+                if recover_signer(&unsalted, &sig).is_ok_and(|w| w == *eoa) {
+                    digest = unsalted;
+                    return Ok(());
                 }
-            })
+            }
+            Err(ServiceError::WrongSigner)
+        })
     };
     if let Err(e) = check {
         s.metrics.unauthenticated.inc();
         return Err(e);
     }
-    if let Err(e) = s.rate_limit(eoa) {
+    // A replay (someone resending a request they saw) is refused before it draws on the EOA's
+    // bucket, so it cannot lock the operator out; it is still recorded, its signature verified.
+    let refused = if crate::ledger::nonce_spent(&s.store, &Nonce::of(*eoa, req)) {
+        Err(ServiceError::NonceReused)
+    } else {
+        s.rate_limit(eoa)
+    };
+    if let Err(e) = refused {
         return Err(refuse(s, eoa, req, Some(digest), 0, e).await);
     }
     Ok(digest)

@@ -1,4 +1,5 @@
-//! TLS termination with rustls on the `ring` provider (TLS 1.2 and 1.3, HTTP/1.1 only).
+//! TLS termination with rustls on the `ring` provider (TLS 1.2 and 1.3; ALPN `http/1.1` on the
+//! REST listener, `h2` on the gRPC one).
 //!
 //! [`TlsListener`] plugs into `axum::serve` as an [`axum::serve::Listener`], so graceful shutdown
 //! and connection handling stay axum's. Handshakes run in their own tasks, each bounded in time,

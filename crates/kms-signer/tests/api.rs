@@ -355,3 +355,79 @@ fn only_allowed_creators_get_keys_when_a_list_is_configured() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("allowed_creators"));
 }
+
+#[test]
+fn a_salted_domain_binds_requests_to_one_deployment() {
+    let salt = alloy_primitives::B256::repeat_byte(0x5a);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Signer::start(dir.path(), &["--eip712-salt", &salt.to_string()]);
+    let http = Http::new(&s.url);
+    let (status, domain) = http.get("/v1/domain");
+    assert_eq!(status, 200);
+    assert_eq!(domain["salt"], salt.to_string());
+    assert_eq!(domain["accept_unsalted"], false);
+
+    // Signed for an unsalted deployment (or another salt): not this one's.
+    let mut op = Operator::new(55);
+    let (status, r) = http.post("/v1/keys", &op.create_body());
+    assert_eq!((status, code(&r)), (401, "wrong_signer"));
+    op.salt = Some(alloy_primitives::B256::repeat_byte(0x5b));
+    let (status, r) = http.post("/v1/keys", &op.create_body());
+    assert_eq!((status, code(&r)), (401, "wrong_signer"));
+    op.salt = Some(salt);
+    assert_eq!(http.post("/v1/keys", &op.create_body()).0, 201);
+    s.stop();
+
+    // A migration period: both domains are accepted.
+    let cfg = dir.path().join("signer.toml");
+    std::fs::write(
+        &cfg,
+        format!("eip712_salt = \"{salt}\"\naccept_unsalted = true\n"),
+    )
+    .unwrap();
+    let s = Signer::start(dir.path(), &["--config", cfg.to_str().unwrap()]);
+    let http = Http::new(&s.url);
+    let url = format!("/v1/keys/{}/sign", op.eoa());
+    assert_eq!(http.post(&url, &op.sign_body(HASH, 0)).0, 200);
+    op.salt = None;
+    assert_eq!(http.post(&url, &op.sign_body(HASH, 0)).0, 200);
+    op.salt = Some(alloy_primitives::B256::repeat_byte(0x5b));
+    let (status, r) = http.post(&url, &op.sign_body(HASH, 0));
+    assert_eq!((status, code(&r)), (401, "wrong_signer"));
+}
+
+#[test]
+fn replays_do_not_spend_the_operators_budget_and_sources_are_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("signer.toml");
+    std::fs::write(&cfg, "rate_limit_per_sec = 1\nrate_limit_burst = 3\n").unwrap();
+    let s = Signer::start(dir.path(), &["--config", cfg.to_str().unwrap()]);
+    let http = Http::new(&s.url);
+    let mut op = Operator::new(56);
+    assert_eq!(http.post("/v1/keys", &op.create_body()).0, 201);
+    let url = format!("/v1/keys/{}/sign", op.eoa());
+    // Someone resends a request they saw, many times over the EOA's whole bucket.
+    let seen = op.sign_body(HASH, 0);
+    assert_eq!(http.post(&url, &seen).0, 200);
+    for _ in 0..10 {
+        let (status, r) = http.post(&url, &seen);
+        assert_eq!((status, code(&r)), (409, "nonce_reused"));
+    }
+    // The operator's own next request still goes through.
+    let (status, r) = http.post(&url, &op.sign_body(HASH, 0));
+    assert_eq!(status, 200, "{r}");
+    s.stop();
+
+    // A per-source bucket comes before everything, unmatched routes included.
+    std::fs::write(
+        &cfg,
+        "source_rate_limit_per_sec = 1\nsource_rate_limit_burst = 2\n",
+    )
+    .unwrap();
+    let s = Signer::start(dir.path(), &["--config", cfg.to_str().unwrap()]);
+    let http = Http::new(&s.url);
+    let statuses: Vec<u16> = (0..4).map(|_| http.get("/nothing-here").0).collect();
+    assert_eq!(statuses[..2], [404, 404], "{statuses:?}");
+    let (status, r) = http.get("/healthz");
+    assert_eq!((status, code(&r)), (429, "rate_limited"));
+}

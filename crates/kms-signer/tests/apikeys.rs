@@ -76,9 +76,9 @@ fn an_api_key_signs_within_its_scopes_until_revoked_and_everything_is_audited() 
     let (status, created) = http.post(&create, &body);
     assert_eq!(status, 201, "{created}");
     assert!(!created.to_string().contains(&token2[4..]), "{created}");
-    // Replayed as is: the key exists (checked before the nonce, as for keys).
+    // Replayed as is: the nonce is spent.
     let (status, r) = http.post(&create, &body);
-    assert_eq!((status, code(&r)), (409, "api_key_exists"));
+    assert_eq!((status, code(&r)), (409, "nonce_reused"));
     let (status, r) = http.post(
         &create,
         &op.create_api_key_body_for(&token2, "again", "sign", 0, ""),
@@ -242,7 +242,7 @@ fn expiry_sources_and_bad_creations_are_enforced() {
     let body = op.create_api_key_body("once", "sign", 0, "");
     assert_eq!(http.post(&create, &body).0, 201);
     let (status, r) = http.post(&create, &body);
-    assert_eq!((status, code(&r)), (409, "api_key_exists"));
+    assert_eq!((status, code(&r)), (409, "nonce_reused"));
 
     // A malformed revocation id is refused before anything else.
     let (status, r) = http.post(

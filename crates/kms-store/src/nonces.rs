@@ -38,6 +38,16 @@ impl NonceTable {
         Ok(tx.open_table(self.nonces)?.get(key)?.is_some())
     }
 
+    /// Whether `key` was already used, read outside the writer (a hint only: the write
+    /// transaction's [`NonceTable::consume`] decides).
+    pub fn was_used(&self, tx: &redb::ReadTransaction, key: &[u8]) -> Result<bool> {
+        match tx.open_table(self.nonces) {
+            Ok(t) => Ok(t.get(key)?.is_some()),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Records `key` until `deadline`; false (and nothing written) if it was already used.
     pub fn consume(&self, tx: &WriteTransaction, key: &[u8], deadline: u64) -> Result<bool> {
         let mut nonces = tx.open_table(self.nonces)?;

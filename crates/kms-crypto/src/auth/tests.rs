@@ -307,7 +307,7 @@ fn partial_request_digest_binds_every_field_the_chain_and_the_domain() {
     );
 
     // The signer's domain ("KMS Signer") gives another digest for the same struct.
-    let signer_domain = domain(1);
+    let signer_domain = SignerDomain::unsalted(1).eip712();
     let same_struct_in_signer_domain = typed::PartialRequest {
         appId: base.app_id.clone(),
         responseKey: base.response_key,

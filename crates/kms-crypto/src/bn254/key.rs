@@ -14,8 +14,9 @@ use zeroize::Zeroize;
 /// `k·P` computed as `a·P + (k − a)·P` with a fresh uniformly random share `a`: arkworks'
 /// multiplication takes time that depends on the scalar's digits, and here each multiplication
 /// sees only a scalar that is uniform and independent of `k` on its own, drawn anew on every call.
-/// So a caller who may have points multiplied (an API-key holder timing many requests) learns
-/// nothing it can accumulate about a long-term secret. It costs a second multiplication.
+/// This blinds statistically (the two timings together still depend on `k`, but only through a
+/// sum over a fresh random split), which is what a caller timing many requests (an API-key
+/// holder) has to fight; it is not a constant-time ladder. It costs a second multiplication.
 pub(crate) fn split_mul<G: core::ops::Add<Output = G>>(k: &Fr, mul: impl Fn(Fr) -> G) -> G {
     let mut wide = [0u8; 48];
     rand_core::OsRng.fill_bytes(&mut wide);

@@ -14,8 +14,10 @@
 //!   the 128-byte uncompressed G2 public key in gnark's `Marshal` order (`x.c1 ‖ x.c0 ‖ y.c1 ‖
 //!   y.c0`, big-endian), which is also the Solidity/EIP-197 order. The password is processed per
 //!   EIP-2335: NFKD, then C0, C1 and DEL control codes removed. The same layout as Layr-Labs'
-//!   bn254-keystore-go writes it for cerberus is read too: `"curve": "bn254"`, any `version` (it
-//!   writes 0), and `pubkey` the hex of gnark's 32-byte compressed G1 point.
+//!   bn254-keystore-go writes it for cerberus is read too: `"curve": "bn254"`, a `version` of any
+//!   value (it writes 0; the field must be there), and `pubkey` the hex of gnark's 32-byte
+//!   compressed G1 point (accepted in the legacy layout's `publicKey` too, always checked against
+//!   the decrypted key).
 //! * **crypto-libs legacy** ([`KeystoreFormat::CryptoLibsLegacy`]): `{"publicKey": <hex G2 as
 //!   above>, "crypto": <V3 crypto section>, "uuid", "version": 4, "curveType": "bn254"}`; the
 //!   password is used as raw bytes.

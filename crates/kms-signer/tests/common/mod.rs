@@ -118,6 +118,8 @@ pub struct Operator {
     pub key: EoaKey,
     pub nonce: u64,
     pub chain_id: u64,
+    /// The deployment's EIP-712 salt the operator signs with.
+    pub salt: Option<B256>,
 }
 
 impl Operator {
@@ -126,6 +128,7 @@ impl Operator {
             key: EoaKey::random(&mut ChaCha20Rng::seed_from_u64(seed)),
             nonce: seed * 1000,
             chain_id: CHAIN_ID,
+            salt: None,
         }
     }
 
@@ -144,7 +147,14 @@ impl Operator {
     pub fn sign(&self, req: &Request) -> String {
         format!(
             "0x{}",
-            hex::encode(self.key.sign_digest(&req.digest(self.chain_id)).unwrap())
+            hex::encode(
+                self.key
+                    .sign_digest(&req.digest_in(&kms_crypto::auth::SignerDomain {
+                        chain_id: self.chain_id,
+                        salt: self.salt,
+                    }))
+                    .unwrap()
+            )
         )
     }
 
