@@ -378,16 +378,6 @@ pub fn is_api_key_token(token: &str) -> bool {
         .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
-/// The API key's id: the first 8 bytes of its token hash, as 16 hex digits (what the audit log
-/// and the listings name it by).
-pub fn api_key_id(token_hash: &[u8; 32]) -> String {
-    token_hash
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// An API key as the service shows it (never its token).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKeyAnswer {
@@ -397,8 +387,8 @@ pub struct ApiKeyAnswer {
     pub eoa: String,
     /// Unix seconds after which it is refused; null: never.
     pub expires_at: Option<u64>,
-    /// The id, 16 hex characters: the first 8 bytes of the token's hash (recorded in the audit
-    /// log with every use).
+    /// The id, 16 hex characters: the first 8 bytes of SHA-256(EOA ‖ token hash), so one token
+    /// hash makes different ids under different EOAs (recorded in the audit log with every use).
     pub id: String,
     /// The label.
     pub label: String,

@@ -691,3 +691,14 @@ pub fn api_token_hash(token: &str) -> B256 {
     use sha2::Digest;
     B256::from(<[u8; 32]>::from(sha2::Sha256::digest(token.as_bytes())))
 }
+
+/// An API key's id: the first 8 bytes of SHA-256(EOA ‖ token hash), as 16 hex digits. Bound to
+/// the EOA, so a token hash someone else registered first under their own EOA takes nothing
+/// from the operator: its key has another id.
+pub fn api_key_id(operator: &Address, token_hash: &B256) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(operator.as_slice());
+    h.update(token_hash.as_slice());
+    hex::encode(h.finalize().get(..8).unwrap_or_default())
+}

@@ -41,14 +41,7 @@ pub async fn import(store: Store, eoa: Address, sk: &SecretKey) -> anyhow::Resul
         eoa,
         versions: vec![version_record(1, now(), sk)],
     };
-    let audit_entry = AuditEntry {
-        eoa: eoa.to_checksum(None),
-        op: "ImportKey",
-        key_version: 1,
-        request_digest: String::new(),
-        outcome: "ok".into(),
-        api_key: None,
-    };
+    let audit_entry = AuditEntry::ok(&eoa, "ImportKey", 1, String::new());
     let ledger = Ledger::start(store.clone(), AuditLog::open(&store)?);
     ledger
         .submit(Op::CreateKey {

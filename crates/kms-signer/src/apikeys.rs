@@ -11,8 +11,8 @@
 
 use crate::error::ServiceError;
 use alloy_primitives::Address;
-use kms_api::signer::{api_key_id, is_api_key_token};
-use kms_crypto::auth::api_token_hash;
+use kms_api::signer::is_api_key_token;
+use kms_crypto::auth::{api_key_id, api_token_hash};
 use kms_store::redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use kms_store::Store;
 use serde::{Deserialize, Serialize};
@@ -251,9 +251,10 @@ impl ApiKeys {
         }
     }
 
-    /// The record a token opens: the id it names, and the hash matching in constant time.
-    /// Unknown and wrong tokens are the same error, so the answer tells nothing about ids.
-    pub fn open(&self, token: &str) -> Result<ApiKeyRecord, ServiceError> {
+    /// The record a token opens for the operator `eoa`: the id of (EOA, token hash), and the
+    /// whole hash matching in constant time. Unknown and wrong tokens, and tokens of another
+    /// operator, are the same error, so the answer tells nothing about ids.
+    pub fn open(&self, token: &str, eoa: &Address) -> Result<ApiKeyRecord, ServiceError> {
         if !is_api_key_token(token) {
             return Err(ServiceError::InvalidApiKey);
         }
@@ -262,7 +263,7 @@ impl ApiKeys {
             .map
             .read()
             .ok()
-            .and_then(|m| m.get(&api_key_id(&hash.0)).cloned())
+            .and_then(|m| m.get(&api_key_id(eoa, &hash)).cloned())
             .ok_or(ServiceError::InvalidApiKey)?;
         let presented = format!("{hash:#x}");
         if bool::from(presented.as_bytes().ct_eq(record.token_hash.as_bytes())) {
@@ -355,18 +356,23 @@ mod tests {
             created_at: 1,
             eoa: Address::ZERO,
             expires_at: None,
-            id: api_key_id(&hash.0),
+            id: api_key_id(&Address::ZERO, &hash),
             label: "l".into(),
             revoked_at: None,
             scopes: "sign".into(),
             sources: String::new(),
             token_hash: format!("{hash:#x}"),
         });
-        assert!(keys.open(&token).is_ok());
+        assert!(keys.open(&token, &Address::ZERO).is_ok());
+        // For another operator: refused like an unknown token.
+        assert_eq!(
+            keys.open(&token, &Address::repeat_byte(1)),
+            Err(ServiceError::InvalidApiKey)
+        );
         // Another token, a malformed one, the hash itself, the token in upper case.
         let other = kms_crypto::auth::new_api_token(&mut rand_core::OsRng);
         assert_eq!(
-            other.expose(|t| keys.open(t)),
+            other.expose(|t| keys.open(t, &Address::ZERO)),
             Err(ServiceError::InvalidApiKey)
         );
         for bad in [
@@ -376,7 +382,11 @@ mod tests {
             &token.to_uppercase(),
             &token[..40],
         ] {
-            assert_eq!(keys.open(bad), Err(ServiceError::InvalidApiKey), "{bad}");
+            assert_eq!(
+                keys.open(bad, &Address::ZERO),
+                Err(ServiceError::InvalidApiKey),
+                "{bad}"
+            );
         }
     }
 

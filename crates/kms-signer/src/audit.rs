@@ -64,6 +64,32 @@ pub struct AuditEntry {
     pub api_key: Option<String>,
 }
 
+impl AuditEntry {
+    /// An "ok" record of `op` for `eoa` (the ledger replaces the outcome if it refuses the
+    /// change); `request_digest` is the signed request's digest, or empty.
+    pub fn ok(
+        eoa: &alloy_primitives::Address,
+        op: &'static str,
+        key_version: u32,
+        request_digest: String,
+    ) -> Self {
+        Self {
+            eoa: eoa.to_checksum(None),
+            op,
+            key_version,
+            request_digest,
+            outcome: "ok".into(),
+            api_key: None,
+        }
+    }
+
+    /// The same record, naming the API key the request came with.
+    pub fn with_api_key(mut self, id: Option<String>) -> Self {
+        self.api_key = id;
+        self
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Stored {
     record: AuditRecord,
@@ -106,7 +132,7 @@ fn decode_head(bytes: &[u8]) -> anyhow::Result<Head> {
 }
 
 /// The stored head, if any record was ever written.
-fn read_head(tx: &ReadTransaction) -> anyhow::Result<Option<Head>> {
+pub(crate) fn read_head(tx: &ReadTransaction) -> anyhow::Result<Option<Head>> {
     match tx.open_table(META) {
         Ok(t) => t.get(HEAD_KEY)?.map(|v| decode_head(v.value())).transpose(),
         Err(kms_store::redb::TableError::TableDoesNotExist(_)) => Ok(None),

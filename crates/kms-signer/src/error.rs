@@ -46,8 +46,6 @@ pub enum ServiceError {
     ScopeDenied,
     /// The API key does not allow the caller's source address.
     SourceDenied,
-    /// The API key belongs to another operator than the one the request names.
-    WrongOperator,
     /// The EOA holds no API key with that id.
     UnknownApiKey,
     /// The EOA already holds the most live API keys allowed.
@@ -127,10 +125,6 @@ impl From<ServiceError> for ApiError {
             E::SourceDenied => ApiError::forbidden(
                 "source_denied",
                 "the API key may not be used from this address",
-            ),
-            E::WrongOperator => ApiError::forbidden(
-                "wrong_operator",
-                "the API key belongs to another operator's key",
             ),
             E::UnknownApiKey => {
                 ApiError::not_found("unknown_api_key", "this EOA holds no API key with that id")

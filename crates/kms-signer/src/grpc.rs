@@ -204,9 +204,7 @@ pub fn status(e: ServiceError) -> Status {
     use ServiceError as E;
     let code = match &e {
         E::InvalidApiKey | E::ApiKeyRevoked | E::ApiKeyExpired => Code::Unauthenticated,
-        E::ScopeDenied | E::SourceDenied | E::WrongOperator | E::CreatorNotAllowed => {
-            Code::PermissionDenied
-        }
+        E::ScopeDenied | E::SourceDenied | E::CreatorNotAllowed => Code::PermissionDenied,
         E::UnknownKey | E::UnknownKeyVersion | E::UnknownPublicKey | E::UnknownApiKey => {
             Code::NotFound
         }
@@ -260,6 +258,13 @@ fn source<T>(req: &tonic::Request<T>) -> Option<std::net::IpAddr> {
         .map(|c| c.0 .0.ip())
 }
 
+/// The operator whose key has this name (names are public: `ListKeys` lists them).
+fn owner_of(s: &AppState, name: &[u8; 32]) -> Result<alloy_primitives::Address, Status> {
+    s.ring
+        .owner_named(name)
+        .ok_or_else(|| status(ServiceError::UnknownPublicKey))
+}
+
 async fn sign_generic(
     s: Shared,
     req: tonic::Request<pb::SignGenericRequest>,
@@ -273,6 +278,7 @@ async fn sign_generic(
         )
     })?;
     let token = bearer(&req)?;
+    let owner = owner_of(&s, &name)?;
     let (_, _, sk) = use_key_with_token(
         &s,
         TokenUse {
@@ -282,7 +288,7 @@ async fn sign_generic(
             op: "SignGeneric",
             digest: B256::from(data),
             choice: KeyChoice::G1(name),
-            eoa: None,
+            eoa: owner,
         },
     )
     .await
@@ -320,6 +326,7 @@ async fn sign_g1(
         )
     })?;
     let token = bearer(&req)?;
+    let owner = owner_of(&s, &name)?;
     let (_, _, sk) = use_key_with_token(
         &s,
         TokenUse {
@@ -329,7 +336,7 @@ async fn sign_g1(
             op: "SignG1",
             digest: keccak256(data),
             choice: KeyChoice::G1(name),
-            eoa: None,
+            eoa: owner,
         },
     )
     .await

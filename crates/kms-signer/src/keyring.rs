@@ -161,6 +161,8 @@ pub struct KeyRing {
     map: RwLock<HashMap<Address, KeyEntry>>,
     /// (EOA, version) -> compressed public keys, for every version ever loaded or created.
     names: RwLock<HashMap<(Address, u32), GnarkNames>>,
+    /// Compressed G1 name -> the EOA that holds it (G1 keys are unique: each is sk·G).
+    owners: RwLock<HashMap<[u8; 32], Address>>,
 }
 
 impl KeyRing {
@@ -273,6 +275,9 @@ impl KeyRing {
             {
                 if let Some(n) = GnarkNames::of(v) {
                     slot.insert(n);
+                    if let Ok(mut owners) = self.owners.write() {
+                        owners.insert(n.g1, record.eoa);
+                    }
                 }
             }
         }
@@ -289,6 +294,11 @@ impl KeyRing {
             .iter()
             .find(|v| names.get(&(*eoa, v.version)).is_some_and(|n| n.g1 == *name))
             .map(|v| v.version)
+    }
+
+    /// The EOA whose key has a version with this compressed G1 name.
+    pub fn owner_named(&self, name: &[u8; 32]) -> Option<Address> {
+        self.owners.read().ok()?.get(name).copied()
     }
 
     /// Every version of every key with its compressed names, newest first.

@@ -16,7 +16,7 @@ use kms_store::Store;
 use std::sync::{Arc, Mutex};
 
 /// eoa (20) || nonce (8) -> deadline, and the same in expiry order (`kms_store::nonces`).
-const NONCES: NonceTable = NonceTable::new("nonces", "nonce_expiry");
+pub(crate) const NONCES: NonceTable = NonceTable::new("nonces", "nonce_expiry");
 
 const PRUNE_PER_BATCH: usize = 256;
 

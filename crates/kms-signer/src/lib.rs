@@ -8,6 +8,7 @@ pub mod admin;
 pub mod api;
 pub mod apikeys;
 pub mod audit;
+pub mod backup;
 pub mod config;
 pub mod error;
 pub mod grpc;
@@ -19,6 +20,15 @@ pub mod tls;
 
 use anyhow::Context;
 use std::sync::Arc;
+
+fn backup_failed(e: impl std::fmt::Display) -> axum::response::Response {
+    tracing::error!(error = %e, "backup failed");
+    axum::response::IntoResponse::into_response(error::ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "backup_failed",
+        "the snapshot could not be made; see the service's log",
+    ))
+}
 
 /// Opens the store, loads the keys and serves until SIGTERM or Ctrl-C.
 pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
@@ -120,6 +130,39 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
             };
             served
         })
+    });
+
+    // The admin socket, in the 0700 data directory: only the service's user reaches it. A stale
+    // one is replaced (the store's lock already proved no other service runs here).
+    let socket = cfg.data_dir.join(backup::ADMIN_SOCKET);
+    let _ = std::fs::remove_file(&socket);
+    let admin = tokio::net::UnixListener::bind(&socket)
+        .with_context(|| format!("binding {}", socket.display()))?;
+    let admin_state = state.clone();
+    tokio::spawn(async move {
+        let app = axum::Router::new().route(
+            backup::BACKUP_PATH,
+            axum::routing::get(move || {
+                let s = admin_state.clone();
+                async move {
+                    let dir = s.cfg.data_dir.clone();
+                    let store = s.store.clone();
+                    match tokio::task::spawn_blocking(move || backup::snapshot_bytes(&store, &dir))
+                        .await
+                    {
+                        Ok(Ok(bytes)) => {
+                            tracing::info!(bytes = bytes.len(), "backup snapshot served");
+                            axum::response::IntoResponse::into_response(bytes)
+                        }
+                        Ok(Err(e)) => backup_failed(e),
+                        Err(e) => backup_failed(e),
+                    }
+                }
+            }),
+        );
+        let _ = axum::serve(admin, app)
+            .with_graceful_shutdown(kms_http::shutdown_signal())
+            .await;
     });
 
     let app = api::router(state).into_make_service_with_connect_info::<tls::PeerAddr>();

@@ -42,6 +42,27 @@ enum Command {
     /// Audit log tools.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a consistent snapshot of the store (keys still sealed under the KEK, the audit log
+    /// and its head) to a new file: from the running service over the data directory's admin
+    /// socket, or read directly when the service is stopped.
+    Backup {
+        /// The service's data directory.
+        #[arg(long, env = "KMS_SIGNER_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The snapshot file to create (never overwritten; written 0600).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Install a snapshot as the data directory's store (service stopped): the directory must be
+    /// empty or hold an older state of the store; the snapshot must open with the KEK and its
+    /// audit chain must verify.
+    Restore {
+        #[command(flatten)]
+        dir: DirArgs,
+        /// The snapshot `backup` wrote.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -198,6 +219,32 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Keys { dir } => {
             let store = kms_signer::admin::open(&dir.data_dir, &dir.kek()?)?;
             print_json(&serde_json::to_value(kms_signer::admin::list(&store)?)?)
+        }
+        Command::Backup { data_dir, out } => {
+            if out.exists() {
+                anyhow::bail!("{} exists; a backup never overwrites a file", out.display());
+            }
+            let info = match kms_signer::backup::fetch_snapshot(&data_dir).await? {
+                Some(bytes) => {
+                    kms_store::files::write_new_private(&out, &bytes)?;
+                    serde_json::json!({ "out": out.display().to_string(), "bytes": bytes.len(), "from": "running service" })
+                }
+                None => {
+                    let db = kms_store::redb::Database::open(data_dir.join(kms_store::DB_FILE))
+                        .map_err(|e| {
+                            anyhow::anyhow!(
+                                "opening the store (no service answered on its admin socket): {e}"
+                            )
+                        })?;
+                    let info = kms_signer::backup::snapshot(&db, &out)?;
+                    serde_json::json!({ "out": out.display().to_string(), "audit_records": info.audit_records, "keys": info.keys, "from": "stopped store" })
+                }
+            };
+            print_json(&info)
+        }
+        Command::Restore { dir, from } => {
+            let info = kms_signer::backup::restore(&dir.data_dir, &from, &dir.kek()?)?;
+            print_json(&serde_json::json!({ "restored": info }))
         }
         Command::Audit(AuditCommand::Verify { dir }) => {
             let store = kms_signer::admin::open(&dir.data_dir, &dir.kek()?)?;

@@ -10,7 +10,6 @@ use crate::error::{ApiError, ServiceError};
 use crate::keyring::{secret_aad, version_record, KeyEntry, KeyRecord, Usable, VersionState};
 use crate::ledger::{now, Nonce, Op};
 use alloy_primitives::{Address, B256};
-use kms_api::signer::api_key_id;
 use kms_crypto::auth::{recover_signer, Request};
 use kms_crypto::bn254::SecretKey;
 use std::collections::HashMap;
@@ -122,14 +121,7 @@ pub(crate) async fn use_key(
             return Err(refuse(s, eoa, req, Some(digest), version, e).await);
         }
     };
-    let audit = AuditEntry {
-        eoa: eoa.to_checksum(None),
-        op: req.kind(),
-        key_version: v,
-        request_digest: format!("{digest:#x}"),
-        outcome: "ok".into(),
-        api_key: None,
-    };
+    let audit = AuditEntry::ok(eoa, req.kind(), v, format!("{digest:#x}"));
     s.ledger
         .submit(Op::UseKey {
             nonce: Some(Nonce::of(*eoa, req)),
@@ -162,9 +154,9 @@ pub struct TokenUse<'a> {
     pub digest: B256,
     /// The key version to use.
     pub choice: KeyChoice,
-    /// The operator the request names (REST paths name one; gRPC selects by key name within the
-    /// API key's operator), which must be the API key's.
-    pub eoa: Option<Address>,
+    /// The operator the request is for (the REST path's EOA, or the owner of the gRPC key
+    /// name): a token opens only its own operator's API key.
+    pub eoa: Address,
 }
 
 /// The API-key counterpart of [`use_key`]: the token opens its record (an unknown token is only
@@ -174,30 +166,21 @@ pub async fn use_key_with_token(
     s: &AppState,
     u: TokenUse<'_>,
 ) -> Result<(Address, u32, Arc<SecretKey>), ServiceError> {
-    let record = s.api_keys.open(u.token).inspect_err(|_| {
+    let record = s.api_keys.open(u.token, &u.eoa).inspect_err(|_| {
         s.metrics.unauthenticated.inc();
     })?;
     let eoa = record.eoa;
     let t = now();
-    let mut audit = AuditEntry {
-        eoa: eoa.to_checksum(None),
-        op: u.op,
-        key_version: match u.choice {
-            KeyChoice::Version(v) => v,
-            KeyChoice::G1(_) => 0,
-        },
-        request_digest: format!("{:#x}", u.digest),
-        outcome: "ok".into(),
-        api_key: Some(record.id.clone()),
+    let named = match u.choice {
+        KeyChoice::Version(v) => v,
+        KeyChoice::G1(_) => 0,
     };
+    let mut audit = AuditEntry::ok(&eoa, u.op, named, format!("{:#x}", u.digest))
+        .with_api_key(Some(record.id.clone()));
     // The key's bucket first, so even a revoked key's holder writes at most its rate of rows.
     let checked = s
         .rate_limit_key(&record.id)
         .and_then(|()| record.permits(t, u.scope, u.source))
-        .and_then(|()| match u.eoa {
-            Some(named) if named != eoa => Err(ServiceError::WrongOperator),
-            _ => Ok(()),
-        })
         .and_then(|()| {
             let version = match u.choice {
                 KeyChoice::Version(v) => v,
@@ -276,21 +259,15 @@ pub async fn create_api_key(
         created_at: now(),
         eoa,
         expires_at: (*expires_at != 0).then_some(*expires_at),
-        id: api_key_id(&token_hash.0),
+        id: kms_crypto::auth::api_key_id(&eoa, token_hash),
         label: label.clone(),
         revoked_at: None,
         scopes: scopes.clone(),
         sources: sources.clone(),
         token_hash: format!("{token_hash:#x}"),
     };
-    let audit = AuditEntry {
-        eoa: eoa.to_checksum(None),
-        op: req.kind(),
-        key_version: 0,
-        request_digest: format!("{digest:#x}"),
-        outcome: "ok".into(),
-        api_key: Some(record.id.clone()),
-    };
+    let audit = AuditEntry::ok(&eoa, req.kind(), 0, format!("{digest:#x}"))
+        .with_api_key(Some(record.id.clone()));
     s.ledger
         .submit(Op::CreateApiKey {
             nonce: Nonce::of(eoa, req),
@@ -310,14 +287,7 @@ pub async fn list_api_keys(
     signature: &str,
 ) -> Result<Vec<ApiKeyRecord>, ServiceError> {
     let digest = authenticate(s, &eoa, req, signature).await?;
-    let audit = AuditEntry {
-        eoa: eoa.to_checksum(None),
-        op: req.kind(),
-        key_version: 0,
-        request_digest: format!("{digest:#x}"),
-        outcome: "ok".into(),
-        api_key: None,
-    };
+    let audit = AuditEntry::ok(&eoa, req.kind(), 0, format!("{digest:#x}"));
     s.ledger
         .submit(Op::Spend {
             nonce: Nonce::of(eoa, req),
@@ -343,14 +313,8 @@ pub async fn revoke_api_key(
     let at = now();
     // Named in the record only when it is this EOA's key: nobody writes rows under another's key.
     let owned = s.api_keys.get(key_id).is_some_and(|r| r.eoa == eoa);
-    let audit = AuditEntry {
-        eoa: eoa.to_checksum(None),
-        op: req.kind(),
-        key_version: 0,
-        request_digest: format!("{digest:#x}"),
-        outcome: "ok".into(),
-        api_key: owned.then(|| key_id.clone()),
-    };
+    let audit = AuditEntry::ok(&eoa, req.kind(), 0, format!("{digest:#x}"))
+        .with_api_key(owned.then(|| key_id.clone()));
     s.ledger
         .submit(Op::RevokeApiKey {
             nonce: Nonce::of(eoa, req),
@@ -405,14 +369,7 @@ pub(crate) async fn create_key(
         eoa,
         versions: vec![version_record(1, now(), &sk)],
     };
-    let audit = AuditEntry {
-        eoa: eoa.to_checksum(None),
-        op: req.kind(),
-        key_version: 1,
-        request_digest: format!("{digest:#x}"),
-        outcome: "ok".into(),
-        api_key: None,
-    };
+    let audit = AuditEntry::ok(&eoa, req.kind(), 1, format!("{digest:#x}"));
     let nonce = Some(Nonce::of(eoa, req));
     s.ledger
         .submit(Op::CreateKey {
@@ -477,14 +434,7 @@ pub async fn rotate_key(
         };
     }
     record.versions.push(version_record(new_version, t, &sk));
-    let audit = AuditEntry {
-        eoa: eoa.to_checksum(None),
-        op,
-        key_version: new_version,
-        request_digest,
-        outcome: "ok".into(),
-        api_key: None,
-    };
+    let audit = AuditEntry::ok(&eoa, op, new_version, request_digest);
     s.ledger
         .submit(Op::UpdateKey {
             nonce,
@@ -510,14 +460,7 @@ pub async fn retire_expired(s: &AppState) {
         for v in record.versions.iter_mut().filter(|v| v.version == version) {
             v.state = VersionState::Retired { at: now() };
         }
-        let audit = AuditEntry {
-            eoa: eoa.to_checksum(None),
-            op: "Retire",
-            key_version: version,
-            request_digest: String::new(),
-            outcome: "ok".into(),
-            api_key: None,
-        };
+        let audit = AuditEntry::ok(&eoa, "Retire", version, String::new());
         let op = Op::UpdateKey {
             nonce: None,
             expected: current,

@@ -304,17 +304,7 @@ fn eigensdk_calls_sign_like_the_rest_api_and_verify_in_py_ecc() {
 
     // Every gRPC use is in the audit log with the API key's id, and the chain verifies.
     t._signer.stop();
-    let ops: Vec<String> = audit_records(t._dir.path())
-        .iter()
-        .filter(|r| r["api_key"] == key_id.as_str())
-        .map(|r| {
-            format!(
-                "{}:{}",
-                r["op"].as_str().unwrap(),
-                r["outcome"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let ops = audit_ops_of_api_key(t._dir.path(), &key_id);
     assert_eq!(
         ops,
         [
@@ -337,10 +327,18 @@ fn every_error_class_is_its_grpc_status_without_internal_text() {
     let rt = runtime();
     let dir_cfg = tempfile::tempdir().unwrap();
     let cfg = dir_cfg.path().join("signer.toml");
-    std::fs::write(&cfg, "rate_limit_per_sec = 1\nrate_limit_burst = 3\n").unwrap();
+    std::fs::write(&cfg, "rate_limit_per_sec = 1\nrate_limit_burst = 6\n").unwrap();
     let mut t = setup(&["--config", cfg.to_str().unwrap()], false);
     let (id, token) = t.op.api_key(&t.http, "sign", "");
     let (_, g1_token) = t.op.api_key(&t.http, "scalar-mul", "");
+    let (_, elsewhere) = t.op.api_key(&t.http, "sign", "10.0.0.0/8");
+    let short_lived = new_token();
+    let body =
+        t.op.create_api_key_body_for(&short_lived, "short", "sign", now() + 2, "");
+    let (status, r) = t
+        .http
+        .post(&format!("/v1/keys/{}/api-keys", t.op.eoa()), &body);
+    assert_eq!(status, 201, "{r}");
     let (mut signer, mut keys) = rt.block_on(clients(&t.grpc));
     rt.block_on(async {
         let h = hash_to_g1(&DIGEST.0).to_abi_bytes();
@@ -440,9 +438,9 @@ fn every_error_class_is_its_grpc_status_without_internal_text() {
             .message()
             .contains("no private key or mnemonic is ever returned"));
 
-        // The rate limit: the bucket (3, refilled at 1/s, already drawn on above) runs dry.
+        // The rate limit: the API key's bucket (6, refilled at 1/s, drawn on above) runs dry.
         let mut limited = 0;
-        for _ in 0..6 {
+        for _ in 0..10 {
             let r = signer
                 .sign_generic(authed(msg(sign_generic_req(&t.name, &DIGEST.0)), &token))
                 .await;
@@ -452,8 +450,21 @@ fn every_error_class_is_its_grpc_status_without_internal_text() {
                 limited += 1;
             }
         }
-        assert!(limited >= 2, "{limited} of 6 calls were limited");
+        assert!(limited >= 3, "{limited} of 10 calls were limited");
     });
+
+    // A key allowed only from elsewhere, and one past its expiry.
+    let r = rt.block_on(signer.sign_generic(authed(
+        msg(sign_generic_req(&t.name, &DIGEST.0)),
+        &elsewhere,
+    )));
+    check(unit(r), Code::PermissionDenied, "source_denied");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let r = rt.block_on(signer.sign_generic(authed(
+        msg(sign_generic_req(&t.name, &DIGEST.0)),
+        &short_lived,
+    )));
+    check(unit(r), Code::Unauthenticated, "api_key_expired");
 
     // Revoked: the next call is refused (after the EOA's own bucket refilled).
     std::thread::sleep(std::time::Duration::from_millis(1100));

@@ -328,7 +328,8 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         let p = e.unwrap().path();
         if p.is_dir() {
             out.extend(walk(&p));
-        } else {
+        } else if p.is_file() {
+            // (Not the admin socket: nothing to read there.)
             out.push(p);
         }
     }

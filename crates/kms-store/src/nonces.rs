@@ -48,6 +48,27 @@ impl NonceTable {
         }
     }
 
+    /// Copies both tables from a snapshot's read transaction into `dst` (backups: a restored
+    /// service must still refuse the nonces it had spent).
+    pub fn copy(&self, src: &redb::ReadTransaction, dst: &WriteTransaction) -> Result<()> {
+        let nonces = match src.open_table(self.nonces) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = dst.open_table(self.nonces)?;
+        for row in nonces.iter()? {
+            let (k, v) = row?;
+            out.insert(k.value(), v.value())?;
+        }
+        let mut out = dst.open_table(self.expiry)?;
+        for row in src.open_table(self.expiry)?.iter()? {
+            let (k, _) = row?;
+            out.insert(k.value(), ())?;
+        }
+        Ok(())
+    }
+
     /// Records `key` until `deadline`; false (and nothing written) if it was already used.
     pub fn consume(&self, tx: &WriteTransaction, key: &[u8], deadline: u64) -> Result<bool> {
         let mut nonces = tx.open_table(self.nonces)?;

@@ -404,3 +404,18 @@ pub fn audit_records(dir: &Path) -> Vec<Value> {
         })
         .collect()
 }
+
+/// `op:outcome` of every audit record that names the API key `id`, in order.
+pub fn audit_ops_of_api_key(dir: &Path, id: &str) -> Vec<String> {
+    audit_records(dir)
+        .iter()
+        .filter(|r| r["api_key"] == id)
+        .map(|r| {
+            format!(
+                "{}:{}",
+                r["op"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
