@@ -205,6 +205,22 @@ impl AuditLog {
     }
 }
 
+/// The chain MAC stored with record `seq`, if there is such a record.
+pub(crate) fn record_mac(tx: &ReadTransaction, seq: u64) -> anyhow::Result<Option<[u8; 32]>> {
+    let table = match tx.open_table(AUDIT) {
+        Ok(t) => t,
+        Err(kms_store::redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(row) = table.get(seq)? else {
+        return Ok(None);
+    };
+    let stored: Stored = serde_json::from_slice(row.value())?;
+    let mut mac = [0u8; 32];
+    hex::decode_to_slice(&stored.mac, &mut mac)?;
+    Ok(Some(mac))
+}
+
 /// Checks the whole chain; returns the number of records, or what is wrong and where.
 pub fn verify(store: &Store) -> anyhow::Result<u64> {
     let key = store.kek().derive(KEY_LABEL);

@@ -97,105 +97,202 @@ pub fn snapshot(db: &Database, out: &Path) -> anyhow::Result<SnapshotInfo> {
     if out.exists() {
         bail!("{} exists; a backup never overwrites a file", out.display());
     }
-    let src = db.begin_read()?;
-    let head = read_head(&src)?;
-    let copy = Database::create(out).with_context(|| format!("creating {}", out.display()))?;
-    let dst = copy.begin_write()?;
-    copy_str_keyed(&src, &dst, META)?;
-    let keys = copy_slices(&src, &dst, KEYS)?;
-    copy_slices(&src, &dst, SECRETS)?;
-    copy_audit(&src, &dst, AUDIT)?;
-    copy_str_keyed(&src, &dst, API_KEYS)?;
-    NONCES.copy(&src, &dst)?;
-    dst.commit()?;
-    drop(copy);
-    set_private(out)?;
-    Ok(SnapshotInfo {
-        audit_records: head.map_or(0, |h| h.next_seq),
-        keys,
-    })
+    // Created new and private before a byte is written (no window in which another user could
+    // open it, no symlink followed), and removed if anything fails.
+    let file = new_private_file(out)?;
+    let made = (|| -> anyhow::Result<SnapshotInfo> {
+        let src = db.begin_read()?;
+        let head = read_head(&src)?;
+        let copy = kms_store::redb::Builder::new()
+            .create_with_backend(kms_store::redb::backends::FileBackend::new(file)?)?;
+        let dst = copy.begin_write()?;
+        copy_str_keyed(&src, &dst, META)?;
+        let keys = copy_slices(&src, &dst, KEYS)?;
+        copy_slices(&src, &dst, SECRETS)?;
+        copy_audit(&src, &dst, AUDIT)?;
+        copy_str_keyed(&src, &dst, API_KEYS)?;
+        NONCES.copy(&src, &dst)?;
+        dst.commit()?;
+        Ok(SnapshotInfo {
+            audit_records: head.map_or(0, |h| h.next_seq),
+            keys,
+        })
+    })();
+    if made.is_err() {
+        let _ = std::fs::remove_file(out);
+    }
+    made
 }
 
 #[cfg(unix)]
-fn set_private(path: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(())
+fn new_private_file(path: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))
 }
 
 #[cfg(not(unix))]
-fn set_private(_: &Path) -> anyhow::Result<()> {
-    Ok(())
+fn new_private_file(path: &Path) -> anyhow::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))
 }
 
-/// The audit length a store file records (0 for a store with no record).
-fn audit_length(path: &Path) -> anyhow::Result<u64> {
-    let db = Database::open(path).with_context(|| {
-        format!(
-            "opening {} (if it is the data directory's store, stop the service first)",
-            path.display()
-        )
-    })?;
-    let head = read_head(&db.begin_read()?)?;
-    Ok(head.map_or(0, |h| h.next_seq))
+/// What restore compares: the store's identity (its KEK salt, made once at creation), whether it
+/// was ever initialised, and its audit head.
+struct StoreState {
+    salt: Option<Vec<u8>>,
+    initialised: bool,
+    head: Option<crate::audit::Head>,
 }
 
-/// Installs the snapshot `from` as the store of `data_dir`: refused if the directory holds a
-/// store whose audit log is longer (a newer state: restoring would roll back revocations and
-/// rotations), or if the snapshot does not open with the KEK or its audit chain does not verify.
+fn store_state(tx: &ReadTransaction) -> anyhow::Result<StoreState> {
+    let meta = |key: &str| -> anyhow::Result<Option<Vec<u8>>> {
+        match tx.open_table(META) {
+            Ok(t) => Ok(t.get(key)?.map(|v| v.value().to_vec())),
+            Err(TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    };
+    let salt = meta("kek_salt")?;
+    let initialised = salt.is_some() && meta("kek_check")?.is_some();
+    Ok(StoreState {
+        salt,
+        initialised,
+        head: read_head(tx)?,
+    })
+}
+
+/// Installs the snapshot `from` as the store of `data_dir` (the service stopped). Refused unless
+/// the snapshot is a complete store that opens with the KEK and whose audit chain verifies, and,
+/// if the directory holds a store, unless the snapshot is that same store at the same or a later
+/// point of its one audit chain (anything else would roll back rotations and revocations). The
+/// store it replaces is kept beside it as `store.redb.replaced-<unix seconds>`.
 pub fn restore(
     data_dir: &Path,
     from: &Path,
     kek: &kms_store::KekSource,
 ) -> anyhow::Result<SnapshotInfo> {
-    let incoming = audit_length(from)?;
     let target = data_dir.join(DB_FILE);
-    if target.exists() {
-        let present = audit_length(&target)?;
-        if present > incoming {
+    // Opened (and so locked) until the snapshot is in place: no service opens the old store
+    // meanwhile, and one running now makes this fail.
+    let present_db =
+        if target.exists() {
+            Some(Database::open(&target).with_context(|| {
+                format!("opening {} (stop the service first)", target.display())
+            })?)
+        } else {
+            None
+        };
+    let present = match &present_db {
+        Some(db) => Some(store_state(&db.begin_read()?)?),
+        None => None,
+    };
+    {
+        let incoming_db = kms_store::redb::ReadOnlyDatabase::open(from)
+            .with_context(|| format!("opening {}", from.display()))?;
+        let tx = incoming_db.begin_read()?;
+        let incoming = store_state(&tx)?;
+        if !incoming.initialised {
             bail!(
-                "the data directory's store is newer than the snapshot ({present} audit records \
-                 against {incoming}); restoring would roll it back"
+                "{} is not a kms-signer store snapshot (no KEK salt or check)",
+                from.display()
             );
         }
+        // The snapshot must extend the present store's one audit chain: same store, and its
+        // record at the present head carries the present head's MAC.
+        if let Some(p) = &present {
+            let same_store = p.salt == incoming.salt;
+            let extends = match &p.head {
+                Some(h) if h.next_seq > 0 => {
+                    crate::audit::record_mac(&tx, h.next_seq - 1)? == Some(h.mac)
+                }
+                _ => true,
+            };
+            if !(same_store && extends) {
+                bail!(
+                    "the snapshot does not extend the data directory's store (another store, an \
+                     older point of it, or a diverged copy); restoring would roll it back"
+                );
+            }
+        }
     }
-    // Checked in a scratch directory first: the KEK opens it, and the audit chain is intact.
-    let scratch = scratch_dir(data_dir)?;
-    let staged = scratch.join(DB_FILE);
+    let scratch = Scratch::new(data_dir)?;
+    let staged = scratch.0.join(DB_FILE);
     std::fs::copy(from, &staged).with_context(|| format!("reading {}", from.display()))?;
-    let checked = (|| -> anyhow::Result<SnapshotInfo> {
-        let store = Store::open(&scratch, kek, &mut rand_core::OsRng)
+    std::fs::File::open(&staged)?.sync_all()?;
+    let info = {
+        let store = Store::open(&scratch.0, kek, &mut rand_core::OsRng)
             .context("the snapshot does not open with this KEK")?;
         let records = crate::audit::verify(&store).context("the snapshot's audit log")?;
         let keys = crate::keyring::KeyRing::load(&store)
             .context("the snapshot's keys")?
             .records()
             .len() as u64;
-        Ok(SnapshotInfo {
+        SnapshotInfo {
             audit_records: records,
             keys,
-        })
-    })();
-    let info = match checked {
-        Ok(info) => info,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&scratch);
-            return Err(e);
         }
     };
+    if target.exists() {
+        let kept = data_dir.join(format!("{DB_FILE}.replaced-{}", crate::ledger::now()));
+        std::fs::hard_link(&target, &kept).context("keeping the replaced store")?;
+    }
     std::fs::rename(&staged, &target).context("installing the snapshot")?;
-    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::File::open(data_dir)?.sync_all()?;
+    drop(present_db);
     Ok(info)
 }
 
-fn scratch_dir(data_dir: &Path) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(data_dir)?;
-    let dir = data_dir.join(".restore");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
+/// A scratch directory inside the data directory, removed however restore ends.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(data_dir: &Path) -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(data_dir)?;
+        }
+        #[cfg(not(unix))]
+        std::fs::create_dir_all(data_dir)?;
+        let mut name = [0u8; 8];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut name);
+        let dir = data_dir.join(format!(".restore-{}", hex::encode(name)));
+        std::fs::create_dir(&dir)?;
+        Ok(Self(dir))
     }
-    std::fs::create_dir(&dir)?;
-    Ok(dir)
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Removes snapshot copies a killed service left in the data directory (they hold sealed
+/// secrets of versions that may since have been retired).
+pub fn sweep_leftovers(data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".backup-") && name.ends_with(".redb") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// The running service's side of `kms-signer backup`: a snapshot's bytes (made in the data

@@ -65,6 +65,50 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    // The admin socket, in the 0700 data directory: only the service's user reaches it. A stale
+    // one is replaced (the store's lock already proved no other service runs here). Bound before
+    // the port files are written, so a watcher that sees them can ask for a backup; a path too
+    // long for a unix socket costs the online backup, not the service.
+    backup::sweep_leftovers(&cfg.data_dir);
+    let socket = cfg.data_dir.join(backup::ADMIN_SOCKET);
+    let _ = std::fs::remove_file(&socket);
+    match tokio::net::UnixListener::bind(&socket) {
+        Ok(admin) => {
+            let admin_state = state.clone();
+            tokio::spawn(async move {
+                let app = axum::Router::new().route(
+                    backup::BACKUP_PATH,
+                    axum::routing::get(move || {
+                        let s = admin_state.clone();
+                        async move {
+                            let dir = s.cfg.data_dir.clone();
+                            let store = s.store.clone();
+                            let made = tokio::task::spawn_blocking(move || {
+                                backup::snapshot_bytes(&store, &dir)
+                            })
+                            .await;
+                            match made {
+                                Ok(Ok(bytes)) => {
+                                    tracing::info!(bytes = bytes.len(), "backup snapshot served");
+                                    axum::response::IntoResponse::into_response(bytes)
+                                }
+                                Ok(Err(e)) => backup_failed(e),
+                                Err(e) => backup_failed(e),
+                            }
+                        }
+                    }),
+                );
+                let _ = axum::serve(admin, app)
+                    .with_graceful_shutdown(kms_http::shutdown_signal())
+                    .await;
+            });
+        }
+        Err(e) => tracing::warn!(
+            socket = %socket.display(),
+            error = %e,
+            "no admin socket: `kms-signer backup` needs the service stopped"
+        ),
+    }
     // Before the REST port file, so a watcher of that one finds both.
     if let (Some(l), Some(path)) = (&grpc_listener, &cfg.grpc_port_file) {
         kms_store::files::write_atomic(path, l.local_addr()?.to_string().as_bytes())?;
@@ -130,39 +174,6 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
             };
             served
         })
-    });
-
-    // The admin socket, in the 0700 data directory: only the service's user reaches it. A stale
-    // one is replaced (the store's lock already proved no other service runs here).
-    let socket = cfg.data_dir.join(backup::ADMIN_SOCKET);
-    let _ = std::fs::remove_file(&socket);
-    let admin = tokio::net::UnixListener::bind(&socket)
-        .with_context(|| format!("binding {}", socket.display()))?;
-    let admin_state = state.clone();
-    tokio::spawn(async move {
-        let app = axum::Router::new().route(
-            backup::BACKUP_PATH,
-            axum::routing::get(move || {
-                let s = admin_state.clone();
-                async move {
-                    let dir = s.cfg.data_dir.clone();
-                    let store = s.store.clone();
-                    match tokio::task::spawn_blocking(move || backup::snapshot_bytes(&store, &dir))
-                        .await
-                    {
-                        Ok(Ok(bytes)) => {
-                            tracing::info!(bytes = bytes.len(), "backup snapshot served");
-                            axum::response::IntoResponse::into_response(bytes)
-                        }
-                        Ok(Err(e)) => backup_failed(e),
-                        Err(e) => backup_failed(e),
-                    }
-                }
-            }),
-        );
-        let _ = axum::serve(admin, app)
-            .with_graceful_shutdown(kms_http::shutdown_signal())
-            .await;
     });
 
     let app = api::router(state).into_make_service_with_connect_info::<tls::PeerAddr>();

@@ -108,14 +108,17 @@ fn a_backup_under_load_restores_the_same_keys_and_continues_the_audit_chain() {
     assert!(stdout.contains("\"keys\": 1"), "{stdout}");
     let s2 = Signer::start(dir2.path(), &[]);
     let http2 = Http::new(&s2.url);
+    // (Another hash than the load's: dir2's next record differs from the original's, so the two
+    // directories have really diverged.)
+    let other_hash = b256!("2626262626262626262626262626262626262626262626262626262626262626");
     let (status, r) = http2.post_bearer(
         &sign_url,
         &token,
-        &json!({ "message_hash": HASH.to_string() }),
+        &json!({ "message_hash": other_hash.to_string() }),
     );
     assert_eq!(status, 200, "{r}");
     assert_eq!(g1(&r["g1"]), pk);
-    verify_signature(&HASH.0, &g1(&r["signature"]), &pk, &g2(&r["g2"])).unwrap();
+    verify_signature(&other_hash.0, &g1(&r["signature"]), &pk, &g2(&r["g2"])).unwrap();
     s2.stop();
     let verified = admin(dir2.path(), &["audit", "verify"]);
     assert!(
@@ -135,10 +138,7 @@ fn a_backup_under_load_restores_the_same_keys_and_continues_the_audit_chain() {
         ],
         dir.path(),
     );
-    assert!(
-        !ok && stderr.contains("newer than the snapshot"),
-        "{stderr}"
-    );
+    assert!(!ok && stderr.contains("does not extend"), "{stderr}");
     // A snapshot that does not open with the KEK is refused, and nothing is installed.
     let dir3 = tempfile::tempdir().unwrap();
     std::fs::write(dir3.path().join("kek.pass"), "another passphrase\n").unwrap();
@@ -156,6 +156,63 @@ fn a_backup_under_load_restores_the_same_keys_and_continues_the_audit_chain() {
     assert!(!dir3.path().join("data").join("store.redb").exists());
     // Stopped, the store is read directly.
     let offline = dir.path().join("offline.redb");
-    let (ok, stdout, stderr) = run(&["backup", "--out", offline.to_str().unwrap()], dir.path());
+    let offline_arg = offline.to_str().unwrap();
+    let (ok, stdout, stderr) = run(&["backup", "--out", offline_arg], dir.path());
     assert!(ok && stdout.contains("stopped store"), "{stdout}{stderr}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&offline).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let restore_into = |target: &std::path::Path| {
+        run(
+            &[
+                "restore",
+                "--from",
+                offline_arg,
+                "--kek-passphrase-file",
+                dir.path().join("kek.pass").to_str().unwrap(),
+            ],
+            target,
+        )
+    };
+    // dir2 went on from the older snapshot: a diverged copy of the same store is refused.
+    let (ok, _, stderr) = restore_into(dir2.path());
+    assert!(!ok && stderr.contains("does not extend"), "{stderr}");
+    // Another store altogether is refused, whatever its length.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.path().join("kek.pass"), other.path().join("kek.pass")).unwrap();
+    Signer::start(other.path(), &[]).stop();
+    let (ok, _, stderr) = restore_into(other.path());
+    assert!(!ok && stderr.contains("does not extend"), "{stderr}");
+    // The same point of the same store is accepted; the replaced file is kept beside it.
+    let (ok, _, stderr) = restore_into(dir.path());
+    assert!(ok, "{stderr}");
+    let kept = std::fs::read_dir(dir.path().join("data"))
+        .unwrap()
+        .flatten()
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("store.redb.replaced-")
+        });
+    assert!(kept);
+    // Something that is not a store snapshot is refused.
+    let junk = dir.path().join("junk.redb");
+    kms_store::redb::Database::create(&junk).unwrap();
+    let (ok, _, stderr) = run(
+        &[
+            "restore",
+            "--from",
+            junk.to_str().unwrap(),
+            "--kek-passphrase-file",
+            dir3.path().join("kek.pass").to_str().unwrap(),
+        ],
+        dir3.path(),
+    );
+    assert!(
+        !ok && stderr.contains("not a kms-signer store snapshot"),
+        "{stderr}"
+    );
 }
