@@ -518,7 +518,8 @@ enum Mode {
     /// Answers the first `n` partial requests with `unknown_epoch`, as a node that has not
     /// caught up with the agreed epoch yet.
     Behind(usize),
-    /// Honest, but answers partial requests 150 ms late (so the others' answers come first).
+    /// Honest, but answers partial requests a second late (so the others' answers come first,
+    /// however slowly a loaded machine schedules them).
     Late,
 }
 
@@ -543,7 +544,7 @@ fn fake_node(net: Arc<Net>, k: usize, owner: Address, mode: Mode) -> String {
             ),
             ("POST", path) if path == format!("/v1/apps/{APP}/partial") => {
                 if mode == Mode::Late {
-                    std::thread::sleep(Duration::from_millis(150));
+                    std::thread::sleep(Duration::from_millis(1000));
                 }
                 if mode == Mode::RefuseOwner {
                     return (403, error_body("not_owner"));
