@@ -15,8 +15,9 @@ mod registry;
 /// The wallet type transactions are sent with (a local secp256k1 key).
 pub use alloy::signers::local::PrivateKeySigner as LocalSigner;
 pub use registry::{
-    default_interval, deploy_eigenlayer_checks, provider, wait_receipt, Anchor, AnchorRecord,
-    ChainError, OperatorRecord, OperatorStatus, Registry, KMS_REGISTRY_ARTIFACT,
+    check_bls_signature, default_interval, deploy_eigenlayer_checks, provider, wait_receipt,
+    Anchor, AnchorRecord, ChainError, OperatorRecord, OperatorStatus, Registry,
+    KMS_REGISTRY_ARTIFACT,
 };
 
 /// The contract bindings generated from the committed artifacts (one module each: both contracts

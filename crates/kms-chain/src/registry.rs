@@ -292,6 +292,34 @@ pub async fn deploy_eigenlayer_checks(
     create(&provider, call).await
 }
 
+/// EigenLayer's `BLSSignatureChecker.trySignatureAndApkVerification` as the deployed
+/// `EigenLayerChecks` at `checks` evaluates it: (pairing succeeded, signature valid) for `sigma`
+/// on `msg_hash` under the keys `pk1` (G1) and `pk2` (G2).
+pub async fn check_bls_signature(
+    rpc_url: &str,
+    checks: Address,
+    msg_hash: [u8; 32],
+    pk1: &G1Point,
+    pk2: &G2Point,
+    sigma: &G1Point,
+) -> Result<(bool, bool), ChainError> {
+    use crate::bindings::checks::{EigenLayerChecks, BN254 as C};
+    // The same ABI structs, generated once per contract binding.
+    let one = |p: &G1Point| {
+        let a = g1_abi(p);
+        C::G1Point { X: a.X, Y: a.Y }
+    };
+    let a2 = g2_abi(pk2);
+    let two = C::G2Point { X: a2.X, Y: a2.Y };
+    let provider = provider(rpc_url, None)?;
+    let r = EigenLayerChecks::new(checks, provider)
+        .trySignatureAndApkVerification(msg_hash.into(), one(pk1), two, one(sigma))
+        .call()
+        .await
+        .map_err(ChainError::from_contract)?;
+    Ok((r.pairingSuccessful, r.signatureIsValid))
+}
+
 /// Sends a contract creation and waits until it is mined; the new contract's address.
 async fn create<D: alloy::contract::CallDecoder>(
     provider: &DynProvider,

@@ -18,7 +18,7 @@ use kms_store::Store;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use subtle::ConstantTimeEq;
 
 /// id (16 hex characters) -> the JSON of its [`ApiKeyRecord`].
@@ -199,6 +199,27 @@ impl ApiKeyRecord {
         }
         Ok(())
     }
+}
+
+/// A record with its scopes and sources parsed once, when it is loaded or changed (not on every
+/// use).
+#[derive(Debug)]
+pub struct ApiKey {
+    /// The record as stored.
+    pub record: ApiKeyRecord,
+    scopes: Scopes,
+    sources: Vec<SourceRule>,
+}
+
+impl ApiKey {
+    /// Parses the record's scopes and sources.
+    pub fn new(record: ApiKeyRecord) -> Result<Self, String> {
+        Ok(Self {
+            scopes: Scopes::parse(&record.scopes)?,
+            sources: parse_sources(&record.sources)?,
+            record,
+        })
+    }
 
     /// Every check a use of the key passes: the source allowed, live, the scope granted.
     pub fn permits(
@@ -208,13 +229,12 @@ impl ApiKeyRecord {
         source: Option<IpAddr>,
     ) -> Result<(), ServiceError> {
         // The source first: a token used from elsewhere learns nothing more about its key.
-        let rules = parse_sources(&self.sources).map_err(ServiceError::internal)?;
+        let rules = &self.sources;
         if !rules.is_empty() && !source.is_some_and(|ip| rules.iter().any(|r| r.matches(ip))) {
             return Err(ServiceError::SourceDenied);
         }
-        self.live(now)?;
-        let scopes = Scopes::parse(&self.scopes).map_err(ServiceError::internal)?;
-        if !scopes.allows(scope) {
+        self.record.live(now)?;
+        if !self.scopes.allows(scope) {
             return Err(ServiceError::ScopeDenied);
         }
         Ok(())
@@ -224,7 +244,7 @@ impl ApiKeyRecord {
 /// All API keys in memory, loaded at start and updated after each durable change.
 #[derive(Default)]
 pub struct ApiKeys {
-    map: RwLock<HashMap<String, ApiKeyRecord>>,
+    map: RwLock<HashMap<String, Arc<ApiKey>>>,
 }
 
 impl ApiKeys {
@@ -239,22 +259,30 @@ impl ApiKeys {
         };
         for row in table.iter()? {
             let (_, v) = row?;
-            keys.put(serde_json::from_slice(v.value())?);
+            let record: ApiKeyRecord = serde_json::from_slice(v.value())?;
+            let id = record.id.clone();
+            // Checked at creation, so only a damaged record fails here: it stays unusable.
+            if let Err(e) = keys.put(record) {
+                tracing::error!(id, error = e, "stored API key unusable");
+            }
         }
         Ok(keys)
     }
 
-    /// Adds or replaces a record.
-    pub fn put(&self, record: ApiKeyRecord) {
+    /// Adds or replaces a record; a record whose scopes or sources do not parse is refused (and
+    /// so unusable).
+    pub fn put(&self, record: ApiKeyRecord) -> Result<(), String> {
+        let key = Arc::new(ApiKey::new(record)?);
         if let Ok(mut m) = self.map.write() {
-            m.insert(record.id.clone(), record);
+            m.insert(key.record.id.clone(), key);
         }
+        Ok(())
     }
 
     /// The record a token opens for the operator `eoa`: the id of (EOA, token hash), and the
     /// whole hash matching in constant time. Unknown and wrong tokens, and tokens of another
     /// operator, are the same error, so the answer tells nothing about ids.
-    pub fn open(&self, token: &str, eoa: &Address) -> Result<ApiKeyRecord, ServiceError> {
+    pub fn open(&self, token: &str, eoa: &Address) -> Result<Arc<ApiKey>, ServiceError> {
         if !is_api_key_token(token) {
             return Err(ServiceError::InvalidApiKey);
         }
@@ -266,7 +294,11 @@ impl ApiKeys {
             .and_then(|m| m.get(&api_key_id(eoa, &hash)).cloned())
             .ok_or(ServiceError::InvalidApiKey)?;
         let presented = format!("{hash:#x}");
-        if bool::from(presented.as_bytes().ct_eq(record.token_hash.as_bytes())) {
+        if bool::from(
+            presented
+                .as_bytes()
+                .ct_eq(record.record.token_hash.as_bytes()),
+        ) {
             Ok(record)
         } else {
             Err(ServiceError::InvalidApiKey)
@@ -275,7 +307,7 @@ impl ApiKeys {
 
     /// The record with this id.
     pub fn get(&self, id: &str) -> Option<ApiKeyRecord> {
-        self.map.read().ok()?.get(id).cloned()
+        Some(self.map.read().ok()?.get(id)?.record.clone())
     }
 
     /// How many of the EOA's keys are live at `now` (not revoked, not expired).
@@ -284,7 +316,7 @@ impl ApiKeys {
             .read()
             .map(|m| {
                 m.values()
-                    .filter(|r| r.eoa == *eoa && r.live(now).is_ok())
+                    .filter(|k| k.record.eoa == *eoa && k.record.live(now).is_ok())
                     .count()
             })
             .unwrap_or(0)
@@ -295,7 +327,12 @@ impl ApiKeys {
         let mut all: Vec<ApiKeyRecord> = self
             .map
             .read()
-            .map(|m| m.values().filter(|r| r.eoa == *eoa).cloned().collect())
+            .map(|m| {
+                m.values()
+                    .filter(|k| k.record.eoa == *eoa)
+                    .map(|k| k.record.clone())
+                    .collect()
+            })
             .unwrap_or_default();
         all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         all
@@ -362,18 +399,19 @@ mod tests {
             scopes: "sign".into(),
             sources: String::new(),
             token_hash: format!("{hash:#x}"),
-        });
+        })
+        .unwrap();
         assert!(keys.open(&token, &Address::ZERO).is_ok());
         // For another operator: refused like an unknown token.
         assert_eq!(
-            keys.open(&token, &Address::repeat_byte(1)),
-            Err(ServiceError::InvalidApiKey)
+            keys.open(&token, &Address::repeat_byte(1)).err(),
+            Some(ServiceError::InvalidApiKey)
         );
         // Another token, a malformed one, the hash itself, the token in upper case.
         let other = kms_crypto::auth::new_api_token(&mut rand_core::OsRng);
         assert_eq!(
-            other.expose(|t| keys.open(t, &Address::ZERO)),
-            Err(ServiceError::InvalidApiKey)
+            other.expose(|t| keys.open(t, &Address::ZERO)).err(),
+            Some(ServiceError::InvalidApiKey)
         );
         for bad in [
             "",
@@ -383,8 +421,8 @@ mod tests {
             &token[..40],
         ] {
             assert_eq!(
-                keys.open(bad, &Address::ZERO),
-                Err(ServiceError::InvalidApiKey),
+                keys.open(bad, &Address::ZERO).err(),
+                Some(ServiceError::InvalidApiKey),
                 "{bad}"
             );
         }
@@ -404,27 +442,28 @@ mod tests {
             token_hash: String::new(),
         };
         let lo = Some("127.0.0.1".parse().unwrap());
-        assert!(r.permits(99, Scope::Sign, lo).is_ok());
+        let k = ApiKey::new(r.clone()).unwrap();
+        assert!(k.permits(99, Scope::Sign, lo).is_ok());
         assert_eq!(
-            r.permits(100, Scope::Sign, lo),
+            k.permits(100, Scope::Sign, lo),
             Err(ServiceError::ApiKeyExpired)
         );
         assert_eq!(
-            r.permits(99, Scope::ScalarMul, lo),
+            k.permits(99, Scope::ScalarMul, lo),
             Err(ServiceError::ScopeDenied)
         );
         let other = Some("127.0.0.2".parse().unwrap());
         assert_eq!(
-            r.permits(99, Scope::Sign, other),
+            k.permits(99, Scope::Sign, other),
             Err(ServiceError::SourceDenied)
         );
         assert_eq!(
-            r.permits(99, Scope::Sign, None),
+            k.permits(99, Scope::Sign, None),
             Err(ServiceError::SourceDenied)
         );
         r.revoked_at = Some(50);
         assert_eq!(
-            r.permits(99, Scope::Sign, lo),
+            ApiKey::new(r).unwrap().permits(99, Scope::Sign, lo),
             Err(ServiceError::ApiKeyRevoked)
         );
     }

@@ -1,7 +1,7 @@
 //! Backup and restore that never expose a secret: a snapshot is a copy of the store's tables as
 //! one read transaction saw them (keys still sealed under the KEK, the audit log with its head,
 //! the spent nonces, the API keys' hashes), written as a store file of its own. A running service
-//! makes it (redb locks its file), for `kms-signer backup` over the data directory's admin socket;
+//! makes it (redb locks its file), for `kms-signer backup` over the data directory's admin socket (`crate::admin_socket`);
 //! a stopped one is read directly. `restore` installs a snapshot into a data directory that is
 //! empty, or that holds an older state of the same store, never a newer one.
 
@@ -11,15 +11,10 @@ use crate::keyring::{KEYS, SECRETS};
 use crate::ledger::NONCES;
 use anyhow::{bail, Context};
 use kms_store::redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, TableError,
-    WriteTransaction,
+    Database, MultimapTableHandle, ReadTransaction, ReadableDatabase, TableError, TableHandle,
 };
-use kms_store::{Store, DB_FILE, META};
+use kms_store::{copy_table, KekSource, Store, DB_FILE, META};
 use std::path::{Path, PathBuf};
-
-/// The admin socket's file name in the data directory (the directory is 0700, so only the
-/// service's user reaches it).
-pub const ADMIN_SOCKET: &str = "admin.sock";
 
 /// What a snapshot holds, for the tools to print.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -30,64 +25,22 @@ pub struct SnapshotInfo {
     pub keys: u64,
 }
 
-fn copy_audit(
-    src: &ReadTransaction,
-    dst: &WriteTransaction,
-    def: TableDefinition<u64, &[u8]>,
-) -> anyhow::Result<u64> {
-    let table = match src.open_table(def) {
-        Ok(t) => t,
-        Err(TableError::TableDoesNotExist(_)) => return Ok(0),
-        Err(e) => return Err(e.into()),
-    };
-    let mut out = dst.open_table(def)?;
-    let mut n = 0;
-    for row in table.iter()? {
-        let (k, v) = row?;
-        out.insert(k.value(), v.value())?;
-        n += 1;
-    }
-    Ok(n)
-}
-
-fn copy_slices(
-    src: &ReadTransaction,
-    dst: &WriteTransaction,
-    def: TableDefinition<&[u8], &[u8]>,
-) -> anyhow::Result<u64> {
-    let table = match src.open_table(def) {
-        Ok(t) => t,
-        Err(TableError::TableDoesNotExist(_)) => return Ok(0),
-        Err(e) => return Err(e.into()),
-    };
-    let mut out = dst.open_table(def)?;
-    let mut n = 0;
-    for row in table.iter()? {
-        let (k, v) = row?;
-        out.insert(k.value(), v.value())?;
-        n += 1;
-    }
-    Ok(n)
-}
-
-fn copy_str_keyed(
-    src: &ReadTransaction,
-    dst: &WriteTransaction,
-    def: TableDefinition<&str, &[u8]>,
-) -> anyhow::Result<u64> {
-    let table = match src.open_table(def) {
-        Ok(t) => t,
-        Err(TableError::TableDoesNotExist(_)) => return Ok(0),
-        Err(e) => return Err(e.into()),
-    };
-    let mut out = dst.open_table(def)?;
-    let mut n = 0;
-    for row in table.iter()? {
-        let (k, v) = row?;
-        out.insert(k.value(), v.value())?;
-        n += 1;
-    }
-    Ok(n)
+/// Every table of the store, by name: a snapshot copies exactly these, and refuses a store that
+/// holds another (a table added to the service but not here would otherwise vanish from backups
+/// and rewrites).
+fn known_tables() -> Vec<String> {
+    let mut names: Vec<String> = [
+        META.name(),
+        KEYS.name(),
+        SECRETS.name(),
+        AUDIT.name(),
+        API_KEYS.name(),
+    ]
+    .iter()
+    .map(|n| n.to_string())
+    .collect();
+    names.extend(NONCES.table_names().iter().map(|n| n.to_string()));
+    names
 }
 
 /// Writes a snapshot of the store `db` to `out`, a new file (an existing one is never
@@ -105,12 +58,27 @@ pub fn snapshot(db: &Database, out: &Path) -> anyhow::Result<SnapshotInfo> {
         let head = read_head(&src)?;
         let copy = kms_store::redb::Builder::new()
             .create_with_backend(kms_store::redb::backends::FileBackend::new(file)?)?;
+        let known = known_tables();
+        for t in src.list_tables()? {
+            if !known.iter().any(|k| k == t.name()) {
+                bail!(
+                    "the store holds a table this version does not copy: {}",
+                    t.name()
+                );
+            }
+        }
+        if let Some(t) = src.list_multimap_tables()?.next() {
+            bail!(
+                "the store holds a table this version does not copy: {}",
+                t.name()
+            );
+        }
         let dst = copy.begin_write()?;
-        copy_str_keyed(&src, &dst, META)?;
-        let keys = copy_slices(&src, &dst, KEYS)?;
-        copy_slices(&src, &dst, SECRETS)?;
-        copy_audit(&src, &dst, AUDIT)?;
-        copy_str_keyed(&src, &dst, API_KEYS)?;
+        copy_table(&src, &dst, META)?;
+        let keys = copy_table(&src, &dst, KEYS)?;
+        copy_table(&src, &dst, SECRETS)?;
+        copy_table(&src, &dst, AUDIT)?;
+        copy_table(&src, &dst, API_KEYS)?;
         NONCES.copy(&src, &dst)?;
         dst.commit()?;
         Ok(SnapshotInfo {
@@ -124,8 +92,9 @@ pub fn snapshot(db: &Database, out: &Path) -> anyhow::Result<SnapshotInfo> {
     made
 }
 
+/// A new file readable by its owner only (never an existing one, never through a symlink).
 #[cfg(unix)]
-fn new_private_file(path: &Path) -> anyhow::Result<std::fs::File> {
+pub(crate) fn new_private_file(path: &Path) -> anyhow::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .read(true)
@@ -137,7 +106,7 @@ fn new_private_file(path: &Path) -> anyhow::Result<std::fs::File> {
 }
 
 #[cfg(not(unix))]
-fn new_private_file(path: &Path) -> anyhow::Result<std::fs::File> {
+pub(crate) fn new_private_file(path: &Path) -> anyhow::Result<std::fs::File> {
     std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -176,11 +145,7 @@ fn store_state(tx: &ReadTransaction) -> anyhow::Result<StoreState> {
 /// if the directory holds a store, unless the snapshot is that same store at the same or a later
 /// point of its one audit chain (anything else would roll back rotations and revocations). The
 /// store it replaces is kept beside it as `store.redb.replaced-<unix seconds>`.
-pub fn restore(
-    data_dir: &Path,
-    from: &Path,
-    kek: &kms_store::KekSource,
-) -> anyhow::Result<SnapshotInfo> {
+pub fn restore(data_dir: &Path, from: &Path, kek: &KekSource) -> anyhow::Result<SnapshotInfo> {
     let target = data_dir.join(DB_FILE);
     // Opened (and so locked) until the snapshot is in place: no service opens the old store
     // meanwhile, and one running now makes this fail.
@@ -289,47 +254,156 @@ pub fn sweep_leftovers(data_dir: &Path) {
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with(".backup-") && name.ends_with(".redb") {
+        let ours = name.starts_with(".backup-") || name.starts_with(".rewrite-");
+        if ours && name.ends_with(".redb") {
             let _ = std::fs::remove_file(e.path());
         }
     }
 }
 
-/// The running service's side of `kms-signer backup`: a snapshot's bytes (made in the data
-/// directory, then removed).
-pub fn snapshot_bytes(store: &Store, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+/// The META key a retirement sets in the transaction that deletes a sealed secret: redb frees the
+/// secret's pages but does not overwrite them, so the store is rewritten at the next start.
+pub const SECRETS_FREED: &str = "secrets_freed";
+
+/// At start-up (the service not yet serving, the store locked by `store`): if a retirement
+/// deleted a sealed secret since the last rewrite, copies the live rows into a new file and
+/// installs it in place of the store, so no page of the store file keeps a retired secret (the
+/// filesystem's own copies of the old file are beyond reach: see docs/0011). Returns the store
+/// to serve, reopened if it was rewritten, and whether it was.
+pub fn rewrite_if_freed(
+    store: Store,
+    data_dir: &Path,
+    kek: &KekSource,
+) -> anyhow::Result<(Store, bool)> {
+    let freed = {
+        let tx = store.db().begin_read()?;
+        match tx.open_table(META) {
+            Ok(t) => kms_store::redb::ReadableTable::get(&t, SECRETS_FREED)?.is_some(),
+            Err(TableError::TableDoesNotExist(_)) => false,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if !freed {
+        return Ok((store, false));
+    }
     let mut name = [0u8; 8];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut name);
-    let path = data_dir.join(format!(".backup-{}.redb", hex::encode(name)));
-    let made = snapshot(store.db(), &path).and_then(|_| Ok(std::fs::read(&path)?));
-    let _ = std::fs::remove_file(&path);
-    made
-}
-
-/// Asks the service running on `data_dir` for a snapshot over its admin socket; None if no
-/// service answers there (then the store can be read directly).
-pub async fn fetch_snapshot(data_dir: &Path) -> anyhow::Result<Option<Vec<u8>>> {
-    use http_body_util::BodyExt;
-    let Ok(stream) = tokio::net::UnixStream::connect(data_dir.join(ADMIN_SOCKET)).await else {
-        return Ok(None);
-    };
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let req = hyper::Request::get(BACKUP_PATH)
-        .header(hyper::header::HOST, "kms-signer")
-        .body(http_body_util::Empty::<hyper::body::Bytes>::new())?;
-    let answer = sender.send_request(req).await?;
-    let status = answer.status();
-    let body = answer.into_body().collect().await?.to_bytes();
-    if !status.is_success() {
-        bail!(
-            "the service refused the backup ({status}): {}",
-            String::from_utf8_lossy(&body)
-        );
+    let path = data_dir.join(format!(".rewrite-{}.redb", hex::encode(name)));
+    snapshot(store.db(), &path).context("rewriting the store")?;
+    let installed = (|| -> anyhow::Result<()> {
+        {
+            let copy = Database::open(&path)?;
+            let tx = copy.begin_write()?;
+            tx.open_table(META)?.remove(SECRETS_FREED)?;
+            tx.commit()?;
+        }
+        std::fs::File::open(&path)?.sync_all()?;
+        std::fs::rename(&path, data_dir.join(DB_FILE))?;
+        std::fs::File::open(data_dir)?.sync_all()?;
+        Ok(())
+    })();
+    if installed.is_err() {
+        let _ = std::fs::remove_file(&path);
     }
-    Ok(Some(body.to_vec()))
+    installed.context("installing the rewritten store")?;
+    // The old file's lock goes with it; the new file is locked again at once.
+    drop(store);
+    let store =
+        Store::open(data_dir, kek, &mut rand_core::OsRng).context("opening the rewritten store")?;
+    Ok((store, true))
 }
 
-/// The admin socket's backup route.
-pub const BACKUP_PATH: &str = "/v1/backup";
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kms_store::redb::{ReadableTable, TableDefinition};
+
+    fn store_in(dir: &Path) -> (Store, KekSource) {
+        let key = dir.join("kek");
+        std::fs::write(&key, [3u8; 32]).unwrap();
+        let kek = KekSource::KeyFile(key);
+        let store = Store::open(&dir.join("data"), &kek, &mut rand_core::OsRng).unwrap();
+        (store, kek)
+    }
+
+    fn file_holds(dir: &Path, needle: &[u8]) -> bool {
+        let bytes = std::fs::read(dir.join("data").join(DB_FILE)).unwrap();
+        bytes.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn a_store_with_a_table_the_snapshot_does_not_know_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = store_in(dir.path());
+        let out = dir.path().join("snap.redb");
+        snapshot(store.db(), &out).unwrap();
+        std::fs::remove_file(&out).unwrap();
+        let tx = store.db().begin_write().unwrap();
+        tx.open_table(TableDefinition::<u64, u64>::new("added_later"))
+            .unwrap()
+            .insert(1, 2)
+            .unwrap();
+        tx.commit().unwrap();
+        let e = snapshot(store.db(), &out).unwrap_err();
+        assert!(e.to_string().contains("added_later"), "{e}");
+        assert!(!out.exists(), "a refused snapshot leaves no file");
+    }
+
+    #[test]
+    fn a_deleted_secret_lingers_in_freed_pages_until_the_rewrite_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, kek) = store_in(dir.path());
+        let row = |i: u8| [i; 24];
+        let sealed = |i: u8| {
+            let mut v = [0u8; 64];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut v);
+            v[0] = i;
+            v
+        };
+        let values: Vec<[u8; 64]> = (0..40).map(sealed).collect();
+        let tx = store.db().begin_write().unwrap();
+        {
+            let mut t = tx.open_table(SECRETS).unwrap();
+            for (i, v) in values.iter().enumerate() {
+                t.insert(row(i as u8).as_slice(), v.as_slice()).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        // A retirement: the row goes and the store is marked, in one transaction.
+        let tx = store.db().begin_write().unwrap();
+        tx.open_table(SECRETS)
+            .unwrap()
+            .remove(row(7).as_slice())
+            .unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert(SECRETS_FREED, [1u8].as_slice())
+            .unwrap();
+        tx.commit().unwrap();
+        assert!(
+            file_holds(dir.path(), &values[7]),
+            "redb keeps the freed page's bytes"
+        );
+
+        let (store, rewritten) = rewrite_if_freed(store, &dir.path().join("data"), &kek).unwrap();
+        assert!(rewritten);
+        assert!(!file_holds(dir.path(), &values[7]));
+        let tx = store.db().begin_read().unwrap();
+        let t = tx.open_table(SECRETS).unwrap();
+        assert_eq!(t.iter().unwrap().count(), 39);
+        assert_eq!(
+            t.get(row(8).as_slice()).unwrap().unwrap().value(),
+            values[8].as_slice()
+        );
+        assert!(tx
+            .open_table(META)
+            .unwrap()
+            .get(SECRETS_FREED)
+            .unwrap()
+            .is_none());
+        drop((t, tx));
+        // Nothing more to do at the next start.
+        let (_, again) = rewrite_if_freed(store, &dir.path().join("data"), &kek).unwrap();
+        assert!(!again);
+    }
+}

@@ -360,6 +360,9 @@ fn apply(tx: &WriteTransaction, op: &Op, time: u64) -> Result<(), Fail> {
             }
             if let Some(version) = drop_secret {
                 secrets.remove(secret_row(&record.eoa, *version).as_slice())?;
+                // Its bytes stay in freed pages until the store is rewritten at the next start.
+                tx.open_table(kms_store::META)?
+                    .insert(crate::backup::SECRETS_FREED, [1u8].as_slice())?;
             }
             Ok(())
         }

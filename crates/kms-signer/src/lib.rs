@@ -5,6 +5,8 @@
 //! log before the answer is sent.
 
 pub mod admin;
+#[cfg(unix)]
+pub mod admin_socket;
 pub mod api;
 pub mod apikeys;
 pub mod audit;
@@ -21,15 +23,6 @@ pub mod tls;
 use anyhow::Context;
 use std::sync::Arc;
 
-fn backup_failed(e: impl std::fmt::Display) -> axum::response::Response {
-    tracing::error!(error = %e, "backup failed");
-    axum::response::IntoResponse::into_response(error::ApiError::new(
-        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-        "backup_failed",
-        "the snapshot could not be made; see the service's log",
-    ))
-}
-
 /// Opens the store, loads the keys and serves until SIGTERM or Ctrl-C.
 pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     // Checked first, so a bad certificate or key fails start-up before anything else happens.
@@ -37,10 +30,14 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         Some((cert, key)) => Some(tls::server_config(cert, key)?),
         None => None,
     };
-    let store = Arc::new(
-        kms_store::Store::open(&cfg.data_dir, &cfg.kek, &mut rand_core::OsRng)
-            .context("opening the data directory")?,
-    );
+    let store = kms_store::Store::open(&cfg.data_dir, &cfg.kek, &mut rand_core::OsRng)
+        .context("opening the data directory")?;
+    backup::sweep_leftovers(&cfg.data_dir);
+    let (store, rewritten) = backup::rewrite_if_freed(store, &cfg.data_dir, &cfg.kek)?;
+    if rewritten {
+        tracing::info!("store rewritten: no page of it keeps a retired version's sealed secret");
+    }
+    let store = Arc::new(store);
     let ring = Arc::new(keyring::KeyRing::load(&store).context("loading keys")?);
     let api_keys = Arc::new(apikeys::ApiKeys::load(&store).context("loading API keys")?);
     let audit = audit::AuditLog::open(&store)?;
@@ -65,50 +62,9 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    // The admin socket, in the 0700 data directory: only the service's user reaches it. A stale
-    // one is replaced (the store's lock already proved no other service runs here). Bound before
-    // the port files are written, so a watcher that sees them can ask for a backup; a path too
-    // long for a unix socket costs the online backup, not the service.
-    backup::sweep_leftovers(&cfg.data_dir);
-    let socket = cfg.data_dir.join(backup::ADMIN_SOCKET);
-    let _ = std::fs::remove_file(&socket);
-    match tokio::net::UnixListener::bind(&socket) {
-        Ok(admin) => {
-            let admin_state = state.clone();
-            tokio::spawn(async move {
-                let app = axum::Router::new().route(
-                    backup::BACKUP_PATH,
-                    axum::routing::get(move || {
-                        let s = admin_state.clone();
-                        async move {
-                            let dir = s.cfg.data_dir.clone();
-                            let store = s.store.clone();
-                            let made = tokio::task::spawn_blocking(move || {
-                                backup::snapshot_bytes(&store, &dir)
-                            })
-                            .await;
-                            match made {
-                                Ok(Ok(bytes)) => {
-                                    tracing::info!(bytes = bytes.len(), "backup snapshot served");
-                                    axum::response::IntoResponse::into_response(bytes)
-                                }
-                                Ok(Err(e)) => backup_failed(e),
-                                Err(e) => backup_failed(e),
-                            }
-                        }
-                    }),
-                );
-                let _ = axum::serve(admin, app)
-                    .with_graceful_shutdown(kms_http::shutdown_signal())
-                    .await;
-            });
-        }
-        Err(e) => tracing::warn!(
-            socket = %socket.display(),
-            error = %e,
-            "no admin socket: `kms-signer backup` needs the service stopped"
-        ),
-    }
+    // Bound before the port files are written, so a watcher that sees them can ask for a backup.
+    #[cfg(unix)]
+    admin_socket::spawn(state.clone());
     // Before the REST port file, so a watcher of that one finds both.
     if let (Some(l), Some(path)) = (&grpc_listener, &cfg.grpc_port_file) {
         kms_store::files::write_atomic(path, l.local_addr()?.to_string().as_bytes())?;

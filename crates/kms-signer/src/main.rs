@@ -224,10 +224,9 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             if out.exists() {
                 anyhow::bail!("{} exists; a backup never overwrites a file", out.display());
             }
-            let info = match kms_signer::backup::fetch_snapshot(&data_dir).await? {
+            let info = match kms_signer::admin_socket::fetch_snapshot(&data_dir, &out).await? {
                 Some(bytes) => {
-                    kms_store::files::write_new_private(&out, &bytes)?;
-                    serde_json::json!({ "out": out.display().to_string(), "bytes": bytes.len(), "from": "running service" })
+                    serde_json::json!({ "out": out.display().to_string(), "bytes": bytes, "from": "running service" })
                 }
                 None => {
                     let db = kms_store::redb::Database::open(data_dir.join(kms_store::DB_FILE))

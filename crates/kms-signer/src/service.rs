@@ -166,9 +166,10 @@ pub async fn use_key_with_token(
     s: &AppState,
     u: TokenUse<'_>,
 ) -> Result<(Address, u32, Arc<SecretKey>), ServiceError> {
-    let record = s.api_keys.open(u.token, &u.eoa).inspect_err(|_| {
+    let key = s.api_keys.open(u.token, &u.eoa).inspect_err(|_| {
         s.metrics.unauthenticated.inc();
     })?;
+    let record = &key.record;
     let eoa = record.eoa;
     let t = now();
     let named = match u.choice {
@@ -180,7 +181,7 @@ pub async fn use_key_with_token(
     // The key's bucket first, so even a revoked key's holder writes at most its rate of rows.
     let checked = s
         .rate_limit_key(&record.id)
-        .and_then(|()| record.permits(t, u.scope, u.source))
+        .and_then(|()| key.permits(t, u.scope, u.source))
         .and_then(|()| {
             let version = match u.choice {
                 KeyChoice::Version(v) => v,
@@ -275,7 +276,9 @@ pub async fn create_api_key(
             audit,
         })
         .await?;
-    s.api_keys.put(record.clone());
+    s.api_keys
+        .put(record.clone())
+        .map_err(ServiceError::internal)?;
     Ok(record)
 }
 
@@ -329,7 +332,9 @@ pub async fn revoke_api_key(
         .get(key_id)
         .ok_or_else(|| ServiceError::internal("revoked API key missing from memory"))?;
     record.revoked_at = Some(at);
-    s.api_keys.put(record.clone());
+    s.api_keys
+        .put(record.clone())
+        .map_err(ServiceError::internal)?;
     Ok(record)
 }
 

@@ -431,3 +431,69 @@ fn replays_do_not_spend_the_operators_budget_and_sources_are_limited() {
     let (status, r) = http.get("/healthz");
     assert_eq!((status, code(&r)), (429, "rate_limited"));
 }
+
+#[test]
+fn a_flood_naming_an_operator_neither_locks_it_out_nor_grows_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("signer.toml");
+    // A tight per-EOA bucket: if a flood could draw on it, the operator would be locked out.
+    std::fs::write(&cfg, "rate_limit_per_sec = 1\nrate_limit_burst = 3\n").unwrap();
+    let s = Signer::start(dir.path(), &["--config", cfg.to_str().unwrap()]);
+    let http = Http::new(&s.url);
+    let mut op = Operator::new(57);
+    assert_eq!(http.post("/v1/keys", &op.create_body()).0, 201);
+    let url = format!("/v1/keys/{}/sign", op.eoa());
+
+    // An outsider names the operator in 300 requests: `deadline: 1` with a well-formed
+    // signature of its own, fresh ones signed by the wrong EOA, and unknown keys' paths.
+    let mut mallory = Operator::new(58);
+    let mut codes = std::collections::BTreeMap::<String, u32>::new();
+    for i in 0..100u64 {
+        let fresh = kms_crypto::auth::Freshness {
+            nonce: 9_000 + i,
+            deadline: 1,
+        };
+        let req = kms_crypto::auth::Request::SignHash {
+            operator: op.eoa(),
+            message_hash: HASH,
+            key_version: 0,
+            fresh,
+        };
+        let expired = json!({ "message_hash": HASH.to_string(), "nonce": fresh.nonce, "deadline": 1, "signature": mallory.sign(&req) });
+        let mut forged = mallory.sign_body(HASH, 0);
+        forged["nonce"] = json!(mallory.nonce);
+        let stranger = Operator::new(1_000 + i);
+        for (path, body) in [
+            (url.clone(), expired),
+            (url.clone(), forged),
+            (
+                format!("/v1/keys/{}/sign", stranger.eoa()),
+                mallory.sign_body(HASH, 0),
+            ),
+        ] {
+            let (status, r) = http.post(&path, &body);
+            assert!(status == 401 || status == 404, "{status} {r}");
+            *codes.entry(code(&r).to_owned()).or_default() += 1;
+        }
+    }
+    assert_eq!(codes.get("expired"), Some(&100), "{codes:?}");
+    assert_eq!(codes.get("wrong_signer"), Some(&200), "{codes:?}");
+
+    // The operator still signs at once.
+    let (status, r) = http.post(&url, &op.sign_body(HASH, 0));
+    assert_eq!(status, 200, "{r}");
+    // The refusals are counted, not written.
+    let (_, metrics) = http.get_text("/metrics");
+    let counted: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("kms_signer_unauthenticated_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(counted >= 300, "{counted}\n{metrics}");
+    s.stop();
+    let ops: Vec<String> = audit_records(dir.path())
+        .iter()
+        .map(|r| r["op"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(ops, ["CreateKey", "SignHash"], "the flood left audit rows");
+}

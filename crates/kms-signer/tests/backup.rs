@@ -84,6 +84,17 @@ fn a_backup_under_load_restores_the_same_keys_and_continues_the_audit_chain() {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&snap).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        // The admin socket is its owner's only, and the served snapshot left no copy behind.
+        let socket = s.data_dir().join("admin.sock");
+        let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let leftovers: Vec<_> = std::fs::read_dir(s.data_dir())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".backup-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
     // A backup never overwrites a file.
     let (ok, _, stderr) = run(&["backup", "--out", snap_arg], dir.path());

@@ -53,6 +53,16 @@ fn sign_g1_req(name: &str, data: &[u8]) -> Vec<u8> {
     })
 }
 
+/// -P: the same x, p - y.
+fn negated(p: &G1Point) -> G1Point {
+    let field = U256::from_str_radix(
+        "30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47",
+        16,
+    )
+    .unwrap();
+    G1Point::from_coords(p.x(), field - p.y()).unwrap()
+}
+
 fn point_of(bytes: &[u8]) -> G1Point {
     assert_eq!(bytes.len(), 64);
     G1Point::from_coords(
@@ -302,6 +312,28 @@ fn eigensdk_calls_sign_like_the_rest_api_and_verify_in_py_ecc() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // On chain: EigenLayer's BLSSignatureChecker (EigenLayerChecks on a real anvil) accepts the
+    // gRPC signature and refuses it negated or for another digest.
+    let anvil = kms_chain::anvil::Anvil::start(&[]).expect("anvil (scripts/test installs it)");
+    let deployer: kms_chain::LocalSigner = kms_chain::anvil::DEV_KEYS[0].parse().unwrap();
+    let at = rt
+        .block_on(kms_chain::deploy_eigenlayer_checks(&anvil.url(), deployer))
+        .unwrap();
+    let on_chain = |hash: alloy_primitives::B256, sigma: &G1Point| {
+        rt.block_on(kms_chain::check_bls_signature(
+            &anvil.url(),
+            at,
+            hash.0,
+            &pk1,
+            &pk2,
+            sigma,
+        ))
+        .unwrap()
+    };
+    assert_eq!(on_chain(DIGEST, &sig), (true, true));
+    assert_eq!(on_chain(other, &sig), (true, false));
+    assert_eq!(on_chain(DIGEST, &negated(&sig)), (true, false));
+
     // Every gRPC use is in the audit log with the API key's id, and the chain verifies.
     t._signer.stop();
     let ops = audit_ops_of_api_key(t._dir.path(), &key_id);
@@ -477,4 +509,101 @@ fn every_error_class_is_its_grpc_status_without_internal_text() {
     let revoked =
         rt.block_on(signer.sign_generic(authed(msg(sign_generic_req(&t.name, &DIGEST.0)), &token)));
     check(unit(revoked), Code::Unauthenticated, "api_key_revoked");
+}
+
+/// gRPC over TLS as a client meets it: ALPN picks HTTP/2 on the gRPC port, which serves the REST
+/// certificate. The call is framed by hand (cerberus-api's tonic 0.9 client would need rustls
+/// 0.21 for TLS): a 5-byte prefix and the protobuf message, `te: trailers`.
+#[test]
+fn sign_generic_over_tls_negotiates_h2_and_signs() {
+    let dir = tempfile::tempdir().unwrap();
+    // The key and its API key, made over plain HTTP; then the service restarts with TLS.
+    let s = Signer::start(dir.path(), &[]);
+    let http = Http::new(&s.url);
+    let mut op = Operator::new(61);
+    let (status, key) = http.post("/v1/keys", &op.create_body());
+    assert_eq!(status, 201, "{key}");
+    let (_, token) = op.api_key(&http, "sign", "");
+    s.stop();
+    let made =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let (cert, key_file) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key_file, made.signing_key.serialize_pem()).unwrap();
+    let (_signer, grpc) = Signer::start_grpc(
+        dir.path(),
+        &[
+            "--tls-cert-file",
+            cert.to_str().unwrap(),
+            "--tls-key-file",
+            key_file.to_str().unwrap(),
+        ],
+    );
+
+    let pk1 = g1(&key["versions"][0]["g1"]);
+    let pk2 = g2(&key["versions"][0]["g2"]);
+    let message = encode(&kms_signer::grpc::pb::SignGenericRequest {
+        public_key_g1: hex::encode(pk1.to_gnark_compressed()),
+        data: DIGEST.to_vec(),
+        password: String::new(),
+    });
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&message);
+    let client = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(made.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let call = |body: Vec<u8>, token: &str| {
+        client
+            .post(format!("https://{grpc}/signer.v1.Signer/SignGeneric"))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .header("authorization", token)
+            .body(body)
+            .send()
+            .unwrap()
+    };
+    let answer = call(framed.clone(), &token);
+    assert_eq!(
+        answer.version(),
+        reqwest::Version::HTTP_2,
+        "ALPN did not pick h2"
+    );
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        answer.headers()["content-type"].to_str().unwrap(),
+        "application/grpc"
+    );
+    let body = answer.bytes().unwrap();
+    assert_eq!(body[0], 0, "uncompressed");
+    let len = u32::from_be_bytes(body[1..5].try_into().unwrap()) as usize;
+    assert_eq!(body.len(), 5 + len);
+    let signed: kms_signer::grpc::pb::SignGenericResponse =
+        prost::Message::decode(&body[5..]).unwrap();
+    verify_signature(&DIGEST.0, &point_of(&signed.signature), &pk1, &pk2).unwrap();
+
+    // A wrong token over TLS: refused with a gRPC status, no signature.
+    let refused = call(framed, &new_token());
+    assert_eq!(refused.status(), 200, "gRPC errors travel as grpc-status");
+    let status = refused
+        .headers()
+        .get("grpc-status")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(status.as_deref(), Some("16"), "UNAUTHENTICATED");
+    assert!(refused.bytes().unwrap().is_empty());
+
+    // Plain HTTP/1.1 to the TLS port is not served.
+    let plain = std::net::TcpStream::connect(&grpc).and_then(|mut s| {
+        use std::io::{Read, Write};
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+        s.write_all(b"POST /signer.v1.Signer/SignGeneric HTTP/1.1\r\nhost: x\r\n\r\n")?;
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap_or(0);
+        Ok(buf[..n].to_vec())
+    });
+    assert!(!plain.unwrap_or_default().starts_with(b"HTTP/1.1 2"));
 }

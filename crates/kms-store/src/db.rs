@@ -19,6 +19,28 @@ const CHECK_KEY: &str = "kek_check";
 const CHECK_AAD: &[u8] = b"meta/kek_check";
 const CHECK_VALUE: &[u8] = b"KMS_KEK_CHECK_V1";
 
+/// Copies every row of `def` as `src` sees it into `dst`; a table `src` lacks copies as nothing.
+/// Returns the number of rows. Snapshots and rewrites of a store are made of it.
+pub fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    src: &redb::ReadTransaction,
+    dst: &redb::WriteTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<u64> {
+    let table = match src.open_table(def) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = dst.open_table(def)?;
+    let mut n = 0;
+    for row in redb::ReadableTable::iter(&table)? {
+        let (k, v) = row?;
+        out.insert(k.value(), v.value())?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// File name of the database inside a data directory.
 pub const DB_FILE: &str = "store.redb";
 

@@ -10,7 +10,7 @@ pub mod group;
 mod kek;
 pub mod nonces;
 
-pub use db::{Store, DB_FILE, META};
+pub use db::{copy_table, Store, DB_FILE, META};
 pub use error::{Error, Result};
 pub use kek::{Kek, KekSource};
 pub use redb;

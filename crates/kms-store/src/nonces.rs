@@ -26,6 +26,12 @@ impl NonceTable {
         }
     }
 
+    /// The two tables' names (a snapshot checks it knows every table of a store).
+    pub fn table_names(&self) -> [&str; 2] {
+        use redb::TableHandle;
+        [self.nonces.name(), self.expiry.name()]
+    }
+
     /// Creates both tables if missing (so later reads find them).
     pub fn create(&self, tx: &WriteTransaction) -> Result<()> {
         tx.open_table(self.nonces)?;
@@ -51,21 +57,8 @@ impl NonceTable {
     /// Copies both tables from a snapshot's read transaction into `dst` (backups: a restored
     /// service must still refuse the nonces it had spent).
     pub fn copy(&self, src: &redb::ReadTransaction, dst: &WriteTransaction) -> Result<()> {
-        let nonces = match src.open_table(self.nonces) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        };
-        let mut out = dst.open_table(self.nonces)?;
-        for row in nonces.iter()? {
-            let (k, v) = row?;
-            out.insert(k.value(), v.value())?;
-        }
-        let mut out = dst.open_table(self.expiry)?;
-        for row in src.open_table(self.expiry)?.iter()? {
-            let (k, _) = row?;
-            out.insert(k.value(), ())?;
-        }
+        crate::copy_table(src, dst, self.nonces)?;
+        crate::copy_table(src, dst, self.expiry)?;
         Ok(())
     }
 

@@ -28,6 +28,11 @@ pub fn bin() -> &'static str {
 impl Signer {
     /// Starts the service in `dir` (created if missing) with extra flags.
     pub fn start(dir: &Path, extra: &[&str]) -> Signer {
+        Signer::start_logging(dir, extra, "debug")
+    }
+
+    /// As `start`, with the service's `RUST_LOG` (a benchmark runs it at `warn`).
+    pub fn start_logging(dir: &Path, extra: &[&str], log_level: &str) -> Signer {
         std::fs::create_dir_all(dir).unwrap();
         let pass = dir.join("kek.pass");
         if !pass.exists() {
@@ -51,7 +56,7 @@ impl Signer {
             .arg("--port-file")
             .arg(&port_file)
             .args(extra)
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", log_level)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -68,6 +73,11 @@ impl Signer {
 
     /// Starts the service with its gRPC listener too; returns it and the gRPC address.
     pub fn start_grpc(dir: &Path, extra: &[&str]) -> (Signer, String) {
+        Signer::start_grpc_logging(dir, extra, "debug")
+    }
+
+    /// As `start_grpc`, with the service's `RUST_LOG`.
+    pub fn start_grpc_logging(dir: &Path, extra: &[&str], log_level: &str) -> (Signer, String) {
         let grpc_port = dir.join("grpc.port");
         let _ = std::fs::remove_file(&grpc_port);
         let mut args = vec![
@@ -77,7 +87,7 @@ impl Signer {
             grpc_port.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        let s = Signer::start(dir, &args);
+        let s = Signer::start_logging(dir, &args, log_level);
         let addr = std::fs::read_to_string(&grpc_port).unwrap();
         (s, addr)
     }
