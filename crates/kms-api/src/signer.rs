@@ -430,6 +430,39 @@ pub struct TokenScalarMulRequest {
     pub key_version: u32,
 }
 
+/// `POST /v1/keys/{eoa}/registration` with an API key of scope `registration`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRegistrationRequest {
+    /// The registry coordinator's chain.
+    pub chain_id: u64,
+    /// 0: the active version.
+    #[serde(default)]
+    pub key_version: u32,
+    /// The registry coordinator's address.
+    pub registry: String,
+}
+
+/// `POST /v1/keys/{eoa}/key-registration` with an API key of scope `registration`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenKeyRegistrationRequest {
+    /// The AVS's address.
+    pub avs: String,
+    /// KeyRegistrar's chain.
+    pub chain_id: u64,
+    /// KeyRegistrar's EIP-712 domain version ("1" when absent).
+    #[serde(default = "default_domain_version")]
+    pub domain_version: String,
+    /// 0: the active version.
+    #[serde(default)]
+    pub key_version: u32,
+    /// The operator set the key is registered for.
+    pub operator_set_id: u32,
+    /// KeyRegistrar's address.
+    pub registrar: String,
+}
+
 /// The scopes an API key can grant, in their canonical order: a scope list is these names,
 /// comma-separated, each at most once, in this order (the EOA signs the text, so one set has one
 /// spelling).

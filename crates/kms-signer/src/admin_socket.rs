@@ -1,8 +1,8 @@
 //! The data directory's admin socket, where `kms-signer backup` asks a running service for a
 //! snapshot. Only the data directory's owner is served: the socket is 0600 in the 0700 directory,
-//! and every peer's uid is checked against the directory's owner. One snapshot is made at a time,
-//! and it is streamed from a file that is unlinked before the first byte goes out, so neither
-//! memory nor a killed service keeps a copy.
+//! and every peer's uid is checked against the directory's owner. One snapshot at a time is made
+//! and sent (a client that stalls holds the slot until it disconnects), streamed from a file that
+//! is unlinked before the first byte goes out, so neither memory nor a killed service keeps a copy.
 
 use crate::api::AppState;
 use crate::backup;
@@ -91,7 +91,7 @@ pub fn spawn(state: Arc<AppState>) {
 }
 
 async fn serve_backup(state: Arc<AppState>, one_at_a_time: Arc<Semaphore>) -> Response {
-    let Ok(_permit) = one_at_a_time.try_acquire_owned() else {
+    let Ok(permit) = one_at_a_time.try_acquire_owned() else {
         return crate::error::ApiError::new(
             StatusCode::CONFLICT,
             "backup_in_progress",
@@ -101,7 +101,9 @@ async fn serve_backup(state: Arc<AppState>, one_at_a_time: Arc<Semaphore>) -> Re
     };
     let dir = state.cfg.data_dir.clone();
     let store = state.store.clone();
-    let made = tokio::task::spawn_blocking(move || -> anyhow::Result<(std::fs::File, u64)> {
+    // The slot goes with the work: if this handler is dropped, the copy still holds it until done.
+    type Made = (std::fs::File, u64, tokio::sync::OwnedSemaphorePermit);
+    let made = tokio::task::spawn_blocking(move || -> anyhow::Result<Made> {
         let mut name = [0u8; 8];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut name);
         let path = dir.join(format!(".backup-{}.redb", hex::encode(name)));
@@ -111,13 +113,16 @@ async fn serve_backup(state: Arc<AppState>, one_at_a_time: Arc<Semaphore>) -> Re
         let _ = std::fs::remove_file(&path);
         let file = opened?;
         let len = file.metadata()?.len();
-        Ok((file, len))
+        Ok((file, len, permit))
     })
     .await;
     match made {
-        Ok(Ok((file, len))) => {
+        Ok(Ok((file, len, permit))) => {
             tracing::info!(bytes = len, "backup snapshot served");
-            let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
+            let stream = Held {
+                chunks: tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file)),
+                _permit: permit,
+            };
             let mut r = Body::from_stream(stream).into_response();
             r.headers_mut()
                 .insert(axum::http::header::CONTENT_LENGTH, len.into());
@@ -125,6 +130,24 @@ async fn serve_backup(state: Arc<AppState>, one_at_a_time: Arc<Semaphore>) -> Re
         }
         Ok(Err(e)) => backup_failed(e),
         Err(e) => backup_failed(e),
+    }
+}
+
+/// The snapshot's bytes with the backup slot: the next snapshot can be made once this one is
+/// sent or its client is gone (hyper drops the body then), so at most one copy exists at a time.
+struct Held {
+    chunks: tokio_util::io::ReaderStream<tokio::fs::File>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl futures_core::Stream for Held {
+    type Item = std::io::Result<axum::body::Bytes>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        std::pin::Pin::new(&mut self.chunks).poll_next(cx)
     }
 }
 

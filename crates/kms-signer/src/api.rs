@@ -28,7 +28,8 @@ use kms_api::signer::{
     Healthz, KeyAnswer, KeyList, KeyRegistrationAnswer, KeyRegistrationRequest, KeyVersion,
     LegacyScalarMulRequest, LegacySignRequest, ListApiKeysRequest, PubkeyRegistrationParams,
     RegistrationAnswer, RegistrationRequest, RevokeApiKeyRequest, RotateRequest, ScalarMulAnswer,
-    ScalarMulRequest, SignAnswer, SignRequest, TokenScalarMulRequest, TokenSignRequest,
+    ScalarMulRequest, SignAnswer, SignRequest, TokenKeyRegistrationRequest,
+    TokenRegistrationRequest, TokenScalarMulRequest, TokenSignRequest,
 };
 use kms_crypto::auth::{Freshness, Request};
 use kms_crypto::bn254::{
@@ -501,19 +502,97 @@ async fn scalar_mul(
     .map(Json)
 }
 
+/// The key for a registration route: the EOA's signature over `req`, or an API key of scope
+/// `registration` (then the audit log records `req`'s EIP-712 digest with nonce and deadline 0,
+/// the same fields the EOA would have signed).
+async fn registration_key(
+    s: &AppState,
+    auth: RegistrationAuth,
+    req: Request,
+    key_version: u32,
+) -> Result<(u32, Arc<SecretKey>), ApiError> {
+    match auth {
+        RegistrationAuth::Eoa { signature } => {
+            Ok(use_key(s, &req.operator(), &req, key_version, &signature).await?)
+        }
+        RegistrationAuth::Token { token, source } => {
+            let use_ = TokenUse {
+                token: &token,
+                source,
+                scope: Scope::Registration,
+                op: req.kind(),
+                digest: req.digest_in(&s.cfg.domain),
+                choice: KeyChoice::Version(key_version),
+                eoa: req.operator(),
+            };
+            let (_, v, sk) = use_key_with_token(s, use_).await?;
+            Ok((v, sk))
+        }
+    }
+}
+
+/// How a registration request is authenticated.
+enum RegistrationAuth {
+    Eoa {
+        signature: String,
+    },
+    Token {
+        token: String,
+        source: Option<IpAddr>,
+    },
+}
+
+/// One shape for both authentications: the EOA, the fields without the credential, the
+/// freshness (0 and 0 for an API key), and the credential.
+fn split_auth<S: SignedBody, T>(
+    auth: Authed<S, T>,
+    fields: impl FnOnce(S) -> T,
+) -> (Address, T, Freshness, RegistrationAuth) {
+    match auth {
+        Authed::Eoa(Signed { eoa, body }) => {
+            let (signature, fresh) = (body.signature().to_owned(), body.fresh());
+            (
+                eoa,
+                fields(body),
+                fresh,
+                RegistrationAuth::Eoa { signature },
+            )
+        }
+        Authed::Token {
+            eoa,
+            token,
+            source,
+            body,
+        } => (
+            eoa,
+            body,
+            Freshness {
+                nonce: 0,
+                deadline: 0,
+            },
+            RegistrationAuth::Token { token, source },
+        ),
+    }
+}
+
 async fn registration(
     State(s): State<Shared>,
-    Signed { eoa, body: b }: Signed<RegistrationRequest>,
+    auth: Authed<RegistrationRequest, TokenRegistrationRequest>,
 ) -> Result<Json<RegistrationAnswer>, ApiError> {
+    let (eoa, b, fresh, how) = split_auth(auth, |b| TokenRegistrationRequest {
+        chain_id: b.chain_id,
+        key_version: b.key_version,
+        registry: b.registry,
+    });
     let registry = parse_eoa(&b.registry)?;
     let req = Request::PubkeyRegistration {
         operator: eoa,
         registry,
         chain_id: b.chain_id,
         key_version: b.key_version,
-        fresh: b.fresh(),
+        fresh,
     };
-    let (v, sk) = use_key(&s, &eoa, &req, b.key_version, b.signature()).await?;
+    let (v, sk) = registration_key(&s, how, req, b.key_version).await?;
     let digest = registry_coordinator_digest(
         &Eip712Domain::registry_coordinator(b.chain_id, registry),
         eoa,
@@ -533,8 +612,16 @@ async fn registration(
 
 async fn key_registration(
     State(s): State<Shared>,
-    Signed { eoa, body: b }: Signed<KeyRegistrationRequest>,
+    auth: Authed<KeyRegistrationRequest, TokenKeyRegistrationRequest>,
 ) -> Result<Json<KeyRegistrationAnswer>, ApiError> {
+    let (eoa, b, fresh, how) = split_auth(auth, |b| TokenKeyRegistrationRequest {
+        avs: b.avs,
+        chain_id: b.chain_id,
+        domain_version: b.domain_version,
+        key_version: b.key_version,
+        operator_set_id: b.operator_set_id,
+        registrar: b.registrar,
+    });
     let (avs, registrar) = (parse_eoa(&b.avs)?, parse_eoa(&b.registrar)?);
     if b.domain_version.is_empty() || b.domain_version.len() > 16 {
         return Err(ApiError::bad_request(
@@ -550,9 +637,9 @@ async fn key_registration(
         chain_id: b.chain_id,
         domain_version: b.domain_version.clone(),
         key_version: b.key_version,
-        fresh: b.fresh(),
+        fresh,
     };
-    let (v, sk) = use_key(&s, &eoa, &req, b.key_version, b.signature()).await?;
+    let (v, sk) = registration_key(&s, how, req, b.key_version).await?;
     let key_data = key_registrar_key_data(&sk.public_g1(), &sk.public_g2());
     let domain = Eip712Domain::eigenlayer_core(&b.domain_version, b.chain_id, registrar);
     let digest = key_registrar_digest(&domain, eoa, avs, b.operator_set_id, &key_data);

@@ -245,6 +245,9 @@ impl ApiKey {
 #[derive(Default)]
 pub struct ApiKeys {
     map: RwLock<HashMap<String, Arc<ApiKey>>>,
+    /// Held by a creation from its cap check until its record is in the map, so concurrent
+    /// creations cannot all pass the per-EOA cap (creations are rare; one at a time is enough).
+    pub creation: tokio::sync::Mutex<()>,
 }
 
 impl ApiKeys {
@@ -272,11 +275,15 @@ impl ApiKeys {
     /// Adds or replaces a record; a record whose scopes or sources do not parse is refused (and
     /// so unusable).
     pub fn put(&self, record: ApiKeyRecord) -> Result<(), String> {
-        let key = Arc::new(ApiKey::new(record)?);
-        if let Ok(mut m) = self.map.write() {
-            m.insert(key.record.id.clone(), key);
-        }
+        self.insert(ApiKey::new(record)?);
         Ok(())
+    }
+
+    /// Adds or replaces a parsed key.
+    pub fn insert(&self, key: ApiKey) {
+        if let Ok(mut m) = self.map.write() {
+            m.insert(key.record.id.clone(), Arc::new(key));
+        }
     }
 
     /// The record a token opens for the operator `eoa`: the id of (EOA, token hash), and the

@@ -23,24 +23,11 @@ pub struct SnapshotInfo {
     pub audit_records: u64,
     /// How many operator keys it holds.
     pub keys: u64,
-}
-
-/// Every table of the store, by name: a snapshot copies exactly these, and refuses a store that
-/// holds another (a table added to the service but not here would otherwise vanish from backups
-/// and rewrites).
-fn known_tables() -> Vec<String> {
-    let mut names: Vec<String> = [
-        META.name(),
-        KEYS.name(),
-        SECRETS.name(),
-        AUDIT.name(),
-        API_KEYS.name(),
-    ]
-    .iter()
-    .map(|n| n.to_string())
-    .collect();
-    names.extend(NONCES.table_names().iter().map(|n| n.to_string()));
-    names
+    /// After a restore over a store: where the replaced store was kept. It still holds every
+    /// secret it held, retired ones in freed pages included: delete it once the restore is
+    /// checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_kept_at: Option<String>,
 }
 
 /// Writes a snapshot of the store `db` to `out`, a new file (an existing one is never
@@ -58,21 +45,6 @@ pub fn snapshot(db: &Database, out: &Path) -> anyhow::Result<SnapshotInfo> {
         let head = read_head(&src)?;
         let copy = kms_store::redb::Builder::new()
             .create_with_backend(kms_store::redb::backends::FileBackend::new(file)?)?;
-        let known = known_tables();
-        for t in src.list_tables()? {
-            if !known.iter().any(|k| k == t.name()) {
-                bail!(
-                    "the store holds a table this version does not copy: {}",
-                    t.name()
-                );
-            }
-        }
-        if let Some(t) = src.list_multimap_tables()?.next() {
-            bail!(
-                "the store holds a table this version does not copy: {}",
-                t.name()
-            );
-        }
         let dst = copy.begin_write()?;
         copy_table(&src, &dst, META)?;
         let keys = copy_table(&src, &dst, KEYS)?;
@@ -81,9 +53,23 @@ pub fn snapshot(db: &Database, out: &Path) -> anyhow::Result<SnapshotInfo> {
         copy_table(&src, &dst, API_KEYS)?;
         NONCES.copy(&src, &dst)?;
         dst.commit()?;
+        // The copy must hold every table the store holds: one added to the service but not to
+        // the copies above would otherwise vanish from backups, and from the live store at its
+        // next rewrite.
+        let names = |tx: &ReadTransaction| -> anyhow::Result<Vec<String>> {
+            let mut n: Vec<String> = tx.list_tables()?.map(|t| t.name().to_owned()).collect();
+            n.extend(tx.list_multimap_tables()?.map(|t| t.name().to_owned()));
+            n.sort();
+            Ok(n)
+        };
+        let copied = names(&copy.begin_read()?)?;
+        if let Some(missing) = names(&src)?.into_iter().find(|t| !copied.contains(t)) {
+            bail!("the store holds a table this version does not copy: {missing}");
+        }
         Ok(SnapshotInfo {
             audit_records: head.map_or(0, |h| h.next_seq),
             keys,
+            replaced_kept_at: None,
         })
     })();
     if made.is_err() {
@@ -147,20 +133,38 @@ fn store_state(tx: &ReadTransaction) -> anyhow::Result<StoreState> {
 /// store it replaces is kept beside it as `store.redb.replaced-<unix seconds>`.
 pub fn restore(data_dir: &Path, from: &Path, kek: &KekSource) -> anyhow::Result<SnapshotInfo> {
     let target = data_dir.join(DB_FILE);
-    // Opened (and so locked) until the snapshot is in place: no service opens the old store
-    // meanwhile, and one running now makes this fail.
-    let present_db =
-        if target.exists() {
-            Some(Database::open(&target).with_context(|| {
-                format!("opening {} (stop the service first)", target.display())
-            })?)
-        } else {
-            None
-        };
-    let present = match &present_db {
-        Some(db) => Some(store_state(&db.begin_read()?)?),
-        None => None,
-    };
+    private_dir(data_dir)?;
+    let existed = target.exists();
+    // Opened, or created empty, and so locked until the snapshot is in place: a service that
+    // starts meanwhile fails on the lock instead of running on a file the rename replaces, and
+    // one running now makes this fail.
+    let present_db = if existed {
+        Database::open(&target)
+    } else {
+        Database::create(&target)
+    }
+    .with_context(|| format!("opening {} (stop the service first)", target.display()))?;
+    let installed = install(data_dir, &present_db, existed, from, kek);
+    if installed.is_err() && !existed {
+        let _ = std::fs::remove_file(&target);
+    }
+    drop(present_db);
+    installed
+}
+
+/// `restore` with the target store held open (`present_db`; an empty placeholder unless
+/// `existed`).
+fn install(
+    data_dir: &Path,
+    present_db: &Database,
+    existed: bool,
+    from: &Path,
+    kek: &KekSource,
+) -> anyhow::Result<SnapshotInfo> {
+    let target = data_dir.join(DB_FILE);
+    // A store that was never initialised (no KEK salt: an empty placeholder, or one a killed
+    // restore left) holds nothing to protect.
+    let present = Some(store_state(&present_db.begin_read()?)?).filter(|p| p.salt.is_some());
     {
         let incoming_db = kms_store::redb::ReadOnlyDatabase::open(from)
             .with_context(|| format!("opening {}", from.display()))?;
@@ -194,7 +198,7 @@ pub fn restore(data_dir: &Path, from: &Path, kek: &KekSource) -> anyhow::Result<
     let staged = scratch.0.join(DB_FILE);
     std::fs::copy(from, &staged).with_context(|| format!("reading {}", from.display()))?;
     std::fs::File::open(&staged)?.sync_all()?;
-    let info = {
+    let mut info = {
         let store = Store::open(&scratch.0, kek, &mut rand_core::OsRng)
             .context("the snapshot does not open with this KEK")?;
         let records = crate::audit::verify(&store).context("the snapshot's audit log")?;
@@ -205,16 +209,32 @@ pub fn restore(data_dir: &Path, from: &Path, kek: &KekSource) -> anyhow::Result<
         SnapshotInfo {
             audit_records: records,
             keys,
+            replaced_kept_at: None,
         }
     };
-    if target.exists() {
+    if existed {
         let kept = data_dir.join(format!("{DB_FILE}.replaced-{}", crate::ledger::now()));
         std::fs::hard_link(&target, &kept).context("keeping the replaced store")?;
+        info.replaced_kept_at = Some(kept.display().to_string());
     }
     std::fs::rename(&staged, &target).context("installing the snapshot")?;
     std::fs::File::open(data_dir)?.sync_all()?;
-    drop(present_db);
     Ok(info)
+}
+
+/// Creates `dir` (and its parents) readable by its owner only, if missing.
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)?;
+    Ok(())
 }
 
 /// A scratch directory inside the data directory, removed however restore ends.
@@ -222,16 +242,7 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(data_dir: &Path) -> anyhow::Result<Self> {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(data_dir)?;
-        }
-        #[cfg(not(unix))]
-        std::fs::create_dir_all(data_dir)?;
+        private_dir(data_dir)?;
         let mut name = [0u8; 8];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut name);
         let dir = data_dir.join(format!(".restore-{}", hex::encode(name)));
@@ -268,49 +279,55 @@ pub const SECRETS_FREED: &str = "secrets_freed";
 /// At start-up (the service not yet serving, the store locked by `store`): if a retirement
 /// deleted a sealed secret since the last rewrite, copies the live rows into a new file and
 /// installs it in place of the store, so no page of the store file keeps a retired secret (the
-/// filesystem's own copies of the old file are beyond reach: see docs/0011). Returns the store
-/// to serve, reopened if it was rewritten, and whether it was.
-pub fn rewrite_if_freed(
-    store: Store,
-    data_dir: &Path,
-    kek: &KekSource,
-) -> anyhow::Result<(Store, bool)> {
+/// filesystem's own copies of the old file are beyond reach: see docs/0011). Whether it was
+/// rewritten; on an error the store is unchanged (still marked, so the next start tries again).
+pub fn rewrite_if_freed(store: &mut Store, data_dir: &Path) -> anyhow::Result<bool> {
     let freed = {
         let tx = store.db().begin_read()?;
         match tx.open_table(META) {
             Ok(t) => kms_store::redb::ReadableTable::get(&t, SECRETS_FREED)?.is_some(),
-            Err(TableError::TableDoesNotExist(_)) => false,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(false),
             Err(e) => return Err(e.into()),
         }
     };
     if !freed {
-        return Ok((store, false));
+        return Ok(false);
     }
     let mut name = [0u8; 8];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut name);
     let path = data_dir.join(format!(".rewrite-{}.redb", hex::encode(name)));
-    snapshot(store.db(), &path).context("rewriting the store")?;
-    let installed = (|| -> anyhow::Result<()> {
-        {
-            let copy = Database::open(&path)?;
-            let tx = copy.begin_write()?;
-            tx.open_table(META)?.remove(SECRETS_FREED)?;
-            tx.commit()?;
-        }
+    snapshot(store.db(), &path).context("copying the store")?;
+    // The copy stays open (and so locked) from here on: it becomes the store without a moment
+    // in which its file is unlocked under the store's name.
+    let copy = (|| -> anyhow::Result<Database> {
+        let copy = Database::open(&path)?;
+        let tx = copy.begin_write()?;
+        tx.open_table(META)?.remove(SECRETS_FREED)?;
+        tx.commit()?;
+        store
+            .opens(&copy)
+            .context("the copy does not open with the KEK")?;
         std::fs::File::open(&path)?.sync_all()?;
-        std::fs::rename(&path, data_dir.join(DB_FILE))?;
-        std::fs::File::open(data_dir)?.sync_all()?;
-        Ok(())
+        Ok(copy)
     })();
-    if installed.is_err() {
+    let copy = match copy {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+    };
+    if let Err(e) = std::fs::rename(&path, data_dir.join(DB_FILE)) {
+        drop(copy);
         let _ = std::fs::remove_file(&path);
+        return Err(e).context("installing the rewritten store");
     }
-    installed.context("installing the rewritten store")?;
-    // The old file's lock goes with it; the new file is locked again at once.
-    drop(store);
-    let store =
-        Store::open(data_dir, kek, &mut rand_core::OsRng).context("opening the rewritten store")?;
-    Ok((store, true))
+    // From the rename on the copy is the store: serve it even if the directory sync fails.
+    drop(store.swap_database(copy));
+    if let Err(e) = std::fs::File::open(data_dir).and_then(|d| d.sync_all()) {
+        tracing::warn!(error = %e, "the data directory was not synced after the rewrite");
+    }
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -385,7 +402,8 @@ mod tests {
             "redb keeps the freed page's bytes"
         );
 
-        let (store, rewritten) = rewrite_if_freed(store, &dir.path().join("data"), &kek).unwrap();
+        let mut store = store;
+        let rewritten = rewrite_if_freed(&mut store, &dir.path().join("data")).unwrap();
         assert!(rewritten);
         assert!(!file_holds(dir.path(), &values[7]));
         let tx = store.db().begin_read().unwrap();
@@ -403,7 +421,18 @@ mod tests {
             .is_none());
         drop((t, tx));
         // Nothing more to do at the next start.
-        let (_, again) = rewrite_if_freed(store, &dir.path().join("data"), &kek).unwrap();
+        let again = rewrite_if_freed(&mut store, &dir.path().join("data")).unwrap();
         assert!(!again);
+        // The store served is the installed file: what it writes is there after a reopen.
+        let tx = store.db().begin_write().unwrap();
+        tx.open_table(SECRETS)
+            .unwrap()
+            .insert(row(99).as_slice(), [9u8; 64].as_slice())
+            .unwrap();
+        tx.commit().unwrap();
+        drop(store);
+        let reopened = Store::open(&dir.path().join("data"), &kek, &mut rand_core::OsRng).unwrap();
+        let tx = reopened.db().begin_read().unwrap();
+        assert_eq!(tx.open_table(SECRETS).unwrap().iter().unwrap().count(), 40);
     }
 }

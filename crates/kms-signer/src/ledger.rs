@@ -191,7 +191,7 @@ fn run_batch(
     audit: &mut AuditLog,
     jobs: &[&Op],
 ) -> anyhow::Result<Vec<Result<(), ServiceError>>> {
-    let time = now();
+    let time = audit.clock(now());
     let tx = store.db().begin_write()?;
     let mut results = Vec::with_capacity(jobs.len());
     for op in jobs.iter().copied() {
@@ -282,8 +282,8 @@ fn apply(tx: &WriteTransaction, op: &Op, time: u64) -> Result<(), Fail> {
             Ok(())
         }
         Op::CreateApiKey { nonce, record, .. } => {
-            // The per-EOA cap is checked before the submit (a map scan, outside the writer);
-            // here only what must be atomic with the write: the id is new.
+            // The per-EOA cap is checked before the submit, creations one at a time (a map scan,
+            // outside the writer); here only what must be atomic with the write: the id is new.
             if read_api_key(tx, &record.id)?.is_some() {
                 return Err(Fail::Refuse(ServiceError::ApiKeyExists));
             }
@@ -374,7 +374,7 @@ mod tests {
     use super::*;
     use crate::apikeys::ApiKeyRecord;
 
-    fn ledger() -> (tempfile::TempDir, Ledger) {
+    fn store() -> (tempfile::TempDir, Arc<Store>) {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("kek");
         std::fs::write(&key, [7u8; 32]).unwrap();
@@ -386,6 +386,11 @@ mod tests {
             )
             .unwrap(),
         );
+        (dir, store)
+    }
+
+    fn ledger() -> (tempfile::TempDir, Ledger) {
+        let (dir, store) = store();
         let audit = AuditLog::open(&store).unwrap();
         (dir, Ledger::start(store, audit))
     }
@@ -427,6 +432,32 @@ mod tests {
             audit: entry(None),
         };
         assert_eq!(ledger.submit(again).await, Err(ServiceError::NonceReused));
+    }
+
+    /// A clock that stepped back cannot revive nonces: commits run at the last record's time at
+    /// least, so a deadline that time has passed is refused (its nonce may already be pruned).
+    #[tokio::test]
+    async fn a_clock_that_steps_back_does_not_reopen_passed_deadlines() {
+        let (_dir, store) = store();
+        // A commit made while the clock read 1000 s later than it does now.
+        let mut audit = AuditLog::open(&store).unwrap();
+        let tx = store.db().begin_write().unwrap();
+        audit.append(&tx, now() + 1000, entry(None)).unwrap();
+        tx.commit().unwrap();
+        let ledger = Ledger::start(store.clone(), AuditLog::open(&store).unwrap());
+        let within_wall_clock = Op::UseKey {
+            nonce: Some(nonce(1, now() + 60)),
+            audit: entry(None),
+        };
+        assert_eq!(
+            ledger.submit(within_wall_clock).await,
+            Err(ServiceError::Expired)
+        );
+        let beyond = Op::UseKey {
+            nonce: Some(nonce(2, now() + 2000)),
+            audit: entry(None),
+        };
+        assert_eq!(ledger.submit(beyond).await, Ok(()));
     }
 
     /// The stored record decides, not the caller's copy: a use that raced a revocation (its

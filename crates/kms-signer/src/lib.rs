@@ -30,12 +30,18 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         Some((cert, key)) => Some(tls::server_config(cert, key)?),
         None => None,
     };
-    let store = kms_store::Store::open(&cfg.data_dir, &cfg.kek, &mut rand_core::OsRng)
+    let mut store = kms_store::Store::open(&cfg.data_dir, &cfg.kek, &mut rand_core::OsRng)
         .context("opening the data directory")?;
     backup::sweep_leftovers(&cfg.data_dir);
-    let (store, rewritten) = backup::rewrite_if_freed(store, &cfg.data_dir, &cfg.kek)?;
-    if rewritten {
-        tracing::info!("store rewritten: no page of it keeps a retired version's sealed secret");
+    match backup::rewrite_if_freed(&mut store, &cfg.data_dir) {
+        Ok(true) => {
+            tracing::info!("store rewritten: no page of it keeps a retired version's sealed secret")
+        }
+        Ok(false) => {}
+        // A full disk must not stop the service: the rewrite is tried again at the next start.
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "store not rewritten; retired secrets may remain in freed pages")
+        }
     }
     let store = Arc::new(store);
     let ring = Arc::new(keyring::KeyRing::load(&store).context("loading keys")?);

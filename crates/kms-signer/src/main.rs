@@ -224,7 +224,12 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             if out.exists() {
                 anyhow::bail!("{} exists; a backup never overwrites a file", out.display());
             }
-            let info = match kms_signer::admin_socket::fetch_snapshot(&data_dir, &out).await? {
+            // Written as `<out>.partial` and linked to `out` only when complete, so a backup
+            // that was killed midway is never mistaken for one.
+            let mut partial = out.clone().into_os_string();
+            partial.push(".partial");
+            let partial = std::path::PathBuf::from(partial);
+            let info = match kms_signer::admin_socket::fetch_snapshot(&data_dir, &partial).await? {
                 Some(bytes) => {
                     serde_json::json!({ "out": out.display().to_string(), "bytes": bytes, "from": "running service" })
                 }
@@ -235,10 +240,13 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
                                 "opening the store (no service answered on its admin socket): {e}"
                             )
                         })?;
-                    let info = kms_signer::backup::snapshot(&db, &out)?;
+                    let info = kms_signer::backup::snapshot(&db, &partial)?;
                     serde_json::json!({ "out": out.display().to_string(), "audit_records": info.audit_records, "keys": info.keys, "from": "stopped store" })
                 }
             };
+            let linked = std::fs::hard_link(&partial, &out);
+            let _ = std::fs::remove_file(&partial);
+            linked.map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
             print_json(&info)
         }
         Command::Restore { dir, from } => {

@@ -4,7 +4,7 @@
 //! and retirement. Every refusal is audited here; the routes (`crate::api`) only parse and answer.
 
 use crate::api::AppState;
-use crate::apikeys::{ApiKeyRecord, Scope, MAX_KEYS_PER_EOA};
+use crate::apikeys::{ApiKey, ApiKeyRecord, Scope, MAX_KEYS_PER_EOA};
 use crate::audit::AuditEntry;
 use crate::error::{ApiError, ServiceError};
 use crate::keyring::{secret_aad, version_record, KeyEntry, KeyRecord, Usable, VersionState};
@@ -246,6 +246,7 @@ pub async fn create_api_key(
             "create_api_key given another request",
         ));
     };
+    let _one_at_a_time = s.api_keys.creation.lock().await;
     let refusal = if s.ring.record(&eoa).is_none() {
         Some(ServiceError::UnknownKey)
     } else if s.api_keys.live_count(&eoa, now()) >= MAX_KEYS_PER_EOA {
@@ -267,6 +268,8 @@ pub async fn create_api_key(
         sources: sources.clone(),
         token_hash: format!("{token_hash:#x}"),
     };
+    // Parsed before it is stored: nothing is written that could not be used.
+    let parsed = ApiKey::new(record.clone()).map_err(ServiceError::internal)?;
     let audit = AuditEntry::ok(&eoa, req.kind(), 0, format!("{digest:#x}"))
         .with_api_key(Some(record.id.clone()));
     s.ledger
@@ -276,9 +279,7 @@ pub async fn create_api_key(
             audit,
         })
         .await?;
-    s.api_keys
-        .put(record.clone())
-        .map_err(ServiceError::internal)?;
+    s.api_keys.insert(parsed);
     Ok(record)
 }
 

@@ -251,7 +251,7 @@ fn an_eoa_holds_a_bounded_number_of_live_api_keys() {
     let (_d, _s, http, mut op) = started();
     let create = format!("/v1/keys/{}/api-keys", op.eoa());
     let mut first = String::new();
-    for i in 0..32 {
+    for i in 0..26 {
         let (status, r) = http.post(
             &create,
             &op.create_api_key_body(&i.to_string(), "sign", 0, ""),
@@ -261,6 +261,29 @@ fn an_eoa_holds_a_bounded_number_of_live_api_keys() {
             first = r["id"].as_str().unwrap().to_owned();
         }
     }
+    // Twelve creations at once for the last six places: exactly six get one.
+    let bodies: Vec<_> = (26..38)
+        .map(|i| op.create_api_key_body(&i.to_string(), "sign", 0, ""))
+        .collect();
+    let statuses: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let runs: Vec<_> = bodies
+            .iter()
+            .map(|b| {
+                let (http, create) = (&http, &create);
+                scope.spawn(move || {
+                    let (status, r) = http.post(create, b);
+                    (status, code(&r).to_owned())
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let made = statuses.iter().filter(|(s, _)| *s == 201).count();
+    let capped = statuses
+        .iter()
+        .filter(|(s, c)| *s == 409 && c == "too_many_api_keys")
+        .count();
+    assert_eq!((made, capped), (6, 6), "{statuses:?}");
     let (status, r) = http.post(&create, &op.create_api_key_body("33", "sign", 0, ""));
     assert_eq!((status, code(&r)), (409, "too_many_api_keys"));
     // Another EOA is not affected.
@@ -310,4 +333,72 @@ fn a_token_hash_registered_first_by_someone_else_takes_nothing() {
     // The same token also opens the copy under the other EOA, whose key it then signs with:
     // the token holder is the operator, who can only sign with that key what it could anyway.
     assert_eq!(sign(mallory.eoa()).0, 200);
+}
+
+#[test]
+fn the_registration_scope_signs_registrations_and_nothing_else() {
+    let (dir, s, http, mut op) = started();
+    let eoa = op.eoa();
+    let registry = alloy_primitives::Address::repeat_byte(0x42);
+    let (reg_id, reg_token) = op.api_key(&http, "registration", "");
+    let (_, sign_token) = op.api_key(&http, "sign", "");
+
+    // RegistryCoordinator's message: the API key's answer is the EOA-signed one (BLS signing is
+    // deterministic).
+    let path = format!("/v1/keys/{eoa}/registration");
+    let (status, by_eoa) = http.post(&path, &op.registration_body(registry, 31337));
+    assert_eq!(status, 200, "{by_eoa}");
+    let token_body = json!({ "registry": registry.to_string(), "chain_id": 31337 });
+    let (status, by_key) = http.post_bearer(&path, &reg_token, &token_body);
+    assert_eq!(status, 200, "{by_key}");
+    assert_eq!(by_key, by_eoa);
+    // KeyRegistrar's message too.
+    let kr = json!({
+        "avs": alloy_primitives::Address::repeat_byte(0x07).to_string(),
+        "chain_id": 31337,
+        "operator_set_id": 3,
+        "registrar": alloy_primitives::Address::repeat_byte(0x09).to_string(),
+    });
+    let kr_path = format!("/v1/keys/{eoa}/key-registration");
+    let (status, r) = http.post_bearer(&kr_path, &reg_token, &kr);
+    assert_eq!(status, 200, "{r}");
+    assert!(r["keyData"].as_str().unwrap().starts_with("0x"));
+    verify_signature(
+        &r["digest"]
+            .as_str()
+            .unwrap()
+            .parse::<alloy_primitives::B256>()
+            .unwrap()
+            .0,
+        &g1(&r["signature"]),
+        &g1(&by_eoa["pubkeyRegistrationParams"]["pubkeyG1"]),
+        &g2(&by_eoa["pubkeyRegistrationParams"]["pubkeyG2"]),
+    )
+    .unwrap();
+
+    // Each scope opens its own routes only.
+    let (status, r) = http.post_bearer(&path, &sign_token, &token_body);
+    assert_eq!((status, code(&r)), (403, "scope_denied"));
+    let (status, r) = http.post_bearer(&kr_path, &sign_token, &kr);
+    assert_eq!((status, code(&r)), (403, "scope_denied"));
+    let (status, r) = http.post_bearer(&format!("/v1/keys/{eoa}/sign"), &reg_token, &sign_body());
+    assert_eq!((status, code(&r)), (403, "scope_denied"));
+    // A token body with an EOA's credential fields is not a token body.
+    let (status, r) = http.post_bearer(
+        &path,
+        &reg_token,
+        &json!({ "registry": registry.to_string(), "chain_id": 31337, "nonce": 1 }),
+    );
+    assert_eq!((status, code(&r)), (400, "bad_json"));
+
+    s.stop();
+    assert_eq!(
+        audit_ops_of_api_key(dir.path(), &reg_id),
+        [
+            "CreateApiKey:ok",
+            "PubkeyRegistration:ok",
+            "KeyRegistration:ok",
+            "SignHash:scope_denied"
+        ]
+    );
 }

@@ -74,6 +74,10 @@ fn a_backup_under_load_restores_the_same_keys_and_continues_the_audit_chain() {
     let (ok, stdout, stderr) = run(&["backup", "--out", snap_arg], dir.path());
     assert!(ok, "{stderr}");
     assert!(stdout.contains("running service"), "{stdout}");
+    assert!(
+        !dir.path().join("snap.redb.partial").exists(),
+        "the partial file is gone once the backup is complete"
+    );
     while signed.load(Ordering::Relaxed) < 60 {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }

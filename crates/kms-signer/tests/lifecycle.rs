@@ -35,7 +35,8 @@ fn rotation_keeps_the_old_version_for_its_grace_then_retires_it_and_survives_res
     assert_eq!(rotated["versions"][0]["state"], "grace");
 
     // Active is now v2 (a different key); v1 is still usable by number.
-    let (_, v2_sig) = http.post(&sign_url, &op.sign_body(HASH, 0));
+    let spent = op.sign_body(HASH, 0);
+    let (_, v2_sig) = http.post(&sign_url, &spent);
     assert_eq!(v2_sig["key_version"], 2);
     assert_ne!(v2_sig["signature"], v1_sig["signature"]);
     let (status, again_v1) = http.post(&sign_url, &op.sign_body(HASH, 1));
@@ -63,6 +64,9 @@ fn rotation_keeps_the_old_version_for_its_grace_then_retires_it_and_survives_res
     // signatures (BLS signing is deterministic).
     let s = Signer::start(dir.path(), &["--rotation-grace-secs", "3"]);
     let http = Http::new(&s.url);
+    // The rewritten store still knows the spent nonces.
+    let (status, r) = http.post(&sign_url, &spent);
+    assert_eq!((status, code(&r)), (409, "nonce_reused"));
     let (_, after) = http.post(&sign_url, &op.sign_body(HASH, 0));
     assert_eq!(after["signature"], v2_sig["signature"]);
     let (status, _) = http.post(&sign_url, &op.sign_body(HASH, 1));

@@ -75,9 +75,17 @@ fn open_database(dir: &Path) -> Result<Database> {
             .create(dir)
             .map_err(io)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
-        let db = Database::create(dir.join(DB_FILE))?;
-        std::fs::set_permissions(dir.join(DB_FILE), std::fs::Permissions::from_mode(0o600))
-            .map_err(io)?;
+        // The store file itself is never a symlink: one would let whoever placed it choose
+        // where sealed secrets are written (and which file's mode is tightened).
+        let file = dir.join(DB_FILE);
+        if std::fs::symlink_metadata(&file).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Database(format!(
+                "{} is a symbolic link; the store must be a regular file",
+                file.display()
+            )));
+        }
+        let db = Database::create(&file)?;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
         Ok(db)
     }
     #[cfg(not(unix))]
@@ -177,6 +185,27 @@ impl Store {
             .map_err(|e| Error::Database(e.to_string()))
     }
 
+    /// Whether this store's KEK opens `db`'s check value (a copy of this store opens; another
+    /// store, or an uninitialised file, does not).
+    pub fn opens(&self, db: &Database) -> Result<()> {
+        let sealed = Self::read_meta_in(db, CHECK_KEY)?.ok_or(Error::WrongKek)?;
+        let value = self
+            .kek
+            .open(CHECK_AAD, &sealed)
+            .map_err(|_| Error::WrongKek)?;
+        if value.as_slice() != CHECK_VALUE {
+            return Err(Error::WrongKek);
+        }
+        Ok(())
+    }
+
+    /// Serves `db` from now on instead of the present database, which is returned (to be
+    /// dropped, releasing its file). For a copy of this store already checked with
+    /// [`Store::opens`] and installed under the store's file name.
+    pub fn swap_database(&mut self, db: Database) -> Database {
+        std::mem::replace(&mut self.db, db)
+    }
+
     /// The KEK, for sealing and opening the service's secret records.
     pub fn kek(&self) -> &Kek {
         &self.kek
@@ -188,6 +217,26 @@ mod tests {
     use super::*;
     use rand_chacha::rand_core::SeedableRng;
     use rand_chacha::ChaCha20Rng;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_store_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let elsewhere = dir.path().join("elsewhere.redb");
+        std::os::unix::fs::symlink(&elsewhere, data.join(DB_FILE)).unwrap();
+        let key = dir.path().join("kek");
+        std::fs::write(&key, [5u8; 32]).unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let opened = Store::open(&data, &KekSource::KeyFile(key), &mut rng);
+        assert!(
+            matches!(&opened, Err(Error::Database(m)) if m.contains("symbolic link")),
+            "{:?}",
+            opened.err()
+        );
+        assert!(!elsewhere.exists(), "nothing written through the link");
+    }
 
     #[test]
     fn reopening_needs_the_same_passphrase() {

@@ -26,12 +26,6 @@ impl NonceTable {
         }
     }
 
-    /// The two tables' names (a snapshot checks it knows every table of a store).
-    pub fn table_names(&self) -> [&str; 2] {
-        use redb::TableHandle;
-        [self.nonces.name(), self.expiry.name()]
-    }
-
     /// Creates both tables if missing (so later reads find them).
     pub fn create(&self, tx: &WriteTransaction) -> Result<()> {
         tx.open_table(self.nonces)?;
