@@ -334,9 +334,12 @@ impl NodeStore {
         let tx = self.store.db().begin_write()?;
         let mut fresh = Vec::with_capacity(batch.len());
         {
+            // A deadline not after the latest one pruned may belong to a forgotten nonce (a
+            // clock stepped forward and back): never fresh (`NonceTable::floor`).
+            let floor = NONCES.floor(&tx)?;
             for j in batch {
                 // A nonce seen earlier in the batch is in the table already.
-                fresh.push(NONCES.consume(&tx, &j.key, j.deadline)?);
+                fresh.push(j.deadline > floor && NONCES.consume(&tx, &j.key, j.deadline)?);
             }
             // Bounded work per request; the table stays bounded by the validity window.
             let now = batch.iter().map(|j| j.now).max().unwrap_or(0);

@@ -245,9 +245,10 @@ impl ApiKey {
 #[derive(Default)]
 pub struct ApiKeys {
     map: RwLock<HashMap<String, Arc<ApiKey>>>,
-    /// Held by a creation from its cap check until its record is in the map, so concurrent
-    /// creations cannot all pass the per-EOA cap (creations are rare; one at a time is enough).
-    pub creation: tokio::sync::Mutex<()>,
+    /// Per EOA, held by a creation from its cap check until its record is in the map, so
+    /// concurrent creations cannot all pass the per-EOA cap, and one EOA's creations never wait
+    /// for another's.
+    creations: std::sync::Mutex<HashMap<Address, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ApiKeys {
@@ -277,6 +278,16 @@ impl ApiKeys {
     pub fn put(&self, record: ApiKeyRecord) -> Result<(), String> {
         self.insert(ApiKey::new(record)?);
         Ok(())
+    }
+
+    /// The lock a creation for `eoa` holds (only EOAs with an operator key get one, so the map is
+    /// bounded by the operators).
+    pub fn creation_lock(&self, eoa: &Address) -> Arc<tokio::sync::Mutex<()>> {
+        match self.creations.lock() {
+            Ok(mut m) => m.entry(*eoa).or_default().clone(),
+            // A poisoned map: a fresh lock still serializes nothing wrongly for this caller.
+            Err(_) => Arc::default(),
+        }
     }
 
     /// Adds or replaces a parsed key.

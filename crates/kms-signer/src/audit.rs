@@ -144,36 +144,20 @@ pub(crate) fn read_head(tx: &ReadTransaction) -> anyhow::Result<Option<Head>> {
 pub struct AuditLog {
     key: kms_crypto::Secret<[u8; 32]>,
     head: Head,
-    /// The last record's time: commits never go back before it (see [`AuditLog::clock`]).
-    last_time: u64,
 }
 
 impl AuditLog {
     /// Loads the head from the store.
     pub fn open(store: &Store) -> anyhow::Result<Self> {
         let key = store.kek().derive(KEY_LABEL);
-        let tx = store.db().begin_read()?;
-        let head = read_head(&tx)?;
-        let last_time = match head.as_ref().and_then(|h| h.next_seq.checked_sub(1)) {
-            Some(seq) => stored_record(&tx, seq)?.map_or(0, |s| s.record.time),
-            None => 0,
-        };
+        let head = read_head(&store.db().begin_read()?)?;
         Ok(Self {
             key,
             head: head.unwrap_or(Head {
                 next_seq: 0,
                 mac: [0u8; 32],
             }),
-            last_time,
         })
-    }
-
-    /// The time a commit runs at: the wall clock, but never before the last record. So the
-    /// nonce table, which forgets a nonce once the commit time passes its deadline, cannot be
-    /// made to forget one by a clock that steps forward and back: after the step back, commits
-    /// still run at the later time and refuse every deadline it passed.
-    pub fn clock(&self, wall: u64) -> u64 {
-        wall.max(self.last_time)
     }
 
     /// The current head (for rollback when a batch fails to commit).
@@ -215,7 +199,6 @@ impl AuditLog {
             next_seq: self.head.next_seq + 1,
             mac: m,
         };
-        self.last_time = self.last_time.max(time);
         tx.open_table(META)?
             .insert(HEAD_KEY, encode_head(&self.head).as_slice())?;
         Ok(())

@@ -134,6 +134,12 @@ fn store_state(tx: &ReadTransaction) -> anyhow::Result<StoreState> {
 pub fn restore(data_dir: &Path, from: &Path, kek: &KekSource) -> anyhow::Result<SnapshotInfo> {
     let target = data_dir.join(DB_FILE);
     private_dir(data_dir)?;
+    if std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink()) {
+        bail!(
+            "{} is a symbolic link; the store must be a regular file",
+            target.display()
+        );
+    }
     let existed = target.exists();
     // Opened, or created empty, and so locked until the snapshot is in place: a service that
     // starts meanwhile fails on the lock instead of running on a file the rename replaces, and
@@ -144,7 +150,14 @@ pub fn restore(data_dir: &Path, from: &Path, kek: &KekSource) -> anyhow::Result<
         Database::create(&target)
     }
     .with_context(|| format!("opening {} (stop the service first)", target.display()))?;
-    let installed = install(data_dir, &present_db, existed, from, kek);
+    if !existed {
+        // Marked, so that if this restore is killed no service starts afresh on the placeholder.
+        let tx = present_db.begin_write()?;
+        tx.open_table(META)?
+            .insert(kms_store::RESTORE_MARK, [1u8].as_slice())?;
+        tx.commit()?;
+    }
+    let installed = install(data_dir, &present_db, from, kek);
     if installed.is_err() && !existed {
         let _ = std::fs::remove_file(&target);
     }
@@ -152,12 +165,10 @@ pub fn restore(data_dir: &Path, from: &Path, kek: &KekSource) -> anyhow::Result<
     installed
 }
 
-/// `restore` with the target store held open (`present_db`; an empty placeholder unless
-/// `existed`).
+/// `restore` with the target store held open (`present_db`, perhaps an empty placeholder).
 fn install(
     data_dir: &Path,
     present_db: &Database,
-    existed: bool,
     from: &Path,
     kek: &KekSource,
 ) -> anyhow::Result<SnapshotInfo> {
@@ -212,7 +223,7 @@ fn install(
             replaced_kept_at: None,
         }
     };
-    if existed {
+    if present.is_some() {
         let kept = data_dir.join(format!("{DB_FILE}.replaced-{}", crate::ledger::now()));
         std::fs::hard_link(&target, &kept).context("keeping the replaced store")?;
         info.replaced_kept_at = Some(kept.display().to_string());
@@ -257,14 +268,20 @@ impl Drop for Scratch {
     }
 }
 
-/// Removes snapshot copies a killed service left in the data directory (they hold sealed
-/// secrets of versions that may since have been retired).
+/// Removes the copies a killed service, backup, rewrite or restore left in the data directory
+/// (they hold sealed secrets of versions that may since have been retired).
 pub fn sweep_leftovers(data_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(data_dir) else {
         return;
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
+        // A killed restore's scratch directory (a full copy of a snapshot). Safe to remove: the
+        // caller holds the store's lock, which a running restore would hold.
+        if name.starts_with(".restore-") {
+            let _ = std::fs::remove_dir_all(e.path());
+            continue;
+        }
         let ours = name.starts_with(".backup-") || name.starts_with(".rewrite-");
         if ours && name.ends_with(".redb") {
             let _ = std::fs::remove_file(e.path());

@@ -246,15 +246,14 @@ pub async fn create_api_key(
             "create_api_key given another request",
         ));
     };
-    let _one_at_a_time = s.api_keys.creation.lock().await;
-    let refusal = if s.ring.record(&eoa).is_none() {
-        Some(ServiceError::UnknownKey)
-    } else if s.api_keys.live_count(&eoa, now()) >= MAX_KEYS_PER_EOA {
-        Some(ServiceError::TooManyApiKeys)
-    } else {
-        None
-    };
-    if let Some(e) = refusal {
+    if s.ring.record(&eoa).is_none() {
+        let e = ServiceError::UnknownKey;
+        return Err(refuse(s, &eoa, req, Some(digest), 0, e).await);
+    }
+    let lock = s.api_keys.creation_lock(&eoa);
+    let _one_at_a_time = lock.lock().await;
+    if s.api_keys.live_count(&eoa, now()) >= MAX_KEYS_PER_EOA {
+        let e = ServiceError::TooManyApiKeys;
         return Err(refuse(s, &eoa, req, Some(digest), 0, e).await);
     }
     let record = ApiKeyRecord {

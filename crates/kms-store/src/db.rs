@@ -41,6 +41,11 @@ pub fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
     Ok(n)
 }
 
+/// A META key a restore sets in the empty store it creates (and holds locked) while it installs
+/// a snapshot: a store that still carries it is the placeholder of a restore that was killed, and
+/// does not open, so no service starts afresh on it in place of the restored keys.
+pub const RESTORE_MARK: &str = "restore_in_progress";
+
 /// File name of the database inside a data directory.
 pub const DB_FILE: &str = "store.redb";
 
@@ -103,6 +108,7 @@ impl Store {
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Self> {
         let db = open_database(dir)?;
+        Self::refuse_unfinished_restore(&db)?;
         let salt = Self::salt(&db, rng)?;
         let kek = match source {
             KekSource::KeyFile(path) => Kek::from_key_file_content(&read_file(path)?)?,
@@ -125,7 +131,19 @@ impl Store {
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Self> {
         let db = open_database(dir)?;
+        Self::refuse_unfinished_restore(&db)?;
         Self::unlock(db, kek, rng)
+    }
+
+    fn refuse_unfinished_restore(db: &Database) -> Result<()> {
+        if Self::read_meta_in(db, RESTORE_MARK)?.is_some() {
+            return Err(Error::Database(
+                "a restore into this data directory did not finish: run it again (or remove the \
+                 empty store.redb it left)"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     fn salt(db: &Database, rng: &mut (impl RngCore + CryptoRng)) -> Result<[u8; 16]> {
@@ -217,6 +235,31 @@ mod tests {
     use super::*;
     use rand_chacha::rand_core::SeedableRng;
     use rand_chacha::ChaCha20Rng;
+
+    #[test]
+    fn a_killed_restores_placeholder_does_not_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        {
+            let db = Database::create(data.join(DB_FILE)).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert(RESTORE_MARK, [1u8].as_slice())
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let key = dir.path().join("kek");
+        std::fs::write(&key, [5u8; 32]).unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(6);
+        let opened = Store::open(&data, &KekSource::KeyFile(key), &mut rng);
+        assert!(
+            matches!(&opened, Err(Error::Database(m)) if m.contains("restore")),
+            "{:?}",
+            opened.err()
+        );
+    }
 
     #[cfg(unix)]
     #[test]

@@ -10,7 +10,7 @@ pub mod group;
 mod kek;
 pub mod nonces;
 
-pub use db::{copy_table, Store, DB_FILE, META};
+pub use db::{copy_table, Store, DB_FILE, META, RESTORE_MARK};
 pub use error::{Error, Result};
 pub use kek::{Kek, KekSource};
 pub use redb;

@@ -10,6 +10,9 @@
 use crate::Result;
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
+/// The `nonces` table's row for [`NonceTable::floor`] (no nonce key is empty).
+const FLOOR_KEY: &[u8] = b"";
+
 /// Two redb tables: `key -> deadline`, and `deadline ‖ key -> ()` in expiry order.
 #[derive(Clone, Copy)]
 pub struct NonceTable {
@@ -56,6 +59,17 @@ impl NonceTable {
         Ok(())
     }
 
+    /// The latest deadline pruned so far. A request whose deadline is not after it may have had
+    /// its nonce forgotten, so it must be refused however the clock reads now: a clock stepped
+    /// forward prunes nonces early, and once stepped back would otherwise accept them again.
+    /// Honest requests are refused for at most their validity window after such a step.
+    pub fn floor(&self, tx: &WriteTransaction) -> Result<u64> {
+        Ok(tx
+            .open_table(self.nonces)?
+            .get(FLOOR_KEY)?
+            .map_or(0, |v| v.value()))
+    }
+
     /// Records `key` until `deadline`; false (and nothing written) if it was already used.
     pub fn consume(&self, tx: &WriteTransaction, key: &[u8], deadline: u64) -> Result<bool> {
         let mut nonces = tx.open_table(self.nonces)?;
@@ -86,6 +100,18 @@ impl NonceTable {
                 nonces.remove(key)?;
             }
         }
+        // In deadline order, so the last one pruned carries the latest deadline.
+        let latest = expired
+            .last()
+            .and_then(|k| k.get(..8))
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes);
+        if let Some(latest) = latest {
+            let floor = nonces.get(FLOOR_KEY)?.map_or(0, |v| v.value());
+            if latest > floor {
+                nonces.insert(FLOOR_KEY, latest)?;
+            }
+        }
         Ok(expired.len())
     }
 }
@@ -96,6 +122,24 @@ mod tests {
     use redb::Database;
 
     const TABLE: NonceTable = NonceTable::new("t_nonces", "t_expiry");
+
+    #[test]
+    fn the_floor_is_the_latest_deadline_pruned() {
+        let (_d, db) = db();
+        let tx = db.begin_write().unwrap();
+        TABLE.create(&tx).unwrap();
+        assert_eq!(TABLE.floor(&tx).unwrap(), 0);
+        assert!(TABLE.consume(&tx, b"a", 100).unwrap());
+        assert!(TABLE.consume(&tx, b"b", 200).unwrap());
+        // A clock far ahead prunes both; the floor remembers the later deadline.
+        assert_eq!(TABLE.prune(&tx, 10_000, 10).unwrap(), 2);
+        assert_eq!(TABLE.floor(&tx).unwrap(), 200);
+        assert!(!TABLE.is_used(&tx, b"b").unwrap());
+        // It never goes down, and the floor row is not a nonce a prune would remove.
+        assert!(TABLE.consume(&tx, b"c", 150).unwrap());
+        assert_eq!(TABLE.prune(&tx, 10_000, 10).unwrap(), 1);
+        assert_eq!(TABLE.floor(&tx).unwrap(), 200);
+    }
 
     fn db() -> (tempfile::TempDir, Database) {
         let dir = tempfile::tempdir().unwrap();
