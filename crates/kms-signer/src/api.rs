@@ -377,8 +377,10 @@ async fn sign(
                 choice: KeyChoice::Version(body.key_version),
                 eoa,
             };
-            let (_, v, sk) = use_key_with_token(&s, use_).await?;
-            Ok(Json(sign_answer(&s, started, v, &sk, &message_hash)))
+            let answer =
+                use_key_with_token(&s, use_, |v, sk| sign_answer(v, sk, &message_hash)).await?;
+            observe_signing(&s, started);
+            Ok(Json(answer))
         }
     }
 }
@@ -395,21 +397,31 @@ async fn sign_with_eoa(
         key_version: b.key_version,
         fresh: b.fresh(),
     };
-    let (v, sk) = use_key(s, &eoa, &req, b.key_version, b.signature()).await?;
-    Ok(Json(sign_answer(s, started, v, &sk, &message_hash)))
+    let answer = use_key(s, &eoa, &req, b.key_version, b.signature(), |v, sk| {
+        sign_answer(v, sk, &message_hash)
+    })
+    .await?;
+    observe_signing(s, started);
+    Ok(Json(answer))
 }
 
-fn sign_answer(
-    s: &AppState,
-    started: Instant,
-    v: u32,
-    sk: &SecretKey,
-    message_hash: &B256,
-) -> SignAnswer {
-    let (point, sig) = sk.sign_hash(&message_hash.0);
+fn scalar_mul_answer(v: u32, sk: &SecretKey, point: &G1Point) -> ScalarMulAnswer {
+    ScalarMulAnswer {
+        g1: g1_json(&sk.public_g1()),
+        g2: g2_json(&sk.public_g2()),
+        key_version: Some(v),
+        signature: g1_json(&sk.sign_point(point)),
+    }
+}
+
+fn observe_signing(s: &AppState, started: Instant) {
     s.metrics
         .signing_seconds
         .observe(started.elapsed().as_secs_f64());
+}
+
+fn sign_answer(v: u32, sk: &SecretKey, message_hash: &B256) -> SignAnswer {
+    let (point, sig) = sk.sign_hash(&message_hash.0);
     SignAnswer {
         g1: g1_json(&sk.public_g1()),
         g2: g2_json(&sk.public_g2()),
@@ -439,17 +451,12 @@ async fn scalar_mul_inner(
         key_version,
         fresh,
     };
-    let (v, sk) = use_key(s, &eoa, &req, key_version, signature).await?;
-    let sig = sk.sign_point(&point);
-    s.metrics
-        .signing_seconds
-        .observe(started.elapsed().as_secs_f64());
-    Ok(ScalarMulAnswer {
-        g1: g1_json(&sk.public_g1()),
-        g2: g2_json(&sk.public_g2()),
-        key_version: Some(v),
-        signature: g1_json(&sig),
+    let answer = use_key(s, &eoa, &req, key_version, signature, |v, sk| {
+        scalar_mul_answer(v, sk, &point)
     })
+    .await?;
+    observe_signing(s, started);
+    Ok(answer)
 }
 
 async fn scalar_mul(
@@ -476,17 +483,10 @@ async fn scalar_mul(
                 choice: KeyChoice::Version(body.key_version),
                 eoa,
             };
-            let (_, v, sk) = use_key_with_token(&s, use_).await?;
-            let sig = sk.sign_point(&point);
-            s.metrics
-                .signing_seconds
-                .observe(started.elapsed().as_secs_f64());
-            return Ok(Json(ScalarMulAnswer {
-                g1: g1_json(&sk.public_g1()),
-                g2: g2_json(&sk.public_g2()),
-                key_version: Some(v),
-                signature: g1_json(&sig),
-            }));
+            let answer =
+                use_key_with_token(&s, use_, |v, sk| scalar_mul_answer(v, sk, &point)).await?;
+            observe_signing(&s, started);
+            return Ok(Json(answer));
         }
     };
     scalar_mul_inner(
@@ -513,7 +513,8 @@ async fn registration_key(
 ) -> Result<(u32, Arc<SecretKey>), ApiError> {
     match auth {
         RegistrationAuth::Eoa { signature } => {
-            Ok(use_key(s, &req.operator(), &req, key_version, &signature).await?)
+            let key = |v, sk: &Arc<SecretKey>| (v, sk.clone());
+            Ok(use_key(s, &req.operator(), &req, key_version, &signature, key).await?)
         }
         RegistrationAuth::Token { token, source } => {
             let use_ = TokenUse {
@@ -525,8 +526,7 @@ async fn registration_key(
                 choice: KeyChoice::Version(key_version),
                 eoa: req.operator(),
             };
-            let (_, v, sk) = use_key_with_token(s, use_).await?;
-            Ok((v, sk))
+            Ok(use_key_with_token(s, use_, |v, sk| (v, sk.clone())).await?)
         }
     }
 }

@@ -279,7 +279,7 @@ async fn sign_generic(
     })?;
     let token = bearer(&req)?;
     let owner = owner_of(&s, &name)?;
-    let (_, _, sk) = use_key_with_token(
+    let (_, sig) = use_key_with_token(
         &s,
         TokenUse {
             token: &token,
@@ -290,10 +290,10 @@ async fn sign_generic(
             choice: KeyChoice::G1(name),
             eoa: owner,
         },
+        |_, sk| sk.sign_hash(&data),
     )
     .await
     .map_err(status)?;
-    let (_, sig) = sk.sign_hash(&data);
     s.metrics
         .signing_seconds
         .observe(started.elapsed().as_secs_f64());
@@ -327,7 +327,7 @@ async fn sign_g1(
     })?;
     let token = bearer(&req)?;
     let owner = owner_of(&s, &name)?;
-    let (_, _, sk) = use_key_with_token(
+    let sig = use_key_with_token(
         &s,
         TokenUse {
             token: &token,
@@ -338,10 +338,10 @@ async fn sign_g1(
             choice: KeyChoice::G1(name),
             eoa: owner,
         },
+        |_, sk| sk.sign_point(&point),
     )
     .await
     .map_err(status)?;
-    let sig = sk.sign_point(&point);
     s.metrics
         .signing_seconds
         .observe(started.elapsed().as_secs_f64());

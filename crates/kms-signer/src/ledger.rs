@@ -1,19 +1,18 @@
-//! The single writer: every state change, nonce use and audit record goes through one group
-//! commit (`kms_store::group`) that puts whatever is waiting into one redb transaction. A request
-//! gets its answer only after its batch is durable, so nothing acknowledged is lost on a crash,
-//! and checks ("nonce unused", "no key yet") run inside the same transaction as the writes they
-//! guard.
+//! The single writer: every state change, nonce use and audit record goes through one thread
+//! that puts whatever is waiting into one redb transaction (group commit). A request gets its
+//! answer only after its batch is durable, so nothing acknowledged is lost on a crash, and checks
+//! ("nonce unused", "no key yet") run inside the same transaction as the writes they guard.
 
 use crate::apikeys::{ApiKeyRecord, API_KEYS};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::error::ServiceError;
 use crate::keyring::{secret_row, KeyRecord, KEYS, SECRETS};
 use alloy_primitives::Address;
-use kms_store::group::GroupCommit;
 use kms_store::nonces::NonceTable;
 use kms_store::redb::{ReadableTable, WriteTransaction};
 use kms_store::Store;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc};
+use tokio::sync::oneshot;
 
 /// eoa (20) || nonce (8) -> deadline, and the same in expiry order (`kms_store::nonces`).
 pub(crate) const NONCES: NonceTable = NonceTable::new("nonces", "nonce_expiry");
@@ -117,59 +116,159 @@ pub enum Op {
     },
 }
 
-/// The writer: every change goes through one group commit (`kms_store::group`).
+/// The writer: one thread that takes whatever requests are waiting, applies them in one
+/// transaction and answers each. A request costs its caller one channel send and one wake-up;
+/// the thread's own wake-ups are one per batch, and none while it is busy committing.
 #[derive(Clone)]
 pub struct Ledger {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    store: Arc<Store>,
-    /// The audit chain's head moves with each commit (held only by the committing caller).
-    audit: Mutex<AuditLog>,
-    group: GroupCommit<Op, Result<(), ServiceError>>,
+/// What runs on the writer's thread once an op is durable, before it is answered.
+pub type AfterCommit = Box<dyn FnOnce() + Send>;
+
+struct Job {
+    op: Op,
+    then: Option<AfterCommit>,
+    answer: oneshot::Sender<Result<(), ServiceError>>,
 }
+
+/// Its last holder stops the thread and waits for it, so the store is released when the last
+/// `Ledger` is dropped (a restart in the same process can open it again at once).
+struct Inner {
+    queue: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The most requests one transaction takes (a bound on a batch's latency, not a tuning knob).
+const MAX_BATCH: usize = 512;
 
 pub use kms_api::time::unix_now as now;
 
 impl Ledger {
-    /// The writer over `store`, appending to `audit` (no thread of its own: callers commit).
+    /// The writer over `store`, appending to `audit`, on a thread of its own.
     pub fn start(store: Arc<Store>, audit: AuditLog) -> Self {
+        let (queue, jobs) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("ledger".into())
+            .spawn(move || writer(&store, audit, &jobs));
+        let (queue, thread) = match thread {
+            Ok(t) => (Some(queue), Some(t)),
+            // Every submit then answers an internal error; nothing is written unrecorded.
+            Err(e) => {
+                tracing::error!(error = %e, "could not start the ledger thread");
+                (None, None)
+            }
+        };
         Self {
-            inner: Arc::new(Inner {
-                store,
-                audit: Mutex::new(audit),
-                group: GroupCommit::default(),
-            }),
+            inner: Arc::new(Inner { queue, thread }),
         }
     }
 
     /// Applies `op` and waits until it is durable.
     pub async fn submit(&self, op: Op) -> Result<(), ServiceError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.group.run(op, |batch| inner.commit(batch)))
-            .await
-            .map_err(ServiceError::internal)?
-            .map_err(|e| {
-                ServiceError::internal(format!("ledger batch failed, nothing written: {e}"))
-            })?
+        self.queue(op, None).await
+    }
+
+    /// Applies `op` and, once it is durable, runs `then` (the in-memory side of the change) on
+    /// the writer's thread before answering. `then` runs even if the caller stopped waiting (a
+    /// client that hung up), so memory never lags a committed change, and before the next
+    /// batch.
+    pub async fn submit_then(
+        &self,
+        op: Op,
+        then: impl FnOnce() + Send + 'static,
+    ) -> Result<(), ServiceError> {
+        self.queue(op, Some(Box::new(then))).await
+    }
+
+    /// Queues `op` at once; the returned [`Commit`] answers when it is durable. Lets a caller
+    /// overlap its own work (the signature) with the commit's fsync, releasing nothing before
+    /// the answer.
+    pub fn enqueue(&self, op: Op) -> Result<Commit, ServiceError> {
+        self.send(op, None)
+    }
+
+    async fn queue(&self, op: Op, then: Option<AfterCommit>) -> Result<(), ServiceError> {
+        self.send(op, then)?.durable().await
+    }
+
+    fn send(&self, op: Op, then: Option<AfterCommit>) -> Result<Commit, ServiceError> {
+        let (answer, answered) = oneshot::channel();
+        self.inner
+            .queue
+            .as_ref()
+            .ok_or_else(|| ServiceError::internal("the ledger thread is not running"))?
+            .send(Job { op, then, answer })
+            .map_err(|_| ServiceError::internal("the ledger thread stopped"))?;
+        Ok(Commit(answered))
     }
 }
 
-impl Inner {
-    /// One transaction for `batch`; on a storage failure nothing of it is written and the audit
-    /// chain's head goes back to where it was.
-    fn commit(&self, batch: &[&Op]) -> anyhow::Result<Vec<Result<(), ServiceError>>> {
-        let mut audit = self
-            .audit
-            .lock()
-            .map_err(|_| anyhow::anyhow!("audit lock poisoned"))?;
-        let head = audit.head();
-        let outcome = run_batch(&self.store, &mut audit, batch);
-        if outcome.is_err() {
-            audit.reset(head);
+/// A queued op's answer, to await before anything that depends on it leaves the service.
+#[must_use = "an op's outcome must be awaited before its result is released"]
+pub struct Commit(oneshot::Receiver<Result<(), ServiceError>>);
+
+impl Commit {
+    /// Waits until the op is durable (or refused).
+    pub async fn durable(self) -> Result<(), ServiceError> {
+        self.0
+            .await
+            .map_err(|_| ServiceError::internal("the ledger dropped a request unanswered"))?
+    }
+}
+
+/// The thread: a batch is everything queued when the previous commit ended. On a storage
+/// failure (or a panic) nothing of the batch is written, the audit chain's head goes back to
+/// where it was, every request of the batch gets an internal error, and the next batch goes on.
+fn writer(store: &Store, mut audit: AuditLog, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
         }
-        outcome
+        let ops: Vec<&Op> = batch.iter().map(|j| &j.op).collect();
+        let head = audit.head();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_batch(store, &mut audit, &ops)
+        }));
+        let answers = match outcome {
+            Ok(Ok(answers)) if answers.len() == batch.len() => answers,
+            failed => {
+                audit.reset(head);
+                let why = match failed {
+                    Ok(Err(e)) => format!("ledger batch failed, nothing written: {e:#}"),
+                    Ok(Ok(_)) => "ledger batch answered the wrong count".to_owned(),
+                    Err(_) => "ledger batch panicked, nothing written".to_owned(),
+                };
+                let e = ServiceError::internal(why);
+                vec![Err(e); batch.len()]
+            }
+        };
+        for (job, answer) in batch.into_iter().zip(answers) {
+            let answer = match (answer, job.then) {
+                (Ok(()), Some(then)) => {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(then)).map_err(|_| {
+                        ServiceError::internal("a committed change's memory update panicked")
+                    })
+                }
+                (answer, _) => answer,
+            };
+            // A caller that gave up (its request was cancelled) needs no answer.
+            let _ = job.answer.send(answer);
+        }
     }
 }
 
@@ -459,6 +558,129 @@ mod tests {
             audit: entry(None),
         };
         assert_eq!(ledger.submit(later).await, Ok(()));
+    }
+
+    /// Concurrent requests share batches and each gets its own answer: of two uses of one
+    /// nonce sent at once, exactly one is spent, whichever batch each lands in.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_get_their_own_answers() {
+        let (_d, ledger) = ledger();
+        let deadline = now() + 60;
+        let tasks: Vec<_> = (0..200u64)
+            .map(|i| {
+                let ledger = ledger.clone();
+                tokio::spawn(async move {
+                    let op = Op::UseKey {
+                        nonce: Some(nonce(i / 2, deadline)),
+                        audit: entry(None),
+                    };
+                    (i / 2, ledger.submit(op).await)
+                })
+            })
+            .collect();
+        let mut spent = std::collections::BTreeMap::<u64, (u32, u32)>::new();
+        for t in tasks {
+            let (n, answer) = t.await.unwrap();
+            let e = spent.entry(n).or_default();
+            match answer {
+                Ok(()) => e.0 += 1,
+                Err(ServiceError::NonceReused) => e.1 += 1,
+                Err(other) => panic!("unexpected answer {other:?}"),
+            }
+        }
+        assert_eq!(spent.len(), 100);
+        assert!(spent.values().all(|&c| c == (1, 1)), "{spent:?}");
+    }
+
+    /// A batch that fails in storage writes nothing, answers an internal error, leaves the audit
+    /// chain's head where it was, and the writer goes on with the next batch.
+    #[tokio::test]
+    async fn a_failed_batch_writes_nothing_and_the_writer_goes_on() {
+        let (_dir, store) = store();
+        let ledger = Ledger::start(store.clone(), AuditLog::open(&store).unwrap());
+        // A stored key record that does not parse: reading it is a storage failure.
+        let tx = store.db().begin_write().unwrap();
+        tx.open_table(KEYS)
+            .unwrap()
+            .insert(Address::ZERO.as_slice(), b"not json".as_slice())
+            .unwrap();
+        tx.commit().unwrap();
+        let record = KeyRecord {
+            eoa: Address::ZERO,
+            versions: vec![],
+        };
+        let update = Op::UpdateKey {
+            nonce: Some(nonce(1, now() + 60)),
+            expected: record.clone(),
+            record,
+            new_secret: None,
+            drop_secret: None,
+            audit: entry(None),
+        };
+        assert_eq!(ledger.submit(update).await, Err(ServiceError::Internal));
+        // Its nonce was not spent and no audit record was written.
+        let again = Op::UseKey {
+            nonce: Some(nonce(1, now() + 60)),
+            audit: entry(None),
+        };
+        assert_eq!(ledger.submit(again).await, Ok(()));
+        drop(ledger);
+        assert_eq!(crate::audit::verify(&store).unwrap(), 1);
+    }
+
+    /// The in-memory side of a change runs once the change is durable even if its caller
+    /// stopped waiting (a client that hung up mid-request), and only if the change committed.
+    #[tokio::test]
+    async fn memory_follows_a_commit_whose_caller_gave_up() {
+        use std::future::Future;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let (_d, ledger) = ledger();
+        let ran = Arc::new(AtomicU32::new(0));
+        let op = |n| Op::UseKey {
+            nonce: Some(nonce(n, now() + 60)),
+            audit: entry(None),
+        };
+        let r = ran.clone();
+        // Polled once (so queued), then dropped before its answer.
+        let mut gave_up = Box::pin(ledger.submit_then(op(1), move || {
+            r.fetch_add(1, Ordering::SeqCst);
+        }));
+        let first =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(gave_up.as_mut().poll(cx))).await;
+        assert!(first.is_pending());
+        drop(gave_up);
+        // A refused change runs nothing.
+        let r = ran.clone();
+        let refused = ledger.submit_then(op(1), move || {
+            r.fetch_add(10, Ordering::SeqCst);
+        });
+        assert_eq!(refused.await, Err(ServiceError::NonceReused));
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+    }
+
+    /// Dropping the last `Ledger` stops its thread and releases the store: it opens again at once.
+    #[tokio::test]
+    async fn the_last_ledger_dropped_releases_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let kek = kms_store::KekSource::KeyFile(dir.path().join("kek"));
+        std::fs::write(dir.path().join("kek"), [7u8; 32]).unwrap();
+        let open =
+            || Store::open(&dir.path().join("data"), &kek, &mut rand_core::OsRng).map(Arc::new);
+        let store = open().unwrap();
+        let ledger = Ledger::start(store.clone(), AuditLog::open(&store).unwrap());
+        let second = ledger.clone();
+        let op = Op::UseKey {
+            nonce: Some(nonce(1, now() + 60)),
+            audit: entry(None),
+        };
+        assert_eq!(second.submit(op).await, Ok(()));
+        drop(store);
+        drop(second);
+        // One holder left: the thread still serves and holds the store.
+        assert!(open().is_err());
+        drop(ledger);
+        let reopened = open().unwrap();
+        assert_eq!(crate::audit::verify(&reopened).unwrap(), 1);
     }
 
     /// The stored record decides, not the caller's copy: a use that raced a revocation (its

@@ -1,6 +1,6 @@
 //! The signer's service layer: what a request may do with a key, apart from how it arrived.
 //! Authenticating an EOA's signed request (rate limit, deadline window, signer), using a key
-//! (version choice, nonce and audit record durable before the key computes anything), rotation
+//! (version choice, nonce and audit record durable before any result leaves), rotation
 //! and retirement. Every refusal is audited here; the routes (`crate::api`) only parse and answer.
 
 use crate::api::AppState;
@@ -96,15 +96,18 @@ pub(crate) async fn authenticate(
     Ok(digest)
 }
 
-/// Authenticates, picks the key version, consumes the nonce and records the use (durably) before
-/// the caller computes anything with the key.
-pub(crate) async fn use_key(
+/// Authenticates, picks the key version, and queues the nonce's use and the audit record; then
+/// `compute` runs with the key while that commit is on its way to disk, and its result is
+/// returned only once the commit is durable (a refused commit discards it). Nothing computed
+/// with a key leaves the service before its use is recorded.
+pub(crate) async fn use_key<T>(
     s: &AppState,
     eoa: &Address,
     req: &Request,
     version: u32,
     signature: &str,
-) -> Result<(u32, Arc<SecretKey>), ServiceError> {
+    compute: impl FnOnce(u32, &Arc<SecretKey>) -> T,
+) -> Result<T, ServiceError> {
     let digest = authenticate(s, eoa, req, signature).await?;
     let (v, sk) = match s.ring.usable(eoa, version, now()) {
         Usable::Key(v, sk) => (v, sk),
@@ -122,13 +125,13 @@ pub(crate) async fn use_key(
         }
     };
     let audit = AuditEntry::ok(eoa, req.kind(), v, format!("{digest:#x}"));
-    s.ledger
-        .submit(Op::UseKey {
-            nonce: Some(Nonce::of(*eoa, req)),
-            audit,
-        })
-        .await?;
-    Ok((v, sk))
+    let commit = s.ledger.enqueue(Op::UseKey {
+        nonce: Some(Nonce::of(*eoa, req)),
+        audit,
+    })?;
+    let out = compute(v, &sk);
+    commit.durable().await?;
+    Ok(out)
 }
 
 /// Which version of the operator key an API-key request uses.
@@ -161,11 +164,13 @@ pub struct TokenUse<'a> {
 
 /// The API-key counterpart of [`use_key`]: the token opens its record (an unknown token is only
 /// counted, never audited), the record's checks and the rate limit pass, the version is chosen,
-/// and the use is recorded durably (with the API key's id) before the key computes anything.
-pub async fn use_key_with_token(
+/// and the use is queued (with the API key's id); `compute`'s result is returned only once that
+/// record is durable.
+pub async fn use_key_with_token<T>(
     s: &AppState,
     u: TokenUse<'_>,
-) -> Result<(Address, u32, Arc<SecretKey>), ServiceError> {
+    compute: impl FnOnce(u32, &Arc<SecretKey>) -> T,
+) -> Result<T, ServiceError> {
     let key = s.api_keys.open(u.token, &u.eoa).inspect_err(|_| {
         s.metrics.unauthenticated.inc();
     })?;
@@ -208,8 +213,10 @@ pub async fn use_key_with_token(
         }
     };
     audit.key_version = v;
-    s.ledger.submit(Op::UseKey { nonce: None, audit }).await?;
-    Ok((eoa, v, sk))
+    let commit = s.ledger.enqueue(Op::UseKey { nonce: None, audit })?;
+    let out = compute(v, &sk);
+    commit.durable().await?;
+    Ok(out)
 }
 
 /// The fields of a new API key, as the EOA signed them.
@@ -271,14 +278,15 @@ pub async fn create_api_key(
     let parsed = ApiKey::new(record.clone()).map_err(ServiceError::internal)?;
     let audit = AuditEntry::ok(&eoa, req.kind(), 0, format!("{digest:#x}"))
         .with_api_key(Some(record.id.clone()));
+    let keys = s.api_keys.clone();
+    let op = Op::CreateApiKey {
+        nonce: Nonce::of(eoa, req),
+        record: record.clone(),
+        audit,
+    };
     s.ledger
-        .submit(Op::CreateApiKey {
-            nonce: Nonce::of(eoa, req),
-            record: record.clone(),
-            audit,
-        })
+        .submit_then(op, move || keys.insert(parsed))
         .await?;
-    s.api_keys.insert(parsed);
     Ok(record)
 }
 
@@ -318,24 +326,28 @@ pub async fn revoke_api_key(
     let owned = s.api_keys.get(key_id).is_some_and(|r| r.eoa == eoa);
     let audit = AuditEntry::ok(&eoa, req.kind(), 0, format!("{digest:#x}"))
         .with_api_key(owned.then(|| key_id.clone()));
+    let op = Op::RevokeApiKey {
+        nonce: Nonce::of(eoa, req),
+        eoa,
+        id: key_id.clone(),
+        at,
+        audit,
+    };
+    let (keys, id) = (s.api_keys.clone(), key_id.clone());
     s.ledger
-        .submit(Op::RevokeApiKey {
-            nonce: Nonce::of(eoa, req),
-            eoa,
-            id: key_id.clone(),
-            at,
-            audit,
+        .submit_then(op, move || {
+            // The commit found the key live and this EOA's, so memory holds it too.
+            if let Some(mut record) = keys.get(&id) {
+                record.revoked_at = Some(at);
+                if let Err(e) = keys.put(record) {
+                    tracing::error!(error = %e, "a revoked API key could not be updated in memory");
+                }
+            }
         })
         .await?;
-    let mut record = s
-        .api_keys
-        .get(key_id)
-        .ok_or_else(|| ServiceError::internal("revoked API key missing from memory"))?;
-    record.revoked_at = Some(at);
     s.api_keys
-        .put(record.clone())
-        .map_err(ServiceError::internal)?;
-    Ok(record)
+        .get(key_id)
+        .ok_or_else(|| ServiceError::internal("revoked API key missing from memory"))
 }
 
 /// A new key for `eoa`, created here and stored sealed before anything is answered.
@@ -376,18 +388,20 @@ pub(crate) async fn create_key(
     };
     let audit = AuditEntry::ok(&eoa, req.kind(), 1, format!("{digest:#x}"));
     let nonce = Some(Nonce::of(eoa, req));
-    s.ledger
-        .submit(Op::CreateKey {
-            nonce,
-            record: record.clone(),
-            sealed,
-            audit,
-        })
-        .await?;
-    s.ring.put(KeyEntry {
+    let op = Op::CreateKey {
+        nonce,
         record: record.clone(),
-        secrets: HashMap::from([(1, Arc::new(sk))]),
-    });
+        sealed,
+        audit,
+    };
+    let (ring, entry) = (
+        s.ring.clone(),
+        KeyEntry {
+            record: record.clone(),
+            secrets: HashMap::from([(1, Arc::new(sk))]),
+        },
+    );
+    s.ledger.submit_then(op, move || ring.put(entry)).await?;
     s.metrics.set_keys(s.ring.counts());
     Ok(record)
 }
@@ -440,17 +454,20 @@ pub async fn rotate_key(
     }
     record.versions.push(version_record(new_version, t, &sk));
     let audit = AuditEntry::ok(&eoa, op, new_version, request_digest);
+    let op = Op::UpdateKey {
+        nonce,
+        expected: current,
+        record: record.clone(),
+        new_secret: Some((new_version, sealed)),
+        drop_secret: None,
+        audit,
+    };
+    let (ring, installed) = (s.ring.clone(), record.clone());
     s.ledger
-        .submit(Op::UpdateKey {
-            nonce,
-            expected: current,
-            record: record.clone(),
-            new_secret: Some((new_version, sealed)),
-            drop_secret: None,
-            audit,
+        .submit_then(op, move || {
+            ring.install_version(&installed, new_version, Arc::new(sk))
         })
         .await?;
-    s.ring.install_version(&record, new_version, Arc::new(sk));
     s.metrics.set_keys(s.ring.counts());
     Ok(record)
 }
@@ -474,9 +491,10 @@ pub async fn retire_expired(s: &AppState) {
             drop_secret: Some(version),
             audit,
         };
-        match s.ledger.submit(op).await {
-            Ok(()) => s.ring.retire_version(&record, version),
-            Err(e) => tracing::warn!(%eoa, version, code = e.code(), "retirement postponed"),
+        let (ring, retired) = (s.ring.clone(), record);
+        let then = move || ring.retire_version(&retired, version);
+        if let Err(e) = s.ledger.submit_then(op, then).await {
+            tracing::warn!(%eoa, version, code = e.code(), "retirement postponed");
         }
     }
     s.metrics.set_keys(s.ring.counts());

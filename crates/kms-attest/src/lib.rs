@@ -1,0 +1,109 @@
+//! Attestation verifiers for the threshold network's production release path (issue 18): a
+//! node releases an app's partial signature only to a request whose evidence proves it comes
+//! from a TEE running an approved release. Each verifier takes the evidence and the binding the
+//! request must commit to, and answers the claims a release policy decides on, or a refusal
+//! with a stable code.
+//!
+//! - [`snp`]: AMD SEV-SNP attestation reports, checked through the VCEK/VLEK certificate to
+//!   AMD's roots (shipped in `roots/`).
+//!
+//! Verification only: nothing here reaches the network, and no decision about which image may
+//! have which key is taken here (that is the release policy's).
+
+pub mod snp;
+
+/// 32 bytes the evidence must commit to: the caller's digest of the request (response key, app
+/// id, epoch, policy block), so evidence made for one request is useless for another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Binding(pub [u8; 32]);
+
+/// The platform that vouched for the evidence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Platform {
+    /// An AMD SEV-SNP guest (report signed by a VCEK or VLEK of this processor generation).
+    SevSnp {
+        /// `Milan`, `Genoa` or `Turin`.
+        product: &'static str,
+    },
+}
+
+/// What verified evidence says, for the release policy to decide on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claims {
+    /// Who vouched.
+    pub platform: Platform,
+    /// The container image digest (`sha256:<hex>`), for platforms that measure images.
+    pub image_digest: Option<String>,
+    /// The launch measurement, for platforms that measure the guest (SNP: 48 bytes).
+    pub measurement: Option<Vec<u8>>,
+    /// Whether the TEE runs in debug mode (its memory readable by the host). Refused unless the
+    /// verifier's policy allows it, so `true` here means the policy allowed it.
+    pub debug: bool,
+    /// Unix seconds after which the evidence is no longer accepted; `None` when the evidence
+    /// carries no time (an SNP report), so freshness rests on the binding alone.
+    pub expires_at: Option<u64>,
+    /// What identifies this piece of evidence, to record it as used (SHA-256 of the evidence).
+    pub unique_id: [u8; 32],
+}
+
+/// Why evidence was refused. Each variant has a stable [`code`](AttestError::code).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AttestError {
+    /// The evidence does not parse (wrong length, bad encoding, a field outside its range).
+    #[error("malformed evidence: {0}")]
+    Malformed(String),
+    /// A certificate does not chain to a known root, or is outside its validity.
+    #[error("certificate chain refused: {0}")]
+    BadChain(String),
+    /// The evidence's signature does not verify.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// The evidence does not commit to the request's binding.
+    #[error("evidence is bound to another request")]
+    BindingMismatch,
+    /// The TEE runs in debug mode and the policy does not allow it.
+    #[error("debug mode refused")]
+    DebugRefused,
+    /// The evidence verified but breaks the verifier's policy (migration agent, VMPL, ...).
+    #[error("policy refused: {0}")]
+    PolicyRefused(String),
+}
+
+impl AttestError {
+    /// The stable code of this refusal.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "attestation_malformed",
+            Self::BadChain(_) => "attestation_bad_chain",
+            Self::BadSignature => "attestation_bad_signature",
+            Self::BindingMismatch => "attestation_binding_mismatch",
+            Self::DebugRefused => "attestation_debug_refused",
+            Self::PolicyRefused(_) => "attestation_policy_refused",
+        }
+    }
+}
+
+/// Evidence as a request carries it.
+#[derive(Clone, Copy, Debug)]
+pub enum Evidence<'a> {
+    /// An SEV-SNP attestation report (0x4A0 bytes) and the DER certificate of the key that
+    /// signed it (VCEK or VLEK).
+    SnpReport {
+        /// The raw report.
+        report: &'a [u8],
+        /// The VCEK or VLEK certificate, DER.
+        cert: &'a [u8],
+    },
+}
+
+/// One kind of attestation: evidence and the binding it must commit to, at Unix time `now`,
+/// give the claims or a refusal.
+pub trait Verifier: Send + Sync {
+    /// Verifies `evidence` for the request bound by `binding`.
+    fn verify(
+        &self,
+        evidence: &Evidence<'_>,
+        binding: &Binding,
+        now: u64,
+    ) -> Result<Claims, AttestError>;
+}
