@@ -4,12 +4,15 @@
 //! request must commit to, and answers the claims a release policy decides on, or a refusal
 //! with a stable code.
 //!
+//! - [`jwt`]: Google Confidential Space attestation tokens, and Intel Trust Authority's tokens
+//!   for Confidential Space TDX workloads (JWT, keys from the issuer's JWKS);
 //! - [`snp`]: AMD SEV-SNP attestation reports, checked through the VCEK/VLEK certificate to
 //!   AMD's roots (shipped in `roots/`).
 //!
 //! Verification only: nothing here reaches the network, and no decision about which image may
 //! have which key is taken here (that is the release policy's).
 
+pub mod jwt;
 pub mod snp;
 
 /// 32 bytes the evidence must commit to: the caller's digest of the request (response key, app
@@ -20,6 +23,16 @@ pub struct Binding(pub [u8; 32]);
 /// The platform that vouched for the evidence.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Platform {
+    /// A Confidential Space workload, per Google's attestation verifier.
+    ConfidentialSpace {
+        /// The token's `hwmodel` (`GCP_AMD_SEV`, `GCP_INTEL_TDX`, ...).
+        hwmodel: String,
+    },
+    /// A Confidential Space workload, per Intel Trust Authority.
+    IntelTrustAuthority {
+        /// The token's `hwmodel` (`INTEL_TDX`).
+        hwmodel: String,
+    },
     /// An AMD SEV-SNP guest (report signed by a VCEK or VLEK of this processor generation).
     SevSnp {
         /// `Milan`, `Genoa` or `Turin`.
@@ -42,7 +55,8 @@ pub struct Claims {
     /// Unix seconds after which the evidence is no longer accepted; `None` when the evidence
     /// carries no time (an SNP report), so freshness rests on the binding alone.
     pub expires_at: Option<u64>,
-    /// What identifies this piece of evidence, to record it as used (SHA-256 of the evidence).
+    /// What identifies this piece of evidence, to record it as used (SHA-256 of the evidence: the
+    /// token's text, the report's bytes).
     pub unique_id: [u8; 32],
 }
 
@@ -52,6 +66,27 @@ pub enum AttestError {
     /// The evidence does not parse (wrong length, bad encoding, a field outside its range).
     #[error("malformed evidence: {0}")]
     Malformed(String),
+    /// The token's algorithm is not one its issuer signs with (`none`, HMAC, ...).
+    #[error("algorithm {0} refused")]
+    AlgorithmRefused(String),
+    /// The token names no key of the issuer's key set (by `kid` and algorithm).
+    #[error("unknown key {0}")]
+    UnknownKey(String),
+    /// The key is an RSA key shorter than 2048 bits.
+    #[error("RSA key of {0} bits refused")]
+    WeakKey(usize),
+    /// The token's issuer is not the expected one.
+    #[error("wrong issuer")]
+    WrongIssuer,
+    /// The token's audience is not the expected one.
+    #[error("wrong audience")]
+    WrongAudience,
+    /// The token expired (beyond the tolerated skew).
+    #[error("expired")]
+    Expired,
+    /// The token is not valid yet (`nbf` or `iat` ahead of the clock beyond the skew).
+    #[error("not yet valid")]
+    NotYetValid,
     /// A certificate does not chain to a known root, or is outside its validity.
     #[error("certificate chain refused: {0}")]
     BadChain(String),
@@ -74,6 +109,13 @@ impl AttestError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Malformed(_) => "attestation_malformed",
+            Self::AlgorithmRefused(_) => "attestation_algorithm_refused",
+            Self::UnknownKey(_) => "attestation_unknown_key",
+            Self::WeakKey(_) => "attestation_weak_key",
+            Self::WrongIssuer => "attestation_wrong_issuer",
+            Self::WrongAudience => "attestation_wrong_audience",
+            Self::Expired => "attestation_expired",
+            Self::NotYetValid => "attestation_not_yet_valid",
             Self::BadChain(_) => "attestation_bad_chain",
             Self::BadSignature => "attestation_bad_signature",
             Self::BindingMismatch => "attestation_binding_mismatch",
@@ -86,6 +128,8 @@ impl AttestError {
 /// Evidence as a request carries it.
 #[derive(Clone, Copy, Debug)]
 pub enum Evidence<'a> {
+    /// An attestation token (a JWT, compact form).
+    Token(&'a str),
     /// An SEV-SNP attestation report (0x4A0 bytes) and the DER certificate of the key that
     /// signed it (VCEK or VLEK).
     SnpReport {

@@ -263,7 +263,11 @@ impl Verifier for SnpVerifier {
         binding: &Binding,
         now: u64,
     ) -> Result<Claims, AttestError> {
-        let Evidence::SnpReport { report, cert } = evidence;
+        let Evidence::SnpReport { report, cert } = evidence else {
+            return Err(AttestError::Malformed(
+                "this verifier takes SEV-SNP reports".into(),
+            ));
+        };
         let r = self.verify_report(report, cert, now)?;
         if r.report_data.get(..32) != Some(binding.0.as_slice()) {
             return Err(AttestError::BindingMismatch);
