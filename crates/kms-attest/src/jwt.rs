@@ -300,7 +300,7 @@ impl TokenVerifier {
             measurement: None,
             debug,
             expires_at: Some(c.exp),
-            unique_id: Sha256::digest(token.as_bytes()).into(),
+            unique_id: Sha256::digest(signed_part(token).as_bytes()).into(),
         })
     }
 
@@ -392,6 +392,11 @@ impl TokenVerifier {
         }
         Ok(debug)
     }
+}
+
+/// `header.payload`: what the issuer signed.
+fn signed_part(token: &str) -> &str {
+    token.rsplit_once('.').map_or(token, |(signed, _)| signed)
 }
 
 impl Verifier for TokenVerifier {

@@ -37,6 +37,8 @@ pub enum Platform {
     SevSnp {
         /// `Milan`, `Genoa` or `Turin`.
         product: &'static str,
+        /// Signed by a VLEK (a key AMD issued to a cloud provider) rather than the chip's VCEK.
+        vlek: bool,
     },
 }
 
@@ -55,8 +57,9 @@ pub struct Claims {
     /// Unix seconds after which the evidence is no longer accepted; `None` when the evidence
     /// carries no time (an SNP report), so freshness rests on the binding alone.
     pub expires_at: Option<u64>,
-    /// What identifies this piece of evidence, to record it as used (SHA-256 of the evidence: the
-    /// token's text, the report's bytes).
+    /// What identifies this piece of evidence, to record it as used: SHA-256 of what its issuer
+    /// signed (a token's header and payload, a report's first 0x2A0 bytes), so re-encoding the
+    /// signature does not make it new.
     pub unique_id: [u8; 32],
 }
 

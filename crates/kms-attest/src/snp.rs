@@ -44,6 +44,60 @@ pub struct SnpPolicy {
     pub allow_debug: bool,
     /// The VMPL the report must come from (0: the guest's most privileged level).
     pub vmpl: u32,
+    /// Per generation (`Milan`, `Genoa`, `Turin`), the lowest TCB accepted, component by
+    /// component. The host picks the TCB a report is signed for (any up to the current one), so
+    /// without a floor a key of a TCB since found vulnerable still vouches; a generation not
+    /// listed has no floor (development only).
+    pub min_tcb: Vec<(String, Tcb)>,
+}
+
+/// A TCB's security patch levels, by component (AMD's TCB_VERSION; `fmc` is Turin's only).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tcb {
+    /// Turin's FMC.
+    pub fmc: u8,
+    /// The PSP bootloader.
+    pub bootloader: u8,
+    /// The PSP OS (TEE).
+    pub tee: u8,
+    /// The SNP firmware.
+    pub snp: u8,
+    /// The CPU microcode.
+    pub microcode: u8,
+}
+
+impl Tcb {
+    /// The components of a TCB_VERSION as `product` lays them out: Milan and Genoa put BL, TEE,
+    /// SNP and microcode at bytes 0, 1, 6, 7; Turin FMC, BL, TEE, SNP at 0..3, microcode at 7.
+    pub fn decode(product: &str, raw: u64) -> Self {
+        let [b0, b1, b2, b3, _, _, b6, b7] = raw.to_le_bytes();
+        if product == "Turin" {
+            Self {
+                fmc: b0,
+                bootloader: b1,
+                tee: b2,
+                snp: b3,
+                microcode: b7,
+            }
+        } else {
+            Self {
+                fmc: 0,
+                bootloader: b0,
+                tee: b1,
+                snp: b6,
+                microcode: b7,
+            }
+        }
+    }
+
+    /// Whether every component is at least `floor`'s.
+    pub fn at_least(&self, floor: &Tcb) -> bool {
+        self.fmc >= floor.fmc
+            && self.bootloader >= floor.bootloader
+            && self.tee >= floor.tee
+            && self.snp >= floor.snp
+            && self.microcode >= floor.microcode
+    }
 }
 
 /// One generation's certificates: the root and the two intermediates it signs.
@@ -89,6 +143,7 @@ struct Intermediate {
     product: &'static str,
     kind: KeyKind,
     cert: X509Certificate<'static>,
+    ark: X509Certificate<'static>,
 }
 
 /// The SNP verifier: AMD's shipped roots and a policy.
@@ -118,7 +173,10 @@ pub struct VerifiedReport {
     pub host_data: [u8; 32],
     /// The TCB the endorsement key was derived for.
     pub reported_tcb: u64,
-    /// SHA-256 of the whole report.
+    /// `reported_tcb` by component.
+    pub tcb: Tcb,
+    /// SHA-256 of the signed part (bytes 0..0x2A0): the report's identity. Not of the whole
+    /// report, whose signature anyone can re-encode (ECDSA's (r, n - s)) into other bytes.
     pub digest: [u8; 32],
 }
 
@@ -148,6 +206,7 @@ impl SnpVerifier {
                     product: g.product,
                     kind,
                     cert,
+                    ark: ark.clone(),
                 });
             }
         }
@@ -180,15 +239,20 @@ impl SnpVerifier {
                 fields.key
             )));
         }
-        check_tcb(
-            &cert,
-            product,
-            fields.reported_tcb,
-            &fields.chip_id,
-            fields.chip_masked,
-        )?;
+        let tcb = Tcb::decode(product, fields.reported_tcb);
+        check_tcb(&cert, kind, product, tcb, &fields.chip_id)?;
         verify_signature(&cert, report)?;
         self.check_policy(&fields)?;
+        if let Some((_, floor)) = self.policy.min_tcb.iter().find(|(p, _)| p == product) {
+            if !tcb.at_least(floor) {
+                return Err(AttestError::PolicyRefused(format!(
+                    "TCB {tcb:?} is below the floor {floor:?}"
+                )));
+            }
+        }
+        let signed = report
+            .get(..SIGNED_LEN)
+            .ok_or_else(|| AttestError::Malformed("report too short".into()))?;
         Ok(VerifiedReport {
             product,
             key: kind,
@@ -199,7 +263,8 @@ impl SnpVerifier {
             report_data: fields.report_data,
             host_data: fields.host_data,
             reported_tcb: fields.reported_tcb,
-            digest: Sha256::digest(report).into(),
+            tcb,
+            digest: Sha256::digest(signed).into(),
         })
     }
 
@@ -229,10 +294,14 @@ impl SnpVerifier {
             .ok()
             .and_then(|t| ASN1Time::from_timestamp(t).ok())
             .ok_or_else(|| AttestError::Malformed("time out of range".into()))?;
-        if !cert.validity().is_valid_at(at) {
-            return Err(AttestError::BadChain(
-                "the certificate is outside its validity".into(),
-            ));
+        // The whole chain, not only the endorsement key, must be valid now.
+        for c in [cert, &intermediate.cert, &intermediate.ark] {
+            if !c.validity().is_valid_at(at) {
+                return Err(AttestError::BadChain(format!(
+                    "{} is outside its validity",
+                    c.subject()
+                )));
+            }
         }
         Ok((intermediate.product, intermediate.kind))
     }
@@ -273,7 +342,10 @@ impl Verifier for SnpVerifier {
             return Err(AttestError::BindingMismatch);
         }
         Ok(Claims {
-            platform: Platform::SevSnp { product: r.product },
+            platform: Platform::SevSnp {
+                product: r.product,
+                vlek: r.key == KeyKind::Vlek,
+            },
             image_digest: None,
             measurement: Some(r.measurement.to_vec()),
             debug: r.policy & POLICY_DEBUG != 0,
@@ -299,7 +371,6 @@ struct Fields {
     policy: u64,
     vmpl: u32,
     key: KeyKind,
-    chip_masked: bool,
     report_data: [u8; 64],
     measurement: [u8; 48],
     host_data: [u8; 32],
@@ -332,9 +403,9 @@ fn zero(r: &[u8; REPORT_LEN], from: usize, to: usize, what: &str) -> Result<(), 
 impl Fields {
     fn parse(r: &[u8; REPORT_LEN]) -> Result<Self, AttestError> {
         let version = le32(r, 0x000)?;
-        if version < 2 {
+        if !(2..=5).contains(&version) {
             return Err(AttestError::Malformed(format!(
-                "report version {version} (2 and up are known)"
+                "report version {version} (2 to 5 are known)"
             )));
         }
         if le32(r, 0x034)? != 1 {
@@ -350,6 +421,16 @@ impl Fields {
         if info >> 5 != 0 {
             return Err(AttestError::Malformed("signer info reserved bits".into()));
         }
+        // MASK_CHIP_KEY: the firmware signed nothing (the signature is zeros).
+        if info & 0b10 != 0 {
+            return Err(AttestError::Malformed(
+                "the report is unsigned (MASK_CHIP_KEY)".into(),
+            ));
+        }
+        // PLATFORM_INFO: bit 6 and bits 8 and up are reserved.
+        if le64(r, 0x040)? & !0b1011_1111 != 0 {
+            return Err(AttestError::Malformed("platform info reserved bits".into()));
+        }
         let key = match (info >> 2) & 0b111 {
             0 => KeyKind::Vcek,
             1 => KeyKind::Vlek,
@@ -360,6 +441,12 @@ impl Fields {
             }
         };
         zero(r, 0x04C, 0x050, "reserved bytes 0x4C..0x50")?;
+        // CPUID family, model, stepping at 0x188..0x18B from version 3; reserved up to 0x1A0.
+        let cpuid_end = if version >= 3 { 0x18B } else { 0x188 };
+        zero(r, cpuid_end, 0x1A0, "reserved bytes before CHIP_ID")?;
+        // Version 5 adds the two mitigation vectors at 0x1F8..0x208; reserved up to 0x2A0.
+        let vectors_end = if version >= 5 { 0x208 } else { 0x1F8 };
+        zero(r, vectors_end, 0x2A0, "reserved bytes before the signature")?;
         zero(r, 0x1EB, 0x1EC, "reserved byte 0x1EB")?;
         zero(r, 0x1EF, 0x1F0, "reserved byte 0x1EF")?;
         // After the signature's two components (R at 0x2A0, S at 0x2E8), the rest is reserved.
@@ -374,7 +461,6 @@ impl Fields {
             policy,
             vmpl: le32(r, 0x030)?,
             key,
-            chip_masked: info & 0b10 != 0,
             report_data: field(r, 0x050)?,
             measurement: field(r, 0x090)?,
             host_data: field(r, 0x0C0)?,
@@ -390,29 +476,28 @@ fn amd_oid(tail: &[u64]) -> Option<Oid<'static>> {
 }
 
 /// The certificate's TCB extensions equal the report's REPORTED_TCB (the key was derived for
-/// that TCB), and its hwID is the report's CHIP_ID unless the guest masked it.
+/// that TCB), and a VCEK's hwID is the report's CHIP_ID (unless the platform masks the chip id,
+/// which then reads all zero).
 fn check_tcb(
     cert: &X509Certificate<'_>,
+    kind: KeyKind,
     product: &str,
-    tcb: u64,
+    tcb: Tcb,
     chip_id: &[u8; 64],
-    chip_masked: bool,
 ) -> Result<(), AttestError> {
-    let b = tcb.to_le_bytes();
-    // (extension arc, byte of TCB_VERSION): Milan and Genoa put BL, TEE, SNP, microcode at bytes
-    // 0, 1, 6, 7; Turin puts FMC, BL, TEE, SNP at 0..3 and microcode at 7.
-    let spl: &[(u64, u8)] = if product == "Turin" {
-        &[(9, b[0]), (1, b[1]), (2, b[2]), (3, b[3]), (8, b[7])]
-    } else {
-        &[(1, b[0]), (2, b[1]), (3, b[6]), (8, b[7])]
-    };
-    for &(arc, want) in spl {
-        let oid = amd_oid(&[3, arc]).ok_or_else(|| AttestError::Malformed("oid".into()))?;
-        let ext = cert
-            .get_extension_unique(&oid)
-            .map_err(|e| AttestError::BadChain(format!("TCB extension: {e}")))?
+    let mut spl = vec![
+        (1, tcb.bootloader),
+        (2, tcb.tee),
+        (3, tcb.snp),
+        (8, tcb.microcode),
+    ];
+    if product == "Turin" {
+        spl.push((9, tcb.fmc));
+    }
+    for (arc, want) in spl {
+        let ext = extension(cert, &[3, arc])?
             .ok_or_else(|| AttestError::BadChain(format!("TCB extension .3.{arc} missing")))?;
-        let (_, got) = u8::from_der(ext.value).map_err(|_| {
+        let (_, got) = u8::from_der(ext).map_err(|_| {
             AttestError::BadChain(format!("TCB extension .3.{arc} is not a small integer"))
         })?;
         if got != want {
@@ -421,21 +506,30 @@ fn check_tcb(
             )));
         }
     }
-    if !chip_masked {
-        let oid = amd_oid(&[4]).ok_or_else(|| AttestError::Malformed("oid".into()))?;
-        if let Some(hw) = cert
-            .get_extension_unique(&oid)
-            .map_err(|e| AttestError::BadChain(format!("hwID extension: {e}")))?
-        {
-            // The raw chip id, not DER-wrapped: 64 bytes (Milan, Genoa) or the first 8 (Turin).
-            if hw.value.is_empty() || chip_id.get(..hw.value.len()) != Some(hw.value) {
-                return Err(AttestError::BadChain(
-                    "the certificate is for another chip".into(),
-                ));
-            }
+    if kind == KeyKind::Vcek {
+        let hw = extension(cert, &[4])?
+            .ok_or_else(|| AttestError::BadChain("a VCEK without hwID".into()))?;
+        let masked = chip_id.iter().all(|b| *b == 0);
+        // The raw chip id, not DER-wrapped: 64 bytes (Milan, Genoa) or the first 8 (Turin).
+        if !masked && (hw.is_empty() || chip_id.get(..hw.len()) != Some(hw)) {
+            return Err(AttestError::BadChain(
+                "the certificate is for another chip".into(),
+            ));
         }
     }
     Ok(())
+}
+
+/// The value of AMD's extension 1.3.6.1.4.1.3704.1.`tail`, if present (once).
+fn extension<'a>(
+    cert: &'a X509Certificate<'_>,
+    tail: &[u64],
+) -> Result<Option<&'a [u8]>, AttestError> {
+    let oid = amd_oid(tail).ok_or_else(|| AttestError::Malformed("oid".into()))?;
+    Ok(cert
+        .get_extension_unique(&oid)
+        .map_err(|e| AttestError::BadChain(format!("AMD extension: {e}")))?
+        .map(|e| e.value))
 }
 
 /// ECDSA P-384 / SHA-384 over the first 0x2A0 bytes, with R and S converted from 72-byte
@@ -546,6 +640,7 @@ mod tests {
             (7 << 2, None),
             (2 << 2, None),
             (1 << 5, None),
+            (0b10, None),
         ] {
             let mut r = blank();
             r[0x48..0x4C].copy_from_slice(&info.to_le_bytes());
@@ -553,6 +648,11 @@ mod tests {
         }
         for at in [
             0x04C,
+            0x041,
+            0x188,
+            0x19F,
+            0x1F8,
+            0x29F,
             0x1EB,
             0x1EF,
             0x2A0 + 2 * SIG_COMPONENT,

@@ -8,7 +8,7 @@
     missing_docs
 )]
 
-use kms_attest::snp::{KeyKind, SnpPolicy, SnpVerifier, REPORT_LEN};
+use kms_attest::snp::{KeyKind, SnpPolicy, SnpVerifier, Tcb, REPORT_LEN};
 use kms_attest::{AttestError, Binding, Evidence, Platform, Verifier};
 use sha2::{Digest, Sha256};
 
@@ -95,7 +95,7 @@ fn a_real_report_verifies() {
     assert_eq!((r.version, r.policy, r.vmpl), (2, 0x30000, 0));
     assert_eq!(r.reported_tcb, 0x7308_0000_0000_0003);
     assert!(hex::encode(r.measurement).starts_with("7a1e5c266c"));
-    assert_eq!(r.digest, <[u8; 32]>::from(Sha256::digest(&report)));
+    assert_eq!(r.digest, <[u8; 32]>::from(Sha256::digest(&report[..0x2A0])));
 
     let evidence = Evidence::SnpReport {
         report: &report,
@@ -104,7 +104,13 @@ fn a_real_report_verifies() {
     let claims = verifier()
         .verify(&evidence, &binding_of(&report), NOW)
         .unwrap();
-    assert_eq!(claims.platform, Platform::SevSnp { product: "Milan" });
+    assert_eq!(
+        claims.platform,
+        Platform::SevSnp {
+            product: "Milan",
+            vlek: false
+        }
+    );
     assert_eq!(
         claims.measurement.as_deref(),
         Some(r.measurement.as_slice())
@@ -258,4 +264,82 @@ fn the_policys_vmpl_is_required() {
     .unwrap();
     let e = strict.verify_report(&report, &vcek, NOW).unwrap_err();
     assert_eq!(e.code(), "attestation_policy_refused", "{e:?}");
+}
+
+/// The host chooses the TCB a report is signed for, so a floor per generation refuses keys of
+/// older TCBs. The Milan report's TCB is BL 3, TEE 0, SNP 8, microcode 115.
+#[test]
+fn a_tcb_below_the_floor_is_refused() {
+    let (report, vcek) = milan();
+    let r = verifier().verify_report(&report, &vcek, NOW).unwrap();
+    let at = Tcb {
+        fmc: 0,
+        bootloader: 3,
+        tee: 0,
+        snp: 8,
+        microcode: 115,
+    };
+    assert_eq!(r.tcb, at);
+    let with_floor = |product: &str, floor: Tcb| {
+        SnpVerifier::new(SnpPolicy {
+            min_tcb: vec![(product.into(), floor)],
+            ..SnpPolicy::default()
+        })
+        .unwrap()
+        .verify_report(&report, &vcek, NOW)
+    };
+    assert!(with_floor("Milan", at).is_ok());
+    for higher in [
+        Tcb { snp: 9, ..at },
+        Tcb {
+            microcode: 116,
+            ..at
+        },
+        Tcb {
+            bootloader: 4,
+            ..at
+        },
+        Tcb { tee: 1, ..at },
+    ] {
+        let e = with_floor("Milan", higher).unwrap_err();
+        assert_eq!(e.code(), "attestation_policy_refused", "{higher:?}");
+    }
+    // Another generation's floor does not apply.
+    assert!(with_floor("Genoa", Tcb { snp: 99, ..at }).is_ok());
+}
+
+/// ECDSA signatures come in pairs: (r, s) and (r, n - s) both verify. A captured report with its
+/// S flipped is new bytes, but the same report: its id (the signed part's digest) is unchanged,
+/// so recording ids stops its replay.
+#[test]
+fn a_re_encoded_signature_does_not_make_a_new_report() {
+    // The order of P-384, big-endian.
+    let n = hex::decode(
+        "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973",
+    )
+    .unwrap();
+    let (report, vcek) = milan();
+    let at = 0x2A0 + 72;
+    let s_be: Vec<u8> = report[at..at + 48].iter().rev().copied().collect();
+    // n - s, big-endian.
+    let mut flipped = [0u8; 48];
+    let mut borrow = 0i16;
+    for i in (0..48).rev() {
+        let d = i16::from(n[i]) - i16::from(s_be[i]) - borrow;
+        borrow = i16::from(d < 0);
+        flipped[i] = (d + 256 * borrow) as u8;
+    }
+    let mut twin = report.clone();
+    for (j, b) in flipped.iter().rev().enumerate() {
+        twin[at + j] = *b;
+    }
+    assert_ne!(twin, report);
+    let v = verifier();
+    let a = v.verify_report(&report, &vcek, NOW).unwrap();
+    match v.verify_report(&twin, &vcek, NOW) {
+        // Accepted (ring takes high S): then it must be the same report.
+        Ok(b) => assert_eq!(a.digest, b.digest),
+        // Or refused outright; either way no second id.
+        Err(e) => assert_eq!(e, AttestError::BadSignature),
+    }
 }

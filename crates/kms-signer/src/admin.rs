@@ -42,7 +42,7 @@ pub async fn import(store: Store, eoa: Address, sk: &SecretKey) -> anyhow::Resul
         versions: vec![version_record(1, now(), sk)],
     };
     let audit_entry = AuditEntry::ok(&eoa, "ImportKey", 1, String::new());
-    let ledger = Ledger::start(store.clone(), AuditLog::open(&store)?);
+    let ledger = Ledger::start(store.clone(), AuditLog::open(&store)?)?;
     ledger
         .submit(Op::CreateKey {
             nonce: None,

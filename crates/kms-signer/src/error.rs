@@ -54,6 +54,8 @@ pub enum ServiceError {
     ApiKeyExists,
     /// The named public key is not a usable version of the API key's operator key.
     UnknownPublicKey,
+    /// The writer's queue is full: the service is behind on its disk; try again shortly.
+    Overloaded,
     /// A failure of the service itself; the cause is logged where it happened.
     Internal,
 }
@@ -140,6 +142,11 @@ impl From<ServiceError> for ApiError {
             E::UnknownPublicKey => ApiError::not_found(
                 "unknown_public_key",
                 "no usable version of the API key's operator key has this public key",
+            ),
+            E::Overloaded => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "the service is behind on its writes; try again shortly",
             ),
             E::Internal => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

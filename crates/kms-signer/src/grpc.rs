@@ -215,6 +215,7 @@ pub fn status(e: ServiceError) -> Status {
         E::Expired | E::DeadlineTooFar { .. } | E::BadSignature(_) | E::WrongSigner => {
             Code::Unauthenticated
         }
+        E::Overloaded => Code::Unavailable,
         E::Internal => Code::Internal,
     };
     let api = ApiError::from(e);

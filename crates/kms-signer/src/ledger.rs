@@ -6,7 +6,7 @@
 use crate::apikeys::{ApiKeyRecord, API_KEYS};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::error::ServiceError;
-use crate::keyring::{secret_row, KeyRecord, KEYS, SECRETS};
+use crate::keyring::{secret_row, KeyRecord, VersionState, KEYS, SECRETS};
 use alloy_primitives::Address;
 use kms_store::nonces::NonceTable;
 use kms_store::redb::{ReadableTable, WriteTransaction};
@@ -50,6 +50,9 @@ pub enum Op {
     UseKey {
         /// The request's nonce, consumed; None for an API-key request (its token is the proof).
         nonce: Option<Nonce>,
+        /// The operator and version used: the stored record must still allow it (a version
+        /// retired while the request was on its way is refused, not used).
+        key: (Address, u32),
         /// The record of the use (its `api_key` names the API key, if any).
         audit: AuditEntry,
     },
@@ -136,7 +139,7 @@ struct Job {
 /// Its last holder stops the thread and waits for it, so the store is released when the last
 /// `Ledger` is dropped (a restart in the same process can open it again at once).
 struct Inner {
-    queue: Option<mpsc::Sender<Job>>,
+    queue: Option<mpsc::SyncSender<Job>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -144,7 +147,10 @@ impl Drop for Inner {
     fn drop(&mut self) {
         drop(self.queue.take());
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // Never the writer joining itself (a `then` closure that held the last Ledger).
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }
@@ -152,26 +158,26 @@ impl Drop for Inner {
 /// The most requests one transaction takes (a bound on a batch's latency, not a tuning knob).
 const MAX_BATCH: usize = 512;
 
+/// The most requests waiting for the writer. Beyond it a request is refused (`overloaded`)
+/// rather than queued: requests whose callers hung up still wait their turn, so without a
+/// bound a flood of them would grow memory as fast as the disk falls behind.
+const MAX_QUEUED: usize = 16 * MAX_BATCH;
+
 pub use kms_api::time::unix_now as now;
 
 impl Ledger {
     /// The writer over `store`, appending to `audit`, on a thread of its own.
-    pub fn start(store: Arc<Store>, audit: AuditLog) -> Self {
-        let (queue, jobs) = mpsc::channel();
+    pub fn start(store: Arc<Store>, audit: AuditLog) -> std::io::Result<Self> {
+        let (queue, jobs) = mpsc::sync_channel(MAX_QUEUED);
         let thread = std::thread::Builder::new()
             .name("ledger".into())
-            .spawn(move || writer(&store, audit, &jobs));
-        let (queue, thread) = match thread {
-            Ok(t) => (Some(queue), Some(t)),
-            // Every submit then answers an internal error; nothing is written unrecorded.
-            Err(e) => {
-                tracing::error!(error = %e, "could not start the ledger thread");
-                (None, None)
-            }
-        };
-        Self {
-            inner: Arc::new(Inner { queue, thread }),
-        }
+            .spawn(move || writer(&store, audit, &jobs))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                queue: Some(queue),
+                thread: Some(thread),
+            }),
+        })
     }
 
     /// Applies `op` and waits until it is durable.
@@ -208,8 +214,13 @@ impl Ledger {
             .queue
             .as_ref()
             .ok_or_else(|| ServiceError::internal("the ledger thread is not running"))?
-            .send(Job { op, then, answer })
-            .map_err(|_| ServiceError::internal("the ledger thread stopped"))?;
+            .try_send(Job { op, then, answer })
+            .map_err(|e| match e {
+                mpsc::TrySendError::Full(_) => ServiceError::Overloaded,
+                mpsc::TrySendError::Disconnected(_) => {
+                    ServiceError::internal("the ledger thread stopped")
+                }
+            })?;
         Ok(Commit(answered))
     }
 }
@@ -244,19 +255,22 @@ fn writer(store: &Store, mut audit: AuditLog, jobs: &mpsc::Receiver<Job>) {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             run_batch(store, &mut audit, &ops)
         }));
+        // `run_batch` answers every op or fails before its commit, so the head goes back only
+        // over a batch that wrote nothing.
         let answers = match outcome {
-            Ok(Ok(answers)) if answers.len() == batch.len() => answers,
+            Ok(Ok(answers)) => answers,
             failed => {
                 audit.reset(head);
                 let why = match failed {
                     Ok(Err(e)) => format!("ledger batch failed, nothing written: {e:#}"),
-                    Ok(Ok(_)) => "ledger batch answered the wrong count".to_owned(),
-                    Err(_) => "ledger batch panicked, nothing written".to_owned(),
+                    _ => "ledger batch panicked, nothing written".to_owned(),
                 };
                 let e = ServiceError::internal(why);
                 vec![Err(e); batch.len()]
             }
         };
+        // A job left without an answer (never, by construction) gets none: its caller sees the
+        // dropped sender as an internal error.
         for (job, answer) in batch.into_iter().zip(answers) {
             let answer = match (answer, job.then) {
                 (Ok(()), Some(then)) => {
@@ -371,7 +385,24 @@ fn apply(tx: &WriteTransaction, op: &Op, time: u64) -> Result<(), Fail> {
     match op {
         Op::Refused { .. } => Ok(()),
         Op::Spend { nonce, .. } => consume_nonce(tx, nonce, time),
-        Op::UseKey { nonce, audit } => {
+        Op::UseKey { nonce, key, audit } => {
+            let (eoa, version) = key;
+            let stored: Option<KeyRecord> = tx
+                .open_table(KEYS)?
+                .get(eoa.as_slice())?
+                .map(|v| serde_json::from_slice(v.value()))
+                .transpose()?;
+            let usable = stored
+                .as_ref()
+                .and_then(|r| r.versions.iter().find(|v| v.version == *version))
+                .is_some_and(|v| match v.state {
+                    VersionState::Active => true,
+                    VersionState::Grace { until } => until > time,
+                    VersionState::Retired { .. } => false,
+                });
+            if !usable {
+                return Err(Fail::Refuse(ServiceError::KeyRetired));
+            }
             if let Some(n) = nonce {
                 consume_nonce(tx, n, time)?;
             }
@@ -487,13 +518,28 @@ mod tests {
             )
             .unwrap(),
         );
+        // Address::ZERO holds key version 1, active, as the uses below name it.
+        let sk = kms_crypto::bn254::SecretKey::random(&mut rand_core::OsRng);
+        let record = KeyRecord {
+            eoa: Address::ZERO,
+            versions: vec![crate::keyring::version_record(1, now(), &sk)],
+        };
+        let tx = store.db().begin_write().unwrap();
+        tx.open_table(KEYS)
+            .unwrap()
+            .insert(
+                Address::ZERO.as_slice(),
+                serde_json::to_vec(&record).unwrap().as_slice(),
+            )
+            .unwrap();
+        tx.commit().unwrap();
         (dir, store)
     }
 
     fn ledger() -> (tempfile::TempDir, Ledger) {
         let (dir, store) = store();
         let audit = AuditLog::open(&store).unwrap();
-        (dir, Ledger::start(store, audit))
+        (dir, Ledger::start(store, audit).unwrap())
     }
 
     fn entry(api_key: Option<&str>) -> AuditEntry {
@@ -519,16 +565,19 @@ mod tests {
     async fn a_nonce_past_its_deadline_at_commit_time_is_not_spent() {
         let (_d, ledger) = ledger();
         let late = Op::UseKey {
+            key: (Address::ZERO, 1),
             nonce: Some(nonce(1, now())),
             audit: entry(None),
         };
         assert_eq!(ledger.submit(late).await, Err(ServiceError::Expired));
         let fresh = Op::UseKey {
+            key: (Address::ZERO, 1),
             nonce: Some(nonce(2, now() + 60)),
             audit: entry(None),
         };
         assert_eq!(ledger.submit(fresh).await, Ok(()));
         let again = Op::UseKey {
+            key: (Address::ZERO, 1),
             nonce: Some(nonce(2, now() + 60)),
             audit: entry(None),
         };
@@ -540,8 +589,9 @@ mod tests {
     #[tokio::test]
     async fn a_clock_that_steps_back_does_not_reopen_pruned_nonces() {
         let (_dir, store) = store();
-        let ledger = Ledger::start(store.clone(), AuditLog::open(&store).unwrap());
+        let ledger = Ledger::start(store.clone(), AuditLog::open(&store).unwrap()).unwrap();
         let seen = || Op::UseKey {
+            key: (Address::ZERO, 1),
             nonce: Some(nonce(1, now() + 60)),
             audit: entry(None),
         };
@@ -554,6 +604,7 @@ mod tests {
         // is not.
         assert_eq!(ledger.submit(seen()).await, Err(ServiceError::Expired));
         let later = Op::UseKey {
+            key: (Address::ZERO, 1),
             nonce: Some(nonce(2, now() + 120)),
             audit: entry(None),
         };
@@ -571,6 +622,7 @@ mod tests {
                 let ledger = ledger.clone();
                 tokio::spawn(async move {
                     let op = Op::UseKey {
+                        key: (Address::ZERO, 1),
                         nonce: Some(nonce(i / 2, deadline)),
                         audit: entry(None),
                     };
@@ -597,16 +649,17 @@ mod tests {
     #[tokio::test]
     async fn a_failed_batch_writes_nothing_and_the_writer_goes_on() {
         let (_dir, store) = store();
-        let ledger = Ledger::start(store.clone(), AuditLog::open(&store).unwrap());
+        let ledger = Ledger::start(store.clone(), AuditLog::open(&store).unwrap()).unwrap();
         // A stored key record that does not parse: reading it is a storage failure.
         let tx = store.db().begin_write().unwrap();
+        let broken = Address::repeat_byte(9);
         tx.open_table(KEYS)
             .unwrap()
-            .insert(Address::ZERO.as_slice(), b"not json".as_slice())
+            .insert(broken.as_slice(), b"not json".as_slice())
             .unwrap();
         tx.commit().unwrap();
         let record = KeyRecord {
-            eoa: Address::ZERO,
+            eoa: broken,
             versions: vec![],
         };
         let update = Op::UpdateKey {
@@ -620,6 +673,7 @@ mod tests {
         assert_eq!(ledger.submit(update).await, Err(ServiceError::Internal));
         // Its nonce was not spent and no audit record was written.
         let again = Op::UseKey {
+            key: (Address::ZERO, 1),
             nonce: Some(nonce(1, now() + 60)),
             audit: entry(None),
         };
@@ -637,6 +691,7 @@ mod tests {
         let (_d, ledger) = ledger();
         let ran = Arc::new(AtomicU32::new(0));
         let op = |n| Op::UseKey {
+            key: (Address::ZERO, 1),
             nonce: Some(nonce(n, now() + 60)),
             audit: entry(None),
         };
@@ -658,6 +713,57 @@ mod tests {
         assert_eq!(ran.load(Ordering::SeqCst), 1);
     }
 
+    /// The stored key record decides, not the caller's in-memory copy: a version retired (or
+    /// whose grace ended) while a request was on its way is refused in the commit, unspent.
+    #[tokio::test]
+    async fn a_use_of_a_version_retired_meanwhile_is_refused() {
+        let (_dir, store) = store();
+        let ledger = Ledger::start(store.clone(), AuditLog::open(&store).unwrap()).unwrap();
+        let put = |state: VersionState| {
+            let sk = kms_crypto::bn254::SecretKey::random(&mut rand_core::OsRng);
+            let mut v = crate::keyring::version_record(1, now(), &sk);
+            v.state = state;
+            let record = KeyRecord {
+                eoa: Address::ZERO,
+                versions: vec![v],
+            };
+            let tx = store.db().begin_write().unwrap();
+            tx.open_table(KEYS)
+                .unwrap()
+                .insert(
+                    Address::ZERO.as_slice(),
+                    serde_json::to_vec(&record).unwrap().as_slice(),
+                )
+                .unwrap();
+            tx.commit().unwrap();
+        };
+        let use_ = |n, version| Op::UseKey {
+            key: (Address::ZERO, version),
+            nonce: Some(nonce(n, now() + 60)),
+            audit: entry(None),
+        };
+        put(VersionState::Grace { until: now() + 60 });
+        assert_eq!(ledger.submit(use_(1, 1)).await, Ok(()));
+        // A version the record does not hold.
+        assert_eq!(
+            ledger.submit(use_(2, 2)).await,
+            Err(ServiceError::KeyRetired)
+        );
+        put(VersionState::Grace { until: now() });
+        assert_eq!(
+            ledger.submit(use_(3, 1)).await,
+            Err(ServiceError::KeyRetired)
+        );
+        put(VersionState::Retired { at: now() });
+        assert_eq!(
+            ledger.submit(use_(4, 1)).await,
+            Err(ServiceError::KeyRetired)
+        );
+        // The refused uses spent nothing: their nonces still work once the key is usable.
+        put(VersionState::Active);
+        assert_eq!(ledger.submit(use_(3, 1)).await, Ok(()));
+    }
+
     /// Dropping the last `Ledger` stops its thread and releases the store: it opens again at once.
     #[tokio::test]
     async fn the_last_ledger_dropped_releases_the_store() {
@@ -667,10 +773,10 @@ mod tests {
         let open =
             || Store::open(&dir.path().join("data"), &kek, &mut rand_core::OsRng).map(Arc::new);
         let store = open().unwrap();
-        let ledger = Ledger::start(store.clone(), AuditLog::open(&store).unwrap());
+        let ledger = Ledger::start(store.clone(), AuditLog::open(&store).unwrap()).unwrap();
         let second = ledger.clone();
-        let op = Op::UseKey {
-            nonce: Some(nonce(1, now() + 60)),
+        let op = Op::Spend {
+            nonce: nonce(1, now() + 60),
             audit: entry(None),
         };
         assert_eq!(second.submit(op).await, Ok(()));
@@ -706,6 +812,7 @@ mod tests {
         };
         assert_eq!(ledger.submit(create).await, Ok(()));
         let use_ = || Op::UseKey {
+            key: (Address::ZERO, 1),
             nonce: None,
             audit: entry(Some("0011223344556677")),
         };
@@ -724,6 +831,7 @@ mod tests {
         );
         // An id that was never stored is refused the same way as a wrong token.
         let unknown = Op::UseKey {
+            key: (Address::ZERO, 1),
             nonce: None,
             audit: entry(Some("ffffffffffffffff")),
         };

@@ -47,7 +47,8 @@ pub async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     let ring = Arc::new(keyring::KeyRing::load(&store).context("loading keys")?);
     let api_keys = Arc::new(apikeys::ApiKeys::load(&store).context("loading API keys")?);
     let audit = audit::AuditLog::open(&store)?;
-    let ledger = ledger::Ledger::start(store.clone(), audit);
+    let ledger =
+        ledger::Ledger::start(store.clone(), audit).context("starting the ledger's writer")?;
     let state = Arc::new(api::AppState::new(
         cfg.clone(),
         store,

@@ -127,6 +127,7 @@ pub(crate) async fn use_key<T>(
     let audit = AuditEntry::ok(eoa, req.kind(), v, format!("{digest:#x}"));
     let commit = s.ledger.enqueue(Op::UseKey {
         nonce: Some(Nonce::of(*eoa, req)),
+        key: (*eoa, v),
         audit,
     })?;
     let out = compute(v, &sk);
@@ -213,7 +214,11 @@ pub async fn use_key_with_token<T>(
         }
     };
     audit.key_version = v;
-    let commit = s.ledger.enqueue(Op::UseKey { nonce: None, audit })?;
+    let commit = s.ledger.enqueue(Op::UseKey {
+        nonce: None,
+        key: (eoa, v),
+        audit,
+    })?;
     let out = compute(v, &sk);
     commit.durable().await?;
     Ok(out)
@@ -257,8 +262,10 @@ pub async fn create_api_key(
         let e = ServiceError::UnknownKey;
         return Err(refuse(s, &eoa, req, Some(digest), 0, e).await);
     }
-    let lock = s.api_keys.creation_lock(&eoa);
-    let _one_at_a_time = lock.lock().await;
+    // Held until the new key is in the map (released by the writer after its commit, or when
+    // the creation is refused), even if this caller hangs up: otherwise a cancelled creation's
+    // key would be missing from the count the next one checks.
+    let one_at_a_time = s.api_keys.creation_lock(&eoa).lock_owned().await;
     if s.api_keys.live_count(&eoa, now()) >= MAX_KEYS_PER_EOA {
         let e = ServiceError::TooManyApiKeys;
         return Err(refuse(s, &eoa, req, Some(digest), 0, e).await);
@@ -285,7 +292,10 @@ pub async fn create_api_key(
         audit,
     };
     s.ledger
-        .submit_then(op, move || keys.insert(parsed))
+        .submit_then(op, move || {
+            keys.insert(parsed);
+            drop(one_at_a_time);
+        })
         .await?;
     Ok(record)
 }
