@@ -76,6 +76,37 @@ impl fmt::Display for AppId {
     }
 }
 
+/// The first bytes of an attestation binding's preimage (see [`attestation_binding_preimage`]).
+pub const ATTESTATION_BINDING_TAG: &[u8] = b"KMS_ATTESTATION_BINDING_V1";
+
+/// What a TEE's evidence must commit to (its SHA-256 is the binding an attestation token's
+/// `eat_nonce` or an SNP report's REPORT_DATA carries, docs 0012):
+/// `"KMS_ATTESTATION_BINDING_V1" ‖ u64be(chain_id) ‖ node (20 bytes) ‖ u16be(len(app_id)) ‖
+/// app_id ‖ response_key (32 bytes) ‖ u64be(epoch) ‖ u64be(policy_block)`. Evidence made for one
+/// node, app, response key, epoch or policy block is useless for any other.
+pub fn attestation_binding_preimage(
+    chain_id: u64,
+    node: &[u8; 20],
+    app_id: &AppId,
+    response_key: &[u8; 32],
+    epoch: u64,
+    policy_block: u64,
+) -> Vec<u8> {
+    let id = app_id.as_str().as_bytes();
+    // An app id is at most 128 bytes, so its length fits the u16.
+    let len = id.len() as u16;
+    let mut out = Vec::with_capacity(ATTESTATION_BINDING_TAG.len() + 8 + 20 + 2 + id.len() + 48);
+    out.extend_from_slice(ATTESTATION_BINDING_TAG);
+    out.extend_from_slice(&chain_id.to_be_bytes());
+    out.extend_from_slice(node);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(id);
+    out.extend_from_slice(response_key);
+    out.extend_from_slice(&epoch.to_be_bytes());
+    out.extend_from_slice(&policy_block.to_be_bytes());
+    out
+}
+
 /// The first bytes of the associated data a partial is sealed under (see [`partial_aad`]).
 pub const PARTIAL_AAD_TAG: &[u8] = b"KMS_PARTIAL_V1";
 

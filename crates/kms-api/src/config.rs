@@ -77,6 +77,111 @@ pub struct NodeFile {
     /// Chain mode (docs 0009).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chain: Option<NodeChainFile>,
+    /// App id -> what unlocks its partials (static mode; an app not listed: its owner's
+    /// signature, docs 0012).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub release: BTreeMap<String, ReleaseFile>,
+    /// The attestation verifiers a release may ask for (docs 0012).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<AttestationFile>,
+}
+
+/// `node.toml`'s `[release.<app>]`: the credentials that unlock an app's partials and the
+/// releases (images, measurements) that may hold its key.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseFile {
+    /// `owner` (development: the owner's EIP-712 signature), `attestation` (production: TEE
+    /// evidence of an approved release) or `both`.
+    pub credential: String,
+    /// Approved container image digests (`sha256:<64 hex>`), for attestation tokens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+    /// Approved SEV-SNP guests, each `<measurement, 96 hex>:<HOST_DATA, 64 hex>` (approved only
+    /// together: the measurement may cover only firmware and vCPU shape).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measurements: Vec<String>,
+}
+
+/// `node.toml`'s `[attestation]`: one table per kind of evidence accepted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationFile {
+    /// Google Confidential Space tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub google: Option<TokenIssuerFile>,
+    /// Intel Trust Authority tokens (Confidential Space TDX workloads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intel: Option<TokenIssuerFile>,
+    /// AMD SEV-SNP reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snp: Option<SnpFile>,
+}
+
+/// An attestation token issuer's keys and the platform it must vouch for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenIssuerFile {
+    /// The issuer's JWKS document (a copy of its published keys).
+    pub jwks_file: PathBuf,
+    /// Only these key ids are used (empty: every key of the document).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pinned_kids: Vec<String>,
+    /// The audience tokens must be issued for.
+    pub audience: String,
+    /// Accepted `hwmodel` values.
+    pub hwmodels: Vec<String>,
+    /// A support attribute images must carry (`STABLE`; Intel: `EXPERIMENTAL`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub support_attribute: Option<String>,
+    /// Accepted GCP projects (empty: any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub projects: Vec<String>,
+    /// Accept debug images (development only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_debug: bool,
+    /// Clock skew tolerated, seconds (default 60).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skew_secs: Option<u64>,
+    /// The longest token lifetime accepted, seconds (default: Google 3600, Intel 300).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_lifetime_secs: Option<u64>,
+}
+
+/// AMD SEV-SNP report checks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnpFile {
+    /// Accept guests launched with debugging on (development only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_debug: bool,
+    /// The VMPL reports must come from (default 0).
+    #[serde(default)]
+    pub vmpl: u32,
+    /// Per generation (`Milan`, `Genoa`, `Turin`), the lowest TCB accepted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub min_tcb: BTreeMap<String, TcbFile>,
+}
+
+/// A TCB floor, by component (absent components: 0).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcbFile {
+    /// Turin's FMC.
+    #[serde(default)]
+    pub fmc: u8,
+    /// The PSP bootloader.
+    #[serde(default)]
+    pub bootloader: u8,
+    /// The PSP OS (TEE).
+    #[serde(default)]
+    pub tee: u8,
+    /// The SNP firmware.
+    #[serde(default)]
+    pub snp: u8,
+    /// The microcode.
+    #[serde(default)]
+    pub microcode: u8,
 }
 
 /// `node.toml`'s `[chain]` table.

@@ -172,16 +172,45 @@ pub struct LastRound {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartialRequest {
+    /// TEE evidence, for apps whose release policy asks for it (docs 0012).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<AttestationEvidence>,
     /// Unix seconds; the node refuses deadlines in the past or too far ahead.
     pub deadline: u64,
     /// The epoch whose share should sign; `None`: the newest.
     pub epoch: Option<u64>,
     /// Spent once per app.
     pub nonce: u64,
+    /// The block the release policy is read at (chain mode; 0 in static mode). Bound into the
+    /// evidence with the response key, app, node and epoch.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub policy_block: u64,
     /// The X25519 key the partial is sealed to (32 bytes, 0x-hex).
     pub response_key: String,
-    /// The owner's 65-byte ECDSA signature (0x-hex).
+    /// The owner's 65-byte ECDSA signature (0x-hex); empty when the app's release policy asks
+    /// for attestation only.
+    #[serde(default)]
     pub signature: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A partial request's TEE evidence: an attestation token, or an SEV-SNP report with its
+/// VCEK/VLEK certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationEvidence {
+    /// The report's VCEK or VLEK certificate (0x-hex DER).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snp_cert: Option<String>,
+    /// An SEV-SNP attestation report (0x-hex, 1184 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snp_report: Option<String>,
+    /// A Google Confidential Space or Intel Trust Authority token (compact JWT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// A node's partial signature, sealed to the request's response key under

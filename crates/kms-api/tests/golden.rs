@@ -2,9 +2,9 @@
 //! changed: if that is intended, bump the version it belongs to and say so (docs/0010).
 #![cfg(test)]
 
-use kms_api::app::{check_app_id, partial_aad, AppId, AppIdError};
+use kms_api::app::{attestation_binding_preimage, check_app_id, partial_aad, AppId, AppIdError};
 use kms_api::batch::{decode_list, encode_list, FramingError};
-use kms_api::config::{NodeChainFile, NodeFile};
+use kms_api::config::{NodeChainFile, NodeFile, ReleaseFile, TcbFile};
 use kms_api::node::*;
 use kms_api::ErrorBody;
 use serde::Serialize;
@@ -186,9 +186,35 @@ fn partial_request_is_pinned_and_strict() {
             nonce: 42,
             response_key: "0x08".into(),
             signature: "0x09".into(),
+            attestation: None,
+            policy_block: 0,
         },
         r#"{"deadline":1700000120,"epoch":3,"nonce":42,"response_key":"0x08","signature":"0x09"}"#,
     );
+    // With TEE evidence and a policy block (docs 0012); an attestation-only request may leave
+    // the owner's signature out.
+    pinned(
+        &PartialRequest {
+            deadline: 1_700_000_120,
+            epoch: Some(3),
+            nonce: 42,
+            response_key: "0x08".into(),
+            signature: String::new(),
+            attestation: Some(kms_api::node::AttestationEvidence {
+                token: None,
+                snp_report: Some("0x0a".into()),
+                snp_cert: Some("0x0b".into()),
+            }),
+            policy_block: 77,
+        },
+        r#"{"attestation":{"snp_cert":"0x0b","snp_report":"0x0a"},"deadline":1700000120,"epoch":3,"nonce":42,"policy_block":77,"response_key":"0x08","signature":""}"#,
+    );
+    let r: PartialRequest = serde_json::from_str(
+        r#"{"deadline":1,"epoch":3,"nonce":2,"response_key":"0x","attestation":{"token":"a.b.c"}}"#,
+    )
+    .unwrap();
+    assert_eq!(r.signature, "");
+    assert_eq!(r.attestation.unwrap().token.as_deref(), Some("a.b.c"));
     // Older clients leave the epoch out: the newest epoch is meant.
     let r: PartialRequest =
         serde_json::from_str(r#"{"deadline":1,"nonce":2,"response_key":"0x","signature":"0x"}"#)
@@ -552,4 +578,89 @@ mod signer {
         )
         .is_err());
     }
+}
+
+#[test]
+fn attestation_binding_preimage_is_pinned() {
+    let app = AppId::new("app").unwrap();
+    let mut node = [0u8; 20];
+    node[19] = 0xaa;
+    let mut response_key = [0u8; 32];
+    response_key[0] = 0x11;
+    response_key[31] = 0x22;
+    assert_eq!(
+        hex::encode(attestation_binding_preimage(
+            31337,
+            &node,
+            &app,
+            &response_key,
+            7,
+            0x0102_0304
+        )),
+        concat!(
+            "4b4d535f4154544553544154494f4e5f42494e44494e475f5631", // KMS_ATTESTATION_BINDING_V1
+            "0000000000007a69",                                     // chain 31337
+            "00000000000000000000000000000000000000aa",
+            "0003",
+            "617070",
+            "1100000000000000000000000000000000000000000000000000000000000022",
+            "0000000000000007",
+            "0000000001020304"
+        )
+    );
+}
+
+/// `[release.<app>]` and `[attestation]` as an operator writes them (docs 0012), parsed, written
+/// back the same, and strict.
+#[test]
+fn node_file_release_and_attestation_tables() {
+    let text = concat!(
+        "address = \"0x00000000000000000000000000000000000000aa\"\n",
+        "\n[release.demo]\n",
+        "credential = \"attestation\"\n",
+        "images = [\"sha256:ab\"]\n",
+        "\n[attestation.google]\n",
+        "jwks_file = \"google-jwks.json\"\n",
+        "audience = \"kms\"\n",
+        "hwmodels = [\"GCP_INTEL_TDX\"]\n",
+        "support_attribute = \"STABLE\"\n",
+        "\n[attestation.snp]\n",
+        "vmpl = 0\n",
+        "\n[attestation.snp.min_tcb.Milan]\n",
+        "fmc = 0\n",
+        "bootloader = 3\n",
+        "tee = 0\n",
+        "snp = 8\n",
+        "microcode = 115\n",
+    );
+    let file: NodeFile = toml::from_str(text).unwrap();
+    assert_eq!(
+        file.release.get("demo"),
+        Some(&ReleaseFile {
+            credential: "attestation".into(),
+            images: vec!["sha256:ab".into()],
+            measurements: vec![],
+        })
+    );
+    let att = file.attestation.clone().unwrap();
+    assert_eq!(
+        att.google.unwrap().hwmodels,
+        vec!["GCP_INTEL_TDX".to_string()]
+    );
+    assert!(att.intel.is_none());
+    assert_eq!(
+        att.snp.unwrap().min_tcb.get("Milan"),
+        Some(&TcbFile {
+            fmc: 0,
+            bootloader: 3,
+            tee: 0,
+            snp: 8,
+            microcode: 115
+        })
+    );
+    assert_eq!(toml::to_string(&file).unwrap(), text);
+    assert!(
+        toml::from_str::<NodeFile>("[release.demo]\ncredential = \"owner\"\nimage = []\n").is_err()
+    );
+    assert!(toml::from_str::<NodeFile>("[attestation.azure]\n").is_err());
 }

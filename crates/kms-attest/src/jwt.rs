@@ -225,6 +225,10 @@ struct ConfidentialSpace {
 #[derive(Deserialize, Default)]
 struct Container {
     image_digest: Option<String>,
+    /// Set when whoever launched the VM overrode the image's command or environment: the
+    /// image then runs as someone else configured it.
+    cmd_override: Option<serde_json::Value>,
+    env_override: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -298,8 +302,9 @@ impl TokenVerifier {
             platform,
             image_digest: c.submods.container.image_digest,
             measurement: None,
+            host_data: None,
             debug,
-            expires_at: Some(c.exp),
+            expires_at: Some(c.exp.saturating_add(self.policy.skew_secs)),
             unique_id: Sha256::digest(signed_part(token).as_bytes()).into(),
         })
     }
@@ -380,6 +385,20 @@ impl TokenVerifier {
                 )));
             }
         }
+        let overridden = |v: &Option<serde_json::Value>| match v {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Array(a)) => !a.is_empty(),
+            Some(serde_json::Value::Object(o)) => !o.is_empty(),
+            Some(serde_json::Value::String(s)) => !s.is_empty(),
+            Some(_) => true,
+        };
+        if overridden(&c.submods.container.cmd_override)
+            || overridden(&c.submods.container.env_override)
+        {
+            return Err(AttestError::PolicyRefused(
+                "the image's command or environment was overridden at launch".into(),
+            ));
+        }
         if !p.projects.is_empty()
             && !c
                 .submods
@@ -392,6 +411,20 @@ impl TokenVerifier {
         }
         Ok(debug)
     }
+}
+
+/// The issuer a token claims, unverified: which verifier to hand it to. The verifier then
+/// checks `iss` against its own issuer after the signature.
+pub fn claimed_issuer(token: &str) -> Option<Issuer> {
+    #[derive(Deserialize)]
+    struct Iss {
+        iss: String,
+    }
+    let payload = token.split('.').nth(1)?;
+    let iss: Iss = serde_json::from_slice(&decode_b64url(payload)?).ok()?;
+    [Issuer::Google, Issuer::Intel]
+        .into_iter()
+        .find(|i| i.iss() == iss.iss)
 }
 
 /// `header.payload`: what the issuer signed.

@@ -20,6 +20,15 @@ pub mod snp;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Binding(pub [u8; 32]);
 
+impl Binding {
+    /// The binding of a preimage: its SHA-256 (the node's preimage is
+    /// `kms_api::app::attestation_binding_preimage`).
+    pub fn of(preimage: &[u8]) -> Self {
+        use sha2::Digest as _;
+        Self(sha2::Sha256::digest(preimage).into())
+    }
+}
+
 /// The platform that vouched for the evidence.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Platform {
@@ -51,10 +60,15 @@ pub struct Claims {
     pub image_digest: Option<String>,
     /// The launch measurement, for platforms that measure the guest (SNP: 48 bytes).
     pub measurement: Option<Vec<u8>>,
+    /// SNP's HOST_DATA (32 bytes): what the launcher bound to the guest at launch (e.g. the
+    /// workload's policy or init-data digest). The measurement alone covers firmware and vCPU
+    /// shape on some clouds, not the workload, so releases approve the pair.
+    pub host_data: Option<Vec<u8>>,
     /// Whether the TEE runs in debug mode (its memory readable by the host). Refused unless the
     /// verifier's policy allows it, so `true` here means the policy allowed it.
     pub debug: bool,
-    /// Unix seconds after which the evidence is no longer accepted; `None` when the evidence
+    /// Unix seconds after which the evidence is no longer accepted (a token's `exp` plus the
+    /// tolerated skew); `None` when the evidence
     /// carries no time (an SNP report), so freshness rests on the binding alone.
     pub expires_at: Option<u64>,
     /// What identifies this piece of evidence, to record it as used: SHA-256 of what its issuer
@@ -153,4 +167,31 @@ pub trait Verifier: Send + Sync {
         binding: &Binding,
         now: u64,
     ) -> Result<Claims, AttestError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The binding of the preimage pinned in kms-api's golden tests, its SHA-256 computed with
+    /// Python's hashlib.
+    #[test]
+    fn binding_is_pinned() {
+        let preimage = hex::decode(concat!(
+            "4b4d535f4154544553544154494f4e5f42494e44494e475f5631",
+            "0000000000007a69",
+            "00000000000000000000000000000000000000aa",
+            "0003",
+            "617070",
+            "1100000000000000000000000000000000000000000000000000000000000022",
+            "0000000000000007",
+            "0000000001020304"
+        ))
+        .unwrap_or_default();
+        assert_eq!(preimage.len(), 107);
+        assert_eq!(
+            hex::encode(Binding::of(&preimage).0),
+            "317f2f14b6ae883e85a444774dfeda1c0a09d171ba2879fc9a0ef2fec3d63dbd"
+        );
+    }
 }

@@ -348,6 +348,7 @@ impl Verifier for SnpVerifier {
             },
             image_digest: None,
             measurement: Some(r.measurement.to_vec()),
+            host_data: Some(r.host_data.to_vec()),
             debug: r.policy & POLICY_DEBUG != 0,
             expires_at: None,
             unique_id: r.digest,

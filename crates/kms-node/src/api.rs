@@ -3,6 +3,7 @@
 
 use crate::driver::DriverMsg;
 use crate::node::{address_of, unix_now, Node};
+use crate::release::{Presented, Refusal};
 use alloy_primitives::{Address as EthAddress, B256};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -10,13 +11,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use kms_api::app::{partial_aad, AppId};
+use kms_api::app::{attestation_binding_preimage, partial_aad, AppId};
 use kms_api::batch::{decode_list, MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
 use kms_api::node::{
-    EpochAnswer, Healthz, LastRound, MpkAnswer, MpkOperator, OperatorFaults, PartialAnswer,
-    PartialRequest as PartialBody, ProtocolAnswer, Rejected, RoundStatus, StatusAnswer,
-    HEALTHZ_PATH, MPK_PATH, PROTOCOL_PATH, STATUS_PATH,
+    AttestationEvidence, EpochAnswer, Healthz, LastRound, MpkAnswer, MpkOperator, OperatorFaults,
+    PartialAnswer, PartialRequest as PartialBody, ProtocolAnswer, Rejected, RoundStatus,
+    StatusAnswer, HEALTHZ_PATH, MPK_PATH, PROTOCOL_PATH, STATUS_PATH,
 };
+use kms_attest::{AttestError, Binding};
 use kms_crypto::auth::{recover_signer, PartialRequest};
 use kms_crypto::bls::partial_sign;
 use kms_crypto::seal::{seal, EncryptionPublicKey};
@@ -272,22 +274,25 @@ async fn partial_inner(
         ));
     }
     let response_key = hex_bytes(&b.response_key, 32, "response_key")?;
-    let signature = hex_bytes(&b.signature, 65, "signature")?;
-    let req = PartialRequest {
-        app_id: app_id.to_string(),
-        response_key: B256::from_slice(&response_key),
-        nonce: b.nonce,
-        deadline: b.deadline,
-        node: EthAddress::from(node.cfg.address),
-    };
-    let signer = recover_signer(&req.digest(node.cfg.chain_id), &signature)
-        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()))?;
-    if signer.into_array() != owner {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "not_owner",
-            "the request is not signed by the app's owner",
-        ));
+    let release = node.cfg.release.get(app_id).cloned().unwrap_or_default();
+    if release.credential.owner() {
+        let signature = hex_bytes(&b.signature, 65, "signature")?;
+        let req = PartialRequest {
+            app_id: app_id.to_string(),
+            response_key: B256::from_slice(&response_key),
+            nonce: b.nonce,
+            deadline: b.deadline,
+            node: EthAddress::from(node.cfg.address),
+        };
+        let signer = recover_signer(&req.digest(node.cfg.chain_id), &signature)
+            .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()))?;
+        if signer.into_array() != owner {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_owner",
+                "the request is not signed by the app's owner",
+            ));
+        }
     }
     let recipient = EncryptionPublicKey::from_bytes(&response_key).map_err(|_| {
         ApiError::new(
@@ -296,6 +301,25 @@ async fn partial_inner(
             "response_key is not a usable X25519 public key",
         )
     })?;
+    if release.credential.attestation() && b.attestation.is_none() {
+        return Err(refusal(Refusal::Required));
+    }
+    // Evidence is bound to an epoch, so a request carrying it names one; and to a policy block,
+    // which static mode has none of (its release policy is the config's).
+    if release.credential.attestation() && node.chain.is_none() && b.policy_block != 0 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "policy_block is 0 in static mode",
+        ));
+    }
+    if release.credential.attestation() && b.epoch.is_none() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "epoch_required",
+            "a request with TEE evidence names the epoch its evidence is bound to",
+        ));
+    }
     let ep = match b.epoch {
         Some(e) => node.epoch(e).ok_or_else(|| {
             ApiError::new(StatusCode::NOT_FOUND, "unknown_epoch", "epoch not held")
@@ -309,6 +333,31 @@ async fn partial_inner(
             "this node holds no share of that epoch",
         ));
     }
+    // Verified before the nonce is spent, recorded after: a request refused for its evidence
+    // costs its nonce nothing, and a spent nonce is the client's own.
+    let granted = if release.credential.attestation() {
+        let presented = presented(b.attestation.as_ref())?;
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&response_key);
+        let binding = Binding::of(&attestation_binding_preimage(
+            node.cfg.chain_id,
+            &node.cfg.address,
+            &app,
+            &key,
+            ep.record.epoch,
+            b.policy_block,
+        ));
+        // A report carries no time: its id is kept while its epoch can still be asked for.
+        let retained = node.cfg.interval.as_secs() * (node.cfg.retention_epochs + 2);
+        let report_secs = node.cfg.max_request_validity_secs + retained;
+        let check =
+            node.cfg
+                .attestation
+                .check(&release, presented.as_ref(), &binding, now, report_secs);
+        Some(check.map_err(refusal)?)
+    } else {
+        None
+    };
     // The nonce is spent (durably) before anything derived from the share leaves.
     let n2 = node.clone();
     let spent = app_id.to_string();
@@ -323,6 +372,23 @@ async fn partial_inner(
             "nonce_reused",
             "this nonce was already used for this app",
         ));
+    }
+    if let Some(granted) = granted {
+        // Recorded (durably) before anything leaves: a piece of evidence releases one partial.
+        let n2 = node.clone();
+        let fresh = tokio::task::spawn_blocking(move || {
+            n2.store.use_evidence(&granted.id, granted.until, now)
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+        if !fresh {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "attestation_reused",
+                "this evidence already released a partial",
+            ));
+        }
     }
     let share = ep.share.as_ref().ok_or_else(no_epoch)?;
     let sig = partial_sign(share, app_id.as_bytes());
@@ -341,6 +407,64 @@ async fn partial_inner(
         node: address_of(&node.cfg.address),
         sealed: hex0x(&sealed.to_bytes()),
     })
+}
+
+/// The request's evidence, decoded: a token, or an SNP report with its certificate.
+fn presented(e: Option<&AttestationEvidence>) -> Result<Option<Presented>, ApiError> {
+    let bad = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "attestation holds a token, or an snp_report (0x-hex) with its snp_cert (0x-hex)",
+        )
+    };
+    let Some(e) = e else {
+        return Ok(None);
+    };
+    let unhex = |t: &str| -> Result<Vec<u8>, ApiError> {
+        hex::decode(t.strip_prefix("0x").ok_or_else(bad)?).map_err(|_| bad())
+    };
+    match (&e.token, &e.snp_report, &e.snp_cert) {
+        (Some(t), None, None) => Ok(Some(Presented::Token(t.clone()))),
+        (None, Some(r), Some(c)) => Ok(Some(Presented::Snp {
+            report: unhex(r)?,
+            cert: unhex(c)?,
+        })),
+        _ => Err(bad()),
+    }
+}
+
+/// A refusal's answer: the verifier's stable code; 400 for evidence that does not parse, 403 for
+/// genuine evidence the policy refuses, 401 for evidence that is not genuine or not for this
+/// request.
+fn refusal(r: Refusal) -> ApiError {
+    match r {
+        Refusal::Required => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "attestation_required",
+            "this app's release asks for TEE evidence",
+        ),
+        Refusal::Unsupported => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "attestation_unsupported",
+            "this node accepts no evidence of that kind",
+        ),
+        Refusal::NotApproved => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "release_not_approved",
+            "the evidence names a release this app does not approve",
+        ),
+        Refusal::Attest(e) => {
+            let status = match e {
+                AttestError::Malformed(_) => StatusCode::BAD_REQUEST,
+                AttestError::DebugRefused | AttestError::PolicyRefused(_) => StatusCode::FORBIDDEN,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            // The code says which check refused; the detail (policy values) stays in the log.
+            tracing::debug!(code = e.code(), detail = %e, "attestation refused");
+            ApiError::new(status, e.code(), "the evidence was refused")
+        }
+    }
 }
 
 async fn healthz(State(node): State<Shared>) -> Json<Healthz> {
@@ -366,7 +490,8 @@ pub fn router(node: Shared) -> Router {
     );
     let app_routes = Router::new()
         .route("/v1/apps/{app_id}/partial", post(partial))
-        .layer(axum::extract::DefaultBodyLimit::max(4096));
+        // Room for TEE evidence: an SNP report and its certificate in hex, or a token.
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024));
     Router::new()
         .merge(protocol_routes)
         .merge(app_routes)

@@ -89,6 +89,10 @@ pub struct Config {
     pub chain_id_given: bool,
     /// Chain mode's settings; None: static mode (operator file and `[apps]`).
     pub chain: Option<ChainConfig>,
+    /// App id -> its release policy (static mode; an app not listed: its owner's signature).
+    pub release: BTreeMap<String, crate::release::Release>,
+    /// The attestation verifiers releases may ask for.
+    pub attestation: std::sync::Arc<crate::release::Attestation>,
 }
 
 /// Parses a 0x-prefixed 20-byte address; `what` names it in the error.
@@ -141,6 +145,8 @@ impl Config {
                 parse_address(&owner, &format!("owner of app {id}"))?,
             );
         }
+        let attestation = crate::release::attestation(f.attestation, rel)?;
+        let release = crate::release::releases(f.release, &apps, &attestation)?;
         let chain = match f.chain {
             None => None,
             Some(c) => {
@@ -205,6 +211,8 @@ impl Config {
             app_max_concurrent: f.app_max_concurrent.unwrap_or(64),
             apps,
             chain,
+            release,
+            attestation: std::sync::Arc::new(attestation),
         };
         if cfg.interval < Duration::from_secs(2) || cfg.interval > Duration::from_secs(86_400) {
             bail!("interval_secs must be between 2 and 86400");

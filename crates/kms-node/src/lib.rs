@@ -10,6 +10,7 @@ pub mod config;
 pub mod driver;
 pub mod metrics;
 pub mod node;
+pub mod release;
 pub mod state;
 pub mod transport;
 

@@ -329,6 +329,25 @@ impl NodeStore {
             .map_err(|e| anyhow::anyhow!("recording the nonce: {e}"))
     }
 
+    /// Records a piece of attestation evidence (its unique id) as used until `until`; false if
+    /// it was already used. Same table and commit as the app nonces, under a prefix no app id
+    /// can start with.
+    pub fn use_evidence(&self, id: &[u8; 32], until: u64, now: u64) -> anyhow::Result<bool> {
+        let mut key = vec![0xff];
+        key.extend_from_slice(b"evidence");
+        key.extend_from_slice(id);
+        let job = NonceJob {
+            key,
+            deadline: until,
+            now,
+        };
+        self.nonces
+            .run(job, |batch| {
+                self.commit_nonces(batch).map_err(|e| format!("{e:#}"))
+            })
+            .map_err(|e| anyhow::anyhow!("recording the evidence: {e}"))
+    }
+
     /// One write transaction for a batch of nonces; whether each was fresh, in order.
     fn commit_nonces(&self, batch: &[&NonceJob]) -> anyhow::Result<Vec<bool>> {
         let tx = self.store.db().begin_write()?;

@@ -579,3 +579,149 @@ fn a_frozen_node_costs_clients_nothing() {
         later
     );
 }
+
+/// An app whose release asks for attestation (docs 0012): a Confidential Space token bound to
+/// the request (node, app, response key, epoch) and naming an approved image releases one
+/// partial; the same token again, with another response key, for another epoch, of a debug or
+/// unapproved image, or no token at all (even with the owner's signature) releases nothing.
+/// Tokens are minted with kms-attest's test keys; the node trusts their JWKS.
+#[test]
+fn attested_apps_get_partials_only_for_their_bound_approved_release() {
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    use kms_api::app::{attestation_binding_preimage, AppId};
+    use kms_attest::Binding;
+    use serde_json::json;
+
+    let _s = serial();
+    let data =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../kms-attest/tests/data/jwt");
+    let image = format!("sha256:{}", "ab".repeat(32));
+    let extra = format!(
+        "retention_epochs = 20\n\n[release.{APP}]\ncredential = \"attestation\"\nimages = [\"{image}\"]\n\n\
+         [attestation.google]\njwks_file = \"{}\"\naudience = \"kms-test\"\n\
+         hwmodels = [\"GCP_INTEL_TDX\"]\nsupport_attribute = \"STABLE\"\n",
+        data.join("google-jwks.json").display()
+    );
+    let c = Cluster::with(4, 4, 5, &extra, &[0, 1, 2, 3]);
+    let all = c.running();
+    c.wait_epoch_above(&all, 0, 4);
+    let epoch = c.epoch(0).unwrap();
+    let node = c.nodes[0].address;
+    let url = format!("{}/v1/apps/{APP}/partial", c.url(0));
+    let key = EncodingKey::from_rsa_der(&std::fs::read(data.join("google-a.der")).unwrap());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let fresh_key = || {
+        kms_crypto::seal::EncryptionKey::random(&mut OsRng)
+            .public()
+            .to_bytes()
+    };
+    let binding = |response_key: &[u8; 32], epoch: u64| {
+        Binding::of(&attestation_binding_preimage(
+            31337,
+            &node,
+            &AppId::new(APP).unwrap(),
+            response_key,
+            epoch,
+            0,
+        ))
+    };
+    let token = |b: Binding, image: &str, dbgstat: &str| {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("google-a".into());
+        let claims = json!({
+            "iss": "https://confidentialcomputing.googleapis.com",
+            "aud": "kms-test",
+            "iat": now - 5,
+            "nbf": now - 5,
+            "exp": now + 600,
+            "eat_nonce": hex::encode(b.0),
+            "swname": "CONFIDENTIAL_SPACE",
+            "hwmodel": "GCP_INTEL_TDX",
+            "dbgstat": dbgstat,
+            "submods": {
+                "confidential_space": {"support_attributes": ["STABLE"]},
+                "container": {"image_digest": image}
+            }
+        });
+        encode(&header, &claims, &key).unwrap()
+    };
+    let body = |response_key: &[u8; 32], nonce: u64, token: &str| {
+        json!({
+            "response_key": format!("0x{}", hex::encode(response_key)),
+            "nonce": nonce,
+            "deadline": now + 60,
+            "epoch": epoch,
+            "attestation": {"token": token},
+        })
+    };
+
+    let rk = fresh_key();
+    let good = token(binding(&rk, epoch), &image, "disabled-since-boot");
+    let r = reqwest::blocking::Client::new()
+        .post(&url)
+        .json(&body(&rk, 1, &good))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let answer: serde_json::Value = r.json().unwrap();
+    assert_eq!(answer["epoch"].as_u64(), Some(epoch));
+    assert!(answer["sealed"].as_str().unwrap().len() > 100);
+    // The same evidence releases nothing more, even under a fresh nonce.
+    assert_eq!(
+        post(&url, &body(&rk, 2, &good)),
+        (409, "attestation_reused".into())
+    );
+    // Replayed with another response key (someone who saw it): bound to the first.
+    let other = fresh_key();
+    assert_eq!(
+        post(&url, &body(&other, 3, &good)),
+        (401, "attestation_binding_mismatch".into())
+    );
+    // Bound to another epoch than the one asked for.
+    let next_epoch = token(binding(&rk, epoch + 1), &image, "disabled-since-boot");
+    assert_eq!(
+        post(&url, &body(&rk, 4, &next_epoch)),
+        (401, "attestation_binding_mismatch".into())
+    );
+    // Genuine, bound, but of an image the app does not approve, or a debug image.
+    let rk2 = fresh_key();
+    let other_image = token(
+        binding(&rk2, epoch),
+        &format!("sha256:{}", "cd".repeat(32)),
+        "disabled-since-boot",
+    );
+    assert_eq!(
+        post(&url, &body(&rk2, 5, &other_image)),
+        (403, "release_not_approved".into())
+    );
+    let debug = token(binding(&rk2, epoch), &image, "enabled");
+    assert_eq!(
+        post(&url, &body(&rk2, 6, &debug)),
+        (403, "attestation_debug_refused".into())
+    );
+    // The owner's signature alone does not release an attested app's key.
+    assert_eq!(
+        post(&url, &partial_body(&c.owner, APP, node, 7, now + 60)),
+        (401, "attestation_required".into())
+    );
+    // Evidence without the epoch it is bound to.
+    let mut no_epoch = body(&rk2, 8, &good);
+    no_epoch.as_object_mut().unwrap().remove("epoch");
+    assert_eq!(post(&url, &no_epoch), (400, "epoch_required".into()));
+    // A token of an issuer this node does not trust.
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("google-a".into());
+    let intel = encode(
+        &header,
+        &json!({"iss": "https://portal.trustauthority.intel.com", "exp": now + 60}),
+        &key,
+    )
+    .unwrap();
+    assert_eq!(
+        post(&url, &body(&rk2, 9, &intel)),
+        (400, "attestation_unsupported".into())
+    );
+}

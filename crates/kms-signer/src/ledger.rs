@@ -306,9 +306,14 @@ fn run_batch(
 ) -> anyhow::Result<Vec<Result<(), ServiceError>>> {
     let time = now();
     let tx = store.db().begin_write()?;
+    // Read once: the floor moves only when this batch prunes, after its ops.
+    let at = At {
+        now: time,
+        floor: NONCES.floor(&tx)?,
+    };
     let mut results = Vec::with_capacity(jobs.len());
     for op in jobs.iter().copied() {
-        let (entry, result) = match apply(&tx, op, time) {
+        let (entry, result) = match apply(&tx, op, &at) {
             Ok(()) => (audit_of(op, "ok"), Ok(())),
             Err(Fail::Refuse(e)) => (audit_of(op, e.code()), Err(e)),
             Err(Fail::Storage(e)) => return Err(e),
@@ -359,10 +364,10 @@ fn nonce_key(n: &Nonce) -> Vec<u8> {
 /// The deadline is checked again here, at the commit's time: the table forgets a nonce once its
 /// deadline passed, so only this check keeps a request that waited past its deadline (or a replay
 /// of one whose row was pruned) from being spent.
-fn consume_nonce(tx: &WriteTransaction, n: &Nonce, time: u64) -> Result<(), Fail> {
+fn consume_nonce(tx: &WriteTransaction, n: &Nonce, at: &At) -> Result<(), Fail> {
     // Not after the latest deadline pruned either: its nonce may be forgotten (a clock that
     // stepped forward and back), see `NonceTable::floor`.
-    if n.deadline <= time.max(NONCES.floor(tx)?) {
+    if n.deadline <= at.now.max(at.floor) {
         return Err(Fail::Refuse(ServiceError::Expired));
     }
     if NONCES.consume(tx, &nonce_key(n), n.deadline)? {
@@ -370,6 +375,12 @@ fn consume_nonce(tx: &WriteTransaction, n: &Nonce, time: u64) -> Result<(), Fail
     } else {
         Err(Fail::Refuse(ServiceError::NonceReused))
     }
+}
+
+/// A batch's time and its nonce floor.
+struct At {
+    now: u64,
+    floor: u64,
 }
 
 fn read_api_key(tx: &WriteTransaction, id: &str) -> Result<Option<ApiKeyRecord>, Fail> {
@@ -381,10 +392,10 @@ fn read_api_key(tx: &WriteTransaction, id: &str) -> Result<Option<ApiKeyRecord>,
 }
 
 /// Checks first, then writes, so a refused op leaves nothing behind in the shared transaction.
-fn apply(tx: &WriteTransaction, op: &Op, time: u64) -> Result<(), Fail> {
+fn apply(tx: &WriteTransaction, op: &Op, at: &At) -> Result<(), Fail> {
     match op {
         Op::Refused { .. } => Ok(()),
-        Op::Spend { nonce, .. } => consume_nonce(tx, nonce, time),
+        Op::Spend { nonce, .. } => consume_nonce(tx, nonce, at),
         Op::UseKey { nonce, key, audit } => {
             let (eoa, version) = key;
             let stored: Option<KeyRecord> = tx
@@ -397,19 +408,19 @@ fn apply(tx: &WriteTransaction, op: &Op, time: u64) -> Result<(), Fail> {
                 .and_then(|r| r.versions.iter().find(|v| v.version == *version))
                 .is_some_and(|v| match v.state {
                     VersionState::Active => true,
-                    VersionState::Grace { until } => until > time,
+                    VersionState::Grace { until } => until > at.now,
                     VersionState::Retired { .. } => false,
                 });
             if !usable {
                 return Err(Fail::Refuse(ServiceError::KeyRetired));
             }
             if let Some(n) = nonce {
-                consume_nonce(tx, n, time)?;
+                consume_nonce(tx, n, at)?;
             }
             if let Some(id) = &audit.api_key {
                 let record =
                     read_api_key(tx, id)?.ok_or(Fail::Refuse(ServiceError::InvalidApiKey))?;
-                record.live(time).map_err(Fail::Refuse)?;
+                record.live(at.now).map_err(Fail::Refuse)?;
             }
             Ok(())
         }
@@ -419,21 +430,25 @@ fn apply(tx: &WriteTransaction, op: &Op, time: u64) -> Result<(), Fail> {
             if read_api_key(tx, &record.id)?.is_some() {
                 return Err(Fail::Refuse(ServiceError::ApiKeyExists));
             }
-            consume_nonce(tx, nonce, time)?;
+            consume_nonce(tx, nonce, at)?;
             let json = serde_json::to_vec(record)?;
             tx.open_table(API_KEYS)?
                 .insert(record.id.as_str(), json.as_slice())?;
             Ok(())
         }
         Op::RevokeApiKey {
-            nonce, eoa, id, at, ..
+            nonce,
+            eoa,
+            id,
+            at: revoked,
+            ..
         } => {
             let mut record = match read_api_key(tx, id)? {
                 Some(r) if r.eoa == *eoa && r.revoked_at.is_none() => r,
                 _ => return Err(Fail::Refuse(ServiceError::UnknownApiKey)),
             };
-            consume_nonce(tx, nonce, time)?;
-            record.revoked_at = Some(*at);
+            consume_nonce(tx, nonce, at)?;
+            record.revoked_at = Some(*revoked);
             let json = serde_json::to_vec(&record)?;
             tx.open_table(API_KEYS)?
                 .insert(record.id.as_str(), json.as_slice())?;
@@ -449,7 +464,7 @@ fn apply(tx: &WriteTransaction, op: &Op, time: u64) -> Result<(), Fail> {
                 return Err(Fail::Refuse(ServiceError::KeyExists));
             }
             if let Some(n) = nonce {
-                consume_nonce(tx, n, time)?;
+                consume_nonce(tx, n, at)?;
             }
             let json = serde_json::to_vec(record)?;
             tx.open_table(KEYS)?
@@ -478,7 +493,7 @@ fn apply(tx: &WriteTransaction, op: &Op, time: u64) -> Result<(), Fail> {
                 return Err(Fail::Refuse(ServiceError::ConcurrentUpdate));
             }
             if let Some(n) = nonce {
-                consume_nonce(tx, n, time)?;
+                consume_nonce(tx, n, at)?;
             }
             let json = serde_json::to_vec(record)?;
             tx.open_table(KEYS)?

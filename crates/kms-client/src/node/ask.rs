@@ -72,6 +72,8 @@ impl Ask {
             nonce: request.nonce,
             response_key: format!("{}", request.response_key),
             signature: format!("0x{}", hex::encode(signature)),
+            attestation: None,
+            policy_block: 0,
         };
         Ok(Self {
             operator: operator.clone(),

@@ -1,0 +1,374 @@
+//! What releases an app's partial (docs 0012): the owner's EIP-712 signature (development), TEE
+//! evidence of an approved release (production), or both. Decisions only: the API parses the
+//! request and keeps the durable records (nonces, used evidence).
+
+use anyhow::{bail, Context};
+use kms_api::config::{AttestationFile, ReleaseFile, TokenIssuerFile};
+use kms_attest::jwt::{claimed_issuer, Issuer, KeySet, TokenPolicy, TokenVerifier};
+use kms_attest::snp::{SnpPolicy, SnpVerifier, Tcb};
+use kms_attest::{AttestError, Binding, Claims, Evidence, Verifier};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Which credentials an app's release asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Credential {
+    /// The owner's signature (development: the owner, not the app, holds the key).
+    #[default]
+    Owner,
+    /// TEE evidence of an approved release.
+    Attestation,
+    /// Both.
+    Both,
+}
+
+impl Credential {
+    /// From `node.toml`'s `credential`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "owner" => Some(Self::Owner),
+            "attestation" => Some(Self::Attestation),
+            "both" => Some(Self::Both),
+            _ => None,
+        }
+    }
+
+    /// Whether the owner's signature is needed.
+    pub fn owner(self) -> bool {
+        matches!(self, Self::Owner | Self::Both)
+    }
+
+    /// Whether TEE evidence is needed.
+    pub fn attestation(self) -> bool {
+        matches!(self, Self::Attestation | Self::Both)
+    }
+}
+
+/// An app's release policy.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Release {
+    /// What unlocks its partials.
+    pub credential: Credential,
+    /// Approved container image digests (`sha256:<hex>`, lowercase).
+    pub images: Vec<String>,
+    /// Approved SEV-SNP guests: launch measurement and HOST_DATA, approved only together (on
+    /// some clouds the measurement covers firmware and vCPU shape, not the workload, which the
+    /// launcher binds in HOST_DATA).
+    pub measurements: Vec<([u8; 48], [u8; 32])>,
+}
+
+impl Release {
+    /// Whether the verified claims name an approved release.
+    fn approves(&self, claims: &Claims) -> bool {
+        let image = claims
+            .image_digest
+            .as_ref()
+            .is_some_and(|d| self.images.contains(d));
+        let measured = match (&claims.measurement, &claims.host_data) {
+            (Some(m), Some(h)) => self
+                .measurements
+                .iter()
+                .any(|(am, ah)| am.as_slice() == m.as_slice() && ah.as_slice() == h.as_slice()),
+            _ => false,
+        };
+        image || measured
+    }
+}
+
+/// The verifiers this node accepts evidence from (none configured: no evidence accepted).
+#[derive(Default)]
+pub struct Attestation {
+    /// Google Confidential Space tokens.
+    pub google: Option<TokenVerifier>,
+    /// Intel Trust Authority tokens.
+    pub intel: Option<TokenVerifier>,
+    /// SEV-SNP reports.
+    pub snp: Option<SnpVerifier>,
+}
+
+impl std::fmt::Debug for Attestation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attestation")
+            .field("google", &self.google.is_some())
+            .field("intel", &self.intel.is_some())
+            .field("snp", &self.snp.is_some())
+            .finish()
+    }
+}
+
+/// Evidence as the request carried it, decoded.
+pub enum Presented {
+    /// An attestation token.
+    Token(String),
+    /// An SEV-SNP report and its certificate (DER).
+    Snp {
+        /// The report.
+        report: Vec<u8>,
+        /// The VCEK or VLEK certificate.
+        cert: Vec<u8>,
+    },
+}
+
+/// Evidence that may release a partial: record `id` as used until `until`, then release.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Granted {
+    /// The evidence's unique id.
+    pub id: [u8; 32],
+    /// Unix seconds until which the id stays recorded.
+    pub until: u64,
+}
+
+/// Why evidence does not release a partial.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The release asks for evidence and the request carries none.
+    Required,
+    /// This node accepts no evidence of that kind.
+    Unsupported,
+    /// The evidence did not verify (its stable code).
+    Attest(AttestError),
+    /// Genuine evidence of a release the app's policy does not approve.
+    NotApproved,
+}
+
+impl Attestation {
+    /// Verifies `evidence` for the request bound by `binding` at `now`, and that it names a
+    /// release `release` approves. `report_secs` is how long a report (which carries no time)
+    /// stays recorded as used.
+    pub fn check(
+        &self,
+        release: &Release,
+        evidence: Option<&Presented>,
+        binding: &Binding,
+        now: u64,
+        report_secs: u64,
+    ) -> Result<Granted, Refusal> {
+        let evidence = evidence.ok_or(Refusal::Required)?;
+        let claims = match evidence {
+            Presented::Token(token) => {
+                let verifier = match claimed_issuer(token) {
+                    Some(Issuer::Google) => self.google.as_ref(),
+                    Some(Issuer::Intel) => self.intel.as_ref(),
+                    None => None,
+                }
+                .ok_or(Refusal::Unsupported)?;
+                verifier.verify(&Evidence::Token(token), binding, now)
+            }
+            Presented::Snp { report, cert } => self
+                .snp
+                .as_ref()
+                .ok_or(Refusal::Unsupported)?
+                .verify(&Evidence::SnpReport { report, cert }, binding, now),
+        }
+        .map_err(Refusal::Attest)?;
+        if !release.approves(&claims) {
+            return Err(Refusal::NotApproved);
+        }
+        Ok(Granted {
+            id: claims.unique_id,
+            until: claims
+                .expires_at
+                .unwrap_or_else(|| now.saturating_add(report_secs)),
+        })
+    }
+}
+
+/// The release policies of `node.toml`'s `[release.<app>]` tables, each for an app of `[apps]`
+/// that `attestation` can vouch for (images need a token verifier, measurements the SNP one).
+pub fn releases<T>(
+    files: BTreeMap<String, ReleaseFile>,
+    apps: &BTreeMap<String, T>,
+    attestation: &Attestation,
+) -> anyhow::Result<BTreeMap<String, Release>> {
+    let mut out = BTreeMap::new();
+    for (app, f) in files {
+        if !apps.contains_key(&app) {
+            bail!("[release.{app}]: no such app in [apps] (chain mode has no [release] yet)");
+        }
+        let credential = Credential::parse(&f.credential).with_context(|| {
+            format!("[release.{app}] credential must be owner, attestation or both")
+        })?;
+        let mut measurements = Vec::new();
+        for m in &f.measurements {
+            let bad = || {
+                format!(
+                    "[release.{app}] measurement {m:?}: <96 hex measurement>:<64 hex HOST_DATA>"
+                )
+            };
+            let (measurement, host) = m.split_once(':').with_context(bad)?;
+            let (mut a, mut b) = ([0u8; 48], [0u8; 32]);
+            hex::decode_to_slice(measurement, &mut a).with_context(bad)?;
+            hex::decode_to_slice(host, &mut b).with_context(bad)?;
+            measurements.push((a, b));
+        }
+        let mut images = Vec::new();
+        for image in &f.images {
+            let hex_part = image.strip_prefix("sha256:").unwrap_or("");
+            if hex_part.len() != 64 || hex::decode(hex_part).is_err() {
+                bail!("[release.{app}] image {image:?}: sha256:<64 hex>");
+            }
+            images.push(image.to_ascii_lowercase());
+        }
+        if credential.attestation() {
+            let tokens = attestation.google.is_some() || attestation.intel.is_some();
+            let usable = (tokens && !images.is_empty())
+                || (attestation.snp.is_some() && !measurements.is_empty());
+            if !usable {
+                bail!(
+                    "[release.{app}] asks for attestation but no configured verifier can vouch \
+                     for what it approves (images need [attestation.google] or \
+                     [attestation.intel], measurements [attestation.snp])"
+                );
+            }
+        }
+        out.insert(
+            app,
+            Release {
+                credential,
+                images,
+                measurements,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The verifiers of `node.toml`'s `[attestation]`, key sets read from files (`rel` resolves a
+/// path against the file's directory).
+pub fn attestation(
+    file: Option<AttestationFile>,
+    rel: impl Fn(PathBuf) -> PathBuf,
+) -> anyhow::Result<Attestation> {
+    let Some(f) = file else {
+        return Ok(Attestation::default());
+    };
+    let token = |issuer: Issuer, t: TokenIssuerFile| -> anyhow::Result<TokenVerifier> {
+        let path = rel(t.jwks_file);
+        let keys = KeySet::from_jwks(&read(&path)?, &t.pinned_kids)
+            .with_context(|| format!("JWKS {}", path.display()))?;
+        if keys.is_empty() {
+            bail!("JWKS {}: no usable RSA key", path.display());
+        }
+        let lifetime = match issuer {
+            Issuer::Google => 3600,
+            Issuer::Intel => 300,
+        };
+        Ok(TokenVerifier::new(
+            TokenPolicy {
+                issuer,
+                audience: t.audience,
+                hwmodels: t.hwmodels,
+                allow_debug: t.allow_debug,
+                support_attribute: t.support_attribute,
+                projects: t.projects,
+                skew_secs: t.skew_secs.unwrap_or(60),
+                max_lifetime_secs: t.max_lifetime_secs.unwrap_or(lifetime),
+            },
+            keys,
+        ))
+    };
+    Ok(Attestation {
+        google: f.google.map(|t| token(Issuer::Google, t)).transpose()?,
+        intel: f.intel.map(|t| token(Issuer::Intel, t)).transpose()?,
+        snp: match f.snp {
+            None => None,
+            Some(s) => Some(
+                SnpVerifier::new(SnpPolicy {
+                    allow_debug: s.allow_debug,
+                    vmpl: s.vmpl,
+                    min_tcb: s
+                        .min_tcb
+                        .into_iter()
+                        .map(|(product, t)| {
+                            let tcb = Tcb {
+                                fmc: t.fmc,
+                                bootloader: t.bootloader,
+                                tee: t.tee,
+                                snp: t.snp,
+                                microcode: t.microcode,
+                            };
+                            (product, tcb)
+                        })
+                        .collect(),
+                })
+                .map_err(|e| anyhow::anyhow!("AMD roots: {e}"))?,
+            ),
+        },
+    })
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_parse_and_say_what_they_need() {
+        assert_eq!(Credential::parse("owner"), Some(Credential::Owner));
+        assert_eq!(Credential::parse("Owner"), None);
+        let both = Credential::parse("both").unwrap_or_default();
+        assert!(both.owner() && both.attestation());
+        let att = Credential::parse("attestation").unwrap_or_default();
+        assert!(!att.owner() && att.attestation());
+        assert!(Credential::default().owner() && !Credential::default().attestation());
+    }
+
+    #[test]
+    fn missing_or_unsupported_evidence_is_refused() {
+        let none = Attestation::default();
+        let release = Release {
+            credential: Credential::Attestation,
+            ..Release::default()
+        };
+        let b = Binding([0; 32]);
+        assert_eq!(
+            none.check(&release, None, &b, 0, 60),
+            Err(Refusal::Required)
+        );
+        let token = Presented::Token("e30.e30.e30".into());
+        assert_eq!(
+            none.check(&release, Some(&token), &b, 0, 60),
+            Err(Refusal::Unsupported)
+        );
+        let snp = Presented::Snp {
+            report: vec![],
+            cert: vec![],
+        };
+        assert_eq!(
+            none.check(&release, Some(&snp), &b, 0, 60),
+            Err(Refusal::Unsupported)
+        );
+    }
+
+    #[test]
+    fn only_listed_releases_are_approved() {
+        let claims = |image: Option<&str>, m: Option<([u8; 48], [u8; 32])>| Claims {
+            platform: kms_attest::Platform::SevSnp {
+                product: "Milan",
+                vlek: false,
+            },
+            image_digest: image.map(str::to_owned),
+            measurement: m.map(|m| m.0.to_vec()),
+            host_data: m.map(|m| m.1.to_vec()),
+            debug: false,
+            expires_at: None,
+            unique_id: [0; 32],
+        };
+        let release = Release {
+            credential: Credential::Attestation,
+            images: vec!["sha256:aa".into()],
+            measurements: vec![([7; 48], [1; 32])],
+        };
+        assert!(release.approves(&claims(Some("sha256:aa"), None)));
+        assert!(release.approves(&claims(None, Some(([7; 48], [1; 32])))));
+        assert!(!release.approves(&claims(Some("sha256:bb"), None)));
+        assert!(!release.approves(&claims(None, Some(([8; 48], [1; 32])))));
+        // The approved measurement with another workload bound in HOST_DATA.
+        assert!(!release.approves(&claims(None, Some(([7; 48], [2; 32])))));
+        assert!(!release.approves(&claims(None, None)));
+        assert!(!Release::default().approves(&claims(Some("sha256:aa"), Some(([7; 48], [1; 32])))));
+    }
+}
