@@ -359,36 +359,24 @@ async fn partial_inner(
         None
     };
     // The nonce is spent (durably) before anything derived from the share leaves.
-    let n2 = node.clone();
     let spent = app_id.to_string();
-    let fresh =
-        tokio::task::spawn_blocking(move || n2.store.use_nonce(&spent, b.nonce, b.deadline, now))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
-    if !fresh {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "nonce_reused",
-            "this nonce was already used for this app",
-        ));
-    }
-    if let Some(granted) = granted {
+    let (nonce, deadline) = (b.nonce, b.deadline);
+    first_use(
+        node,
+        "nonce_reused",
+        "this nonce was already used for this app",
+        move |n| n.store.use_nonce(&spent, nonce, deadline, now),
+    )
+    .await?;
+    if let Some(g) = granted {
         // Recorded (durably) before anything leaves: a piece of evidence releases one partial.
-        let n2 = node.clone();
-        let fresh = tokio::task::spawn_blocking(move || {
-            n2.store.use_evidence(&granted.id, granted.until, now)
-        })
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
-        if !fresh {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "attestation_reused",
-                "this evidence already released a partial",
-            ));
-        }
+        first_use(
+            node,
+            "attestation_reused",
+            "this evidence already released a partial",
+            move |n| n.store.use_evidence(&g.id, g.until, now),
+        )
+        .await?;
     }
     let share = ep.share.as_ref().ok_or_else(no_epoch)?;
     let sig = partial_sign(share, app_id.as_bytes());
@@ -407,6 +395,25 @@ async fn partial_inner(
         node: address_of(&node.cfg.address),
         sealed: hex0x(&sealed.to_bytes()),
     })
+}
+
+/// Records a first use in the store (off the async threads); 409 `code` if it was not the first.
+async fn first_use(
+    node: &Shared,
+    code: &'static str,
+    message: &'static str,
+    record: impl FnOnce(&Node) -> anyhow::Result<bool> + Send + 'static,
+) -> Result<(), ApiError> {
+    let n = node.clone();
+    let fresh = tokio::task::spawn_blocking(move || record(&n))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    if fresh {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::CONFLICT, code, message))
+    }
 }
 
 /// The request's evidence, decoded: a token, or an SNP report with its certificate.

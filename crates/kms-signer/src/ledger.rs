@@ -534,10 +534,18 @@ mod tests {
             .unwrap(),
         );
         // Address::ZERO holds key version 1, active, as the uses below name it.
+        put_key(&store, VersionState::Active);
+        (dir, store)
+    }
+
+    /// Stores Address::ZERO's key record: version 1 in `state`.
+    fn put_key(store: &Store, state: VersionState) {
         let sk = kms_crypto::bn254::SecretKey::random(&mut rand_core::OsRng);
+        let mut v = crate::keyring::version_record(1, now(), &sk);
+        v.state = state;
         let record = KeyRecord {
             eoa: Address::ZERO,
-            versions: vec![crate::keyring::version_record(1, now(), &sk)],
+            versions: vec![v],
         };
         let tx = store.db().begin_write().unwrap();
         tx.open_table(KEYS)
@@ -548,7 +556,6 @@ mod tests {
             )
             .unwrap();
         tx.commit().unwrap();
-        (dir, store)
     }
 
     fn ledger() -> (tempfile::TempDir, Ledger) {
@@ -734,24 +741,7 @@ mod tests {
     async fn a_use_of_a_version_retired_meanwhile_is_refused() {
         let (_dir, store) = store();
         let ledger = Ledger::start(store.clone(), AuditLog::open(&store).unwrap()).unwrap();
-        let put = |state: VersionState| {
-            let sk = kms_crypto::bn254::SecretKey::random(&mut rand_core::OsRng);
-            let mut v = crate::keyring::version_record(1, now(), &sk);
-            v.state = state;
-            let record = KeyRecord {
-                eoa: Address::ZERO,
-                versions: vec![v],
-            };
-            let tx = store.db().begin_write().unwrap();
-            tx.open_table(KEYS)
-                .unwrap()
-                .insert(
-                    Address::ZERO.as_slice(),
-                    serde_json::to_vec(&record).unwrap().as_slice(),
-                )
-                .unwrap();
-            tx.commit().unwrap();
-        };
+        let put = |state: VersionState| put_key(&store, state);
         let use_ = |n, version| Op::UseKey {
             key: (Address::ZERO, version),
             nonce: Some(nonce(n, now() + 60)),
