@@ -76,20 +76,27 @@ impl fmt::Display for AppId {
     }
 }
 
+/// How far ahead of a node's clock evidence may set the end of its use (`not_after`): an hour,
+/// the longest a Confidential Space token lives.
+pub const MAX_EVIDENCE_SECS: u64 = 3600;
+
 /// The first bytes of an attestation binding's preimage (see [`attestation_binding_preimage`]).
-pub const ATTESTATION_BINDING_TAG: &[u8] = b"KMS_ATTESTATION_BINDING_V1";
+pub const ATTESTATION_BINDING_TAG: &[u8] = b"KMS_ATTESTATION_BINDING_V2";
 
 /// What a TEE's evidence must commit to (its SHA-256 is the binding an attestation token's
 /// `eat_nonce` or an SNP report's REPORT_DATA carries, docs 0012):
-/// `"KMS_ATTESTATION_BINDING_V1" ‖ u64be(chain_id) ‖ node (20 bytes) ‖ u16be(len(app_id)) ‖
-/// app_id ‖ response_key (32 bytes) ‖ u64be(epoch) ‖ u64be(policy_block)`. Evidence made for one
-/// node, app, response key, epoch or policy block is useless for any other.
+/// `"KMS_ATTESTATION_BINDING_V2" ‖ u64be(chain_id) ‖ requester (20 bytes) ‖ u16be(len(app_id)) ‖
+/// app_id ‖ response_key (32 bytes) ‖ u64be(not_after) ‖ u64be(policy_block)`. `requester` is the
+/// address whose EIP-712 `PartialRequest` carries the evidence: that signature names the node and
+/// the epoch, so one piece of evidence serves every node, and no node can replay it at another.
+/// `not_after` (unix seconds) ends the evidence's use, so that an SEV-SNP report, which carries
+/// no time, expires too.
 pub fn attestation_binding_preimage(
     chain_id: u64,
-    node: &[u8; 20],
+    requester: &[u8; 20],
     app_id: &AppId,
     response_key: &[u8; 32],
-    epoch: u64,
+    not_after: u64,
     policy_block: u64,
 ) -> Vec<u8> {
     let id = app_id.as_str().as_bytes();
@@ -98,11 +105,11 @@ pub fn attestation_binding_preimage(
     let mut out = Vec::with_capacity(ATTESTATION_BINDING_TAG.len() + 8 + 20 + 2 + id.len() + 48);
     out.extend_from_slice(ATTESTATION_BINDING_TAG);
     out.extend_from_slice(&chain_id.to_be_bytes());
-    out.extend_from_slice(node);
+    out.extend_from_slice(requester);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(id);
     out.extend_from_slice(response_key);
-    out.extend_from_slice(&epoch.to_be_bytes());
+    out.extend_from_slice(&not_after.to_be_bytes());
     out.extend_from_slice(&policy_block.to_be_bytes());
     out
 }

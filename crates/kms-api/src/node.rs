@@ -167,7 +167,8 @@ pub struct LastRound {
 }
 
 /// An app's request for a node's partial signature on `H(app_id)`, signed by the app's owner
-/// (EIP-712 `PartialRequest`, docs 0008). Hex fields stay text so the node checks them in its
+/// (EIP-712 `PartialRequest` in the node's domain version 2, docs 0008) or carrying TEE evidence
+/// bound to it (docs 0012), or both, as the app's release policy asks. Hex fields stay text so the node checks them in its
 /// own order and with its own error codes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -177,8 +178,8 @@ pub struct PartialRequest {
     pub attestation: Option<AttestationEvidence>,
     /// Unix seconds; the node refuses deadlines in the past or too far ahead.
     pub deadline: u64,
-    /// The epoch whose share should sign; `None`: the newest.
-    pub epoch: Option<u64>,
+    /// The epoch whose share should sign (covered by the owner's signature and the evidence).
+    pub epoch: u64,
     /// Spent once per app.
     pub nonce: u64,
     /// The block the release policy is read at (chain mode; 0 in static mode). Bound into the
@@ -187,9 +188,8 @@ pub struct PartialRequest {
     pub policy_block: u64,
     /// The X25519 key the partial is sealed to (32 bytes, 0x-hex).
     pub response_key: String,
-    /// The owner's 65-byte ECDSA signature (0x-hex); empty when the app's release policy asks
-    /// for attestation only.
-    #[serde(default)]
+    /// The 65-byte ECDSA signature (0x-hex) of the EIP-712 `PartialRequest`: by the app's owner,
+    /// or (attestation only) by the requester the evidence is bound to.
     pub signature: String,
 }
 
@@ -202,6 +202,9 @@ fn is_zero(n: &u64) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttestationEvidence {
+    /// Unix seconds after which the evidence releases nothing (it is bound to it; at most an hour
+    /// ahead).
+    pub not_after: u64,
     /// The report's VCEK or VLEK certificate (0x-hex DER).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snp_cert: Option<String>,

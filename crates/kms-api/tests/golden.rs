@@ -182,7 +182,7 @@ fn partial_request_is_pinned_and_strict() {
     pinned(
         &PartialRequest {
             deadline: 1_700_000_120,
-            epoch: Some(3),
+            epoch: 3,
             nonce: 42,
             response_key: "0x08".into(),
             signature: "0x09".into(),
@@ -191,35 +191,44 @@ fn partial_request_is_pinned_and_strict() {
         },
         r#"{"deadline":1700000120,"epoch":3,"nonce":42,"response_key":"0x08","signature":"0x09"}"#,
     );
-    // With TEE evidence and a policy block (docs 0012); an attestation-only request may leave
-    // the owner's signature out.
+    // With TEE evidence and a policy block (docs 0012).
     pinned(
         &PartialRequest {
             deadline: 1_700_000_120,
-            epoch: Some(3),
+            epoch: 3,
             nonce: 42,
             response_key: "0x08".into(),
-            signature: String::new(),
+            signature: "0x0c".into(),
             attestation: Some(kms_api::node::AttestationEvidence {
+                not_after: 1_700_000_600,
                 token: None,
                 snp_report: Some("0x0a".into()),
                 snp_cert: Some("0x0b".into()),
             }),
             policy_block: 77,
         },
-        r#"{"attestation":{"snp_cert":"0x0b","snp_report":"0x0a"},"deadline":1700000120,"epoch":3,"nonce":42,"policy_block":77,"response_key":"0x08","signature":""}"#,
+        r#"{"attestation":{"not_after":1700000600,"snp_cert":"0x0b","snp_report":"0x0a"},"deadline":1700000120,"epoch":3,"nonce":42,"policy_block":77,"response_key":"0x08","signature":"0x0c"}"#,
     );
     let r: PartialRequest = serde_json::from_str(
-        r#"{"deadline":1,"epoch":3,"nonce":2,"response_key":"0x","attestation":{"token":"a.b.c"}}"#,
+        r#"{"deadline":1,"epoch":3,"nonce":2,"response_key":"0x","signature":"0x","attestation":{"not_after":9,"token":"a.b.c"}}"#,
     )
     .unwrap();
-    assert_eq!(r.signature, "");
     assert_eq!(r.attestation.unwrap().token.as_deref(), Some("a.b.c"));
-    // Older clients leave the epoch out: the newest epoch is meant.
-    let r: PartialRequest =
-        serde_json::from_str(r#"{"deadline":1,"nonce":2,"response_key":"0x","signature":"0x"}"#)
-            .unwrap();
-    assert_eq!(r.epoch, None);
+    // Every request is signed, evidence or not.
+    assert!(serde_json::from_str::<PartialRequest>(
+        r#"{"deadline":1,"epoch":3,"nonce":2,"response_key":"0x","attestation":{"not_after":9,"token":"a.b.c"}}"#
+    )
+    .is_err());
+    // Evidence names the end of its use (it is bound to it).
+    assert!(serde_json::from_str::<PartialRequest>(
+        r#"{"deadline":1,"epoch":3,"nonce":2,"response_key":"0x","signature":"0x","attestation":{"token":"a.b.c"}}"#
+    )
+    .is_err());
+    // The epoch is signed (node domain version 2), so it is always named.
+    assert!(serde_json::from_str::<PartialRequest>(
+        r#"{"deadline":1,"nonce":2,"response_key":"0x","signature":"0x"}"#
+    )
+    .is_err());
     // A field the node does not know is refused, not ignored.
     assert!(serde_json::from_str::<PartialRequest>(
         r#"{"deadline":1,"nonce":2,"response_key":"0x","signature":"0x","app":"x"}"#
@@ -583,28 +592,28 @@ mod signer {
 #[test]
 fn attestation_binding_preimage_is_pinned() {
     let app = AppId::new("app").unwrap();
-    let mut node = [0u8; 20];
-    node[19] = 0xaa;
+    let mut requester = [0u8; 20];
+    requester[19] = 0xaa;
     let mut response_key = [0u8; 32];
     response_key[0] = 0x11;
     response_key[31] = 0x22;
     assert_eq!(
         hex::encode(attestation_binding_preimage(
             31337,
-            &node,
+            &requester,
             &app,
             &response_key,
-            7,
+            1_900_000_000,
             0x0102_0304
         )),
         concat!(
-            "4b4d535f4154544553544154494f4e5f42494e44494e475f5631", // KMS_ATTESTATION_BINDING_V1
+            "4b4d535f4154544553544154494f4e5f42494e44494e475f5632", // KMS_ATTESTATION_BINDING_V2
             "0000000000007a69",                                     // chain 31337
             "00000000000000000000000000000000000000aa",
             "0003",
             "617070",
             "1100000000000000000000000000000000000000000000000000000000000022",
-            "0000000000000007",
+            "00000000713fb300", // not after 1900000000
             "0000000001020304"
         )
     );

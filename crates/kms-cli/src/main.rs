@@ -41,8 +41,12 @@ enum Command {
     Devnet(devnet::DevnetArgs),
     /// Encrypt a file to an app id under the threshold network's agreed master public key.
     Encrypt(node::EncryptArgs),
-    /// Decrypt a file as the app's owner, from the nodes' partial signatures.
+    /// Decrypt a file from the nodes' partial signatures, as the app's owner or with TEE evidence
+    /// bound to a session (`kms attest-session`).
     Decrypt(node::DecryptArgs),
+    /// Start an attested decrypt: make a session and print the binding (the nonce) its TEE
+    /// evidence must carry.
+    AttestSession(node::AttestSessionArgs),
     /// Show the threshold network's nodes: epochs, rounds, who is up (a table, or --json).
     Status(node::StatusArgs),
     /// Measure the threshold network on fresh local devnets: DKG and reshare times, decrypt
@@ -66,6 +70,7 @@ fn main() {
         Command::Devnet(args) => devnet::main(args),
         Command::Encrypt(args) => node::encrypt(args),
         Command::Decrypt(args) => node::decrypt(args),
+        Command::AttestSession(args) => node::attest_session(args),
         // Prints a table (or JSON) and exits by itself.
         Command::Status(args) => node::status_main(args),
         // Long-running, prints a table (or JSON) and exits by itself.

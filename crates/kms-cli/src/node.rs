@@ -10,10 +10,13 @@
 //! every node refusing with a 4xx), 1 for anything else.
 
 use crate::error::CliError;
-use crate::files::{read_text, write_output};
+use crate::files::{read_text, write_new_private, write_output};
 use clap::Args;
 use kms_api::time::unix_now;
-use kms_client::node::{Fault, NodeClient, NodeReport, NodeStatus, StatusReport};
+use kms_client::node::{
+    evidence_from_text, Credential, Fault, NodeClient, NodeReport, NodeStatus, Session,
+    StatusReport, SESSION_BYTES,
+};
 use kms_client::EoaKey;
 use kms_crypto::Secret;
 use serde_json::{json, Value};
@@ -115,6 +118,7 @@ pub struct EncryptArgs {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("credential").required(true).args(["owner_key", "attestation"])))]
 pub struct DecryptArgs {
     #[command(flatten)]
     nodes: NodeSource,
@@ -123,7 +127,14 @@ pub struct DecryptArgs {
     app_id: String,
     /// File holding the app owner's secp256k1 key: 64 hex characters, 0x optional.
     #[arg(long, value_name = "FILE")]
-    owner_key: PathBuf,
+    owner_key: Option<PathBuf>,
+    /// TEE evidence bound to --session (`kms attest-session`): a Confidential Space or Intel
+    /// Trust Authority token, or JSON {"snp_report": hex, "snp_cert": hex}.
+    #[arg(long, value_name = "FILE", requires = "session")]
+    attestation: Option<PathBuf>,
+    /// The session file `kms attest-session` wrote.
+    #[arg(long, value_name = "FILE", requires = "attestation")]
+    session: Option<PathBuf>,
     /// The ciphertext file.
     #[arg(long = "in", value_name = "FILE")]
     input: PathBuf,
@@ -195,14 +206,96 @@ fn encrypt_from_chain(args: &EncryptArgs) -> Result<Value, CliError> {
     }))
 }
 
+#[derive(Args)]
+pub struct AttestSessionArgs {
+    /// The app id the evidence is for.
+    #[arg(long)]
+    app_id: String,
+    /// Where to write the session (its two secret keys; created readable by the owner only, never
+    /// overwritten).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Sign the session's requests with the app owner's key (apps whose release asks for both
+    /// the owner and attestation); otherwise a throwaway key.
+    #[arg(long, value_name = "FILE")]
+    owner_key: Option<PathBuf>,
+    /// How long the session (and the evidence bound to it) may be used, in seconds.
+    #[arg(long, default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=kms_client::node::MAX_SESSION_SECS))]
+    valid_for: u64,
+    /// The chain id of the nodes' EIP-712 domain (their `chain_id` setting).
+    #[arg(long, default_value_t = 31337)]
+    chain_id: u64,
+}
+
+/// `kms attest-session`: the first half of an attested decrypt. Makes a session and prints the
+/// binding its TEE evidence must carry; `kms decrypt --attestation --session` is the second.
+pub fn attest_session(args: AttestSessionArgs) -> Result<Value, CliError> {
+    kms_client::node::validate_app_id(&args.app_id).map_err(client_error)?;
+    let mut rng = rand_core::OsRng;
+    let not_after = unix_now() + args.valid_for;
+    let session = match &args.owner_key {
+        Some(path) => Session::with_signer(load_owner_key(path)?, &mut rng, not_after),
+        None => Session::random(&mut rng, not_after),
+    };
+    let binding = session
+        .binding(args.chain_id, &args.app_id)
+        .map_err(client_error)?;
+    let text = session
+        .to_bytes()
+        .expose(|b| Zeroizing::new(hex::encode(b)));
+    write_new_private(&args.out, text.as_bytes())?;
+    Ok(json!({
+        "app_id": args.app_id,
+        "chain_id": args.chain_id,
+        "binding": hex::encode(binding),
+        "not_after": not_after,
+        "requester": session.requester().to_checksum(None),
+        "session": args.out.display().to_string(),
+    }))
+}
+
+/// A session file: 144 hex characters, surrounding whitespace ignored.
+fn load_session(path: &Path) -> Result<Session, CliError> {
+    let text = read_text(path, "session file")?;
+    let bad = |why: &str| CliError::bad(format!("session file {}: {why}", path.display()));
+    let digits = text.trim();
+    if digits.len() != 2 * SESSION_BYTES {
+        return Err(bad("expected 144 hex characters (from kms attest-session)"));
+    }
+    let mut bytes = Secret::new([0u8; SESSION_BYTES]);
+    bytes.expose_mut(|out| hex::decode_to_slice(digits, out).map_err(|_| bad("not hex")))?;
+    Session::from_bytes(&bytes).map_err(|e| bad(&e.to_string()))
+}
+
 pub fn decrypt(args: DecryptArgs) -> Result<Value, CliError> {
     kms_client::node::validate_app_id(&args.app_id).map_err(client_error)?;
     let client = args.nodes.client()?;
-    let owner = load_owner_key(&args.owner_key)?;
     let ciphertext = read_input(&args.input, "ciphertext file")?;
-    let dec = client
-        .decrypt(&args.app_id, &owner, &ciphertext, args.chain_id)
-        .map_err(client_error)?;
+    let dec = match (&args.owner_key, &args.attestation, &args.session) {
+        (Some(path), None, None) => {
+            let owner = load_owner_key(path)?;
+            client.decrypt(&args.app_id, &owner, &ciphertext, args.chain_id)
+        }
+        (None, Some(evidence), Some(session)) => {
+            let session = load_session(session)?;
+            let text = read_text(evidence, "attestation file")?;
+            let evidence = evidence_from_text(&text).map_err(|e| {
+                CliError::bad(format!("attestation file {}: {e}", evidence.display()))
+            })?;
+            let credential = Credential::Attested {
+                session: &session,
+                evidence: &evidence,
+            };
+            client.decrypt_with(&args.app_id, credential, &ciphertext, args.chain_id)
+        }
+        _ => {
+            return Err(CliError::bad(
+                "give --owner-key, or --attestation with --session",
+            ))
+        }
+    }
+    .map_err(client_error)?;
     write_output(&args.out, &dec.plaintext, true)?;
     let addresses = |list: Vec<alloy_primitives::Address>| -> Vec<String> {
         list.iter().map(|a| a.to_checksum(None)).collect()

@@ -48,6 +48,17 @@ fn kms_ok(args: &[&str]) {
     );
 }
 
+/// `kms_ok`, and the JSON it printed.
+fn kms_json(args: &[&str]) -> serde_json::Value {
+    let out = kms(args);
+    assert!(
+        out.status.success(),
+        "kms {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// The pids of the processes whose command line names `dir` and whose arguments satisfy `is`.
 fn pids_in(dir: &Path, is: impl Fn(&[String]) -> bool) -> Vec<u32> {
     let dir = dir.to_str().unwrap();
@@ -338,12 +349,92 @@ fn a_devnet_encrypts_decrypts_reshares_stops_and_resumes() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--nodes 4, not 5"));
 
-    // Resumed: same MPK, the old ciphertext opens.
+    // Resumed with the demo app released to an attested image only (docs 0012): same MPK; the
+    // owner's key opens nothing; a session's evidence opens the old ciphertext.
+    let image = format!("sha256:{}", "ab".repeat(32));
+    let jwt = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kms-attest/tests/data/jwt");
+    for i in 1..=4 {
+        let config = dir.join(format!("node-{i}/node.toml"));
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&format!(
+            "\n[release.demo]\ncredential = \"attestation\"\nimages = [\"{image}\"]\n\n\
+             [attestation.google]\njwks_file = \"{}\"\naudience = \"kms-test\"\n\
+             hwmodels = [\"GCP_INTEL_TDX\"]\nsupport_attribute = \"STABLE\"\n",
+            jwt.join("google-jwks.json").display()
+        ));
+        std::fs::write(&config, text).unwrap();
+    }
     let mut devnet = Devnet::start(&dir, &tmp.path().join("devnet-2.err"));
     let (resumed_epoch, resumed_mpk) = devnet.wait_ready();
     assert_eq!(resumed_mpk, mpk);
     assert!(resumed_epoch > epoch);
-    decrypt("msg.out3");
+    let owner_key = dir.join("demo-owner.key");
+    let out = kms(&[
+        "decrypt",
+        "--devnet",
+        d,
+        "--app-id",
+        "demo",
+        "--owner-key",
+        owner_key.to_str().unwrap(),
+        "--in",
+        &path("msg.enc"),
+        "--out",
+        &path("refused"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("attestation_required"), "{err}");
+    assert!(!Path::new(&path("refused")).exists());
+    let session = kms_json(&[
+        "attest-session",
+        "--app-id",
+        "demo",
+        "--out",
+        &path("session"),
+    ]);
+    let nonce = session["binding"].as_str().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("google-a".into());
+    let claims = serde_json::json!({
+        "iss": "https://confidentialcomputing.googleapis.com",
+        "aud": "kms-test",
+        "iat": now - 5,
+        "nbf": now - 5,
+        "exp": now + 600,
+        "eat_nonce": nonce,
+        "swname": "CONFIDENTIAL_SPACE",
+        "hwmodel": "GCP_INTEL_TDX",
+        "dbgstat": "disabled-since-boot",
+        "submods": {
+            "confidential_space": {"support_attributes": ["STABLE"]},
+            "container": {"image_digest": image}
+        }
+    });
+    let key =
+        jsonwebtoken::EncodingKey::from_rsa_der(&std::fs::read(jwt.join("google-a.der")).unwrap());
+    let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+    std::fs::write(path("token"), token).unwrap();
+    kms_ok(&[
+        "decrypt",
+        "--devnet",
+        d,
+        "--app-id",
+        "demo",
+        "--attestation",
+        &path("token"),
+        "--session",
+        &path("session"),
+        "--in",
+        &path("msg.enc"),
+        "--out",
+        &path("msg.out3"),
+    ]);
+    assert_eq!(std::fs::read(path("msg.out3")).unwrap(), s.plaintext);
     let status = devnet.terminate();
     assert_eq!(status.code(), Some(0), "{}", devnet.output());
     assert_eq!(node_pids(&dir), Vec::<u32>::new());

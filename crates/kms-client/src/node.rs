@@ -68,8 +68,10 @@ pub fn partial_aad(app_id: &str, node: Address, epoch: u64) -> Result<Vec<u8>> {
 
 mod blocking;
 mod report;
+mod session;
 pub use blocking::*;
 pub use report::*;
+pub use session::*;
 
 /// An operator of an epoch, as the nodes list it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -344,7 +346,7 @@ impl AsyncNodeClient {
                 Some(op) => Some(Arc::new(Ask::new(
                     op,
                     pin.app_id,
-                    pin.owner,
+                    pin.credential,
                     pin.view.epoch,
                     pin.chain_id,
                     rng,
@@ -472,6 +474,20 @@ impl AsyncNodeClient {
         ciphertext: &[u8],
         chain_id: u64,
     ) -> Result<Decrypted> {
+        self.decrypt_with(app_id, Credential::Owner(owner), ciphertext, chain_id)
+            .await
+    }
+
+    /// [`NodeClient::decrypt`] with any credential: for an app released to attested images, the
+    /// evidence its TEE made for [`Session::binding`] (docs 0012). A node that refuses says why in
+    /// its report (`attestation_expired`, `release_not_approved`, ...).
+    pub async fn decrypt_with(
+        &self,
+        app_id: &str,
+        credential: Credential<'_>,
+        ciphertext: &[u8],
+        chain_id: u64,
+    ) -> Result<Decrypted> {
         validate_app_id(app_id)?;
         // A file that is not a ciphertext would spend a nonce at every node for nothing.
         if ciphertext.len() < ibe::OVERHEAD || !ciphertext.starts_with(IBE_HEADER) {
@@ -496,7 +512,7 @@ impl AsyncNodeClient {
                 };
                 asks.push(match op {
                     Some(op) => Some(Arc::new(Ask::new(
-                        op, app_id, owner, view.epoch, chain_id, &mut rng,
+                        op, app_id, credential, view.epoch, chain_id, &mut rng,
                     )?)),
                     None => None,
                 });
@@ -536,7 +552,7 @@ impl AsyncNodeClient {
                             Pinned {
                                 view: &view,
                                 app_id,
-                                owner,
+                                credential,
                                 chain_id,
                             },
                             &mut nodes,
@@ -564,7 +580,7 @@ impl AsyncNodeClient {
                 for (i, ask) in asks.iter_mut().enumerate() {
                     *ask = match ask.take() {
                         Some(old) if lagging.contains(&i) => {
-                            Some(Arc::new(old.renew(owner, chain_id, &mut rng)?))
+                            Some(Arc::new(old.renew(credential, chain_id, &mut rng)?))
                         }
                         _ => None,
                     };

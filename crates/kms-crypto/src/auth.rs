@@ -8,7 +8,7 @@
 //!
 //! Applications of the threshold network ask each node for a partial signature with a
 //! [`PartialRequest`], signed by the app's owner in the node's own domain
-//! `{name: "KMS Node", version: "1", chainId}`: the different name keeps a signature made for one
+//! `{name: "KMS Node", version: "2", chainId}`: the different name keeps a signature made for one
 //! service from ever being accepted by the other.
 
 use crate::{Error, Result, Secret};
@@ -20,8 +20,11 @@ use serde_json::{json, Value};
 pub const DOMAIN_NAME: &str = "KMS Signer";
 /// The EIP-712 domain version, shared by the service's and the node's domains.
 pub const DOMAIN_VERSION: &str = "1";
-/// The threshold network node's EIP-712 domain name (same version, [`DOMAIN_VERSION`]).
+/// The threshold network node's EIP-712 domain name.
 pub const NODE_DOMAIN_NAME: &str = "KMS Node";
+/// The node's domain version. Version 2 added the epoch and the policy block to
+/// [`PartialRequest`] (docs 0008): a version-1 signature recovers another address and is refused.
+pub const NODE_DOMAIN_VERSION: &str = "2";
 
 /// secp256k1 group order / 2: signatures with a larger s are malleated copies and are refused.
 const HALF_N: U256 = U256::from_be_bytes([
@@ -41,7 +44,7 @@ mod typed {
         struct CreateApiKey { address operator; string label; string scopes; uint64 expiresAt; string sources; bytes32 tokenHash; uint64 nonce; uint64 deadline; }
         struct ListApiKeys { address operator; uint64 nonce; uint64 deadline; }
         struct RevokeApiKey { address operator; string keyId; uint64 nonce; uint64 deadline; }
-        struct PartialRequest { string appId; bytes32 responseKey; uint64 nonce; uint64 deadline; address node; }
+        struct PartialRequest { string appId; bytes32 responseKey; uint64 epoch; uint64 policyBlock; uint64 nonce; uint64 deadline; address node; }
     }
 }
 
@@ -217,10 +220,10 @@ impl SignerDomain {
     }
 }
 
-fn named_domain(name: &'static str, chain_id: u64) -> Eip712Domain {
+fn node_domain(chain_id: u64) -> Eip712Domain {
     Eip712Domain::new(
-        Some(name.into()),
-        Some(DOMAIN_VERSION.into()),
+        Some(NODE_DOMAIN_NAME.into()),
+        Some(NODE_DOMAIN_VERSION.into()),
         Some(U256::from(chain_id)),
         None,
         None,
@@ -543,13 +546,19 @@ impl Request {
 
 /// An application's request to one node for its partial signature on H(app_id), signed by the
 /// app's owner EOA. `response_key` is the X25519 public key the partial is sealed to; `node` is the
-/// address of the node asked, so a request cannot be replayed at another node.
+/// address of the node asked, so a request cannot be replayed at another node; `epoch` and
+/// `policy_block` are covered so that no one on the way can redirect a request to another share
+/// or another reading of the release policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartialRequest {
     /// The application whose id is signed.
     pub app_id: String,
     /// The X25519 public key the partial signature is sealed to.
     pub response_key: B256,
+    /// The epoch whose share signs.
+    pub epoch: u64,
+    /// The block the release policy is read at (0 in static mode).
+    pub policy_block: u64,
     /// Single use per app at each node.
     pub nonce: u64,
     /// Unix seconds after which the node refuses the request.
@@ -567,11 +576,13 @@ impl PartialRequest {
         typed::PartialRequest {
             appId: self.app_id.clone(),
             responseKey: self.response_key,
+            epoch: self.epoch,
+            policyBlock: self.policy_block,
             nonce: self.nonce,
             deadline: self.deadline,
             node: self.node,
         }
-        .eip712_signing_hash(&named_domain(NODE_DOMAIN_NAME, chain_id))
+        .eip712_signing_hash(&node_domain(chain_id))
     }
 
     /// The full EIP-712 typed-data JSON for wallets, in the style of [`Request::typed_data`]
@@ -583,16 +594,20 @@ impl PartialRequest {
                 Self::KIND: [
                     field("appId", "string"),
                     field("responseKey", "bytes32"),
+                    field("epoch", "uint64"),
+                    field("policyBlock", "uint64"),
                     field("nonce", "uint64"),
                     field("deadline", "uint64"),
                     field("node", "address"),
                 ],
             },
             "primaryType": Self::KIND,
-            "domain": { "name": NODE_DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": chain_id.to_string() },
+            "domain": { "name": NODE_DOMAIN_NAME, "version": NODE_DOMAIN_VERSION, "chainId": chain_id.to_string() },
             "message": {
                 "appId": self.app_id,
                 "responseKey": self.response_key.to_string(),
+                "epoch": self.epoch.to_string(),
+                "policyBlock": self.policy_block.to_string(),
                 "nonce": self.nonce.to_string(),
                 "deadline": self.deadline.to_string(),
                 "node": self.node.to_checksum(None),

@@ -459,13 +459,15 @@ fn cast_and_eth_account_signatures_of_typed_data_are_accepted() {
 
 /// Partial requests with edge values: the longest and shortest app ids the node accepts, every
 /// character class of app ids, a string a wallet must escape, zero and all-ones response keys,
-/// nonces and deadlines at the u64 limits and above 2^53, the zero address.
+/// epochs, policy blocks, nonces and deadlines at the u64 limits and above 2^53, the zero address.
 fn partial_requests() -> Vec<PartialRequest> {
     let node = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
     vec![
         PartialRequest {
             app_id: "demo.app:v1".into(),
             response_key: b256!("0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"),
+            epoch: 7,
+            policy_block: 123_456,
             nonce: 42,
             deadline: 1_900_000_000,
             node,
@@ -473,6 +475,8 @@ fn partial_requests() -> Vec<PartialRequest> {
         PartialRequest {
             app_id: "a".into(),
             response_key: B256::ZERO,
+            epoch: 0,
+            policy_block: 0,
             nonce: 0,
             deadline: u64::MAX,
             node: Address::ZERO,
@@ -480,6 +484,8 @@ fn partial_requests() -> Vec<PartialRequest> {
         PartialRequest {
             app_id: "Z9._:-".repeat(21) + "xy",
             response_key: B256::repeat_byte(0xff),
+            epoch: u64::MAX,
+            policy_block: u64::MAX,
             nonce: u64::MAX,
             deadline: 9_007_199_254_740_993,
             node,
@@ -487,6 +493,8 @@ fn partial_requests() -> Vec<PartialRequest> {
         PartialRequest {
             app_id: "quote \" \\ β 🦀".into(),
             response_key: b256!("00000000000000000000000000000000000000000000000000000000000000ee"),
+            epoch: 9_007_199_254_740_993,
+            policy_block: 1,
             nonce: 9_007_199_254_740_993,
             deadline: 1,
             node: TEST_ADDRESS,
@@ -544,6 +552,13 @@ fn cast_and_eth_account_signatures_of_partial_requests_are_accepted() {
                 recover_signer(&next.digest(chain_id), sig).ok(),
                 Some(TEST_ADDRESS),
                 "{case}: {who}'s signature for nonce N also verifies for nonce N + 1"
+            );
+            let mut other_epoch = req.clone();
+            other_epoch.epoch = other_epoch.epoch.wrapping_add(1);
+            assert_ne!(
+                recover_signer(&other_epoch.digest(chain_id), sig).ok(),
+                Some(TEST_ADDRESS),
+                "{case}: {who}'s signature for epoch E also verifies for epoch E + 1"
             );
             for &other in CHAIN_IDS.iter().filter(|&&c| c != chain_id) {
                 assert_ne!(

@@ -3,7 +3,7 @@
 
 use crate::driver::DriverMsg;
 use crate::node::{address_of, unix_now, Node};
-use crate::release::{Presented, Refusal};
+use crate::release::{Presented, Refusal, OWNER_ONLY};
 use alloy_primitives::{Address as EthAddress, B256};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use kms_api::app::{attestation_binding_preimage, partial_aad, AppId};
+use kms_api::app::{attestation_binding_preimage, partial_aad, AppId, MAX_EVIDENCE_SECS};
 use kms_api::batch::{decode_list, MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
 use kms_api::node::{
     AttestationEvidence, EpochAnswer, Healthz, LastRound, MpkAnswer, MpkOperator, OperatorFaults,
@@ -274,25 +274,28 @@ async fn partial_inner(
         ));
     }
     let response_key = hex_bytes(&b.response_key, 32, "response_key")?;
-    let release = node.cfg.release.get(app_id).cloned().unwrap_or_default();
-    if release.credential.owner() {
-        let signature = hex_bytes(&b.signature, 65, "signature")?;
-        let req = PartialRequest {
-            app_id: app_id.to_string(),
-            response_key: B256::from_slice(&response_key),
-            nonce: b.nonce,
-            deadline: b.deadline,
-            node: EthAddress::from(node.cfg.address),
-        };
-        let signer = recover_signer(&req.digest(node.cfg.chain_id), &signature)
-            .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()))?;
-        if signer.into_array() != owner {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "not_owner",
-                "the request is not signed by the app's owner",
-            ));
-        }
+    let release = node.cfg.release.get(app_id).unwrap_or(&OWNER_ONLY);
+    // Every request is signed: by the owner, or by the requester the evidence is bound to (its
+    // signature names this node and the epoch, so evidence cannot be replayed at another node).
+    let signature = hex_bytes(&b.signature, 65, "signature")?;
+    let req = PartialRequest {
+        app_id: app_id.to_string(),
+        response_key: B256::from_slice(&response_key),
+        epoch: b.epoch,
+        policy_block: b.policy_block,
+        nonce: b.nonce,
+        deadline: b.deadline,
+        node: EthAddress::from(node.cfg.address),
+    };
+    let requester = recover_signer(&req.digest(node.cfg.chain_id), &signature)
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()))?
+        .into_array();
+    if release.credential.owner() && requester != owner {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_owner",
+            "the request is not signed by the app's owner",
+        ));
     }
     let recipient = EncryptionPublicKey::from_bytes(&response_key).map_err(|_| {
         ApiError::new(
@@ -304,28 +307,18 @@ async fn partial_inner(
     if release.credential.attestation() && b.attestation.is_none() {
         return Err(refusal(Refusal::Required));
     }
-    // Evidence is bound to an epoch, so a request carrying it names one; and to a policy block,
-    // which static mode has none of (its release policy is the config's).
-    if release.credential.attestation() && node.chain.is_none() && b.policy_block != 0 {
+    // The signature and the evidence cover the policy block; static mode has none (its release
+    // policy is the config's).
+    if node.chain.is_none() && b.policy_block != 0 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_request",
             "policy_block is 0 in static mode",
         ));
     }
-    if release.credential.attestation() && b.epoch.is_none() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "epoch_required",
-            "a request with TEE evidence names the epoch its evidence is bound to",
-        ));
-    }
-    let ep = match b.epoch {
-        Some(e) => node.epoch(e).ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, "unknown_epoch", "epoch not held")
-        })?,
-        None => node.latest().ok_or_else(no_epoch)?,
-    };
+    let ep = node
+        .epoch(b.epoch)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_epoch", "epoch not held"))?;
     if ep.share.is_none() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -337,23 +330,28 @@ async fn partial_inner(
     // costs its nonce nothing, and a spent nonce is the client's own.
     let granted = if release.credential.attestation() {
         let presented = presented(b.attestation.as_ref())?;
+        let not_after = b.attestation.as_ref().map_or(0, |e| e.not_after);
+        if not_after > now.saturating_add(MAX_EVIDENCE_SECS) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("attestation.not_after is more than {MAX_EVIDENCE_SECS} s ahead"),
+            ));
+        }
         let mut key = [0u8; 32];
         key.copy_from_slice(&response_key);
         let binding = Binding::of(&attestation_binding_preimage(
             node.cfg.chain_id,
-            &node.cfg.address,
+            &requester,
             &app,
             &key,
-            ep.record.epoch,
+            not_after,
             b.policy_block,
         ));
-        // A report carries no time: its id is kept while its epoch can still be asked for.
-        let retained = node.cfg.interval.as_secs() * (node.cfg.retention_epochs + 2);
-        let report_secs = node.cfg.max_request_validity_secs + retained;
         let check =
             node.cfg
                 .attestation
-                .check(&release, presented.as_ref(), &binding, now, report_secs);
+                .check(release, presented.as_ref(), &binding, now, not_after);
         Some(check.map_err(refusal)?)
     } else {
         None

@@ -57,6 +57,13 @@ pub struct Release {
     pub measurements: Vec<([u8; 48], [u8; 32])>,
 }
 
+/// The release of an app without a `[release.<app>]` table: its owner's signature.
+pub static OWNER_ONLY: Release = Release {
+    credential: Credential::Owner,
+    images: Vec::new(),
+    measurements: Vec::new(),
+};
+
 impl Release {
     /// Whether the verified claims name an approved release.
     fn approves(&self, claims: &Claims) -> bool {
@@ -133,17 +140,20 @@ pub enum Refusal {
 
 impl Attestation {
     /// Verifies `evidence` for the request bound by `binding` at `now`, and that it names a
-    /// release `release` approves. `report_secs` is how long a report (which carries no time)
-    /// stays recorded as used.
+    /// release `release` approves. `not_after` (bound in `binding`) ends its use, for a token
+    /// before its own expiry, for a report (which carries no time) alone.
     pub fn check(
         &self,
         release: &Release,
         evidence: Option<&Presented>,
         binding: &Binding,
         now: u64,
-        report_secs: u64,
+        not_after: u64,
     ) -> Result<Granted, Refusal> {
         let evidence = evidence.ok_or(Refusal::Required)?;
+        if not_after < now {
+            return Err(Refusal::Attest(AttestError::Expired));
+        }
         let claims = match evidence {
             Presented::Token(token) => {
                 let verifier = match claimed_issuer(token) {
@@ -166,9 +176,7 @@ impl Attestation {
         }
         Ok(Granted {
             id: claims.unique_id,
-            until: claims
-                .expires_at
-                .unwrap_or_else(|| now.saturating_add(report_secs)),
+            until: claims.expires_at.map_or(not_after, |e| e.min(not_after)),
         })
     }
 }
@@ -340,6 +348,11 @@ mod tests {
         assert_eq!(
             none.check(&release, Some(&snp), &b, 0, 60),
             Err(Refusal::Unsupported)
+        );
+        // Past its bound end, evidence is refused before any verifier is asked.
+        assert_eq!(
+            none.check(&release, Some(&token), &b, 61, 60),
+            Err(Refusal::Attest(AttestError::Expired))
         );
     }
 

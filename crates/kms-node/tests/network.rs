@@ -348,11 +348,12 @@ fn wrong_partials_are_dropped_and_their_node_named() {
     }
 }
 
-/// Signs a partial request for `node` with `key`; returns the JSON body.
+/// Signs a partial request for `node` and `epoch` with `key`; returns the JSON body.
 fn partial_body(
     key: &kms_crypto::auth::EoaKey,
     app: &str,
     node: [u8; 20],
+    epoch: u64,
     nonce: u64,
     deadline: u64,
 ) -> serde_json::Value {
@@ -362,12 +363,15 @@ fn partial_body(
     let req = kms_crypto::auth::PartialRequest {
         app_id: app.to_string(),
         response_key: alloy_primitives::B256::from(response_key),
+        epoch,
+        policy_block: 0,
         nonce,
         deadline,
         node: node.into(),
     };
     let sig = key.sign_digest(&req.digest(31337)).unwrap();
     serde_json::json!({
+        "epoch": epoch,
         "response_key": format!("0x{}", hex::encode(response_key)),
         "nonce": nonce,
         "deadline": deadline,
@@ -396,49 +400,56 @@ fn app_access_refuses_every_bad_request_class() {
         4,
         4,
         3,
-        "app_rate_limit_per_sec = 1\napp_rate_limit_burst = 12",
+        "app_rate_limit_per_sec = 1\napp_rate_limit_burst = 16\nretention_epochs = 20",
         &[0, 1, 2, 3],
     );
     let all = c.running();
     c.wait_epoch_above(&all, 0, 4);
+    let epoch = c.epoch(0).unwrap();
     let node = c.nodes[0].address;
     let url = format!("{}/v1/apps/{APP}/partial", c.url(0));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let ok = partial_body(&c.owner, APP, node, 1, now + 60);
+    let ok = partial_body(&c.owner, APP, node, epoch, 1, now + 60);
     assert_eq!(post(&url, &ok), (200, String::new()));
     assert_eq!(post(&url, &ok), (409, "nonce_reused".into()));
     let stranger = kms_crypto::auth::EoaKey::random(&mut OsRng);
     assert_eq!(
-        post(&url, &partial_body(&stranger, APP, node, 2, now + 60)),
+        post(
+            &url,
+            &partial_body(&stranger, APP, node, epoch, 2, now + 60)
+        ),
         (403, "not_owner".into())
     );
     // Signed for another node: recovers another signer.
     assert_eq!(
         post(
             &url,
-            &partial_body(&c.owner, APP, c.nodes[1].address, 3, now + 60)
+            &partial_body(&c.owner, APP, c.nodes[1].address, epoch, 3, now + 60)
         ),
         (403, "not_owner".into())
     );
     assert_eq!(
         post(
             &format!("{}/v1/apps/nope/partial", c.url(0)),
-            &partial_body(&c.owner, "nope", node, 4, now + 60)
+            &partial_body(&c.owner, "nope", node, epoch, 4, now + 60)
         ),
         (403, "unknown_app".into())
     );
     assert_eq!(
-        post(&url, &partial_body(&c.owner, APP, node, 5, now - 1)),
+        post(&url, &partial_body(&c.owner, APP, node, epoch, 5, now - 1)),
         (401, "expired".into())
     );
     assert_eq!(
-        post(&url, &partial_body(&c.owner, APP, node, 6, now + 100_000)),
+        post(
+            &url,
+            &partial_body(&c.owner, APP, node, epoch, 6, now + 100_000)
+        ),
         (401, "expired".into())
     );
-    let mut bad_sig = partial_body(&c.owner, APP, node, 7, now + 60);
+    let mut bad_sig = partial_body(&c.owner, APP, node, epoch, 7, now + 60);
     bad_sig["signature"] = format!("0x{}", "00".repeat(65)).into();
     assert_eq!(post(&url, &bad_sig), (401, "bad_signature".into()));
     let mut garbage = ok.clone();
@@ -447,22 +458,36 @@ fn app_access_refuses_every_bad_request_class() {
     assert_eq!(
         post(
             &format!("{}/v1/apps/bad%20id/partial", c.url(0)),
-            &partial_body(&c.owner, "bad id", node, 8, now + 60)
+            &partial_body(&c.owner, "bad id", node, epoch, 8, now + 60)
         ),
         (400, "invalid_app_id".into())
     );
-    let mut old_epoch = partial_body(&c.owner, APP, node, 9, now + 60);
-    old_epoch["epoch"] = 1.into();
-    assert_eq!(post(&url, &old_epoch), (404, "unknown_epoch".into()));
-    // The bucket (12, refilled at 1/s) runs dry.
+    // The owner's signature covers the epoch: a request redirected to another epoch on its way
+    // recovers another signer.
+    let mut redirected = partial_body(&c.owner, APP, node, epoch, 9, now + 60);
+    redirected["epoch"] = (epoch - 1).into();
+    assert_eq!(post(&url, &redirected), (403, "not_owner".into()));
+    assert_eq!(
+        post(&url, &partial_body(&c.owner, APP, node, 1, 10, now + 60)),
+        (404, "unknown_epoch".into())
+    );
+    // And the policy block (0 in static mode, the only value it takes here).
+    let mut other_block = partial_body(&c.owner, APP, node, epoch, 11, now + 60);
+    other_block["policy_block"] = 5.into();
+    assert_eq!(post(&url, &other_block), (403, "not_owner".into()));
+    // Older clients (node domain version 1) named no epoch.
+    let mut unnamed = partial_body(&c.owner, APP, node, epoch, 12, now + 60);
+    unnamed.as_object_mut().unwrap().remove("epoch");
+    assert_eq!(post(&url, &unnamed), (400, "bad_request".into()));
+    // The bucket (16, refilled at 1/s) runs dry.
     let mut limited = false;
     for n in 100..130 {
-        if post(&url, &partial_body(&c.owner, APP, node, n, now + 60)).0 == 429 {
+        if post(&url, &partial_body(&c.owner, APP, node, epoch, n, now + 60)).0 == 429 {
             limited = true;
             break;
         }
     }
-    assert!(limited, "no 429 from a 12-request bucket");
+    assert!(limited, "no 429 from a 16-request bucket");
     // Protocol traffic is not limited by the app limits.
     let r = reqwest::blocking::Client::new()
         .post(format!("{}/v1/protocol", c.url(0)))
@@ -580,16 +605,18 @@ fn a_frozen_node_costs_clients_nothing() {
     );
 }
 
-/// An app whose release asks for attestation (docs 0012): a Confidential Space token bound to
-/// the request (node, app, response key, epoch) and naming an approved image releases one
-/// partial; the same token again, with another response key, for another epoch, of a debug or
-/// unapproved image, or no token at all (even with the owner's signature) releases nothing.
-/// Tokens are minted with kms-attest's test keys; the node trusts their JWKS.
+/// An app whose release asks for attestation (docs 0012): a Confidential Space token bound to a
+/// requester's key and response key, naming an approved image, releases one partial at each node,
+/// asked by that requester's EIP-712 request for that node. The same token again, with another
+/// response key, by another requester, forwarded by one node to another, of a debug or unapproved
+/// image, or no token at all (even with the owner's signature) releases nothing. Tokens are
+/// minted with kms-attest's test keys; the node trusts their JWKS.
 #[test]
 fn attested_apps_get_partials_only_for_their_bound_approved_release() {
     use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
     use kms_api::app::{attestation_binding_preimage, AppId};
     use kms_attest::Binding;
+    use kms_crypto::auth::EoaKey;
     use serde_json::json;
 
     let _s = serial();
@@ -618,16 +645,19 @@ fn attested_apps_get_partials_only_for_their_bound_approved_release() {
             .public()
             .to_bytes()
     };
-    let binding = |response_key: &[u8; 32], epoch: u64| {
+    let session = EoaKey::random(&mut OsRng);
+    let not_after = now + 300;
+    let binding_until = |requester: &EoaKey, response_key: &[u8; 32], not_after: u64| {
         Binding::of(&attestation_binding_preimage(
             31337,
-            &node,
+            &requester.address().into_array(),
             &AppId::new(APP).unwrap(),
             response_key,
-            epoch,
+            not_after,
             0,
         ))
     };
+    let binding = |requester: &EoaKey, rk: &[u8; 32]| binding_until(requester, rk, not_after);
     let token = |b: Binding, image: &str, dbgstat: &str| {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some("google-a".into());
@@ -648,18 +678,31 @@ fn attested_apps_get_partials_only_for_their_bound_approved_release() {
         });
         encode(&header, &claims, &key).unwrap()
     };
-    let body = |response_key: &[u8; 32], nonce: u64, token: &str| {
+    // A request signed by `requester` for node `to`, carrying `token`.
+    let request = |requester: &EoaKey, to: [u8; 20], rk: &[u8; 32], nonce: u64, token: &str| {
+        let req = kms_crypto::auth::PartialRequest {
+            app_id: APP.into(),
+            response_key: (*rk).into(),
+            epoch,
+            policy_block: 0,
+            nonce,
+            deadline: now + 60,
+            node: to.into(),
+        };
+        let sig = requester.sign_digest(&req.digest(31337)).unwrap();
         json!({
-            "response_key": format!("0x{}", hex::encode(response_key)),
+            "epoch": epoch,
+            "response_key": format!("0x{}", hex::encode(rk)),
             "nonce": nonce,
             "deadline": now + 60,
-            "epoch": epoch,
-            "attestation": {"token": token},
+            "signature": format!("0x{}", hex::encode(sig)),
+            "attestation": { "token": token, "not_after": not_after },
         })
     };
+    let body = |rk: &[u8; 32], nonce: u64, token: &str| request(&session, node, rk, nonce, token);
 
     let rk = fresh_key();
-    let good = token(binding(&rk, epoch), &image, "disabled-since-boot");
+    let good = token(binding(&session, &rk), &image, "disabled-since-boot");
     let r = reqwest::blocking::Client::new()
         .post(&url)
         .json(&body(&rk, 1, &good))
@@ -669,7 +712,7 @@ fn attested_apps_get_partials_only_for_their_bound_approved_release() {
     let answer: serde_json::Value = r.json().unwrap();
     assert_eq!(answer["epoch"].as_u64(), Some(epoch));
     assert!(answer["sealed"].as_str().unwrap().len() > 100);
-    // The same evidence releases nothing more, even under a fresh nonce.
+    // The same evidence releases nothing more here, even under a fresh nonce.
     assert_eq!(
         post(&url, &body(&rk, 2, &good)),
         (409, "attestation_reused".into())
@@ -680,16 +723,30 @@ fn attested_apps_get_partials_only_for_their_bound_approved_release() {
         post(&url, &body(&other, 3, &good)),
         (401, "attestation_binding_mismatch".into())
     );
-    // Bound to another epoch than the one asked for.
-    let next_epoch = token(binding(&rk, epoch + 1), &image, "disabled-since-boot");
+    // Presented by another requester (its own key, the same response key): bound to the first.
+    let thief = EoaKey::random(&mut OsRng);
+    let url1 = format!("{}/v1/apps/{APP}/partial", c.url(1));
+    let node1 = c.nodes[1].address;
     assert_eq!(
-        post(&url, &body(&rk, 4, &next_epoch)),
+        post(&url1, &request(&thief, node1, &rk, 3, &good)),
         (401, "attestation_binding_mismatch".into())
+    );
+    // Node 0 forwards the request it received to node 1 before the app asks node 1: the
+    // signature names node 0, so node 1 recovers another requester and the evidence stays unspent.
+    let forwarded = request(&session, node, &rk, 4, &good);
+    assert_eq!(
+        post(&url1, &forwarded),
+        (401, "attestation_binding_mismatch".into())
+    );
+    // The app's own request to node 1, with the same evidence: one token serves every node.
+    assert_eq!(
+        post(&url1, &request(&session, node1, &rk, 5, &good)),
+        (200, String::new())
     );
     // Genuine, bound, but of an image the app does not approve, or a debug image.
     let rk2 = fresh_key();
     let other_image = token(
-        binding(&rk2, epoch),
+        binding(&session, &rk2),
         &format!("sha256:{}", "cd".repeat(32)),
         "disabled-since-boot",
     );
@@ -697,20 +754,51 @@ fn attested_apps_get_partials_only_for_their_bound_approved_release() {
         post(&url, &body(&rk2, 5, &other_image)),
         (403, "release_not_approved".into())
     );
-    let debug = token(binding(&rk2, epoch), &image, "enabled");
+    let debug = token(binding(&session, &rk2), &image, "enabled");
     assert_eq!(
         post(&url, &body(&rk2, 6, &debug)),
         (403, "attestation_debug_refused".into())
     );
     // The owner's signature alone does not release an attested app's key.
     assert_eq!(
-        post(&url, &partial_body(&c.owner, APP, node, 7, now + 60)),
+        post(&url, &partial_body(&c.owner, APP, node, epoch, 7, now + 60)),
         (401, "attestation_required".into())
     );
-    // Evidence without the epoch it is bound to.
-    let mut no_epoch = body(&rk2, 8, &good);
-    no_epoch.as_object_mut().unwrap().remove("epoch");
-    assert_eq!(post(&url, &no_epoch), (400, "epoch_required".into()));
+    // The end of the evidence's use is bound: moved later, or past, or too far ahead.
+    let mut moved = body(&rk2, 10, &good);
+    moved["attestation"]["not_after"] = (not_after + 1).into();
+    assert_eq!(
+        post(&url, &moved),
+        (401, "attestation_binding_mismatch".into())
+    );
+    let rk3 = fresh_key();
+    let mut past = body(
+        &rk3,
+        11,
+        &token(
+            binding_until(&session, &rk3, now - 1),
+            &image,
+            "disabled-since-boot",
+        ),
+    );
+    past["attestation"]["not_after"] = (now - 1).into();
+    assert_eq!(post(&url, &past), (401, "attestation_expired".into()));
+    let far = now + 7200;
+    let mut too_far = body(
+        &rk3,
+        12,
+        &token(
+            binding_until(&session, &rk3, far),
+            &image,
+            "disabled-since-boot",
+        ),
+    );
+    too_far["attestation"]["not_after"] = far.into();
+    assert_eq!(post(&url, &too_far), (400, "bad_request".into()));
+    // Evidence with an unsigned request.
+    let mut unsigned = body(&rk2, 8, &good);
+    unsigned.as_object_mut().unwrap().remove("signature");
+    assert_eq!(post(&url, &unsigned), (400, "bad_request".into()));
     // A token of an issuer this node does not trust.
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some("google-a".into());
@@ -724,4 +812,45 @@ fn attested_apps_get_partials_only_for_their_bound_approved_release() {
         post(&url, &body(&rk2, 9, &intel)),
         (400, "attestation_unsupported".into())
     );
+
+    // The library path an app takes inside its TEE: a session, evidence for its binding, one
+    // decrypt through every node.
+    let urls: Vec<String> = all.iter().map(|&i| c.url(i)).collect();
+    let cl = NodeClient::new(&urls).unwrap();
+    let msg = b"opened only inside the approved image".to_vec();
+    let ct = cl.encrypt(APP, &msg).unwrap().ciphertext;
+    let app_session = kms_client::node::Session::random(&mut OsRng, now + 600);
+    let nonce = app_session.binding(31337, APP).unwrap();
+    let evidence =
+        kms_client::node::Evidence::Token(token(Binding(nonce), &image, "disabled-since-boot"));
+    let attested = kms_client::node::Credential::Attested {
+        session: &app_session,
+        evidence: &evidence,
+    };
+    let dec = cl.decrypt_with(APP, attested, &ct, 31337).unwrap();
+    assert_eq!(dec.plaintext.as_slice(), msg.as_slice());
+    // Used up at the nodes that answered; the owner's key alone opens nothing, and each node
+    // says why.
+    match cl.decrypt_with(APP, attested, &ct, 31337) {
+        Err(kms_client::Error::Quorum { nodes, .. }) => {
+            assert!(
+                nodes.iter().any(|n| matches!(&n.fault,
+                Some(Fault::Refused { code, .. }) if code == "attestation_reused")),
+                "{nodes:?}"
+            );
+        }
+        other => panic!("evidence used twice: {other:?}"),
+    }
+    match cl.decrypt(APP, &c.owner, &ct, 31337) {
+        Err(kms_client::Error::Quorum { nodes, .. }) => {
+            for n in &nodes {
+                assert!(
+                    matches!(&n.fault,
+                    Some(Fault::Refused { code, .. }) if code == "attestation_required"),
+                    "{nodes:?}"
+                );
+            }
+        }
+        other => panic!("the owner alone decrypted an attested app's ciphertext: {other:?}"),
+    }
 }

@@ -31,7 +31,7 @@ pub(super) fn record(
 pub(super) struct Pinned<'a> {
     pub(super) view: &'a NetworkView,
     pub(super) app_id: &'a str,
-    pub(super) owner: &'a EoaKey,
+    pub(super) credential: Credential<'a>,
     pub(super) chain_id: u64,
 }
 
@@ -44,7 +44,7 @@ pub(super) struct Ask {
     pub(super) operator: Operator,
     pub(super) app_id: String,
     pub(super) epoch: u64,
-    pub(super) response_key: EncryptionKey,
+    pub(super) response_key: Arc<EncryptionKey>,
     pub(super) body: kms_api::node::PartialRequest,
 }
 
@@ -52,28 +52,30 @@ impl Ask {
     pub(super) fn new(
         operator: &Operator,
         app_id: &str,
-        owner: &EoaKey,
+        credential: Credential<'_>,
         epoch: u64,
         chain_id: u64,
         rng: &mut ChaCha20Rng,
     ) -> Result<Self> {
-        let response_key = EncryptionKey::random(rng);
+        let response_key = credential.response_key(rng);
         let request = PartialRequest {
             app_id: app_id.to_owned(),
             response_key: B256::from(response_key.public().to_bytes()),
+            epoch,
+            policy_block: 0,
             nonce: rng.next_u64(),
             deadline: unix_now()? + PARTIAL_VALIDITY.as_secs(),
             node: operator.address,
         };
-        let signature = owner.sign_digest(&request.digest(chain_id))?;
+        let signature = credential.signer().sign_digest(&request.digest(chain_id))?;
         let body = kms_api::node::PartialRequest {
             deadline: request.deadline,
-            epoch: Some(epoch),
+            epoch,
             nonce: request.nonce,
             response_key: format!("{}", request.response_key),
             signature: format!("0x{}", hex::encode(signature)),
-            attestation: None,
-            policy_block: 0,
+            attestation: credential.evidence(),
+            policy_block: request.policy_block,
         };
         Ok(Self {
             operator: operator.clone(),
@@ -84,17 +86,18 @@ impl Ask {
         })
     }
 
-    /// The same request with a new nonce and response key, for asking the node again.
+    /// The same request with a new nonce (and, for an owner, a new response key), for asking
+    /// the node again.
     pub(super) fn renew(
         &self,
-        owner: &EoaKey,
+        credential: Credential<'_>,
         chain_id: u64,
         rng: &mut ChaCha20Rng,
     ) -> Result<Self> {
         Self::new(
             &self.operator,
             &self.app_id,
-            owner,
+            credential,
             self.epoch,
             chain_id,
             rng,

@@ -65,6 +65,20 @@ impl NodeClient {
             .run(self.inner.decrypt(app_id, owner, ciphertext, chain_id))
     }
 
+    /// See [`AsyncNodeClient::decrypt_with`].
+    pub fn decrypt_with(
+        &self,
+        app_id: &str,
+        credential: Credential<'_>,
+        ciphertext: &[u8],
+        chain_id: u64,
+    ) -> Result<Decrypted> {
+        self.rt.run(
+            self.inner
+                .decrypt_with(app_id, credential, ciphertext, chain_id),
+        )
+    }
+
     /// See [`AsyncNodeClient::status`].
     pub fn status(&self) -> Vec<StatusReport> {
         self.rt.run(self.inner.status())

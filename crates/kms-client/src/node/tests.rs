@@ -554,6 +554,8 @@ fn fake_node(net: Arc<Net>, k: usize, owner: Address, mode: Mode) -> String {
                 let request = PartialRequest {
                     app_id: APP.into(),
                     response_key,
+                    epoch: body["epoch"].as_u64().unwrap(),
+                    policy_block: body["policy_block"].as_u64().unwrap_or(0),
                     nonce: body["nonce"].as_u64().unwrap(),
                     deadline: body["deadline"].as_u64().unwrap(),
                     node: me,

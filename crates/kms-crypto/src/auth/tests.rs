@@ -213,6 +213,8 @@ fn partial_request() -> PartialRequest {
     PartialRequest {
         app_id: "demo.app:v1".into(),
         response_key: b256!("0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"),
+        epoch: 7,
+        policy_block: 123_456,
         nonce: 42,
         deadline: 1_900_000_000,
         node: address!("70997970C51812dc3A010C7d01b50e0d17dc79C8"),
@@ -226,14 +228,16 @@ fn partial_digest_by_hand(req: &PartialRequest, chain_id: u64) -> B256 {
     let word = |v: u64| U256::from(v).to_be_bytes::<32>();
     let mut domain = keccak256("EIP712Domain(string name,string version,uint256 chainId)").to_vec();
     domain.extend_from_slice(keccak256("KMS Node").as_slice());
-    domain.extend_from_slice(keccak256("1").as_slice());
+    domain.extend_from_slice(keccak256("2").as_slice());
     domain.extend_from_slice(&word(chain_id));
     let mut body = keccak256(
-        "PartialRequest(string appId,bytes32 responseKey,uint64 nonce,uint64 deadline,address node)",
+        "PartialRequest(string appId,bytes32 responseKey,uint64 epoch,uint64 policyBlock,uint64 nonce,uint64 deadline,address node)",
     )
     .to_vec();
     body.extend_from_slice(keccak256(req.app_id.as_bytes()).as_slice());
     body.extend_from_slice(req.response_key.as_slice());
+    body.extend_from_slice(&word(req.epoch));
+    body.extend_from_slice(&word(req.policy_block));
     body.extend_from_slice(&word(req.nonce));
     body.extend_from_slice(&word(req.deadline));
     body.extend_from_slice(&[0u8; 12]);
@@ -252,6 +256,8 @@ fn partial_request_digest_matches_the_encoding_by_hand() {
     }
     req.app_id = String::new();
     req.nonce = u64::MAX;
+    req.epoch = 0;
+    req.policy_block = u64::MAX;
     assert_eq!(req.digest(7), partial_digest_by_hand(&req, 7));
 }
 
@@ -262,14 +268,14 @@ fn partial_request_worked_example_is_pinned() {
     let req = partial_request();
     assert_eq!(
         req.digest(31337),
-        b256!("c28ba6804f152850f8a4e8647f7fbb4eea999bf54821f89a975dc76b3eeae056")
+        b256!("9dd1f8c7cab43236263ae82dc2a8d283eaa3a35189bc6c4954f64c11f95e0682")
     );
     let expected: Value = serde_json::from_str(
-        r#"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"}],"PartialRequest":[{"name":"appId","type":"string"},{"name":"responseKey","type":"bytes32"},{"name":"nonce","type":"uint64"},{"name":"deadline","type":"uint64"},{"name":"node","type":"address"}]},"primaryType":"PartialRequest","domain":{"name":"KMS Node","version":"1","chainId":"31337"},"message":{"appId":"demo.app:v1","responseKey":"0x0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20","nonce":"42","deadline":"1900000000","node":"0x70997970C51812dc3A010C7d01b50e0d17dc79C8"}}"#,
+        r#"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"}],"PartialRequest":[{"name":"appId","type":"string"},{"name":"responseKey","type":"bytes32"},{"name":"epoch","type":"uint64"},{"name":"policyBlock","type":"uint64"},{"name":"nonce","type":"uint64"},{"name":"deadline","type":"uint64"},{"name":"node","type":"address"}]},"primaryType":"PartialRequest","domain":{"name":"KMS Node","version":"2","chainId":"31337"},"message":{"appId":"demo.app:v1","responseKey":"0x0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20","epoch":"7","policyBlock":"123456","nonce":"42","deadline":"1900000000","node":"0x70997970C51812dc3A010C7d01b50e0d17dc79C8"}}"#,
     )
     .unwrap();
     assert_eq!(req.typed_data(31337), expected);
-    let sig = hex::decode("2d0025a5debb311445b2e8662c0bab17129a3e9a602819b0466a0909867d0f3a279fcf88f7ce41501244be118bdf8acfb4a35fcac12e7cdecb75879dcaae5d8d1c").unwrap();
+    let sig = hex::decode("f866d841046cf782f6fe0c2ea26f3cff1c7aab21b6480ecad67606096f5ebe0814ef99c3e5791f7c2102a7d1cf5cc177e4647cefea4e5a58cb6fbbd6493882cb1b").unwrap();
     assert_eq!(
         recover_signer(&req.digest(31337), &sig).unwrap(),
         address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266")
@@ -285,6 +291,12 @@ fn partial_request_digest_binds_every_field_the_chain_and_the_domain() {
     variants.push(r);
     let mut r = base.clone();
     r.response_key = B256::ZERO;
+    variants.push(r);
+    let mut r = base.clone();
+    r.epoch += 1;
+    variants.push(r);
+    let mut r = base.clone();
+    r.policy_block += 1;
     variants.push(r);
     let mut r = base.clone();
     r.nonce += 1;
@@ -311,6 +323,8 @@ fn partial_request_digest_binds_every_field_the_chain_and_the_domain() {
     let same_struct_in_signer_domain = typed::PartialRequest {
         appId: base.app_id.clone(),
         responseKey: base.response_key,
+        epoch: base.epoch,
+        policyBlock: base.policy_block,
         nonce: base.nonce,
         deadline: base.deadline,
         node: base.node,
