@@ -42,6 +42,25 @@ contract KmsRegistry {
         address owner;
     }
 
+    /// An app's release policy (docs 0012): who owns it, what releases its partials
+    /// (CREDENTIAL_*), how long a change waits, and the approved releases: container image
+    /// digests (the sha256 of `sha256:<hex>`) and SEV-SNP release ids
+    /// (sha256("KMS_SNP_RELEASE_V1" ‖ measurement ‖ host data)).
+    struct Release {
+        address owner;
+        uint8 credential;
+        uint64 delay;
+        bytes32[] approved;
+    }
+
+    /// The policy in force, and a change waiting for `effectiveAt` (0: none). Nodes read the
+    /// policy in force at a block with eth_call, so a due change applies without a transaction.
+    struct AppState {
+        Release current;
+        Release pending;
+        uint64 effectiveAt;
+    }
+
     struct Operator {
         uint64 id;
         OperatorStatus status;
@@ -72,6 +91,15 @@ contract KmsRegistry {
     /// Bounds the size of activeOperators() for eth_call.
     uint256 public constant MAX_URL_LENGTH = 512;
     uint256 private constant MAX_APP_ID_LENGTH = 128;
+    /// The owner's EIP-712 signature releases the app's partials (development).
+    uint8 public constant CREDENTIAL_OWNER = 1;
+    /// TEE evidence of an approved release does (production).
+    uint8 public constant CREDENTIAL_ATTESTATION = 2;
+    /// Both are needed.
+    uint8 public constant CREDENTIAL_BOTH = 3;
+    /// Bounds appPolicy() for eth_call.
+    uint256 public constant MAX_APPROVED = 64;
+    uint64 public constant MAX_RELEASE_DELAY = 365 days;
 
     address public immutable avs;
     uint32 public immutable operatorSetId;
@@ -84,8 +112,8 @@ contract KmsRegistry {
     mapping(bytes32 keyHash => bool) public isKeyGloballyRegistered;
     Checkpoint[] internal _admittedCounts;
 
-    /// keccak256(appId) => owner, and the ids in insertion order with 1-based positions.
-    mapping(bytes32 => address) internal _appOwners;
+    /// keccak256(appId) => its policy, and every id ever registered, in order, with 1-based positions.
+    mapping(bytes32 => AppState) internal _apps;
     string[] internal _appIds;
     mapping(bytes32 => uint256) internal _appIndex;
 
@@ -106,6 +134,18 @@ contract KmsRegistry {
     event OperatorAdmitted(address indexed operator, uint64 indexed id);
     event OperatorRemoved(address indexed operator, uint64 indexed id);
     event AppOwnerSet(string appId, address indexed previousOwner, address indexed newOwner);
+    /// A change of an app's policy, in force from `effectiveAt` (unix seconds) unless cancelled.
+    event ReleaseProposed(
+        string appId,
+        address indexed proposer,
+        address indexed owner,
+        uint8 credential,
+        uint64 delay,
+        bytes32[] approved,
+        uint64 effectiveAt
+    );
+    event ReleaseCancelled(string appId, address indexed by);
+    event ReleaseRestricted(string appId, uint8 credential, uint64 delay, bytes32[] approved);
     event EpochAnchored(
         uint64 indexed epoch, bytes32 round, bytes32 setHash, bytes32 voteDigest, bytes mpk, address indexed submitter
     );
@@ -126,6 +166,13 @@ contract KmsRegistry {
     error InvalidUrlLength(uint256 length);
     error InvalidAppId(string appId);
     error NotAppOwner(string appId, address caller);
+    error InvalidCredential(uint8 credential);
+    error TooManyApproved(uint256 count);
+    error NothingApproved();
+    error DelayTooLong(uint64 delay);
+    error NoPendingRelease(string appId);
+    error AppIdTaken(string appId);
+    error NotARestriction();
     error EpochNotAfterLatest(uint64 epoch, uint64 latestEpoch);
     error EpochNotInPast(uint64 epoch, uint256 blockNumber);
     error InvalidMpkLength(uint256 length);
@@ -284,28 +331,106 @@ contract KmsRegistry {
     // ---------------------------------------------------------------------------------------
     // Apps.
 
-    /// Sets (or with address(0) removes) an app's owner.
+    /// Registers a new app released to its owner (credential owner, no delay, nothing approved):
+    /// `registerApp` with the development policy.
     function setAppOwner(string calldata appId, address newOwner) external onlyOwner {
-        _checkAppId(appId);
-        _setApp(appId, newOwner);
+        _register(appId, newOwner, CREDENTIAL_OWNER, 0, new bytes32[](0));
     }
 
-    /// Hands an app on; address(0) removes it. Only by the app's current owner.
+    /// Registers a new app with its whole first policy, in force at once. An app key is derived
+    /// from its id and lives as long as the network, so an id is registered once: the registry's
+    /// owner cannot take an existing or removed app (its owner hands it on with `transferApp`),
+    /// and an app meant for TEEs only is never released to its owner first.
+    function registerApp(
+        string calldata appId,
+        address owner_,
+        uint8 credential,
+        uint64 delay,
+        bytes32[] calldata approved
+    ) external onlyOwner {
+        _register(appId, owner_, credential, delay, approved);
+    }
+
+    /// Proposes handing the app on (address(0) removes it), in force after the app's delay.
+    /// Only by the app's owner.
     function transferApp(string calldata appId, address newOwner) external {
-        address current = _appOwners[keccak256(bytes(appId))];
-        if (current == address(0) || current != msg.sender) revert NotAppOwner(appId, msg.sender);
-        _setApp(appId, newOwner);
+        AppState storage a = _ownedBy(appId, msg.sender);
+        _propose(appId, a, newOwner, a.current.credential, a.current.delay, a.current.approved);
+    }
+
+    /// Proposes a whole new policy, in force after the app's current delay (a stolen owner key
+    /// cannot redirect the app's secrets at once: the owner sees the event and cancels). Replaces
+    /// any pending proposal. Only by the app's owner.
+    function proposeRelease(
+        string calldata appId,
+        address newOwner,
+        uint8 credential,
+        uint64 delay,
+        bytes32[] calldata approved
+    ) external {
+        AppState storage a = _ownedBy(appId, msg.sender);
+        _propose(appId, a, newOwner, credential, delay, approved);
+    }
+
+    /// Narrows the policy in force at once (revoking needs no delay): the same owner, a
+    /// credential at least as strict (owner or attestation to both), approved ids a subset of
+    /// those in force, a delay no shorter. A pending proposal stays pending. Only by the owner.
+    function restrictRelease(string calldata appId, uint8 credential, uint64 delay, bytes32[] calldata approved)
+        external
+    {
+        AppState storage a = _ownedBy(appId, msg.sender);
+        Release storage cur = a.current;
+        bool stricter = credential == cur.credential || credential == CREDENTIAL_BOTH;
+        if (!stricter || delay < cur.delay || delay > MAX_RELEASE_DELAY) revert NotARestriction();
+        if (credential != CREDENTIAL_OWNER && approved.length == 0) revert NothingApproved();
+        for (uint256 i = 0; i < approved.length; i++) {
+            bool found = false;
+            for (uint256 k = 0; k < cur.approved.length && !found; k++) {
+                found = cur.approved[k] == approved[i];
+            }
+            if (!found) revert NotARestriction();
+        }
+        cur.credential = credential;
+        cur.delay = delay;
+        cur.approved = approved;
+        emit ReleaseRestricted(appId, credential, delay, approved);
+    }
+
+    /// Drops the pending proposal. Only by the app's owner.
+    function cancelRelease(string calldata appId) external {
+        AppState storage a = _ownedBy(appId, msg.sender);
+        if (a.effectiveAt == 0) revert NoPendingRelease(appId);
+        delete a.pending;
+        a.effectiveAt = 0;
+        emit ReleaseCancelled(appId, msg.sender);
+    }
+
+    /// The policy in force at this block (an owner of address(0): no such app).
+    function appPolicy(string calldata appId) external view returns (Release memory) {
+        return _inForce(_apps[keccak256(bytes(appId))]);
+    }
+
+    /// The proposal waiting, and when it comes into force (0: none; in force already if in the past).
+    function pendingRelease(string calldata appId) external view returns (Release memory, uint64 effectiveAt) {
+        AppState storage a = _apps[keccak256(bytes(appId))];
+        return (a.pending, a.effectiveAt);
     }
 
     function appOwner(string calldata appId) external view returns (address) {
-        return _appOwners[keccak256(bytes(appId))];
+        return _inForce(_apps[keccak256(bytes(appId))]).owner;
     }
 
-    /// Every app with an owner (order not meaningful: removal swaps the last one in).
+    /// Every app with an owner in force, in registration order.
     function apps() external view returns (App[] memory list) {
-        list = new App[](_appIds.length);
-        for (uint256 i = 0; i < list.length; i++) {
-            list[i] = App(_appIds[i], _appOwners[keccak256(bytes(_appIds[i]))]);
+        uint256 n = 0;
+        for (uint256 i = 0; i < _appIds.length; i++) {
+            if (_inForce(_apps[keccak256(bytes(_appIds[i]))]).owner != address(0)) n++;
+        }
+        list = new App[](n);
+        n = 0;
+        for (uint256 i = 0; i < _appIds.length; i++) {
+            address o = _inForce(_apps[keccak256(bytes(_appIds[i]))]).owner;
+            if (o != address(0)) list[n++] = App(_appIds[i], o);
         }
     }
 
@@ -495,25 +620,73 @@ contract KmsRegistry {
         }
     }
 
-    function _setApp(string calldata appId, address newOwner) internal {
+    function _register(
+        string calldata appId,
+        address owner_,
+        uint8 credential,
+        uint64 delay,
+        bytes32[] memory approved
+    ) internal {
+        _checkAppId(appId);
         bytes32 key = keccak256(bytes(appId));
-        address previous = _appOwners[key];
-        _appOwners[key] = newOwner;
-        uint256 pos = _appIndex[key];
-        if (newOwner != address(0) && pos == 0) {
-            _appIds.push(appId);
-            _appIndex[key] = _appIds.length;
-        } else if (newOwner == address(0) && pos != 0) {
-            // Swap with the last id and pop.
-            uint256 last = _appIds.length;
-            if (pos != last) {
-                string memory moved = _appIds[last - 1];
-                _appIds[pos - 1] = moved;
-                _appIndex[keccak256(bytes(moved))] = pos;
-            }
-            _appIds.pop();
-            delete _appIndex[key];
+        if (_appIndex[key] != 0) revert AppIdTaken(appId);
+        if (owner_ == address(0)) revert ZeroAddressOwner();
+        _checkPolicy(credential, delay, approved);
+        Release storage cur = _apps[key].current;
+        cur.owner = owner_;
+        cur.credential = credential;
+        cur.delay = delay;
+        cur.approved = approved;
+        _appIds.push(appId);
+        _appIndex[key] = _appIds.length;
+        emit AppOwnerSet(appId, address(0), owner_);
+        emit ReleaseProposed(appId, msg.sender, owner_, credential, delay, approved, uint64(block.timestamp));
+    }
+
+    function _checkPolicy(uint8 credential, uint64 delay, bytes32[] memory approved) internal pure {
+        if (credential < CREDENTIAL_OWNER || credential > CREDENTIAL_BOTH) revert InvalidCredential(credential);
+        if (approved.length > MAX_APPROVED) revert TooManyApproved(approved.length);
+        if (credential != CREDENTIAL_OWNER && approved.length == 0) revert NothingApproved();
+        if (delay > MAX_RELEASE_DELAY) revert DelayTooLong(delay);
+    }
+
+    function _inForce(AppState storage a) internal view returns (Release storage) {
+        return (a.effectiveAt != 0 && a.effectiveAt <= block.timestamp) ? a.pending : a.current;
+    }
+
+    /// The app's state with a due proposal moved into force.
+    function _settled(string calldata appId) internal returns (AppState storage a) {
+        a = _apps[keccak256(bytes(appId))];
+        if (a.effectiveAt != 0 && a.effectiveAt <= block.timestamp) {
+            a.current.owner = a.pending.owner;
+            a.current.credential = a.pending.credential;
+            a.current.delay = a.pending.delay;
+            a.current.approved = a.pending.approved;
+            delete a.pending;
+            a.effectiveAt = 0;
         }
-        emit AppOwnerSet(appId, previous, newOwner);
+    }
+
+    function _ownedBy(string calldata appId, address caller) internal returns (AppState storage a) {
+        a = _settled(appId);
+        if (a.current.owner == address(0) || a.current.owner != caller) revert NotAppOwner(appId, caller);
+    }
+
+    function _propose(
+        string calldata appId,
+        AppState storage a,
+        address newOwner,
+        uint8 credential,
+        uint64 delay,
+        bytes32[] memory approved
+    ) internal {
+        _checkPolicy(credential, delay, approved);
+        uint64 effectiveAt = uint64(block.timestamp) + a.current.delay;
+        a.pending.owner = newOwner;
+        a.pending.credential = credential;
+        a.pending.delay = delay;
+        a.pending.approved = approved;
+        a.effectiveAt = effectiveAt;
+        emit ReleaseProposed(appId, msg.sender, newOwner, credential, delay, approved, effectiveAt);
     }
 }

@@ -530,22 +530,205 @@ contract KmsRegistryAppsTest is RegistryFixture {
         reg.setAppOwner(id, owner);
     }
 
+    function approvedList(bytes32 a, bytes32 b) internal pure returns (bytes32[] memory list) {
+        list = new bytes32[](2);
+        list[0] = a;
+        list[1] = b;
+    }
+
     function test_setAppOwner() public {
         string memory id = "my-app.v1:prod_2";
         vm.expectEmit(true, true, true, true, address(reg));
         emit KmsRegistry.AppOwnerSet(id, address(0), ALICE);
         setApp(id, ALICE);
         assertEq(reg.appOwner(id), ALICE, "owner");
-        // The registry owner can reassign.
-        vm.expectEmit(true, true, true, true, address(reg));
-        emit KmsRegistry.AppOwnerSet(id, ALICE, BOB);
-        setApp(id, BOB);
-        assertEq(reg.appOwner(id), BOB, "reassigned");
+        KmsRegistry.Release memory r = reg.appPolicy(id);
+        assertEq(r.credential, reg.CREDENTIAL_OWNER(), "a new app is released to its owner");
+        assertEq(r.delay, 0, "no delay");
+        assertEq(r.approved.length, 0, "nothing approved");
         assertEq(reg.appOwner("unknown"), address(0), "unknown app");
 
         vm.prank(STRANGER);
         vm.expectRevert(abi.encodeWithSelector(KmsRegistry.NotOwner.selector, STRANGER));
         reg.setAppOwner(id, STRANGER);
+        vm.prank(OWNER);
+        vm.expectRevert(KmsRegistry.ZeroAddressOwner.selector);
+        reg.setAppOwner("other", address(0));
+    }
+
+    /// An app meant for TEEs only is registered so from the start: never released to an owner.
+    function test_registerApp_with_its_first_policy() public {
+        string memory id = "tee-only";
+        bytes32[] memory images = approvedList(keccak256("image 1"), keccak256("image 2"));
+        vm.prank(OWNER);
+        reg.registerApp(id, ALICE, 2, 1 days, images);
+        KmsRegistry.Release memory r = reg.appPolicy(id);
+        assertEq(r.owner, ALICE, "owner");
+        assertEq(r.credential, 2, "attestation from the start");
+        assertEq(r.delay, 1 days, "delay");
+        assertEq(r.approved.length, 2, "images");
+        vm.startPrank(OWNER);
+        vm.expectRevert(KmsRegistry.NothingApproved.selector);
+        reg.registerApp("x1", ALICE, 2, 0, new bytes32[](0));
+        vm.expectRevert(abi.encodeWithSelector(KmsRegistry.InvalidCredential.selector, uint8(9)));
+        reg.registerApp("x2", ALICE, 9, 0, images);
+        vm.expectRevert(KmsRegistry.ZeroAddressOwner.selector);
+        reg.registerApp("x3", address(0), 2, 0, images);
+        vm.stopPrank();
+        vm.prank(ALICE);
+        vm.expectRevert(abi.encodeWithSelector(KmsRegistry.NotOwner.selector, ALICE));
+        reg.registerApp("x4", ALICE, 1, 0, new bytes32[](0));
+    }
+
+    /// The registry's owner cannot take an app, existing or removed: an id is registered once.
+    function test_registry_owner_cannot_take_an_app() public {
+        string memory id = "guarded";
+        setApp(id, ALICE);
+        vm.prank(OWNER);
+        vm.expectRevert(abi.encodeWithSelector(KmsRegistry.AppIdTaken.selector, id));
+        reg.setAppOwner(id, OWNER);
+        vm.prank(OWNER);
+        vm.expectRevert(abi.encodeWithSelector(KmsRegistry.AppIdTaken.selector, id));
+        reg.registerApp(id, OWNER, 1, 0, new bytes32[](0));
+        // Removed by its owner: still taken (its key may have been released).
+        vm.prank(ALICE);
+        reg.transferApp(id, address(0));
+        assertEq(reg.appOwner(id), address(0), "removed");
+        vm.prank(OWNER);
+        vm.expectRevert(abi.encodeWithSelector(KmsRegistry.AppIdTaken.selector, id));
+        reg.setAppOwner(id, OWNER);
+        assertEq(reg.appOwner(id), address(0), "still removed");
+    }
+
+    /// A change waits the delay; the owner sees it and cancels it meanwhile.
+    function test_a_pending_change_can_be_cancelled() public {
+        string memory id = "watched";
+        vm.warp(1000);
+        setApp(id, ALICE);
+        vm.prank(ALICE);
+        reg.proposeRelease(id, ALICE, 1, 1 days, new bytes32[](0));
+        assertEq(reg.appPolicy(id).delay, 1 days, "the delay of a no-delay app applies at once");
+        vm.expectEmit(true, true, true, true, address(reg));
+        emit KmsRegistry.ReleaseProposed(id, ALICE, BOB, 1, 1 days, new bytes32[](0), 1000 + 1 days);
+        vm.prank(ALICE);
+        reg.transferApp(id, BOB);
+        vm.warp(1000 + 1 days - 1);
+        assertEq(reg.appOwner(id), ALICE, "not before the delay");
+        vm.prank(ALICE);
+        reg.cancelRelease(id);
+        vm.warp(1000 + 2 days);
+        assertEq(reg.appOwner(id), ALICE, "cancelled");
+        vm.prank(ALICE);
+        vm.expectRevert(abi.encodeWithSelector(KmsRegistry.NoPendingRelease.selector, id));
+        reg.cancelRelease(id);
+        vm.prank(STRANGER);
+        vm.expectRevert(abi.encodeWithSelector(KmsRegistry.NotAppOwner.selector, id, STRANGER));
+        reg.cancelRelease(id);
+    }
+
+    /// Revoking needs no delay: a restriction applies at once; anything wider is refused.
+    function test_restrictions_apply_at_once() public {
+        string memory id = "revocable";
+        bytes32 img1 = keccak256("image 1");
+        bytes32 img2 = keccak256("image 2");
+        vm.prank(OWNER);
+        reg.registerApp(id, ALICE, 2, 1 days, approvedList(img1, img2));
+        // A pending change survives a restriction.
+        vm.prank(ALICE);
+        reg.proposeRelease(id, BOB, 2, 1 days, approvedList(img1, img2));
+        bytes32[] memory only2 = new bytes32[](1);
+        only2[0] = img2;
+        vm.expectEmit(true, true, true, true, address(reg));
+        emit KmsRegistry.ReleaseRestricted(id, 3, 2 days, only2);
+        vm.prank(ALICE);
+        reg.restrictRelease(id, 3, 2 days, only2);
+        KmsRegistry.Release memory r = reg.appPolicy(id);
+        assertEq(r.credential, 3, "both");
+        assertEq(r.delay, 2 days, "longer delay");
+        assertEq(r.approved.length, 1, "image 1 revoked");
+        assertEq(r.approved[0], img2, "image 2 kept");
+        (, uint64 due) = reg.pendingRelease(id);
+        assertTrue(due != 0, "still pending");
+
+        vm.startPrank(ALICE);
+        vm.expectRevert(KmsRegistry.NotARestriction.selector);
+        reg.restrictRelease(id, 3, 2 days, approvedList(img1, img2)); // adds image 1 back
+        vm.expectRevert(KmsRegistry.NotARestriction.selector);
+        reg.restrictRelease(id, 3, 1 days, only2); // shorter delay
+        vm.expectRevert(KmsRegistry.NotARestriction.selector);
+        reg.restrictRelease(id, 2, 2 days, only2); // both to attestation
+        vm.expectRevert(KmsRegistry.NotARestriction.selector);
+        reg.restrictRelease(id, 1, 2 days, new bytes32[](0)); // to the owner
+        vm.expectRevert(KmsRegistry.NothingApproved.selector);
+        reg.restrictRelease(id, 3, 2 days, new bytes32[](0));
+        vm.stopPrank();
+        vm.prank(BOB);
+        vm.expectRevert(abi.encodeWithSelector(KmsRegistry.NotAppOwner.selector, id, BOB));
+        reg.restrictRelease(id, 3, 2 days, only2);
+    }
+
+    function test_release_changes_wait_for_the_delay() public {
+        string memory id = "attested";
+        vm.warp(5000);
+        setApp(id, ALICE);
+        bytes32[] memory images = approvedList(keccak256("image 1"), keccak256("image 2"));
+        vm.prank(ALICE);
+        reg.proposeRelease(id, ALICE, 2, 600, images);
+        KmsRegistry.Release memory r = reg.appPolicy(id);
+        assertEq(r.credential, 2, "attestation");
+        assertEq(r.approved.length, 2, "two images");
+        assertEq(r.approved[1], keccak256("image 2"), "image 2");
+
+        // Back to the owner's signature: waits 600 s, as the event says.
+        vm.expectEmit(true, true, true, true, address(reg));
+        emit KmsRegistry.ReleaseProposed(id, ALICE, ALICE, 1, 600, new bytes32[](0), 5600);
+        vm.prank(ALICE);
+        reg.proposeRelease(id, ALICE, 1, 600, new bytes32[](0));
+        assertEq(reg.appPolicy(id).credential, 2, "still attestation");
+        (KmsRegistry.Release memory p, uint64 due) = reg.pendingRelease(id);
+        assertEq(p.credential, 1, "pending");
+        assertEq(due, 5600, "effective at");
+        vm.warp(5599);
+        assertEq(reg.appPolicy(id).credential, 2, "one second before");
+        vm.warp(5600);
+        assertEq(reg.appPolicy(id).credential, 1, "at the time");
+        assertEq(reg.appPolicy(id).approved.length, 0, "nothing approved");
+
+        // The next change is settled first, then waits the delay in force (600 s).
+        vm.prank(ALICE);
+        reg.proposeRelease(id, ALICE, 3, 0, images);
+        assertEq(reg.appPolicy(id).credential, 1, "waits");
+        vm.warp(6200);
+        assertEq(reg.appPolicy(id).credential, 3, "both");
+        assertEq(reg.appPolicy(id).delay, 0, "the new delay");
+    }
+
+    function test_release_proposals_are_checked() public {
+        string memory id = "app";
+        setApp(id, ALICE);
+        bytes32[] memory none = new bytes32[](0);
+        vm.startPrank(ALICE);
+        vm.expectRevert(abi.encodeWithSelector(KmsRegistry.InvalidCredential.selector, uint8(0)));
+        reg.proposeRelease(id, ALICE, 0, 0, none);
+        vm.expectRevert(abi.encodeWithSelector(KmsRegistry.InvalidCredential.selector, uint8(4)));
+        reg.proposeRelease(id, ALICE, 4, 0, none);
+        vm.expectRevert(KmsRegistry.NothingApproved.selector);
+        reg.proposeRelease(id, ALICE, 2, 0, none);
+        vm.expectRevert(KmsRegistry.NothingApproved.selector);
+        reg.proposeRelease(id, ALICE, 3, 0, none);
+        vm.expectRevert(abi.encodeWithSelector(KmsRegistry.DelayTooLong.selector, uint64(365 days + 1)));
+        reg.proposeRelease(id, ALICE, 1, 365 days + 1, none);
+        bytes32[] memory many = new bytes32[](65);
+        vm.expectRevert(abi.encodeWithSelector(KmsRegistry.TooManyApproved.selector, uint256(65)));
+        reg.proposeRelease(id, ALICE, 2, 0, many);
+        vm.stopPrank();
+        vm.prank(BOB);
+        vm.expectRevert(abi.encodeWithSelector(KmsRegistry.NotAppOwner.selector, id, BOB));
+        reg.proposeRelease(id, BOB, 1, 0, none);
+        string memory unknown = "nope";
+        vm.prank(BOB);
+        vm.expectRevert(abi.encodeWithSelector(KmsRegistry.NotAppOwner.selector, unknown, BOB));
+        reg.proposeRelease(unknown, BOB, 1, 0, none);
     }
 
     function test_app_id_rule() public {
@@ -581,8 +764,9 @@ contract KmsRegistryAppsTest is RegistryFixture {
         vm.expectRevert(abi.encodeWithSelector(KmsRegistry.NotAppOwner.selector, id, OWNER));
         reg.transferApp(id, OWNER);
 
+        // No delay: in force at once.
         vm.expectEmit(true, true, true, true, address(reg));
-        emit KmsRegistry.AppOwnerSet(id, ALICE, BOB);
+        emit KmsRegistry.ReleaseProposed(id, ALICE, BOB, 1, 0, new bytes32[](0), uint64(block.timestamp));
         vm.prank(ALICE);
         reg.transferApp(id, BOB);
         assertEq(reg.appOwner(id), BOB, "transferred");
@@ -604,28 +788,19 @@ contract KmsRegistryAppsTest is RegistryFixture {
         setApp("a", ALICE);
         setApp("b", BOB);
         setApp("c", ALICE);
-        setApp("b", ALICE); // an owner change keeps one entry
+        vm.prank(BOB);
+        reg.transferApp("b", ALICE); // an owner change keeps one entry
         KmsRegistry.App[] memory list = reg.apps();
         assertEq(list.length, 3, "three apps");
         assertEq(list[1].appId, "b", "b");
         assertEq(list[1].owner, ALICE, "b's owner");
 
-        setApp("a", address(0)); // removes: the last one moves into its place
+        vm.prank(ALICE);
+        reg.transferApp("a", address(0)); // removes
         list = reg.apps();
         assertEq(list.length, 2, "two apps");
-        assertEq(list[0].appId, "c", "c moved");
-        assertEq(list[1].appId, "b", "b");
-        setApp("a", BOB);
-        vm.prank(ALICE);
-        reg.transferApp("b", address(0));
-        list = reg.apps();
-        assertEq(list.length, 2, "two apps again");
-        assertEq(list[0].appId, "c", "c");
-        assertEq(list[1].appId, "a", "a back");
-        assertEq(list[1].owner, BOB, "a's owner");
-        // Removing an app that does not exist changes nothing.
-        setApp("zzz", address(0));
-        assertEq(reg.apps().length, 2, "unchanged");
+        assertEq(list[0].appId, "b", "b");
+        assertEq(list[1].appId, "c", "c");
     }
 }
 

@@ -76,6 +76,40 @@ impl fmt::Display for AppId {
     }
 }
 
+/// The first bytes of an SEV-SNP release id's preimage (see [`snp_release_id`]).
+pub const SNP_RELEASE_TAG: &[u8] = b"KMS_SNP_RELEASE_V1";
+
+/// An approved SEV-SNP guest as a release policy lists it (in `KmsRegistry.appPolicy`'s
+/// `approved`, beside image digests): `SHA-256("KMS_SNP_RELEASE_V1" ‖ measurement (48) ‖
+/// HOST_DATA (32))`. The pair is approved only together: on some clouds the measurement covers
+/// firmware and vCPU shape, and the workload is bound in HOST_DATA.
+pub fn snp_release_id(measurement: &[u8; 48], host_data: &[u8; 32]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(SNP_RELEASE_TAG);
+    h.update(measurement);
+    h.update(host_data);
+    h.finalize().into()
+}
+
+/// An approved container image as a release policy lists it: the 32 bytes of `sha256:<64 hex>`
+/// (lowercase or uppercase hex); None for anything else.
+pub fn image_release_id(digest: &str) -> Option<[u8; 32]> {
+    let hex = digest.strip_prefix("sha256:")?;
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(hex.as_bytes().chunks(2)) {
+        let digit = |c: u8| (c as char).to_digit(16);
+        match pair {
+            [hi, lo] => *o = (digit(*hi)? * 16 + digit(*lo)?) as u8,
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
 /// How far ahead of a node's clock evidence may set the end of its use (`not_after`): an hour,
 /// the longest a Confidential Space token lives.
 pub const MAX_EVIDENCE_SECS: u64 = 3600;

@@ -207,6 +207,9 @@ pub struct NodeChainFile {
     #[serde(skip_serializing_if = "Option::is_none")]
     /// The genesis DKG waits until the registry holds this many operators.
     pub genesis_operators: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// How old a partial request's policy block may be, in seconds (docs 0012).
+    pub policy_max_age_secs: Option<u64>,
 }
 
 /// `signer.toml` (every field optional; flags and the environment override it).

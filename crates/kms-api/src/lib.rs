@@ -13,6 +13,7 @@ pub mod batch;
 pub mod config;
 pub mod error;
 pub mod node;
+pub mod releases;
 pub mod signer;
 pub mod time;
 

@@ -298,6 +298,7 @@ fn node_file_round_trips_and_refuses_unknown_fields() {
             block_time_ms: None,
             tx_key_file: Some("tx.key".into()),
             genesis_operators: Some(4),
+            policy_max_age_secs: None,
         }),
         ..NodeFile::default()
     };
@@ -589,6 +590,29 @@ mod signer {
     }
 }
 
+/// Known answers from Python's hashlib (`sha256(b"KMS_SNP_RELEASE_V1" + bytes([7]) * 48 +
+/// bytes([1]) * 32)`), and the image id is the digest's own bytes.
+#[test]
+fn release_ids_are_pinned() {
+    assert_eq!(
+        hex::encode(kms_api::app::snp_release_id(&[7; 48], &[1; 32])),
+        "462451e1ca70f468ab4939612a1464c43b81df8b0736885587d2896c35d80f64"
+    );
+    let digest = format!("sha256:{}", "aB".repeat(32));
+    assert_eq!(kms_api::app::image_release_id(&digest), Some([0xab; 32]));
+    for bad in [
+        "sha256:".to_string(),
+        "aa".repeat(32),
+        format!("sha384:{}", "aa".repeat(32)),
+        format!("sha256:{}", "aa".repeat(31)),
+        format!("sha256:{}a", "aa".repeat(31)),
+        format!("sha256:{}zz", "aa".repeat(31)),
+        format!("sha256:{}", "é".repeat(32)),
+    ] {
+        assert_eq!(kms_api::app::image_release_id(&bad), None, "{bad}");
+    }
+}
+
 #[test]
 fn attestation_binding_preimage_is_pinned() {
     let app = AppId::new("app").unwrap();
@@ -672,4 +696,106 @@ fn node_file_release_and_attestation_tables() {
         toml::from_str::<NodeFile>("[release.demo]\ncredential = \"owner\"\nimage = []\n").is_err()
     );
     assert!(toml::from_str::<NodeFile>("[attestation.azure]\n").is_err());
+}
+
+/// A node's release log (docs 0012 §12): the entry encoding and its SHA-256 chain, known answers
+/// from Python's hashlib and struct over the layout written out by hand.
+#[test]
+fn release_log_entries_are_pinned_and_chained() {
+    use kms_api::releases::{check_chain, ChainBreak, ReleaseCredential, ReleaseEntry};
+    let first = ReleaseEntry {
+        seq: 1,
+        prev: [0; 32],
+        app_id: "app".into(),
+        credential: ReleaseCredential::Attestation,
+        credential_hash: [0x11; 32],
+        release_id: [0x22; 32],
+        epoch: 7,
+        policy_block: 0x0102,
+        response_key_hash: [0x33; 32],
+        time: 1_900_000_000,
+    };
+    assert_eq!(
+        hex::encode(first.encode()),
+        concat!(
+            "4b4d535f52454c454153455f5631", // KMS_RELEASE_V1
+            "0000000000000001",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0003",
+            "617070",
+            "02",
+            "1111111111111111111111111111111111111111111111111111111111111111",
+            "2222222222222222222222222222222222222222222222222222222222222222",
+            "0000000000000007",
+            "0000000000000102",
+            "3333333333333333333333333333333333333333333333333333333333333333",
+            "00000000713fb300"
+        )
+    );
+    assert_eq!(
+        hex::encode(first.hash()),
+        "922e33de748bc94eef9d9db595376cb6198e98a0153e0527199d6e183b148f0b"
+    );
+    assert_eq!(ReleaseEntry::decode(&first.encode()), Ok(first.clone()));
+    let second = ReleaseEntry {
+        seq: 2,
+        prev: first.hash(),
+        app_id: "demo".into(),
+        credential: ReleaseCredential::Owner,
+        credential_hash: [0x44; 32],
+        release_id: [0; 32],
+        epoch: 8,
+        policy_block: 0,
+        response_key_hash: [0x55; 32],
+        time: 1_900_000_001,
+    };
+    assert_eq!(
+        hex::encode(second.hash()),
+        "a96d896b8af8d9712dfa71f098a29b8661ddf52554faf581e0fe9f40d922447b"
+    );
+    let log = [first.clone(), second.clone()];
+    assert_eq!(check_chain(&log, None), Ok(Some(second.hash())));
+    assert_eq!(
+        check_chain(&log, Some((1, first.hash()))),
+        Ok(Some(second.hash()))
+    );
+    // A node that rewrote its first entry after announcing its head is caught.
+    let mut rewritten = first.clone();
+    rewritten.app_id = "other".into();
+    let mut resealed = second.clone();
+    resealed.prev = rewritten.hash();
+    assert_eq!(
+        check_chain(&[rewritten.clone(), resealed], Some((1, first.hash()))),
+        Err(ChainBreak::HeadMismatch { seq: 1 })
+    );
+    // Dropped, reordered, or not naming its predecessor.
+    assert_eq!(
+        check_chain(&[rewritten, second.clone()], None),
+        Err(ChainBreak::Broken { seq: 2 })
+    );
+    assert_eq!(
+        check_chain(&[second.clone(), first.clone()], None),
+        Err(ChainBreak::Broken { seq: 1 })
+    );
+    let mut not_first = first.clone();
+    not_first.prev = [1; 32];
+    assert_eq!(
+        check_chain(&[not_first], None),
+        Err(ChainBreak::Broken { seq: 1 })
+    );
+    // Every byte matters to decoding: truncated, extended, a bad tag, credential or app id.
+    let bytes = first.encode();
+    assert!(ReleaseEntry::decode(&bytes[..bytes.len() - 1]).is_err());
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(ReleaseEntry::decode(&longer).is_err());
+    let mut bad = bytes.clone();
+    bad[0] ^= 1;
+    assert!(ReleaseEntry::decode(&bad).is_err());
+    let mut bad = bytes.clone();
+    bad[14 + 8 + 32 + 2 + 3] = 4;
+    assert!(ReleaseEntry::decode(&bad).is_err());
+    let mut bad = bytes.clone();
+    bad[14 + 8 + 32 + 2] = b' ';
+    assert!(ReleaseEntry::decode(&bad).is_err());
 }

@@ -16,7 +16,7 @@ mod registry;
 pub use alloy::signers::local::PrivateKeySigner as LocalSigner;
 pub use registry::{
     check_bls_signature, default_interval, deploy_eigenlayer_checks, provider, wait_receipt,
-    Anchor, AnchorRecord, ChainError, OperatorRecord, OperatorStatus, Registry,
+    Anchor, AnchorRecord, AppPolicy, ChainError, OperatorRecord, OperatorStatus, Registry,
     KMS_REGISTRY_ARTIFACT,
 };
 

@@ -107,6 +107,19 @@ pub enum OperatorStatus {
     Removed,
 }
 
+/// An app's release policy in force at a block (`appPolicy`, docs 0012).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppPolicy {
+    /// The app's owner.
+    pub owner: Address,
+    /// 1: the owner's signature, 2: attestation, 3: both (`CREDENTIAL_*`).
+    pub credential: u8,
+    /// Seconds a change waits.
+    pub delay: u64,
+    /// Approved image digests and SEV-SNP release ids.
+    pub approved: Vec<[u8; 32]>,
+}
+
 /// An admitted operator as the registry holds it, with checked keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OperatorRecord {
@@ -453,6 +466,27 @@ impl Registry {
         Ok((owner != Address::ZERO).then_some(owner))
     }
 
+    /// The app's release policy in force at `block` (latest if None); None if the app has no
+    /// owner there.
+    pub async fn app_policy(
+        &self,
+        app_id: &str,
+        block: Option<u64>,
+    ) -> Result<Option<AppPolicy>, ChainError> {
+        let c = self.contract();
+        let mut call = c.appPolicy(app_id.to_string());
+        if let Some(b) = block {
+            call = call.block(BlockId::number(b));
+        }
+        let r = call.call().await.map_err(ChainError::from_contract)?;
+        Ok((r.owner != Address::ZERO).then(|| AppPolicy {
+            owner: r.owner,
+            credential: r.credential,
+            delay: r.delay,
+            approved: r.approved.iter().map(|a| a.0).collect(),
+        }))
+    }
+
     /// Where `operator` stands now.
     pub async fn operator_status(&self, operator: Address) -> Result<OperatorStatus, ChainError> {
         let info = self
@@ -605,6 +639,91 @@ impl Registry {
     pub async fn set_app_owner(&self, app_id: &str, owner: Address) -> Result<TxHash, ChainError> {
         let c = self.contract();
         self.send(c.setAppOwner(app_id.to_string(), owner)).await
+    }
+
+    /// `proposeRelease` (the app owner's wallet): a new policy, in force after the app's delay.
+    pub async fn propose_release(
+        &self,
+        app_id: &str,
+        policy: &AppPolicy,
+    ) -> Result<TxHash, ChainError> {
+        let c = self.contract();
+        let approved = policy.approved.iter().map(|a| FixedBytes(*a)).collect();
+        self.send(c.proposeRelease(
+            app_id.to_string(),
+            policy.owner,
+            policy.credential,
+            policy.delay,
+            approved,
+        ))
+        .await
+    }
+
+    /// `registerApp` (the registry owner's wallet): a new app with its first policy, at once.
+    pub async fn register_app(
+        &self,
+        app_id: &str,
+        policy: &AppPolicy,
+    ) -> Result<TxHash, ChainError> {
+        let c = self.contract();
+        let approved = policy.approved.iter().map(|a| FixedBytes(*a)).collect();
+        self.send(c.registerApp(
+            app_id.to_string(),
+            policy.owner,
+            policy.credential,
+            policy.delay,
+            approved,
+        ))
+        .await
+    }
+
+    /// `restrictRelease` (the app owner's wallet): narrows the policy in force at once.
+    pub async fn restrict_release(
+        &self,
+        app_id: &str,
+        policy: &AppPolicy,
+    ) -> Result<TxHash, ChainError> {
+        let c = self.contract();
+        let approved = policy.approved.iter().map(|a| FixedBytes(*a)).collect();
+        self.send(c.restrictRelease(
+            app_id.to_string(),
+            policy.credential,
+            policy.delay,
+            approved,
+        ))
+        .await
+    }
+
+    /// `cancelRelease` (the app owner's wallet): drops the pending proposal.
+    pub async fn cancel_release(&self, app_id: &str) -> Result<TxHash, ChainError> {
+        let c = self.contract();
+        self.send(c.cancelRelease(app_id.to_string())).await
+    }
+
+    /// The proposal waiting and the unix time it comes into force, if any (it may be in force
+    /// already: `appPolicy` then answers it).
+    pub async fn pending_release(
+        &self,
+        app_id: &str,
+    ) -> Result<Option<(AppPolicy, u64)>, ChainError> {
+        let r = self
+            .contract()
+            .pendingRelease(app_id.to_string())
+            .call()
+            .await
+            .map_err(ChainError::from_contract)?;
+        let p = r._0;
+        Ok((r.effectiveAt != 0).then(|| {
+            (
+                AppPolicy {
+                    owner: p.owner,
+                    credential: p.credential,
+                    delay: p.delay,
+                    approved: p.approved.iter().map(|a| a.0).collect(),
+                },
+                r.effectiveAt,
+            )
+        }))
     }
 
     /// `anchorEpoch`: records the epoch if the certificate checks on chain.

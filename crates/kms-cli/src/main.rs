@@ -5,6 +5,7 @@
 //! Output is JSON on stdout; errors go to stderr. Exit codes: 0 success, 2 bad input (arguments,
 //! files, points, passwords, and requests a service refused with a 4xx), 1 any other failure.
 
+mod app;
 mod bench;
 mod bn254;
 mod chain;
@@ -44,6 +45,9 @@ enum Command {
     /// Decrypt a file from the nodes' partial signatures, as the app's owner or with TEE evidence
     /// bound to a session (`kms attest-session`).
     Decrypt(node::DecryptArgs),
+    /// An app's release policy in the registry (chain mode): show, set-release, cancel-release.
+    #[command(subcommand)]
+    App(app::AppCommand),
     /// Start an attested decrypt: make a session and print the binding (the nonce) its TEE
     /// evidence must carry.
     AttestSession(node::AttestSessionArgs),
@@ -71,6 +75,7 @@ fn main() {
         Command::Encrypt(args) => node::encrypt(args),
         Command::Decrypt(args) => node::decrypt(args),
         Command::AttestSession(args) => node::attest_session(args),
+        Command::App(cmd) => app::run(cmd),
         // Prints a table (or JSON) and exits by itself.
         Command::Status(args) => node::status_main(args),
         // Long-running, prints a table (or JSON) and exits by itself.

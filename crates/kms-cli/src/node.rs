@@ -132,7 +132,8 @@ pub struct DecryptArgs {
     /// Trust Authority token, or JSON {"snp_report": hex, "snp_cert": hex}.
     #[arg(long, value_name = "FILE", requires = "session")]
     attestation: Option<PathBuf>,
-    /// The session file `kms attest-session` wrote.
+    /// The session file `kms attest-session` wrote (with --owner-key too when the session was
+    /// made with it).
     #[arg(long, value_name = "FILE", requires = "attestation")]
     session: Option<PathBuf>,
     /// The ciphertext file.
@@ -216,9 +217,14 @@ pub struct AttestSessionArgs {
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
     /// Sign the session's requests with the app owner's key (apps whose release asks for both
-    /// the owner and attestation); otherwise a throwaway key.
+    /// the owner and attestation; the key is not saved in the session, give it again to
+    /// `kms decrypt`); otherwise a throwaway key.
     #[arg(long, value_name = "FILE")]
     owner_key: Option<PathBuf>,
+    /// Chain mode: the block the nodes read the app's release policy at (a recent confirmed
+    /// block, bound into the evidence).
+    #[arg(long, default_value_t = 0)]
+    policy_block: u64,
     /// How long the session (and the evidence bound to it) may be used, in seconds.
     #[arg(long, default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(1..=kms_client::node::MAX_SESSION_SECS))]
@@ -235,9 +241,11 @@ pub fn attest_session(args: AttestSessionArgs) -> Result<Value, CliError> {
     let mut rng = rand_core::OsRng;
     let not_after = unix_now() + args.valid_for;
     let session = match &args.owner_key {
-        Some(path) => Session::with_signer(load_owner_key(path)?, &mut rng, not_after),
+        Some(path) => Session::with_owner(load_owner_key(path)?, &mut rng, not_after),
         None => Session::random(&mut rng, not_after),
-    };
+    }
+    .map_err(client_error)?
+    .at_policy_block(args.policy_block);
     let binding = session
         .binding(args.chain_id, &args.app_id)
         .map_err(client_error)?;
@@ -250,22 +258,23 @@ pub fn attest_session(args: AttestSessionArgs) -> Result<Value, CliError> {
         "chain_id": args.chain_id,
         "binding": hex::encode(binding),
         "not_after": not_after,
+        "policy_block": args.policy_block,
         "requester": session.requester().to_checksum(None),
         "session": args.out.display().to_string(),
     }))
 }
 
-/// A session file: 144 hex characters, surrounding whitespace ignored.
-fn load_session(path: &Path) -> Result<Session, CliError> {
+/// A session file: 162 hex characters, surrounding whitespace ignored.
+fn load_session(path: &Path, owner: Option<EoaKey>) -> Result<Session, CliError> {
     let text = read_text(path, "session file")?;
     let bad = |why: &str| CliError::bad(format!("session file {}: {why}", path.display()));
     let digits = text.trim();
     if digits.len() != 2 * SESSION_BYTES {
-        return Err(bad("expected 144 hex characters (from kms attest-session)"));
+        return Err(bad("expected 162 hex characters (from kms attest-session)"));
     }
     let mut bytes = Secret::new([0u8; SESSION_BYTES]);
     bytes.expose_mut(|out| hex::decode_to_slice(digits, out).map_err(|_| bad("not hex")))?;
-    Session::from_bytes(&bytes).map_err(|e| bad(&e.to_string()))
+    Session::from_bytes(&bytes, owner).map_err(|e| bad(&e.to_string()))
 }
 
 pub fn decrypt(args: DecryptArgs) -> Result<Value, CliError> {
@@ -277,8 +286,9 @@ pub fn decrypt(args: DecryptArgs) -> Result<Value, CliError> {
             let owner = load_owner_key(path)?;
             client.decrypt(&args.app_id, &owner, &ciphertext, args.chain_id)
         }
-        (None, Some(evidence), Some(session)) => {
-            let session = load_session(session)?;
+        (owner, Some(evidence), Some(session)) => {
+            let owner = owner.as_deref().map(load_owner_key).transpose()?;
+            let session = load_session(session, owner)?;
             let text = read_text(evidence, "attestation file")?;
             let evidence = evidence_from_text(&text).map_err(|e| {
                 CliError::bad(format!("attestation file {}: {e}", evidence.display()))

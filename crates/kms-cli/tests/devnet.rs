@@ -565,6 +565,157 @@ fn a_chain_devnet_anchors_its_epochs_and_encrypts_from_the_chain() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 
+    // The demo app's release policy, as its owner manages it (docs 0012): released to the owner;
+    // moved to an attested image (no delay: at once), the owner's key alone opens nothing; moved
+    // back, it does again.
+    let owner_key = dir.join("demo-owner.key");
+    let owner_key = owner_key.to_str().unwrap();
+    let at = ["--rpc-url", rpc, "--registry", registry, "--app-id", "demo"];
+    let app = |extra: &[&str]| {
+        let mut args = vec!["app"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&at);
+        kms_json(&args)
+    };
+    let shown = app(&["show"]);
+    assert_eq!(shown["in_force"]["credential"], "owner", "{shown}");
+    assert_eq!(shown["in_force"]["owner"], manifest["demo_owner"]);
+    assert_eq!(shown["pending"], serde_json::Value::Null);
+    // The owner pays for its transactions.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let provider = kms_chain::provider(rpc, None).unwrap();
+    let _: serde_json::Value = rt
+        .block_on(alloy::providers::Provider::raw_request(
+            &provider,
+            "anvil_setBalance".into(),
+            (
+                manifest["demo_owner"].as_str().unwrap(),
+                "0x56BC75E2D63100000",
+            ),
+        ))
+        .unwrap();
+    let image = format!("sha256:{}", "ab".repeat(32));
+    let set = app(&[
+        "set-release",
+        "--owner-key",
+        owner_key,
+        "--credential",
+        "attestation",
+        "--image",
+        &image,
+        "--delay",
+        "0",
+    ]);
+    assert_eq!(set["proposed"]["credential"], "attestation", "{set}");
+    let shown = app(&["show"]);
+    assert_eq!(shown["in_force"]["credential"], "attestation", "{shown}");
+    assert_eq!(
+        shown["in_force"]["approved"][0],
+        format!("0x{}", "ab".repeat(32))
+    );
+    // Nodes keep a policy read at the latest block for 2 s.
+    std::thread::sleep(Duration::from_millis(2500));
+    let out = kms(&[
+        "decrypt",
+        "--devnet",
+        dir.to_str().unwrap(),
+        "--app-id",
+        "demo",
+        "--owner-key",
+        owner_key,
+        "--in",
+        &path("msg.enc"),
+        "--out",
+        &path("refused"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("policy_block_required"), "{err}");
+    // Someone else's key cannot change the policy; a bad image is refused before any transaction.
+    let stranger = path("stranger.key");
+    std::fs::write(&stranger, "11".repeat(32)).unwrap();
+    let out = kms(&[
+        "app",
+        "set-release",
+        "--owner-key",
+        &stranger,
+        "--credential",
+        "owner",
+        "--delay",
+        "0",
+        "--rpc-url",
+        rpc,
+        "--registry",
+        registry,
+        "--app-id",
+        "demo",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    let out = kms(&[
+        "app",
+        "set-release",
+        "--owner-key",
+        owner_key,
+        "--credential",
+        "attestation",
+        "--image",
+        "sha256:zz",
+        "--delay",
+        "0",
+        "--rpc-url",
+        rpc,
+        "--registry",
+        registry,
+        "--app-id",
+        "demo",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    // A restriction cannot widen (back to the owner's signature), nor change the owner.
+    let out = kms(&[
+        "app",
+        "restrict-release",
+        "--owner-key",
+        owner_key,
+        "--credential",
+        "owner",
+        "--delay",
+        "0",
+        "--rpc-url",
+        rpc,
+        "--registry",
+        registry,
+        "--app-id",
+        "demo",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    let restricted = app(&[
+        "restrict-release",
+        "--owner-key",
+        owner_key,
+        "--credential",
+        "both",
+        "--image",
+        &image,
+        "--delay",
+        "0",
+    ]);
+    assert_eq!(restricted["in_force"]["credential"], "both", "{restricted}");
+    assert_eq!(app(&["show"])["in_force"]["credential"], "both");
+    app(&[
+        "set-release",
+        "--owner-key",
+        owner_key,
+        "--credential",
+        "owner",
+        "--delay",
+        "0",
+    ]);
+    std::thread::sleep(Duration::from_millis(2500));
+    s.decrypt("msg.out2");
+
     let status = devnet.terminate();
     assert_eq!(status.code(), Some(0), "{}", devnet.output());
     assert_eq!(node_pids(&dir), Vec::<u32>::new(), "every node stopped");

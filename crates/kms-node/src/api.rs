@@ -1,9 +1,10 @@
 //! The node's HTTP API (docs 0008, "Wire contract"): protocol batches, the public view of epochs,
 //! app partial signatures, health and metrics. Every failure is a status with a stable code.
 
+use crate::chain::policy_block_usable;
 use crate::driver::DriverMsg;
 use crate::node::{address_of, unix_now, Node};
-use crate::release::{Presented, Refusal, OWNER_ONLY};
+use crate::release::{Presented, Refusal, Release, OWNER_ONLY};
 use alloy_primitives::{Address as EthAddress, B256};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -241,29 +242,10 @@ async fn partial_inner(
             "app ids are 1 to 128 characters from A-Z a-z 0-9 . _ : -",
         )
     })?;
-    let owner = node
-        .app_owner(app_id)
-        .await
-        .map_err(|e| {
-            tracing::warn!("reading the app's owner: {e}");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "chain_unavailable",
-                "the registry cannot be read now; try again",
-            )
-        })?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::FORBIDDEN,
-                "unknown_app",
-                "no such app on this node",
-            )
-        })?;
-    rate_limit(node, app_id)?;
     let b: PartialBody = serde_json::from_slice(body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
     let now = unix_now();
-    if b.deadline < now || b.deadline > now + node.cfg.max_request_validity_secs {
+    if b.deadline < now || b.deadline > now.saturating_add(node.cfg.max_request_validity_secs) {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "expired",
@@ -274,7 +256,7 @@ async fn partial_inner(
         ));
     }
     let response_key = hex_bytes(&b.response_key, 32, "response_key")?;
-    let release = node.cfg.release.get(app_id).unwrap_or(&OWNER_ONLY);
+    let (owner, release) = release_at(node, app_id, b.policy_block).await?;
     // Every request is signed: by the owner, or by the requester the evidence is bound to (its
     // signature names this node and the epoch, so evidence cannot be replayed at another node).
     let signature = hex_bytes(&b.signature, 65, "signature")?;
@@ -307,15 +289,6 @@ async fn partial_inner(
     if release.credential.attestation() && b.attestation.is_none() {
         return Err(refusal(Refusal::Required));
     }
-    // The signature and the evidence cover the policy block; static mode has none (its release
-    // policy is the config's).
-    if node.chain.is_none() && b.policy_block != 0 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "policy_block is 0 in static mode",
-        ));
-    }
     let ep = node
         .epoch(b.epoch)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_epoch", "epoch not held"))?;
@@ -331,10 +304,11 @@ async fn partial_inner(
     let granted = if release.credential.attestation() {
         let presented = presented(b.attestation.as_ref())?;
         let not_after = b.attestation.as_ref().map_or(0, |e| e.not_after);
-        if not_after > now.saturating_add(MAX_EVIDENCE_SECS) {
+        // A minute of slack for a node whose clock is behind the app's.
+        if not_after > now.saturating_add(MAX_EVIDENCE_SECS + 60) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "bad_request",
+                "attestation_not_after_too_far",
                 format!("attestation.not_after is more than {MAX_EVIDENCE_SECS} s ahead"),
             ));
         }
@@ -348,10 +322,15 @@ async fn partial_inner(
             not_after,
             b.policy_block,
         ));
-        let check =
-            node.cfg
+        // Signature and chain checks (RSA, P-384) off the async workers.
+        let (n, release) = (node.clone(), release.into_owned());
+        let check = tokio::task::spawn_blocking(move || {
+            n.cfg
                 .attestation
-                .check(release, presented.as_ref(), &binding, now, not_after);
+                .check(&release, presented.as_ref(), &binding, now, not_after)
+        })
+        .await
+        .map_err(ApiError::internal)?;
         Some(check.map_err(refusal)?)
     } else {
         None
@@ -367,15 +346,20 @@ async fn partial_inner(
     )
     .await?;
     if let Some(g) = granted {
-        // Recorded (durably) before anything leaves: a piece of evidence releases one partial.
+        // Recorded (durably) before anything leaves: a piece of evidence releases one partial
+        // per epoch (a decrypt that meets a reshare asks again for the next epoch).
+        let epoch = ep.record.epoch;
         first_use(
             node,
             "attestation_reused",
-            "this evidence already released a partial",
-            move |n| n.store.use_evidence(&g.id, g.until, now),
+            "this evidence already released a partial for this epoch",
+            move |n| n.store.use_evidence(&g.id, epoch, g.until, now),
         )
         .await?;
     }
+    // An app's budget is charged only by requests that carry its credential and spent a fresh
+    // nonce: neither a stranger nor a replay of a captured request can run it dry.
+    rate_limit(node, app_id)?;
     let share = ep.share.as_ref().ok_or_else(no_epoch)?;
     let sig = partial_sign(share, app_id.as_bytes());
     let mut eph = Secret::new([0u8; 32]);
@@ -393,6 +377,87 @@ async fn partial_inner(
         node: address_of(&node.cfg.address),
         sealed: hex0x(&sealed.to_bytes()),
     })
+}
+
+/// The app's owner and release policy: `node.toml`'s in static mode (where the policy block is
+/// 0), the registry's in force at the request's policy block in chain mode. A policy block of 0
+/// in chain mode reads the latest block, for apps released to their owner only.
+async fn release_at<'a>(
+    node: &'a Node,
+    app_id: &str,
+    policy_block: u64,
+) -> Result<([u8; 20], std::borrow::Cow<'a, Release>), ApiError> {
+    use std::borrow::Cow;
+    let unknown = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "unknown_app",
+            "no such app on this node",
+        )
+    };
+    let Some(chain) = &node.chain else {
+        if policy_block != 0 {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "policy_block is 0 in static mode",
+            ));
+        }
+        let owner = node.cfg.apps.get(app_id).copied().ok_or_else(unknown)?;
+        let release = node.cfg.release.get(app_id).unwrap_or(&OWNER_ONLY);
+        return Ok((owner, Cow::Borrowed(release)));
+    };
+    let unavailable = |e: kms_chain::ChainError| {
+        tracing::warn!("reading the app's release policy: {e}");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "chain_unavailable",
+            "the registry cannot be read now; try again",
+        )
+    };
+    let block = if policy_block == 0 {
+        None
+    } else {
+        let head = chain.recent_head().await.map_err(unavailable)?;
+        if !policy_block_usable(
+            policy_block,
+            head,
+            chain.confirmations,
+            chain.policy_max_age,
+        ) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "policy_block_unusable",
+                format!(
+                    "policy_block must be between {} and {} (confirmed, at most {} blocks old)",
+                    head.saturating_sub(chain.policy_max_age),
+                    head.saturating_sub(chain.confirmations),
+                    chain.policy_max_age
+                ),
+            ));
+        }
+        Some(policy_block)
+    };
+    let policy = chain
+        .app_policy(app_id, block)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(unknown)?;
+    let release = Release::from_chain(&policy).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "release_not_approved",
+            "the app's release policy names a credential this node does not know",
+        )
+    })?;
+    if block.is_none() && release.credential.attestation() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "policy_block_required",
+            "this app's release policy asks for attestation: name a recent confirmed block",
+        ));
+    }
+    Ok((policy.owner.into_array(), Cow::Owned(release)))
 }
 
 /// Records a first use in the store (off the async threads); 409 `code` if it was not the first.

@@ -8,7 +8,7 @@ use crate::config::{default_block_time, ChainConfig};
 use alloy_primitives::Address as EthAddress;
 use anyhow::Context;
 use kms_chain::membership::{valid_url, Member, MembersFuture, Membership, MembershipError};
-use kms_chain::{Anchor, ChainError, LocalSigner, OperatorRecord, Registry};
+use kms_chain::{Anchor, AppPolicy, ChainError, LocalSigner, OperatorRecord, Registry};
 use kms_crypto::bls::EvalPoint;
 use kms_crypto::seal::EncryptionPublicKey;
 use kms_protocol::Operator;
@@ -16,7 +16,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How long an app's owner read from the registry is used before it is read again.
+/// How long an app's policy read from the registry at the latest block is used before it is read
+/// again (a policy read at a named block never changes, and is kept as long).
 const APP_TTL: Duration = Duration::from_secs(2);
 /// Apps cached at most. Requests for made-up app ids each cost a registry read (bounded by
 /// `app_max_concurrent`); this bounds what they can make the node remember.
@@ -35,7 +36,11 @@ pub struct ChainSource {
     pub block_time: Duration,
     /// Operators already converted, so that their key tables are built once.
     known: Mutex<Vec<(OperatorRecord, Member)>>,
-    apps: Mutex<AppCache>,
+    apps: Mutex<AppCache<Option<AppPolicy>>>,
+    /// How many blocks old a partial request's policy block may be.
+    pub policy_max_age: u64,
+    /// The head as last read for a partial request, and when.
+    recent: Mutex<Option<(u64, Instant)>>,
 }
 
 impl ChainSource {
@@ -70,6 +75,12 @@ impl ChainSource {
             sender,
             known: Mutex::new(Vec::new()),
             apps: Mutex::new(AppCache::default()),
+            policy_max_age: policy_age_blocks(
+                c.policy_max_age_secs,
+                c.block_time.unwrap_or_else(|| default_block_time(chain_id)),
+                c.confirmations,
+            ),
+            recent: Mutex::new(None),
         })
     }
 
@@ -96,6 +107,23 @@ impl ChainSource {
         self.registry.head().await
     }
 
+    /// The head for checking partial requests' policy blocks: read at most once per half block
+    /// time, so that requests naming blocks cost no extra RPC each.
+    pub async fn recent_head(&self) -> Result<u64, ChainError> {
+        let fresh = (self.block_time / 2).max(Duration::from_millis(100));
+        let cached = self.recent.lock().ok().and_then(|r| *r);
+        if let Some((head, at)) = cached {
+            if at.elapsed() < fresh {
+                return Ok(head);
+            }
+        }
+        let head = self.registry.head().await?;
+        if let Ok(mut r) = self.recent.lock() {
+            *r = Some((head, Instant::now()));
+        }
+        Ok(head)
+    }
+
     /// The latest trigger block that is confirmed at `head`, if any.
     pub fn trigger_at(&self, head: u64) -> Option<u64> {
         let top = head.checked_sub(self.confirmations)?;
@@ -103,24 +131,30 @@ impl ChainSource {
         (b > 0).then_some(b)
     }
 
-    /// The app's owner now (cached for [`APP_TTL`]); None if the app is not registered.
-    pub async fn app_owner(&self, app_id: &str) -> Result<Option<[u8; 20]>, ChainError> {
+    /// The app's release policy in force at `block` (None: the latest block), cached for
+    /// [`APP_TTL`]; None if the app has no owner there.
+    pub async fn app_policy(
+        &self,
+        app_id: &str,
+        block: Option<u64>,
+    ) -> Result<Option<AppPolicy>, ChainError> {
+        let key = match block {
+            None => app_id.to_string(),
+            Some(b) => format!("{app_id}@{b}"),
+        };
         let cached = self
             .apps
             .lock()
             .ok()
-            .and_then(|c| c.get(app_id, Instant::now()));
-        let owner = match cached {
-            Some(owner) => owner,
-            None => {
-                let owner = self.registry.app_owner(app_id, None).await?;
-                if let Ok(mut c) = self.apps.lock() {
-                    c.put(app_id, owner, Instant::now());
-                }
-                owner
-            }
-        };
-        Ok(owner.map(EthAddress::into_array))
+            .and_then(|c| c.get(&key, Instant::now()));
+        if let Some(policy) = cached {
+            return Ok(policy);
+        }
+        let policy = self.registry.app_policy(app_id, block).await?;
+        if let Ok(mut c) = self.apps.lock() {
+            c.put(&key, policy.clone(), Instant::now());
+        }
+        Ok(policy)
     }
 
     /// Whether this node can anchor (a wallet is configured).
@@ -183,22 +217,47 @@ impl ChainSource {
     }
 }
 
-/// Apps' owners as last read (None: not registered), each for [`APP_TTL`], at most
-/// [`APP_CACHE_MAX`] of them.
-#[derive(Default)]
-struct AppCache {
-    entries: HashMap<String, (Option<EthAddress>, Instant)>,
+/// The policy age window in blocks: `secs` of blocks of `block_time`, rounded up, and never less
+/// than the confirmation depth (or no block would ever be usable).
+pub fn policy_age_blocks(secs: u64, block_time: Duration, confirmations: u64) -> u64 {
+    let ms = u64::try_from(block_time.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    secs.saturating_mul(1000).div_ceil(ms).max(confirmations)
 }
 
-impl AppCache {
-    fn get(&self, app_id: &str, now: Instant) -> Option<Option<EthAddress>> {
-        let (owner, at) = self.entries.get(app_id)?;
-        (now.saturating_duration_since(*at) < APP_TTL).then_some(*owner)
+/// Whether a partial request's policy block may be read at `head`: confirmed (at least
+/// `confirmations` deep, so every node sees the same block) and at most `max_age` blocks old (so a
+/// request cannot pick a block from before a release was revoked).
+pub fn policy_block_usable(block: u64, head: u64, confirmations: u64, max_age: u64) -> bool {
+    block > 0
+        && block.saturating_add(confirmations) <= head
+        && block.saturating_add(max_age) >= head
+}
+
+/// Apps' policies as last read (None: not registered), each for [`APP_TTL`], at most
+/// [`APP_CACHE_MAX`] of them.
+struct AppCache<V> {
+    entries: HashMap<String, (V, Instant)>,
+}
+
+impl<V> Default for AppCache<V> {
+    fn default() -> Self {
+        Self {
+            entries: HashMap::new(),
+        }
+    }
+}
+
+impl<V: Clone> AppCache<V> {
+    fn get(&self, app_id: &str, now: Instant) -> Option<V> {
+        let (value, at) = self.entries.get(app_id)?;
+        (now.saturating_duration_since(*at) < APP_TTL).then(|| value.clone())
     }
 
     /// Stale entries are dropped only when the cache is full, so a put is O(1) amortized; a full
     /// cache of fresh entries (a flood of distinct ids) takes no more until some expire.
-    fn put(&mut self, app_id: &str, owner: Option<EthAddress>, now: Instant) {
+    fn put(&mut self, app_id: &str, owner: V, now: Instant) {
         if self.entries.len() >= APP_CACHE_MAX && !self.entries.contains_key(app_id) {
             self.entries
                 .retain(|_, (_, at)| now.saturating_duration_since(*at) < APP_TTL);
@@ -236,6 +295,31 @@ mod tests {
 
     fn owner(n: u8) -> Option<EthAddress> {
         Some(EthAddress::repeat_byte(n))
+    }
+
+    #[test]
+    fn the_policy_window_is_a_time() {
+        assert_eq!(policy_age_blocks(600, Duration::from_secs(12), 2), 50);
+        assert_eq!(policy_age_blocks(600, Duration::from_secs(1), 2), 600);
+        assert_eq!(policy_age_blocks(601, Duration::from_secs(2), 2), 301);
+        assert_eq!(policy_age_blocks(1, Duration::from_secs(12), 5), 5);
+        assert_eq!(policy_age_blocks(10, Duration::ZERO, 2), 10_000);
+    }
+
+    #[test]
+    fn policy_blocks_must_be_confirmed_and_recent() {
+        // head 100, 2 confirmations, 64 blocks of age.
+        assert!(policy_block_usable(98, 100, 2, 64));
+        assert!(policy_block_usable(36, 100, 2, 64));
+        assert!(!policy_block_usable(99, 100, 2, 64), "not confirmed");
+        assert!(!policy_block_usable(101, 100, 2, 64), "ahead of the head");
+        assert!(!policy_block_usable(35, 100, 2, 64), "too old");
+        assert!(
+            !policy_block_usable(0, 100, 2, 200),
+            "block 0 means static mode"
+        );
+        assert!(!policy_block_usable(u64::MAX, 100, 2, 64));
+        assert!(policy_block_usable(100, 100, 0, 0));
     }
 
     #[test]

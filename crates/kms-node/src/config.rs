@@ -34,6 +34,9 @@ pub struct ChainConfig {
     /// The genesis DKG waits until the registry holds this many operators: the owner admits them
     /// one transaction at a time, and a DKG among the first one or two would give them the key.
     pub genesis_operators: usize,
+    /// How old a partial request's policy block may be, in seconds (counted in blocks of
+    /// `block_time`).
+    pub policy_max_age_secs: u64,
 }
 
 /// Block time by chain id: Ethereum mainnet and Sepolia 12 s, anvil (as `kms devnet` runs it)
@@ -172,6 +175,10 @@ impl Config {
                     genesis_operators: match c.genesis_operators.unwrap_or(4) {
                         0 => bail!("[chain] genesis_operators must be positive"),
                         n => n,
+                    },
+                    policy_max_age_secs: match c.policy_max_age_secs.unwrap_or(600) {
+                        0 => bail!("[chain] policy_max_age_secs must be positive"),
+                        s => s,
                     },
                 })
             }

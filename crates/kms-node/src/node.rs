@@ -329,16 +329,6 @@ impl Node {
     }
 }
 
-impl Node {
-    /// The owner of an app: the config's table, or in chain mode the registry's.
-    pub(crate) async fn app_owner(&self, app_id: &str) -> Result<Option<Address>, ChainError> {
-        match &self.chain {
-            Some(c) => c.app_owner(app_id).await,
-            None => Ok(self.cfg.apps.get(app_id).copied()),
-        }
-    }
-}
-
 /// The operator file's entry for this node, if any, must hold this node's keys.
 fn check_own_entry(
     cfg: &Config,

@@ -42,43 +42,64 @@ impl Credential {
     pub fn attestation(self) -> bool {
         matches!(self, Self::Attestation | Self::Both)
     }
+
+    /// From the registry's `CREDENTIAL_*` (1 owner, 2 attestation, 3 both).
+    pub fn from_chain(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Self::Owner),
+            2 => Some(Self::Attestation),
+            3 => Some(Self::Both),
+            _ => None,
+        }
+    }
 }
 
-/// An app's release policy.
+/// An app's release policy: from `[release.<app>]` (static mode) or the registry's `appPolicy` at
+/// the request's block (chain mode).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Release {
     /// What unlocks its partials.
     pub credential: Credential,
-    /// Approved container image digests (`sha256:<hex>`, lowercase).
-    pub images: Vec<String>,
-    /// Approved SEV-SNP guests: launch measurement and HOST_DATA, approved only together (on
-    /// some clouds the measurement covers firmware and vCPU shape, not the workload, which the
-    /// launcher binds in HOST_DATA).
-    pub measurements: Vec<([u8; 48], [u8; 32])>,
+    /// Approved releases by id: container image digests (`kms_api::app::image_release_id`) and
+    /// SEV-SNP guests, measurement and HOST_DATA together (`kms_api::app::snp_release_id`).
+    pub approved: Vec<[u8; 32]>,
 }
 
 /// The release of an app without a `[release.<app>]` table: its owner's signature.
 pub static OWNER_ONLY: Release = Release {
     credential: Credential::Owner,
-    images: Vec::new(),
-    measurements: Vec::new(),
+    approved: Vec::new(),
 };
 
 impl Release {
+    /// The registry's policy; None for a credential code this node does not know (refused).
+    pub fn from_chain(p: &kms_chain::AppPolicy) -> Option<Self> {
+        Some(Self {
+            credential: Credential::from_chain(p.credential)?,
+            approved: p.approved.clone(),
+        })
+    }
+
     /// Whether the verified claims name an approved release.
     fn approves(&self, claims: &Claims) -> bool {
         let image = claims
             .image_digest
-            .as_ref()
-            .is_some_and(|d| self.images.contains(d));
-        let measured = match (&claims.measurement, &claims.host_data) {
-            (Some(m), Some(h)) => self
-                .measurements
-                .iter()
-                .any(|(am, ah)| am.as_slice() == m.as_slice() && ah.as_slice() == h.as_slice()),
-            _ => false,
+            .as_deref()
+            .and_then(kms_api::app::image_release_id);
+        let snp = match (&claims.measurement, &claims.host_data) {
+            (Some(m), Some(h)) => match (
+                <&[u8; 48]>::try_from(m.as_slice()),
+                <&[u8; 32]>::try_from(h.as_slice()),
+            ) {
+                (Ok(m), Ok(h)) => Some(kms_api::app::snp_release_id(m, h)),
+                _ => None,
+            },
+            _ => None,
         };
-        image || measured
+        [image, snp]
+            .into_iter()
+            .flatten()
+            .any(|id| self.approved.contains(&id))
     }
 }
 
@@ -191,12 +212,13 @@ pub fn releases<T>(
     let mut out = BTreeMap::new();
     for (app, f) in files {
         if !apps.contains_key(&app) {
-            bail!("[release.{app}]: no such app in [apps] (chain mode has no [release] yet)");
+            bail!("[release.{app}]: no such app in [apps] (in chain mode the registry holds each app's release policy)");
         }
         let credential = Credential::parse(&f.credential).with_context(|| {
             format!("[release.{app}] credential must be owner, attestation or both")
         })?;
-        let mut measurements = Vec::new();
+        let mut approved = Vec::new();
+        let mut measurements = 0;
         for m in &f.measurements {
             let bad = || {
                 format!(
@@ -207,20 +229,18 @@ pub fn releases<T>(
             let (mut a, mut b) = ([0u8; 48], [0u8; 32]);
             hex::decode_to_slice(measurement, &mut a).with_context(bad)?;
             hex::decode_to_slice(host, &mut b).with_context(bad)?;
-            measurements.push((a, b));
+            approved.push(kms_api::app::snp_release_id(&a, &b));
+            measurements += 1;
         }
-        let mut images = Vec::new();
         for image in &f.images {
-            let hex_part = image.strip_prefix("sha256:").unwrap_or("");
-            if hex_part.len() != 64 || hex::decode(hex_part).is_err() {
-                bail!("[release.{app}] image {image:?}: sha256:<64 hex>");
-            }
-            images.push(image.to_ascii_lowercase());
+            let id = kms_api::app::image_release_id(image)
+                .with_context(|| format!("[release.{app}] image {image:?}: sha256:<64 hex>"))?;
+            approved.push(id);
         }
         if credential.attestation() {
             let tokens = attestation.google.is_some() || attestation.intel.is_some();
-            let usable = (tokens && !images.is_empty())
-                || (attestation.snp.is_some() && !measurements.is_empty());
+            let usable =
+                (tokens && !f.images.is_empty()) || (attestation.snp.is_some() && measurements > 0);
             if !usable {
                 bail!(
                     "[release.{app}] asks for attestation but no configured verifier can vouch \
@@ -233,8 +253,7 @@ pub fn releases<T>(
             app,
             Release {
                 credential,
-                images,
-                measurements,
+                approved,
             },
         );
     }
@@ -370,18 +389,27 @@ mod tests {
             expires_at: None,
             unique_id: [0; 32],
         };
+        let aa = format!("sha256:{}", "aa".repeat(32));
+        let bb = format!("sha256:{}", "bb".repeat(32));
         let release = Release {
             credential: Credential::Attestation,
-            images: vec!["sha256:aa".into()],
-            measurements: vec![([7; 48], [1; 32])],
+            approved: vec![
+                kms_api::app::image_release_id(&aa).unwrap(),
+                kms_api::app::snp_release_id(&[7; 48], &[1; 32]),
+            ],
         };
-        assert!(release.approves(&claims(Some("sha256:aa"), None)));
+        assert!(release.approves(&claims(Some(&aa), None)));
+        assert!(release.approves(&claims(
+            Some(&aa.to_uppercase().replace("SHA256", "sha256")),
+            None
+        )));
         assert!(release.approves(&claims(None, Some(([7; 48], [1; 32])))));
-        assert!(!release.approves(&claims(Some("sha256:bb"), None)));
+        assert!(!release.approves(&claims(Some(&bb), None)));
+        assert!(!release.approves(&claims(Some("sha256:aa"), None)));
         assert!(!release.approves(&claims(None, Some(([8; 48], [1; 32])))));
         // The approved measurement with another workload bound in HOST_DATA.
         assert!(!release.approves(&claims(None, Some(([7; 48], [2; 32])))));
         assert!(!release.approves(&claims(None, None)));
-        assert!(!Release::default().approves(&claims(Some("sha256:aa"), Some(([7; 48], [1; 32])))));
+        assert!(!Release::default().approves(&claims(Some(&aa), Some(([7; 48], [1; 32])))));
     }
 }

@@ -329,13 +329,20 @@ impl NodeStore {
             .map_err(|e| anyhow::anyhow!("recording the nonce: {e}"))
     }
 
-    /// Records a piece of attestation evidence (its unique id) as used until `until`; false if
-    /// it was already used. Same table and commit as the app nonces, under a prefix no app id
-    /// can start with.
-    pub fn use_evidence(&self, id: &[u8; 32], until: u64, now: u64) -> anyhow::Result<bool> {
+    /// Records a piece of attestation evidence (its unique id) as used for `epoch` until
+    /// `until`; false if it was already used for that epoch. Same table and commit as the app
+    /// nonces, under a prefix no app id can start with: `0xff ‖ "evidence" ‖ id ‖ u64be(epoch)`.
+    pub fn use_evidence(
+        &self,
+        id: &[u8; 32],
+        epoch: u64,
+        until: u64,
+        now: u64,
+    ) -> anyhow::Result<bool> {
         let mut key = vec![0xff];
         key.extend_from_slice(b"evidence");
         key.extend_from_slice(id);
+        key.extend_from_slice(&epoch.to_be_bytes());
         let job = NonceJob {
             key,
             deadline: until,

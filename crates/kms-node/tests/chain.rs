@@ -78,12 +78,17 @@ impl Chain {
 
     /// A cluster of `n` chain-mode nodes (operator `i` is anvil's account `i + 1`), not started.
     fn cluster(&self, n: usize, confirmations: u64) -> Cluster {
+        self.cluster_with(n, confirmations, "")
+    }
+
+    /// As `cluster`, with `tables` (TOML tables) after `[chain]` in every node's config.
+    fn cluster_with(&self, n: usize, confirmations: u64, tables: &str) -> Cluster {
         let root = tempfile::tempdir().unwrap();
         let nodes = (0..n)
             .map(|i| {
                 let rest = format!(
                     "[chain]\nrpc_url = \"{}\"\nregistry = \"{}\"\ninterval_blocks = {INTERVAL}\n\
-                     confirmations = {confirmations}\nblock_time_ms = 1000\ntx_key_file = \"tx.key\"\n",
+                     confirmations = {confirmations}\nblock_time_ms = 1000\ntx_key_file = \"tx.key\"\n\n{tables}",
                     self.url(),
                     self.owner.address()
                 );
@@ -435,4 +440,145 @@ fn a_reorg_at_the_trigger_block_leaves_all_nodes_in_agreement() {
     }
     let (_, chain_mpk) = chain.wait_anchored(agreed, &c);
     assert_eq!(chain_mpk, mpk);
+}
+
+/// Issue 18, item 3: an app whose on-chain release policy asks for attestation. Every node reads
+/// the policy at the block the request names, so nodes asked at the same block agree; a change of
+/// release waits for the app's delay (before it, the new image is refused and the old one served;
+/// after it, the reverse); the owner's key alone opens nothing; blocks not yet confirmed or too
+/// old are refused.
+#[test]
+fn an_attested_app_follows_its_release_policy_at_the_named_block() {
+    use kms_chain::AppPolicy;
+    use kms_client::node::{Credential, Evidence, Session};
+    let _s = serial();
+    let chain = Chain::start(None);
+    let c = chain.cluster_with(4, 1, &common::google_attestation_table());
+    let mut c = c;
+    for i in 0..4 {
+        c.start(i);
+    }
+    for i in 0..4 {
+        chain.join(&c, i);
+    }
+    let all = [0, 1, 2, 3];
+    c.wait_same_epoch(&all, 0, 8);
+    const APP: &str = "tee.app";
+    let ct = client(&c, &all)
+        .encrypt(APP, b"for image A only")
+        .unwrap()
+        .ciphertext;
+
+    // Registered for TEEs only from the start: image A, a 40 s delay for changes. Its owner has
+    // a funded wallet.
+    let app_owner = wallet(6);
+    let owner_reg = chain
+        .rt
+        .block_on(Registry::connect(
+            &chain.url(),
+            chain.owner.address(),
+            Some(app_owner.clone()),
+        ))
+        .unwrap();
+    let image_a = format!("sha256:{}", "aa".repeat(32));
+    let image_b = format!("sha256:{}", "bb".repeat(32));
+    let id = |image: &str| kms_api::app::image_release_id(image).unwrap();
+    let policy = |image: &str| AppPolicy {
+        owner: app_owner.address(),
+        credential: 2,
+        delay: 40,
+        approved: vec![id(image)],
+    };
+    chain
+        .rt
+        .block_on(chain.owner.register_app(APP, &policy(&image_a)))
+        .unwrap();
+    let in_force = chain.head();
+    chain.rt.block_on(wait_block(&chain, in_force + 2));
+
+    // A decrypt inside "image A": a session at a confirmed block, evidence for its binding.
+    let decrypt = |image: &str, block: u64| {
+        let now = kms_api::time::unix_now();
+        let session = Session::random(&mut OsRng, now + 300)
+            .unwrap()
+            .at_policy_block(block);
+        let nonce = session.binding(31337, APP).unwrap();
+        let evidence = Evidence::Token(common::cs_token(&nonce, image, "disabled-since-boot"));
+        client(&c, &all).decrypt_with(
+            APP,
+            Credential::Attested {
+                session: &session,
+                evidence: &evidence,
+            },
+            &ct,
+            31337,
+        )
+    };
+    // Every node refused with `code`.
+    let all_refuse = |r: kms_client::Result<kms_client::node::Decrypted>, code: &str| match r {
+        Err(kms_client::Error::Quorum { nodes, .. }) => {
+            for n in &nodes {
+                assert!(
+                    matches!(&n.fault, Some(kms_client::node::Fault::Refused { code: got, .. }) if got == code),
+                    "expected {code} from every node: {nodes:?}"
+                );
+            }
+        }
+        other => panic!("expected {code} from every node: {other:?}"),
+    };
+    let before = chain.head() - 1;
+    let out = decrypt(&image_a, before).unwrap();
+    assert_eq!(out.plaintext.as_slice(), b"for image A only");
+    all_refuse(decrypt(&image_b, before), "release_not_approved");
+    // The owner's key alone: the policy asks for evidence (read at the latest block).
+    let owner_key =
+        EoaKey::from_bytes(&kms_crypto::Secret::new(app_owner.to_bytes().into())).unwrap();
+    all_refuse(
+        client(&c, &all).decrypt(APP, &owner_key, &ct, 31337),
+        "policy_block_required",
+    );
+    // Not yet confirmed (confirmations = 1).
+    all_refuse(decrypt(&image_a, chain.head() + 1), "policy_block_unusable");
+
+    // The owner moves the release to image B: nothing changes before the delay.
+    chain
+        .rt
+        .block_on(owner_reg.propose_release(APP, &policy(&image_b)))
+        .unwrap();
+    let proposed = chain.head();
+    chain.rt.block_on(wait_block(&chain, proposed + 2));
+    let during = chain.head() - 1;
+    all_refuse(decrypt(&image_b, during), "release_not_approved");
+    assert!(
+        decrypt(&image_a, during).is_ok(),
+        "image A is served until the delay is over"
+    );
+
+    // After the delay (the chain's clock moved on), image B is served and A refused, at a block
+    // after it; a block from before still answers as before, at every node alike.
+    chain
+        .rt
+        .block_on(
+            chain
+                .owner
+                .provider()
+                .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), (45u64,)),
+        )
+        .unwrap();
+    let moved = chain.head();
+    chain.rt.block_on(wait_block(&chain, moved + 3));
+    let after = chain.head() - 1;
+    assert!(decrypt(&image_b, after).is_ok(), "image B after the delay");
+    all_refuse(decrypt(&image_a, after), "release_not_approved");
+    assert!(decrypt(&image_a, during).is_ok(), "read at the block named");
+    all_refuse(decrypt(&image_b, during), "release_not_approved");
+}
+
+/// Waits until the chain's head reaches `block`.
+async fn wait_block(chain: &Chain, block: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while chain.owner.head().await.unwrap() < block {
+        assert!(Instant::now() < deadline, "no block {block}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -471,14 +471,32 @@ fn app_access_refuses_every_bad_request_class() {
         post(&url, &partial_body(&c.owner, APP, node, 1, 10, now + 60)),
         (404, "unknown_epoch".into())
     );
-    // And the policy block (0 in static mode, the only value it takes here).
+    // A policy block in static mode (whose policy is the config's).
     let mut other_block = partial_body(&c.owner, APP, node, epoch, 11, now + 60);
     other_block["policy_block"] = 5.into();
-    assert_eq!(post(&url, &other_block), (403, "not_owner".into()));
+    assert_eq!(post(&url, &other_block), (400, "bad_request".into()));
     // Older clients (node domain version 1) named no epoch.
     let mut unnamed = partial_body(&c.owner, APP, node, epoch, 12, now + 60);
     unnamed.as_object_mut().unwrap().remove("epoch");
     assert_eq!(post(&url, &unnamed), (400, "bad_request".into()));
+    // Requests without the app's credential do not charge its bucket: an outsider cannot run
+    // it dry for the owner.
+    for n in 200..240 {
+        assert_eq!(
+            post(
+                &url,
+                &partial_body(&stranger, APP, node, epoch, n, now + 60)
+            ),
+            (403, "not_owner".into())
+        );
+    }
+    assert_eq!(
+        post(
+            &url,
+            &partial_body(&c.owner, APP, node, epoch, 13, now + 60)
+        ),
+        (200, String::new())
+    );
     // The bucket (16, refilled at 1/s) runs dry.
     let mut limited = false;
     for n in 100..130 {
@@ -620,14 +638,10 @@ fn attested_apps_get_partials_only_for_their_bound_approved_release() {
     use serde_json::json;
 
     let _s = serial();
-    let data =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../kms-attest/tests/data/jwt");
     let image = format!("sha256:{}", "ab".repeat(32));
     let extra = format!(
-        "retention_epochs = 20\n\n[release.{APP}]\ncredential = \"attestation\"\nimages = [\"{image}\"]\n\n\
-         [attestation.google]\njwks_file = \"{}\"\naudience = \"kms-test\"\n\
-         hwmodels = [\"GCP_INTEL_TDX\"]\nsupport_attribute = \"STABLE\"\n",
-        data.join("google-jwks.json").display()
+        "retention_epochs = 20\n\n[release.{APP}]\ncredential = \"attestation\"\nimages = [\"{image}\"]\n\n{}",
+        common::google_attestation_table()
     );
     let c = Cluster::with(4, 4, 5, &extra, &[0, 1, 2, 3]);
     let all = c.running();
@@ -635,7 +649,6 @@ fn attested_apps_get_partials_only_for_their_bound_approved_release() {
     let epoch = c.epoch(0).unwrap();
     let node = c.nodes[0].address;
     let url = format!("{}/v1/apps/{APP}/partial", c.url(0));
-    let key = EncodingKey::from_rsa_der(&std::fs::read(data.join("google-a.der")).unwrap());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -658,26 +671,7 @@ fn attested_apps_get_partials_only_for_their_bound_approved_release() {
         ))
     };
     let binding = |requester: &EoaKey, rk: &[u8; 32]| binding_until(requester, rk, not_after);
-    let token = |b: Binding, image: &str, dbgstat: &str| {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some("google-a".into());
-        let claims = json!({
-            "iss": "https://confidentialcomputing.googleapis.com",
-            "aud": "kms-test",
-            "iat": now - 5,
-            "nbf": now - 5,
-            "exp": now + 600,
-            "eat_nonce": hex::encode(b.0),
-            "swname": "CONFIDENTIAL_SPACE",
-            "hwmodel": "GCP_INTEL_TDX",
-            "dbgstat": dbgstat,
-            "submods": {
-                "confidential_space": {"support_attributes": ["STABLE"]},
-                "container": {"image_digest": image}
-            }
-        });
-        encode(&header, &claims, &key).unwrap()
-    };
+    let token = |b: Binding, image: &str, dbgstat: &str| common::cs_token(&b.0, image, dbgstat);
     // A request signed by `requester` for node `to`, carrying `token`.
     let request = |requester: &EoaKey, to: [u8; 20], rk: &[u8; 32], nonce: u64, token: &str| {
         let req = kms_crypto::auth::PartialRequest {
@@ -743,6 +737,30 @@ fn attested_apps_get_partials_only_for_their_bound_approved_release() {
         post(&url1, &request(&session, node1, &rk, 5, &good)),
         (200, String::new())
     );
+    // And every epoch, once (a decrypt that meets a reshare asks again for the next one).
+    let at_epoch = |e: u64, nonce: u64| {
+        let mut r = request(&session, node, &rk, nonce, &good);
+        let req = kms_crypto::auth::PartialRequest {
+            app_id: APP.into(),
+            response_key: rk.into(),
+            epoch: e,
+            policy_block: 0,
+            nonce,
+            deadline: now + 60,
+            node: node.into(),
+        };
+        let sig = session.sign_digest(&req.digest(31337)).unwrap();
+        r["epoch"] = e.into();
+        r["signature"] = format!("0x{}", hex::encode(sig)).into();
+        r
+    };
+    c.wait_epoch_above(&[0], epoch, 4);
+    let next = c.epoch(0).unwrap();
+    assert_eq!(post(&url, &at_epoch(next, 20)), (200, String::new()));
+    assert_eq!(
+        post(&url, &at_epoch(next, 21)),
+        (409, "attestation_reused".into())
+    );
     // Genuine, bound, but of an image the app does not approve, or a debug image.
     let rk2 = fresh_key();
     let other_image = token(
@@ -794,12 +812,18 @@ fn attested_apps_get_partials_only_for_their_bound_approved_release() {
         ),
     );
     too_far["attestation"]["not_after"] = far.into();
-    assert_eq!(post(&url, &too_far), (400, "bad_request".into()));
+    assert_eq!(
+        post(&url, &too_far),
+        (400, "attestation_not_after_too_far".into())
+    );
     // Evidence with an unsigned request.
     let mut unsigned = body(&rk2, 8, &good);
     unsigned.as_object_mut().unwrap().remove("signature");
     assert_eq!(post(&url, &unsigned), (400, "bad_request".into()));
     // A token of an issuer this node does not trust.
+    let data =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../kms-attest/tests/data/jwt");
+    let key = EncodingKey::from_rsa_der(&std::fs::read(data.join("google-a.der")).unwrap());
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some("google-a".into());
     let intel = encode(
@@ -819,7 +843,7 @@ fn attested_apps_get_partials_only_for_their_bound_approved_release() {
     let cl = NodeClient::new(&urls).unwrap();
     let msg = b"opened only inside the approved image".to_vec();
     let ct = cl.encrypt(APP, &msg).unwrap().ciphertext;
-    let app_session = kms_client::node::Session::random(&mut OsRng, now + 600);
+    let app_session = kms_client::node::Session::random(&mut OsRng, now + 600).unwrap();
     let nonce = app_session.binding(31337, APP).unwrap();
     let evidence =
         kms_client::node::Evidence::Token(token(Binding(nonce), &image, "disabled-since-boot"));

@@ -360,6 +360,7 @@ pub(crate) fn node_toml_chain(
             block_time_ms: Some(ANVIL_BLOCK_SECS * 1000),
             tx_key_file: Some("tx.key".into()),
             genesis_operators: Some(nodes as usize),
+            policy_max_age_secs: None,
         }),
         ..node_file(address, port)
     };

@@ -62,7 +62,7 @@ impl Ask {
             app_id: app_id.to_owned(),
             response_key: B256::from(response_key.public().to_bytes()),
             epoch,
-            policy_block: 0,
+            policy_block: credential.policy_block(),
             nonce: rng.next_u64(),
             deadline: unix_now()? + PARTIAL_VALIDITY.as_secs(),
             node: operator.address,

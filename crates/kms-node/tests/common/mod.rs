@@ -322,3 +322,45 @@ impl Drop for Cluster {
         }
     }
 }
+
+/// The `[attestation.google]` table of a node that trusts kms-attest's test JWKS (audience
+/// `kms-test`, Intel TDX hardware, `STABLE` images).
+pub fn google_attestation_table() -> String {
+    format!(
+        "[attestation.google]\njwks_file = \"{}\"\naudience = \"kms-test\"\n\
+         hwmodels = [\"GCP_INTEL_TDX\"]\nsupport_attribute = \"STABLE\"\n",
+        test_jwt_dir().join("google-jwks.json").display()
+    )
+}
+
+fn test_jwt_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../kms-attest/tests/data/jwt")
+}
+
+/// A Confidential Space token minted with kms-attest's test key `google-a`, in the claim shape of
+/// real ones: `eat_nonce` the binding, `image` the container digest, `dbgstat` as given, valid
+/// from a few seconds ago for ten minutes.
+pub fn cs_token(binding: &[u8; 32], image: &str, dbgstat: &str) -> String {
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    let now = kms_api::time::unix_now();
+    let key =
+        EncodingKey::from_rsa_der(&std::fs::read(test_jwt_dir().join("google-a.der")).unwrap());
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("google-a".into());
+    let claims = serde_json::json!({
+        "iss": "https://confidentialcomputing.googleapis.com",
+        "aud": "kms-test",
+        "iat": now - 5,
+        "nbf": now - 5,
+        "exp": now + 600,
+        "eat_nonce": hex::encode(binding),
+        "swname": "CONFIDENTIAL_SPACE",
+        "hwmodel": "GCP_INTEL_TDX",
+        "dbgstat": dbgstat,
+        "submods": {
+            "confidential_space": {"support_attributes": ["STABLE"]},
+            "container": {"image_digest": image}
+        }
+    });
+    encode(&header, &claims, &key).unwrap()
+}
