@@ -230,6 +230,30 @@ pub struct PartialAnswer {
     pub sealed: String,
 }
 
+/// `GET /v1/releases?from=S&limit=N`: a stretch of the node's release log (docs 0012 §12).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleasesAnswer {
+    /// Entries `from` on (at most `limit`, at most [`MAX_RELEASES_PAGE`]), each
+    /// `kms_api::releases::ReleaseEntry::encode` as 0x-hex.
+    pub entries: Vec<String>,
+    /// The log's last entry; `null` while the log is empty.
+    pub head: Option<ReleaseHead>,
+    /// The answering node's address.
+    pub node: String,
+}
+
+/// The last entry of a release log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseHead {
+    /// SHA-256 of its encoding (0x-hex).
+    pub hash: String,
+    /// Its position.
+    pub seq: u64,
+}
+
+/// The most entries one `GET /v1/releases` answers.
+pub const MAX_RELEASES_PAGE: u64 = 1000;
+
 /// `GET /healthz`: the process runs; the newest epoch, if any.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Healthz {

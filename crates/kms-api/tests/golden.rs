@@ -799,3 +799,27 @@ fn release_log_entries_are_pinned_and_chained() {
     bad[14 + 8 + 32 + 2] = b' ';
     assert!(ReleaseEntry::decode(&bad).is_err());
 }
+
+#[test]
+fn releases_answer_is_pinned() {
+    use kms_api::node::{ReleaseHead, ReleasesAnswer};
+    pinned(
+        &ReleasesAnswer {
+            entries: vec!["0x01".into()],
+            head: Some(ReleaseHead {
+                hash: "0x02".into(),
+                seq: 9,
+            }),
+            node: "0xaa".into(),
+        },
+        r#"{"entries":["0x01"],"head":{"hash":"0x02","seq":9},"node":"0xaa"}"#,
+    );
+    pinned(
+        &ReleasesAnswer {
+            entries: vec![],
+            head: None,
+            node: "0xaa".into(),
+        },
+        r#"{"entries":[],"head":null,"node":"0xaa"}"#,
+    );
+}

@@ -51,6 +51,9 @@ enum Command {
     /// Start an attested decrypt: make a session and print the binding (the nonce) its TEE
     /// evidence must carry.
     AttestSession(node::AttestSessionArgs),
+    /// List who obtained an app's partials and when, from every node's release log (each log
+    /// checked as a hash chain).
+    Releases(node::ReleasesArgs),
     /// Show the threshold network's nodes: epochs, rounds, who is up (a table, or --json).
     Status(node::StatusArgs),
     /// Measure the threshold network on fresh local devnets: DKG and reshare times, decrypt
@@ -78,6 +81,8 @@ fn main() {
         Command::App(cmd) => app::run(cmd),
         // Prints a table (or JSON) and exits by itself.
         Command::Status(args) => node::status_main(args),
+        // Prints JSON and exits by itself (1 when a log does not check out).
+        Command::Releases(args) => node::releases_main(args),
         // Long-running, prints a table (or JSON) and exits by itself.
         Command::Bench(args) => bench::main(args),
     };

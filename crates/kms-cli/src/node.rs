@@ -321,6 +321,63 @@ pub fn decrypt(args: DecryptArgs) -> Result<Value, CliError> {
     }))
 }
 
+#[derive(Args)]
+pub struct ReleasesArgs {
+    #[command(flatten)]
+    nodes: NodeSource,
+    /// The app whose releases are listed.
+    #[arg(long)]
+    app_id: String,
+}
+
+/// `kms releases`: who obtained an app's partials and when, from every node's release log, each
+/// log checked to be one hash chain ending at the head its node reports. Prints JSON; exits 1 when
+/// a node's log cannot be read or does not check out.
+pub fn releases_main(args: ReleasesArgs) -> ! {
+    let run = || -> Result<bool, CliError> {
+        kms_client::node::validate_app_id(&args.app_id).map_err(client_error)?;
+        let logs = args.nodes.client()?.releases();
+        let hex = |b: &[u8]| format!("0x{}", hex::encode(b));
+        let nodes: Vec<Value> = logs
+            .iter()
+            .map(|l| match &l.log {
+                Ok(entries) => json!({
+                    "url": l.url,
+                    "log": "ok",
+                    "entries": entries.len(),
+                    "releases": l.for_app(&args.app_id).map(|e| json!({
+                        "seq": e.seq,
+                        "credential": e.credential.name(),
+                        "credential_hash": hex(&e.credential_hash),
+                        "release_id": hex(&e.release_id),
+                        "epoch": e.epoch,
+                        "policy_block": e.policy_block,
+                        "response_key_hash": hex(&e.response_key_hash),
+                        "time": e.time,
+                        "hash": hex(&e.hash()),
+                    })).collect::<Vec<_>>(),
+                }),
+                Err(fault) => json!({ "url": l.url, "log": fault.to_string() }),
+            })
+            .collect();
+        let ok = logs.iter().all(|l| l.log.is_ok());
+        let out = json!({ "app_id": args.app_id, "nodes": nodes });
+        crate::print_line(&serde_json::to_string_pretty(&out).unwrap_or_default());
+        Ok(ok)
+    };
+    match run() {
+        Ok(true) => std::process::exit(0),
+        Ok(false) => {
+            eprintln!("error: a node's release log could not be read or does not check out");
+            std::process::exit(1)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(e.exit_code());
+        }
+    }
+}
+
 /// Prints the status table (or JSON) and exits: 0 when at least one node answered.
 pub fn status_main(args: StatusArgs) -> ! {
     match status(&args) {

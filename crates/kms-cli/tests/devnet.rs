@@ -435,6 +435,21 @@ fn a_devnet_encrypts_decrypts_reshares_stops_and_resumes() {
         &path("msg.out3"),
     ]);
     assert_eq!(std::fs::read(path("msg.out3")).unwrap(), s.plaintext);
+    // Every node's release log checks out and lists the demo app's releases: by its owner
+    // before, by attestation after (docs 0012 §12).
+    let rel = kms_json(&["releases", "--devnet", d, "--app-id", "demo"]);
+    let mut kinds = std::collections::BTreeSet::new();
+    for n in rel["nodes"].as_array().unwrap() {
+        assert_eq!(n["log"], "ok", "{rel:#}");
+        for r in n["releases"].as_array().unwrap() {
+            kinds.insert(r["credential"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["attestation", "owner"],
+        "{rel:#}"
+    );
     let status = devnet.terminate();
     assert_eq!(status.code(), Some(0), "{}", devnet.output());
     assert_eq!(node_pids(&dir), Vec::<u32>::new());

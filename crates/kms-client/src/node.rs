@@ -67,9 +67,11 @@ pub fn partial_aad(app_id: &str, node: Address, epoch: u64) -> Result<Vec<u8>> {
 }
 
 mod blocking;
+mod releases;
 mod report;
 mod session;
 pub use blocking::*;
+pub use releases::*;
 pub use report::*;
 pub use session::*;
 

@@ -4,7 +4,8 @@
 use crate::chain::policy_block_usable;
 use crate::driver::DriverMsg;
 use crate::node::{address_of, unix_now, Node};
-use crate::release::{Presented, Refusal, Release, OWNER_ONLY};
+use crate::release::{Credential, Presented, Refusal, Release, OWNER_ONLY};
+use crate::state::{Spend, Spent};
 use alloy_primitives::{Address as EthAddress, B256};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -16,9 +17,11 @@ use kms_api::app::{attestation_binding_preimage, partial_aad, AppId, MAX_EVIDENC
 use kms_api::batch::{decode_list, MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
 use kms_api::node::{
     AttestationEvidence, EpochAnswer, Healthz, LastRound, MpkAnswer, MpkOperator, OperatorFaults,
-    PartialAnswer, PartialRequest as PartialBody, ProtocolAnswer, Rejected, RoundStatus,
-    StatusAnswer, HEALTHZ_PATH, MPK_PATH, PROTOCOL_PATH, STATUS_PATH,
+    PartialAnswer, PartialRequest as PartialBody, ProtocolAnswer, Rejected, ReleaseHead,
+    ReleasesAnswer, RoundStatus, StatusAnswer, HEALTHZ_PATH, MAX_RELEASES_PAGE, MPK_PATH,
+    PROTOCOL_PATH, STATUS_PATH,
 };
+use kms_api::releases::{ReleaseCredential, ReleaseEntry};
 use kms_attest::{AttestError, Binding};
 use kms_crypto::auth::{recover_signer, PartialRequest};
 use kms_crypto::bls::partial_sign;
@@ -27,6 +30,7 @@ use kms_crypto::Secret;
 use kms_http::ApiError;
 use kms_protocol::RawEnvelope;
 use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -301,6 +305,7 @@ async fn partial_inner(
     }
     // Verified before the nonce is spent, recorded after: a request refused for its evidence
     // costs its nonce nothing, and a spent nonce is the client's own.
+    let credential = release.credential;
     let granted = if release.credential.attestation() {
         let presented = presented(b.attestation.as_ref())?;
         let not_after = b.attestation.as_ref().map_or(0, |e| e.not_after);
@@ -335,27 +340,53 @@ async fn partial_inner(
     } else {
         None
     };
-    // The nonce is spent (durably) before anything derived from the share leaves.
-    let spent = app_id.to_string();
-    let (nonce, deadline) = (b.nonce, b.deadline);
-    first_use(
-        node,
-        "nonce_reused",
-        "this nonce was already used for this app",
-        move |n| n.store.use_nonce(&spent, nonce, deadline, now),
-    )
-    .await?;
-    if let Some(g) = granted {
-        // Recorded (durably) before anything leaves: a piece of evidence releases one partial
-        // per epoch (a decrypt that meets a reshare asks again for the next epoch).
-        let epoch = ep.record.epoch;
-        first_use(
-            node,
-            "attestation_reused",
-            "this evidence already released a partial for this epoch",
-            move |n| n.store.use_evidence(&g.id, epoch, g.until, now),
-        )
-        .await?;
+    // One durable commit before anything derived from the share leaves: the nonce spent, the
+    // evidence recorded as used for this epoch (one partial per piece of evidence, node and
+    // epoch: a decrypt that meets a reshare asks again), the release appended to the log.
+    let entry = ReleaseEntry {
+        seq: 0,
+        prev: [0; 32],
+        app_id: app_id.to_string(),
+        credential: match credential {
+            Credential::Owner => ReleaseCredential::Owner,
+            Credential::Attestation => ReleaseCredential::Attestation,
+            Credential::Both => ReleaseCredential::Both,
+        },
+        credential_hash: granted.map_or_else(|| Sha256::digest(&signature).into(), |g| g.id),
+        release_id: granted.map_or([0; 32], |g| g.release),
+        epoch: ep.record.epoch,
+        policy_block: b.policy_block,
+        response_key_hash: Sha256::digest(&response_key).into(),
+        time: now,
+    };
+    let spend = Spend {
+        app: app_id.to_string(),
+        nonce: b.nonce,
+        deadline: b.deadline,
+        evidence: granted.map(|g| (g.id, ep.record.epoch, g.until)),
+        entry,
+    };
+    let n = node.clone();
+    let spent = tokio::task::spawn_blocking(move || n.store.record_release(spend, now))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    match spent {
+        Spent::Released(_) => {}
+        Spent::NonceReused | Spent::Fresh => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "nonce_reused",
+                "this nonce was already used for this app",
+            ))
+        }
+        Spent::EvidenceReused => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "attestation_reused",
+                "this evidence already released a partial for this epoch",
+            ))
+        }
     }
     // An app's budget is charged only by requests that carry its credential and spent a fresh
     // nonce: neither a stranger nor a replay of a captured request can run it dry.
@@ -460,25 +491,6 @@ async fn release_at<'a>(
     Ok((policy.owner.into_array(), Cow::Owned(release)))
 }
 
-/// Records a first use in the store (off the async threads); 409 `code` if it was not the first.
-async fn first_use(
-    node: &Shared,
-    code: &'static str,
-    message: &'static str,
-    record: impl FnOnce(&Node) -> anyhow::Result<bool> + Send + 'static,
-) -> Result<(), ApiError> {
-    let n = node.clone();
-    let fresh = tokio::task::spawn_blocking(move || record(&n))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
-    if fresh {
-        Ok(())
-    } else {
-        Err(ApiError::new(StatusCode::CONFLICT, code, message))
-    }
-}
-
 /// The request's evidence, decoded: a token, or an SNP report with its certificate.
 fn presented(e: Option<&AttestationEvidence>) -> Result<Option<Presented>, ApiError> {
     let bad = || {
@@ -537,6 +549,51 @@ fn refusal(r: Refusal) -> ApiError {
     }
 }
 
+/// `GET /v1/releases?from=S&limit=N` (from 1, limit up to 1000 by default and at most).
+async fn releases(
+    State(node): State<Shared>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Json<ReleasesAnswer>, ApiError> {
+    let (mut from, mut limit) = (1u64, MAX_RELEASES_PAGE);
+    for pair in query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let bad = || {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the query takes from=<seq> and limit=<1..1000>",
+            )
+        };
+        let (k, v) = pair.split_once('=').ok_or_else(bad)?;
+        let v: u64 = v.parse().map_err(|_| bad())?;
+        match k {
+            "from" => from = v,
+            "limit" if (1..=MAX_RELEASES_PAGE).contains(&v) => limit = v,
+            _ => return Err(bad()),
+        }
+    }
+    let n = node.clone();
+    let (entries, head) = tokio::task::spawn_blocking(move || {
+        n.store
+            .releases(from, usize::try_from(limit).unwrap_or(usize::MAX))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    Ok(Json(ReleasesAnswer {
+        entries: entries.iter().map(|e| hex0x(&e.encode())).collect(),
+        head: head.map(|(seq, hash)| ReleaseHead {
+            hash: hex0x(&hash),
+            seq,
+        }),
+        node: address_of(&node.cfg.address),
+    }))
+}
+
 async fn healthz(State(node): State<Shared>) -> Json<Healthz> {
     Json(Healthz {
         epoch: node.latest().map(|e| e.record.epoch),
@@ -568,6 +625,7 @@ pub fn router(node: Shared) -> Router {
         .route(MPK_PATH, get(mpk))
         .route(STATUS_PATH, get(status))
         .route("/v1/epochs/{epoch}", get(epoch))
+        .route("/v1/releases", get(releases))
         .route(HEALTHZ_PATH, get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found)

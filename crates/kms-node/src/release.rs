@@ -80,8 +80,8 @@ impl Release {
         })
     }
 
-    /// Whether the verified claims name an approved release.
-    fn approves(&self, claims: &Claims) -> bool {
+    /// The approved release the verified claims name, if any.
+    fn approves(&self, claims: &Claims) -> Option<[u8; 32]> {
         let image = claims
             .image_digest
             .as_deref()
@@ -99,7 +99,7 @@ impl Release {
         [image, snp]
             .into_iter()
             .flatten()
-            .any(|id| self.approved.contains(&id))
+            .find(|id| self.approved.contains(id))
     }
 }
 
@@ -144,6 +144,8 @@ pub struct Granted {
     pub id: [u8; 32],
     /// Unix seconds until which the id stays recorded.
     pub until: u64,
+    /// The approved release the evidence named.
+    pub release: [u8; 32],
 }
 
 /// Why evidence does not release a partial.
@@ -192,10 +194,9 @@ impl Attestation {
                 .verify(&Evidence::SnpReport { report, cert }, binding, now),
         }
         .map_err(Refusal::Attest)?;
-        if !release.approves(&claims) {
-            return Err(Refusal::NotApproved);
-        }
+        let approved = release.approves(&claims).ok_or(Refusal::NotApproved)?;
         Ok(Granted {
+            release: approved,
             id: claims.unique_id,
             until: claims.expires_at.map_or(not_after, |e| e.min(not_after)),
         })
@@ -398,18 +399,35 @@ mod tests {
                 kms_api::app::snp_release_id(&[7; 48], &[1; 32]),
             ],
         };
-        assert!(release.approves(&claims(Some(&aa), None)));
-        assert!(release.approves(&claims(
-            Some(&aa.to_uppercase().replace("SHA256", "sha256")),
+        let image_id = kms_api::app::image_release_id(&aa);
+        let snp_id = Some(kms_api::app::snp_release_id(&[7; 48], &[1; 32]));
+        assert_eq!(release.approves(&claims(Some(&aa), None)), image_id);
+        assert_eq!(
+            release.approves(&claims(
+                Some(&aa.to_uppercase().replace("SHA256", "sha256")),
+                None
+            )),
+            image_id
+        );
+        assert_eq!(
+            release.approves(&claims(None, Some(([7; 48], [1; 32])))),
+            snp_id
+        );
+        assert_eq!(release.approves(&claims(Some(&bb), None)), None);
+        assert_eq!(release.approves(&claims(Some("sha256:aa"), None)), None);
+        assert_eq!(
+            release.approves(&claims(None, Some(([8; 48], [1; 32])))),
             None
-        )));
-        assert!(release.approves(&claims(None, Some(([7; 48], [1; 32])))));
-        assert!(!release.approves(&claims(Some(&bb), None)));
-        assert!(!release.approves(&claims(Some("sha256:aa"), None)));
-        assert!(!release.approves(&claims(None, Some(([8; 48], [1; 32])))));
+        );
         // The approved measurement with another workload bound in HOST_DATA.
-        assert!(!release.approves(&claims(None, Some(([7; 48], [2; 32])))));
-        assert!(!release.approves(&claims(None, None)));
-        assert!(!Release::default().approves(&claims(Some(&aa), Some(([7; 48], [1; 32])))));
+        assert_eq!(
+            release.approves(&claims(None, Some(([7; 48], [2; 32])))),
+            None
+        );
+        assert_eq!(release.approves(&claims(None, None)), None);
+        assert_eq!(
+            Release::default().approves(&claims(Some(&aa), Some(([7; 48], [1; 32])))),
+            None
+        );
     }
 }

@@ -5,6 +5,7 @@
 
 use anyhow::{bail, Context};
 use kms_api::batch::{decode_list, encode_list};
+use kms_api::releases::ReleaseEntry;
 use kms_crypto::bls::{EvalPoint, SecretScalar, Share};
 use kms_crypto::Secret;
 use kms_protocol::lifecycle::Journal;
@@ -34,6 +35,8 @@ const EPOCHS: TableDefinition<u64, &[u8]> = TableDefinition::new("node_epochs");
 const SHARES: TableDefinition<u64, &[u8]> = TableDefinition::new("node_shares");
 /// (app id, 0, nonce) -> deadline, and the same in expiry order (`kms_store::nonces`).
 const NONCES: NonceTable = NonceTable::new("node_nonces", "node_nonce_expiry");
+/// seq → `ReleaseEntry::encode` (docs 0012 §12): every partial this node released, never pruned.
+const RELEASES: TableDefinition<u64, &[u8]> = TableDefinition::new("node_releases");
 
 /// A finalized epoch as stored and served at `GET /v1/epochs/{e}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,14 +132,53 @@ fn aad(table: &str, key: &[u8]) -> Vec<u8> {
 /// The node's store.
 pub struct NodeStore {
     store: Store,
-    nonces: GroupCommit<NonceJob, bool>,
+    nonces: GroupCommit<NonceJob, Spent>,
 }
 
-/// One app nonce to record.
+/// One app nonce to record, and what it releases.
 struct NonceJob {
     key: Vec<u8>,
     deadline: u64,
     now: u64,
+    /// What the nonce releases, if anything.
+    release: Option<Release>,
+}
+
+/// A release in a nonce job: the evidence to record with it (its key, until when), and the log
+/// entry (its `seq` and `prev` are the commit's to set).
+struct Release {
+    evidence: Option<(Vec<u8>, u64)>,
+    entry: ReleaseEntry,
+}
+
+/// A log's last entry: its seq and hash.
+pub type LogHead = (u64, [u8; 32]);
+
+/// A release to record: the app nonce it spends, the evidence it uses, its log entry.
+pub struct Spend {
+    /// The app.
+    pub app: String,
+    /// The request's nonce, kept until `deadline`.
+    pub nonce: u64,
+    /// The request's deadline.
+    pub deadline: u64,
+    /// The evidence's unique id, the epoch it is used for, and until when it is kept.
+    pub evidence: Option<([u8; 32], u64, u64)>,
+    /// The log entry (`seq` and `prev` are set when it is appended).
+    pub entry: ReleaseEntry,
+}
+
+/// What recording a release did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Spent {
+    /// The nonce was used before: nothing recorded.
+    NonceReused,
+    /// The evidence was used for this epoch before: the nonce is spent, nothing released.
+    EvidenceReused,
+    /// Recorded, with the log entry as appended.
+    Released(ReleaseEntry),
+    /// (`use_nonce` only) The nonce is recorded.
+    Fresh,
 }
 
 impl NodeStore {
@@ -154,6 +196,7 @@ impl NodeStore {
         tx.open_table(EPOCHS)?;
         tx.open_table(SHARES)?;
         NONCES.create(&tx)?;
+        tx.open_table(RELEASES)?;
         tx.commit()?;
         store.compact().context("compacting the store")?;
         Ok(Self {
@@ -318,62 +361,122 @@ impl NodeStore {
         deadline: u64,
         now: u64,
     ) -> anyhow::Result<bool> {
-        let mut key = app.as_bytes().to_vec();
-        key.push(0);
-        key.extend_from_slice(&nonce.to_be_bytes());
-        let job = NonceJob { key, deadline, now };
-        self.nonces
-            .run(job, |batch| {
-                self.commit_nonces(batch).map_err(|e| format!("{e:#}"))
-            })
-            .map_err(|e| anyhow::anyhow!("recording the nonce: {e}"))
-    }
-
-    /// Records a piece of attestation evidence (its unique id) as used for `epoch` until
-    /// `until`; false if it was already used for that epoch. Same table and commit as the app
-    /// nonces, under a prefix no app id can start with: `0xff ‖ "evidence" ‖ id ‖ u64be(epoch)`.
-    pub fn use_evidence(
-        &self,
-        id: &[u8; 32],
-        epoch: u64,
-        until: u64,
-        now: u64,
-    ) -> anyhow::Result<bool> {
-        let mut key = vec![0xff];
-        key.extend_from_slice(b"evidence");
-        key.extend_from_slice(id);
-        key.extend_from_slice(&epoch.to_be_bytes());
         let job = NonceJob {
-            key,
-            deadline: until,
+            key: nonce_key(app, nonce),
+            deadline,
             now,
+            release: None,
         };
+        Ok(self.commit(job)? == Spent::Fresh)
+    }
+
+    /// Records a release in one commit: spends the nonce, records the evidence as used for its
+    /// epoch (`0xff ‖ "evidence" ‖ id ‖ u64be(epoch)` in the nonce table, a prefix no app id can
+    /// start with), and appends the log entry. Nothing is appended unless both are fresh; a
+    /// fresh nonce is spent even when the evidence was not. Durable before it returns.
+    pub fn record_release(&self, spend: Spend, now: u64) -> anyhow::Result<Spent> {
+        let evidence = spend.evidence.map(|(id, epoch, until)| {
+            let mut key = vec![0xff];
+            key.extend_from_slice(b"evidence");
+            key.extend_from_slice(&id);
+            key.extend_from_slice(&epoch.to_be_bytes());
+            (key, until)
+        });
+        self.commit(NonceJob {
+            key: nonce_key(&spend.app, spend.nonce),
+            deadline: spend.deadline,
+            now,
+            release: Some(Release {
+                evidence,
+                entry: spend.entry,
+            }),
+        })
+    }
+
+    /// The release log from `from` (seq), at most `limit` entries, and its head (seq, hash).
+    pub fn releases(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> anyhow::Result<(Vec<ReleaseEntry>, Option<LogHead>)> {
+        let tx = self.store.db().begin_read()?;
+        let table = tx.open_table(RELEASES)?;
+        let mut out = Vec::new();
+        for row in table.range(from..)?.take(limit) {
+            let (_, v) = row?;
+            out.push(
+                ReleaseEntry::decode(v.value())
+                    .map_err(|_| anyhow::anyhow!("a stored release entry does not decode"))?,
+            );
+        }
+        let head = table.last()?.map(|(k, v)| (k.value(), sha256(v.value())));
+        Ok((out, head))
+    }
+
+    fn commit(&self, job: NonceJob) -> anyhow::Result<Spent> {
         self.nonces
             .run(job, |batch| {
                 self.commit_nonces(batch).map_err(|e| format!("{e:#}"))
             })
-            .map_err(|e| anyhow::anyhow!("recording the evidence: {e}"))
+            .map_err(|e| anyhow::anyhow!("recording the request: {e}"))
     }
 
-    /// One write transaction for a batch of nonces; whether each was fresh, in order.
-    fn commit_nonces(&self, batch: &[&NonceJob]) -> anyhow::Result<Vec<bool>> {
+    /// One write transaction for a batch of requests; what each did, in order.
+    fn commit_nonces(&self, batch: &[&NonceJob]) -> anyhow::Result<Vec<Spent>> {
         let tx = self.store.db().begin_write()?;
-        let mut fresh = Vec::with_capacity(batch.len());
+        let mut out = Vec::with_capacity(batch.len());
         {
             // A deadline not after the latest one pruned may belong to a forgotten nonce (a
             // clock stepped forward and back): never fresh (`NonceTable::floor`).
             let floor = NONCES.floor(&tx)?;
+            let mut log = tx.open_table(RELEASES)?;
+            let mut head = match log.last()? {
+                None => (0, [0u8; 32]),
+                Some((k, v)) => (k.value(), sha256(v.value())),
+            };
             for j in batch {
                 // A nonce seen earlier in the batch is in the table already.
-                fresh.push(j.deadline > floor && NONCES.consume(&tx, &j.key, j.deadline)?);
+                if !(j.deadline > floor && NONCES.consume(&tx, &j.key, j.deadline)?) {
+                    out.push(Spent::NonceReused);
+                    continue;
+                }
+                let Some(Release { evidence, entry }) = &j.release else {
+                    out.push(Spent::Fresh);
+                    continue;
+                };
+                if let Some((key, until)) = evidence {
+                    if !(*until > floor && NONCES.consume(&tx, key, *until)?) {
+                        out.push(Spent::EvidenceReused);
+                        continue;
+                    }
+                }
+                let mut entry = entry.clone();
+                entry.seq = head.0 + 1;
+                entry.prev = head.1;
+                let bytes = entry.encode();
+                log.insert(entry.seq, bytes.as_slice())?;
+                head = (entry.seq, sha256(&bytes));
+                out.push(Spent::Released(entry));
             }
             // Bounded work per request; the table stays bounded by the validity window.
             let now = batch.iter().map(|j| j.now).max().unwrap_or(0);
             NONCES.prune(&tx, now, 64 * batch.len())?;
         }
         tx.commit()?;
-        Ok(fresh)
+        Ok(out)
     }
+}
+
+fn nonce_key(app: &str, nonce: u64) -> Vec<u8> {
+    let mut key = app.as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(&nonce.to_be_bytes());
+    key
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
 }
 
 fn prune(tx: &WriteTransaction, epoch: u64, retention: u64) -> anyhow::Result<Vec<u64>> {

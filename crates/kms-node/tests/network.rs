@@ -636,6 +636,7 @@ fn attested_apps_get_partials_only_for_their_bound_approved_release() {
     use kms_attest::Binding;
     use kms_crypto::auth::EoaKey;
     use serde_json::json;
+    use sha2::Digest;
 
     let _s = serial();
     let image = format!("sha256:{}", "ab".repeat(32));
@@ -877,4 +878,30 @@ fn attested_apps_get_partials_only_for_their_bound_approved_release() {
         }
         other => panic!("the owner alone decrypted an attested app's ciphertext: {other:?}"),
     }
+
+    // Every release is in its node's log, one hash chain the client checks (docs 0012 §12).
+    let logs = cl.releases();
+    let image_id = kms_api::app::image_release_id(&image).unwrap();
+    for l in &logs {
+        assert!(l.log.is_ok(), "{}: {:?}", l.url, l.log);
+        for e in l.for_app(APP) {
+            assert_eq!(
+                e.credential,
+                kms_api::releases::ReleaseCredential::Attestation
+            );
+            assert_eq!(e.release_id, image_id);
+        }
+    }
+    // Node 0 released three partials: the first request, the next epoch's, the decrypt's.
+    let first: Vec<_> = logs[0].for_app(APP).collect();
+    assert!(first.len() >= 3, "{first:?}");
+    let rk_hash: [u8; 32] = sha2::Sha256::digest(rk).into();
+    assert_eq!(
+        (first[0].epoch, first[0].response_key_hash),
+        (epoch, rk_hash)
+    );
+    assert_eq!(
+        (first[1].epoch, first[1].response_key_hash),
+        (next, rk_hash)
+    );
 }

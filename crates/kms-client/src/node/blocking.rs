@@ -79,6 +79,11 @@ impl NodeClient {
         )
     }
 
+    /// See [`AsyncNodeClient::releases`].
+    pub fn releases(&self) -> Vec<ReleaseLog> {
+        self.rt.run(self.inner.releases())
+    }
+
     /// See [`AsyncNodeClient::status`].
     pub fn status(&self) -> Vec<StatusReport> {
         self.rt.run(self.inner.status())

@@ -947,3 +947,101 @@ fn a_node_without_an_epoch_is_not_waited_for_when_it_was_not_asked() {
         "{e}"
     );
 }
+
+/// A fake node serving a release log: `entries` in pages of the size asked, and `head`.
+fn log_node(
+    entries: Vec<kms_api::releases::ReleaseEntry>,
+    head: Option<(u64, [u8; 32])>,
+) -> String {
+    serve(move |req| {
+        let query = req.path.split_once('?').map_or("", |(_, q)| q).to_string();
+        let mut from = 1u64;
+        let mut limit = 1000usize;
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some(("from", v)) => from = v.parse().unwrap(),
+                Some(("limit", v)) => limit = v.parse().unwrap(),
+                _ => {}
+            }
+        }
+        let page: Vec<String> = entries
+            .iter()
+            .filter(|e| e.seq >= from)
+            .take(limit)
+            .map(|e| format!("0x{}", hex::encode(e.encode())))
+            .collect();
+        let body = json!({
+            "entries": page,
+            "head": head.map(|(seq, h)| json!({"seq": seq, "hash": format!("0x{}", hex::encode(h))})),
+            "node": "0x00000000000000000000000000000000000000aa",
+        });
+        (200, body.to_string())
+    })
+}
+
+fn log_of(n: u64) -> Vec<kms_api::releases::ReleaseEntry> {
+    use kms_api::releases::{ReleaseCredential, ReleaseEntry};
+    let mut out: Vec<ReleaseEntry> = Vec::new();
+    for seq in 1..=n {
+        let prev = out.last().map_or([0; 32], |e| e.hash());
+        out.push(ReleaseEntry {
+            seq,
+            prev,
+            app_id: if seq % 2 == 0 {
+                "demo".into()
+            } else {
+                "other".into()
+            },
+            credential: ReleaseCredential::Owner,
+            credential_hash: [seq as u8; 32],
+            release_id: [0; 32],
+            epoch: 1,
+            policy_block: 0,
+            response_key_hash: [1; 32],
+            time: 1_900_000_000 + seq,
+        });
+    }
+    out
+}
+
+/// The client reads each node's whole log and believes it only as one hash chain ending at the
+/// head the node reports: a node that drops, rewrites or reorders a release, or reports a head
+/// its log does not reach, is named.
+#[test]
+fn release_logs_are_checked_as_hash_chains() {
+    let honest = log_of(5);
+    let head = |log: &[kms_api::releases::ReleaseEntry]| log.last().map(|e| (e.seq, e.hash()));
+    let mut dropped = honest.clone();
+    dropped.remove(2);
+    let mut rewritten = honest.clone();
+    rewritten[1].app_id = "elsewhere".into();
+    let mut resealed = rewritten.clone();
+    for i in 2..resealed.len() {
+        resealed[i].prev = resealed[i - 1].hash();
+    }
+    let urls = vec![
+        log_node(honest.clone(), head(&honest)),
+        log_node(dropped.clone(), head(&dropped)),
+        log_node(rewritten.clone(), head(&honest)),
+        // Rewritten and re-chained, but still claiming the head it announced before.
+        log_node(resealed.clone(), head(&honest)),
+        // Hides its last entry.
+        log_node(honest[..4].to_vec(), head(&honest)),
+        log_node(Vec::new(), None),
+    ];
+    let logs = patient(&urls).releases();
+    let ok = |i: usize| logs[i].log.is_ok();
+    assert!(ok(0), "{:?}", logs[0].log);
+    assert_eq!(
+        logs[0].for_app("demo").map(|e| e.seq).collect::<Vec<_>>(),
+        vec![2, 4]
+    );
+    for (i, l) in logs.iter().enumerate().take(5).skip(1) {
+        assert!(l.log.is_err(), "node {i}'s log was believed: {:?}", l.log);
+    }
+    assert!(ok(5), "an empty log is a log");
+    // Pages of 1000: a long log is read whole.
+    let long = log_of(2500);
+    let logs = patient(&[log_node(long.clone(), head(&long))]).releases();
+    assert_eq!(logs[0].log.as_ref().unwrap().len(), 2500);
+}

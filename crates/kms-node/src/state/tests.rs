@@ -180,3 +180,89 @@ fn the_stored_epoch_encoding_is_pinned() {
         )
     );
 }
+
+fn spend(app: &str, nonce: u64, evidence: Option<([u8; 32], u64, u64)>) -> super::Spend {
+    use kms_api::releases::{ReleaseCredential, ReleaseEntry};
+    super::Spend {
+        app: app.into(),
+        nonce,
+        deadline: 100,
+        evidence,
+        entry: ReleaseEntry {
+            seq: 0,
+            prev: [0; 32],
+            app_id: app.into(),
+            credential: if evidence.is_some() {
+                ReleaseCredential::Attestation
+            } else {
+                ReleaseCredential::Owner
+            },
+            credential_hash: [nonce as u8; 32],
+            release_id: [0; 32],
+            epoch: 5,
+            policy_block: 0,
+            response_key_hash: [9; 32],
+            time: 50,
+        },
+    }
+}
+
+/// Every release is appended in the commit that spends its nonce (and its evidence), chained to
+/// the one before; a reused nonce or evidence appends nothing; the log survives a reopen.
+#[test]
+fn releases_are_logged_with_their_spend_and_chained() {
+    use super::Spent;
+    use kms_api::releases::check_chain;
+    let (d, s) = open();
+    let released = |r: Spent| match r {
+        Spent::Released(e) => e,
+        other => panic!("not released: {other:?}"),
+    };
+    let first = released(s.record_release(spend("app", 1, None), 50).unwrap());
+    assert_eq!((first.seq, first.prev), (1, [0; 32]));
+    assert_eq!(
+        s.record_release(spend("app", 1, None), 50).unwrap(),
+        Spent::NonceReused
+    );
+    let ev = Some(([7; 32], 5, 100));
+    let second = released(s.record_release(spend("app", 2, ev), 50).unwrap());
+    assert_eq!((second.seq, second.prev), (2, first.hash()));
+    // The same evidence for the same epoch: the fresh nonce is spent, nothing is released.
+    assert_eq!(
+        s.record_release(spend("app", 3, ev), 50).unwrap(),
+        Spent::EvidenceReused
+    );
+    assert_eq!(
+        s.record_release(spend("app", 3, None), 50).unwrap(),
+        Spent::NonceReused
+    );
+    // For another epoch it releases again.
+    let third = released(
+        s.record_release(spend("app", 4, Some(([7; 32], 6, 100))), 50)
+            .unwrap(),
+    );
+    assert_eq!(third.seq, 3);
+    // Concurrent releases share commits and still form one chain.
+    std::thread::scope(|scope| {
+        for t in 0..4u64 {
+            let s = &s;
+            scope.spawn(move || {
+                for i in 0..10 {
+                    s.record_release(spend("other", 100 + t * 10 + i, None), 50)
+                        .unwrap();
+                }
+            });
+        }
+    });
+    drop(s);
+    let kek = d.path().join("kek");
+    let s = NodeStore::open(&d.path().join("data"), &KekSource::KeyFile(kek)).unwrap();
+    let (all, head) = s.releases(1, 1000).unwrap();
+    assert_eq!(all.len(), 43);
+    assert_eq!(head.map(|h| h.0), Some(43));
+    assert_eq!(check_chain(&all, head), Ok(head.map(|h| h.1)));
+    assert_eq!(all[..3], [first, second, third]);
+    // Pages.
+    let (page, _) = s.releases(40, 2).unwrap();
+    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![40, 41]);
+}
