@@ -648,13 +648,12 @@ impl Registry {
         policy: &AppPolicy,
     ) -> Result<TxHash, ChainError> {
         let c = self.contract();
-        let approved = policy.approved.iter().map(|a| FixedBytes(*a)).collect();
         self.send(c.proposeRelease(
             app_id.to_string(),
             policy.owner,
             policy.credential,
             policy.delay,
-            approved,
+            policy.approved.iter().map(|a| FixedBytes(*a)).collect(),
         ))
         .await
     }
@@ -666,13 +665,12 @@ impl Registry {
         policy: &AppPolicy,
     ) -> Result<TxHash, ChainError> {
         let c = self.contract();
-        let approved = policy.approved.iter().map(|a| FixedBytes(*a)).collect();
         self.send(c.registerApp(
             app_id.to_string(),
             policy.owner,
             policy.credential,
             policy.delay,
-            approved,
+            policy.approved.iter().map(|a| FixedBytes(*a)).collect(),
         ))
         .await
     }
@@ -684,12 +682,11 @@ impl Registry {
         policy: &AppPolicy,
     ) -> Result<TxHash, ChainError> {
         let c = self.contract();
-        let approved = policy.approved.iter().map(|a| FixedBytes(*a)).collect();
         self.send(c.restrictRelease(
             app_id.to_string(),
             policy.credential,
             policy.delay,
-            approved,
+            policy.approved.iter().map(|a| FixedBytes(*a)).collect(),
         ))
         .await
     }
