@@ -50,8 +50,10 @@ pub struct ReleaseEntry {
     pub app_id: String,
     /// What released it.
     pub credential: ReleaseCredential,
-    /// The credential's fingerprint: SHA-256 of the request's signature, and for evidence its
-    /// unique id (`kms_attest::Claims::unique_id`) instead.
+    /// Who signed the request: the owner, or the session key the evidence is bound to.
+    pub requester: [u8; 20],
+    /// The credential's fingerprint: SHA-256 of the request's signature (a request id), and for
+    /// evidence its unique id (`kms_attest::Claims::unique_id`) instead.
     pub credential_hash: [u8; 32],
     /// The approved release the evidence named (`image_release_id`, `snp_release_id`); zeros when
     /// none was needed.
@@ -72,12 +74,12 @@ pub struct BadEntry;
 
 impl ReleaseEntry {
     /// `"KMS_RELEASE_V1" ‖ u64be(seq) ‖ prev ‖ u16be(len app) ‖ app ‖ u8(credential) ‖
-    /// credential_hash ‖ release_id ‖ u64be(epoch) ‖ u64be(policy_block) ‖ response_key_hash ‖
-    /// u64be(time)`.
+    /// requester (20) ‖ credential_hash ‖ release_id ‖ u64be(epoch) ‖ u64be(policy_block) ‖
+    /// response_key_hash ‖ u64be(time)`.
     pub fn encode(&self) -> Vec<u8> {
         let app = self.app_id.as_bytes();
         let mut out =
-            Vec::with_capacity(RELEASE_ENTRY_TAG.len() + 8 + 32 + 2 + app.len() + 1 + 128);
+            Vec::with_capacity(RELEASE_ENTRY_TAG.len() + 8 + 32 + 2 + app.len() + 1 + 20 + 128);
         out.extend_from_slice(RELEASE_ENTRY_TAG);
         out.extend_from_slice(&self.seq.to_be_bytes());
         out.extend_from_slice(&self.prev);
@@ -85,6 +87,7 @@ impl ReleaseEntry {
         out.extend_from_slice(&(app.len() as u16).to_be_bytes());
         out.extend_from_slice(app);
         out.push(self.credential as u8);
+        out.extend_from_slice(&self.requester);
         out.extend_from_slice(&self.credential_hash);
         out.extend_from_slice(&self.release_id);
         out.extend_from_slice(&self.epoch.to_be_bytes());
@@ -114,6 +117,7 @@ impl ReleaseEntry {
             prev,
             app_id,
             credential,
+            requester: r.array()?,
             credential_hash: r.array()?,
             release_id: r.array()?,
             epoch: r.u64()?,

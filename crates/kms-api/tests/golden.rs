@@ -708,6 +708,7 @@ fn release_log_entries_are_pinned_and_chained() {
         prev: [0; 32],
         app_id: "app".into(),
         credential: ReleaseCredential::Attestation,
+        requester: [0x66; 20],
         credential_hash: [0x11; 32],
         release_id: [0x22; 32],
         epoch: 7,
@@ -724,6 +725,7 @@ fn release_log_entries_are_pinned_and_chained() {
             "0003",
             "617070",
             "02",
+            "6666666666666666666666666666666666666666",
             "1111111111111111111111111111111111111111111111111111111111111111",
             "2222222222222222222222222222222222222222222222222222222222222222",
             "0000000000000007",
@@ -734,7 +736,7 @@ fn release_log_entries_are_pinned_and_chained() {
     );
     assert_eq!(
         hex::encode(first.hash()),
-        "922e33de748bc94eef9d9db595376cb6198e98a0153e0527199d6e183b148f0b"
+        "c464a6e490be023260054d70d184b615964917ede5218edd6e86a8c23d90a29b"
     );
     assert_eq!(ReleaseEntry::decode(&first.encode()), Ok(first.clone()));
     let second = ReleaseEntry {
@@ -742,6 +744,7 @@ fn release_log_entries_are_pinned_and_chained() {
         prev: first.hash(),
         app_id: "demo".into(),
         credential: ReleaseCredential::Owner,
+        requester: [0x77; 20],
         credential_hash: [0x44; 32],
         release_id: [0; 32],
         epoch: 8,
@@ -751,7 +754,7 @@ fn release_log_entries_are_pinned_and_chained() {
     };
     assert_eq!(
         hex::encode(second.hash()),
-        "a96d896b8af8d9712dfa71f098a29b8661ddf52554faf581e0fe9f40d922447b"
+        "3de0f51c7464132c80cefc1305a125ff94420aba1796b249e1913832ecb34f40"
     );
     let log = [first.clone(), second.clone()];
     assert_eq!(check_chain(&log, None), Ok(Some(second.hash())));

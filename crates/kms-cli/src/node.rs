@@ -336,18 +336,19 @@ pub struct ReleasesArgs {
 pub fn releases_main(args: ReleasesArgs) -> ! {
     let run = || -> Result<bool, CliError> {
         kms_client::node::validate_app_id(&args.app_id).map_err(client_error)?;
-        let logs = args.nodes.client()?.releases();
+        let logs = args.nodes.client()?.releases(&args.app_id);
         let hex = |b: &[u8]| format!("0x{}", hex::encode(b));
         let nodes: Vec<Value> = logs
             .iter()
             .map(|l| match &l.log {
-                Ok(entries) => json!({
+                Ok(log) => json!({
                     "url": l.url,
                     "log": "ok",
-                    "entries": entries.len(),
-                    "releases": l.for_app(&args.app_id).map(|e| json!({
+                    "head": log.head.map(|(seq, hash)| json!({"seq": seq, "hash": hex(&hash)})),
+                    "releases": log.entries.iter().map(|e| json!({
                         "seq": e.seq,
                         "credential": e.credential.name(),
+                        "requester": hex(&e.requester),
                         "credential_hash": hex(&e.credential_hash),
                         "release_id": hex(&e.release_id),
                         "epoch": e.epoch,

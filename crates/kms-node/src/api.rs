@@ -352,6 +352,7 @@ async fn partial_inner(
             Credential::Attestation => ReleaseCredential::Attestation,
             Credential::Both => ReleaseCredential::Both,
         },
+        requester,
         credential_hash: granted.map_or_else(|| Sha256::digest(&signature).into(), |g| g.id),
         release_id: granted.map_or([0; 32], |g| g.release),
         epoch: ep.record.epoch,
@@ -359,6 +360,7 @@ async fn partial_inner(
         response_key_hash: Sha256::digest(&response_key).into(),
         time: now,
     };
+    let spend_nonce = b.nonce;
     let spend = Spend {
         app: app_id.to_string(),
         nonce: b.nonce,
@@ -366,6 +368,25 @@ async fn partial_inner(
         evidence: granted.map(|g| (g.id, ep.record.epoch, g.until)),
         entry,
     };
+    let reused = || {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "nonce_reused",
+            "this nonce was already used for this app",
+        )
+    };
+    // An app's budget is charged only by requests that carry its credential and a nonce not
+    // used yet: neither a stranger nor a replay of a captured request can run it dry, and it
+    // bounds how fast the app's owner (or evidence) can grow the release log.
+    let (n, app_name) = (node.clone(), app_id.to_string());
+    let used = tokio::task::spawn_blocking(move || n.store.nonce_used(&app_name, spend_nonce))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    if used {
+        return Err(reused());
+    }
+    rate_limit(node, app_id)?;
     let n = node.clone();
     let spent = tokio::task::spawn_blocking(move || n.store.record_release(spend, now))
         .await
@@ -373,13 +394,7 @@ async fn partial_inner(
         .map_err(ApiError::internal)?;
     match spent {
         Spent::Released(_) => {}
-        Spent::NonceReused | Spent::Fresh => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "nonce_reused",
-                "this nonce was already used for this app",
-            ))
-        }
+        Spent::NonceReused | Spent::Fresh => return Err(reused()),
         Spent::EvidenceReused => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -388,9 +403,6 @@ async fn partial_inner(
             ))
         }
     }
-    // An app's budget is charged only by requests that carry its credential and spent a fresh
-    // nonce: neither a stranger nor a replay of a captured request can run it dry.
-    rate_limit(node, app_id)?;
     let share = ep.share.as_ref().ok_or_else(no_epoch)?;
     let sig = partial_sign(share, app_id.as_bytes());
     let mut eph = Secret::new([0u8; 32]);
@@ -554,6 +566,14 @@ async fn releases(
     State(node): State<Shared>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Result<Json<ReleasesAnswer>, ApiError> {
+    // Shares the app routes' cap on work in flight.
+    let _slot = node.app_slots.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many app requests in flight",
+        )
+    })?;
     let (mut from, mut limit) = (1u64, MAX_RELEASES_PAGE);
     for pair in query
         .as_deref()
@@ -585,7 +605,7 @@ async fn releases(
     .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
     Ok(Json(ReleasesAnswer {
-        entries: entries.iter().map(|e| hex0x(&e.encode())).collect(),
+        entries: entries.iter().map(|e| hex0x(e)).collect(),
         head: head.map(|(seq, hash)| ReleaseHead {
             hash: hex0x(&hash),
             seq,

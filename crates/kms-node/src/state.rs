@@ -176,7 +176,7 @@ pub enum Spent {
     /// The evidence was used for this epoch before: the nonce is spent, nothing released.
     EvidenceReused,
     /// Recorded, with the log entry as appended.
-    Released(ReleaseEntry),
+    Released(Box<ReleaseEntry>),
     /// (`use_nonce` only) The nonce is recorded.
     Fresh,
 }
@@ -370,6 +370,13 @@ impl NodeStore {
         Ok(self.commit(job)? == Spent::Fresh)
     }
 
+    /// Whether `nonce` was already used for `app` (a read: a replayed request is refused before
+    /// it costs anything; the commit decides).
+    pub fn nonce_used(&self, app: &str, nonce: u64) -> anyhow::Result<bool> {
+        let tx = self.store.db().begin_read()?;
+        Ok(NONCES.was_used(&tx, &nonce_key(app, nonce))?)
+    }
+
     /// Records a release in one commit: spends the nonce, records the evidence as used for its
     /// epoch (`0xff ‖ "evidence" ‖ id ‖ u64be(epoch)` in the nonce table, a prefix no app id can
     /// start with), and appends the log entry. Nothing is appended unless both are fresh; a
@@ -393,21 +400,19 @@ impl NodeStore {
         })
     }
 
-    /// The release log from `from` (seq), at most `limit` entries, and its head (seq, hash).
+    /// The release log from `from` (seq), at most `limit` entries as stored (encoded), and its
+    /// head (seq, hash), from one snapshot.
     pub fn releases(
         &self,
         from: u64,
         limit: usize,
-    ) -> anyhow::Result<(Vec<ReleaseEntry>, Option<LogHead>)> {
+    ) -> anyhow::Result<(Vec<Vec<u8>>, Option<LogHead>)> {
         let tx = self.store.db().begin_read()?;
         let table = tx.open_table(RELEASES)?;
         let mut out = Vec::new();
         for row in table.range(from..)?.take(limit) {
             let (_, v) = row?;
-            out.push(
-                ReleaseEntry::decode(v.value())
-                    .map_err(|_| anyhow::anyhow!("a stored release entry does not decode"))?,
-            );
+            out.push(v.value().to_vec());
         }
         let head = table.last()?.map(|(k, v)| (k.value(), sha256(v.value())));
         Ok((out, head))
@@ -456,7 +461,7 @@ impl NodeStore {
                 let bytes = entry.encode();
                 log.insert(entry.seq, bytes.as_slice())?;
                 head = (entry.seq, sha256(&bytes));
-                out.push(Spent::Released(entry));
+                out.push(Spent::Released(Box::new(entry)));
             }
             // Bounded work per request; the table stays bounded by the validity window.
             let now = batch.iter().map(|j| j.now).max().unwrap_or(0);

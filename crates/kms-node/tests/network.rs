@@ -490,6 +490,10 @@ fn app_access_refuses_every_bad_request_class() {
             (403, "not_owner".into())
         );
     }
+    // Nor does a replay of a captured request.
+    for _ in 0..40 {
+        assert_eq!(post(&url, &ok), (409, "nonce_reused".into()));
+    }
     assert_eq!(
         post(
             &url,
@@ -880,11 +884,11 @@ fn attested_apps_get_partials_only_for_their_bound_approved_release() {
     }
 
     // Every release is in its node's log, one hash chain the client checks (docs 0012 §12).
-    let logs = cl.releases();
+    let logs = cl.releases(APP);
     let image_id = kms_api::app::image_release_id(&image).unwrap();
     for l in &logs {
         assert!(l.log.is_ok(), "{}: {:?}", l.url, l.log);
-        for e in l.for_app(APP) {
+        for e in &l.log.as_ref().unwrap().entries {
             assert_eq!(
                 e.credential,
                 kms_api::releases::ReleaseCredential::Attestation
@@ -893,7 +897,7 @@ fn attested_apps_get_partials_only_for_their_bound_approved_release() {
         }
     }
     // Node 0 released three partials: the first request, the next epoch's, the decrypt's.
-    let first: Vec<_> = logs[0].for_app(APP).collect();
+    let first = &logs[0].log.as_ref().unwrap().entries;
     assert!(first.len() >= 3, "{first:?}");
     let rk_hash: [u8; 32] = sha2::Sha256::digest(rk).into();
     assert_eq!(

@@ -80,8 +80,8 @@ impl NodeClient {
     }
 
     /// See [`AsyncNodeClient::releases`].
-    pub fn releases(&self) -> Vec<ReleaseLog> {
-        self.rt.run(self.inner.releases())
+    pub fn releases(&self, app_id: &str) -> Vec<ReleaseLog> {
+        self.rt.run(self.inner.releases(app_id))
     }
 
     /// See [`AsyncNodeClient::status`].

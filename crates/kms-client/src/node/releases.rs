@@ -1,43 +1,49 @@
-//! Reading the nodes' release logs (docs 0012 §12): every entry of each node's log, checked to
-//! form one hash chain from its first entry to the head the node reports.
+//! Reading the nodes' release logs (docs 0012 §12): each node's whole log, checked page by page
+//! to form one hash chain from entry 1 to the head the node reports, keeping one app's entries.
 
 use super::*;
 use kms_api::node::{ReleasesAnswer, MAX_RELEASES_PAGE};
-use kms_api::releases::{check_chain, ChainBreak, ReleaseEntry};
+use kms_api::releases::ReleaseEntry;
 
 /// One node's release log as read.
 #[derive(Clone, Debug)]
 pub struct ReleaseLog {
     /// The node's URL.
     pub url: String,
-    /// Its entries (all apps), in order, or why they could not be read or do not check out.
-    pub log: std::result::Result<Vec<ReleaseEntry>, Fault>,
+    /// The app's entries, or why the log could not be read or does not check out.
+    pub log: std::result::Result<AppReleases, Fault>,
 }
 
-impl ReleaseLog {
-    /// The entries for `app_id`.
-    pub fn for_app<'a>(&'a self, app_id: &'a str) -> impl Iterator<Item = &'a ReleaseEntry> + 'a {
-        self.log
-            .iter()
-            .flatten()
-            .filter(move |e| e.app_id == app_id)
-    }
+/// An app's entries in one node's log, which checked out as a whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppReleases {
+    /// The app's entries, in order.
+    pub entries: Vec<ReleaseEntry>,
+    /// The log's head (seq, hash) as the node reported it and the entries reached it; None
+    /// while the log is empty.
+    pub head: Option<(u64, [u8; 32])>,
 }
 
-/// At most this many pages per node (a million entries), so a node cannot keep a reader busy.
+/// At most this many pages per node (a million entries).
 const MAX_PAGES: u64 = 1000;
+/// The whole read of one node's log takes at most this long.
+const LOG_READ_DEADLINE: Duration = Duration::from_secs(120);
 
 impl AsyncNodeClient {
     /// Reads every node's whole release log at once and checks each: consecutive from entry 1,
-    /// each entry naming the hash of the one before, ending at the head the node reports.
-    pub async fn releases(&self) -> Vec<ReleaseLog> {
+    /// each entry naming the hash of the one before, ending at the head the node reports. Keeps
+    /// `app_id`'s entries.
+    pub async fn releases(&self, app_id: &str) -> Vec<ReleaseLog> {
         let jobs = self
             .urls
             .iter()
             .map(|url| {
-                let (http, url) = (self.http.clone(), url.clone());
-                let job: Job<Vec<ReleaseEntry>> =
-                    Box::pin(async move { read_log(&http, &url).await });
+                let (http, url, app) = (self.http.clone(), url.clone(), app_id.to_string());
+                let job: Job<AppReleases> = Box::pin(async move {
+                    tokio::time::timeout(LOG_READ_DEADLINE, read_log(&http, &url, &app))
+                        .await
+                        .map_err(|_| Fault::Unreachable("reading the log took too long".into()))?
+                });
                 Some(job)
             })
             .collect();
@@ -56,45 +62,71 @@ impl AsyncNodeClient {
 async fn read_log(
     http: &reqwest::Client,
     url: &str,
-) -> std::result::Result<Vec<ReleaseEntry>, Fault> {
+    app_id: &str,
+) -> std::result::Result<AppReleases, Fault> {
     let bad = |why: String| Fault::BadAnswer(why);
-    let mut entries: Vec<ReleaseEntry> = Vec::new();
-    let mut head = None;
+    let mut mine = Vec::new();
+    // The last entry checked: (seq, hash).
+    let mut last: Option<(u64, [u8; 32])> = None;
     for _ in 0..MAX_PAGES {
-        let from = entries.last().map_or(1, |e| e.seq + 1);
+        let from = match last {
+            None => 1,
+            Some((seq, _)) => seq
+                .checked_add(1)
+                .ok_or_else(|| bad("an entry's seq is at the limit".into()))?,
+        };
         let request = http.get(format!(
             "{url}/v1/releases?from={from}&limit={MAX_RELEASES_PAGE}"
         ));
         let value = answer(request).await.map_err(Fault::from_error)?;
         let page: ReleasesAnswer =
             serde_json::from_value(value).map_err(|e| bad(format!("releases: {e}")))?;
-        if let Some(h) = &page.head {
-            let hash = hex_of("head.hash", &h.hash)?;
-            let hash: [u8; 32] = hash
-                .try_into()
-                .map_err(|_| bad("head.hash is not 32 bytes".into()))?;
-            head = Some((h.seq, hash));
+        if page.entries.len() as u64 > MAX_RELEASES_PAGE {
+            return Err(bad("a page longer than asked".into()));
         }
-        let n = page.entries.len();
-        for e in &page.entries {
-            let bytes = hex_of("entry", e)?;
-            entries.push(
-                ReleaseEntry::decode(&bytes).map_err(|_| bad("an entry does not decode".into()))?,
-            );
+        let head = match &page.head {
+            None => None,
+            Some(h) => {
+                let hash: [u8; 32] = hex_of("head.hash", &h.hash)?
+                    .try_into()
+                    .map_err(|_| bad("head.hash is not 32 bytes".into()))?;
+                Some((h.seq, hash))
+            }
+        };
+        let full = page.entries.len() as u64 == MAX_RELEASES_PAGE;
+        for (i, text) in page.entries.iter().enumerate() {
+            let e = ReleaseEntry::decode(&hex_of("entry", text)?)
+                .map_err(|_| bad("an entry does not decode".into()))?;
+            // Each page starts where it was asked to, and each entry follows the one before:
+            // a node cannot leave out the start of its log, or any stretch of it.
+            let follows = match last {
+                None => e.seq == 1 && e.prev == [0; 32],
+                Some((seq, hash)) => Some(e.seq) == seq.checked_add(1) && e.prev == hash,
+            };
+            if !follows || (i == 0 && e.seq != from) {
+                return Err(bad(format!("the log breaks at entry {}", e.seq)));
+            }
+            last = Some((e.seq, e.hash()));
+            if e.app_id == app_id {
+                mine.push(e);
+            }
         }
-        if (n as u64) < MAX_RELEASES_PAGE {
-            break;
+        if !full {
+            // The last page: the log must end at the head this page reports.
+            return if last == head {
+                Ok(AppReleases {
+                    entries: mine,
+                    head,
+                })
+            } else {
+                Err(bad(
+                    "the log does not end at the head the node reports".into()
+                ))
+            };
         }
     }
-    let last = check_chain(&entries, head).map_err(|b| match b {
-        ChainBreak::Broken { seq } => bad(format!("the log breaks at entry {seq}")),
-        ChainBreak::HeadMismatch { seq } => bad(format!("entry {seq} does not hash to the head")),
-    })?;
-    match (head, last, entries.last()) {
-        (None, None, None) => Ok(entries),
-        (Some((seq, hash)), Some(got), Some(e)) if e.seq == seq && got == hash => Ok(entries),
-        _ => Err(bad(
-            "the log does not end at the head the node reports".into()
-        )),
-    }
+    Err(bad(format!(
+        "the log is longer than this client reads whole ({} entries)",
+        MAX_PAGES * MAX_RELEASES_PAGE
+    )))
 }

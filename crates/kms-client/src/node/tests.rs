@@ -993,6 +993,7 @@ fn log_of(n: u64) -> Vec<kms_api::releases::ReleaseEntry> {
                 "other".into()
             },
             credential: ReleaseCredential::Owner,
+            requester: [2; 20],
             credential_hash: [seq as u8; 32],
             release_id: [0; 32],
             epoch: 1,
@@ -1027,21 +1028,27 @@ fn release_logs_are_checked_as_hash_chains() {
         log_node(resealed.clone(), head(&honest)),
         // Hides its last entry.
         log_node(honest[..4].to_vec(), head(&honest)),
+        // Hides its first entries (the chain from 3 on and the head are genuine).
+        log_node(honest[2..].to_vec(), head(&honest)),
+        // Claims a head with no entries.
+        log_node(Vec::new(), head(&honest)),
         log_node(Vec::new(), None),
     ];
-    let logs = patient(&urls).releases();
+    let logs = patient(&urls).releases("demo");
     let ok = |i: usize| logs[i].log.is_ok();
     assert!(ok(0), "{:?}", logs[0].log);
+    let got = logs[0].log.as_ref().unwrap();
     assert_eq!(
-        logs[0].for_app("demo").map(|e| e.seq).collect::<Vec<_>>(),
+        got.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
         vec![2, 4]
     );
-    for (i, l) in logs.iter().enumerate().take(5).skip(1) {
+    assert_eq!(got.head, head(&honest));
+    for (i, l) in logs.iter().enumerate().take(7).skip(1) {
         assert!(l.log.is_err(), "node {i}'s log was believed: {:?}", l.log);
     }
-    assert!(ok(5), "an empty log is a log");
+    assert!(ok(7), "an empty log is a log");
     // Pages of 1000: a long log is read whole.
     let long = log_of(2500);
-    let logs = patient(&[log_node(long.clone(), head(&long))]).releases();
-    assert_eq!(logs[0].log.as_ref().unwrap().len(), 2500);
+    let logs = patient(&[log_node(long.clone(), head(&long))]).releases("demo");
+    assert_eq!(logs[0].log.as_ref().unwrap().entries.len(), 1250);
 }

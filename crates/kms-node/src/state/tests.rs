@@ -197,6 +197,7 @@ fn spend(app: &str, nonce: u64, evidence: Option<([u8; 32], u64, u64)>) -> super
             } else {
                 ReleaseCredential::Owner
             },
+            requester: [3; 20],
             credential_hash: [nonce as u8; 32],
             release_id: [0; 32],
             epoch: 5,
@@ -215,7 +216,7 @@ fn releases_are_logged_with_their_spend_and_chained() {
     use kms_api::releases::check_chain;
     let (d, s) = open();
     let released = |r: Spent| match r {
-        Spent::Released(e) => e,
+        Spent::Released(e) => *e,
         other => panic!("not released: {other:?}"),
     };
     let first = released(s.record_release(spend("app", 1, None), 50).unwrap());
@@ -257,12 +258,19 @@ fn releases_are_logged_with_their_spend_and_chained() {
     drop(s);
     let kek = d.path().join("kek");
     let s = NodeStore::open(&d.path().join("data"), &KekSource::KeyFile(kek)).unwrap();
+    let decode = |rows: Vec<Vec<u8>>| -> Vec<kms_api::releases::ReleaseEntry> {
+        rows.iter()
+            .map(|r| kms_api::releases::ReleaseEntry::decode(r).unwrap())
+            .collect()
+    };
     let (all, head) = s.releases(1, 1000).unwrap();
+    let all = decode(all);
     assert_eq!(all.len(), 43);
     assert_eq!(head.map(|h| h.0), Some(43));
     assert_eq!(check_chain(&all, head), Ok(head.map(|h| h.1)));
     assert_eq!(all[..3], [first, second, third]);
     // Pages.
     let (page, _) = s.releases(40, 2).unwrap();
+    let page = decode(page);
     assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![40, 41]);
 }
