@@ -16,6 +16,9 @@ use std::path::PathBuf;
 pub enum AppCommand {
     /// The release policy in force and the change waiting, if any.
     Show(ShowArgs),
+    /// Register a new app with its whole first policy, in force at once (the registry owner's
+    /// key): an app meant for TEEs only is never released to its owner first.
+    Register(RegisterArgs),
     /// Propose a new release policy, in force after the app's current delay.
     SetRelease(SetReleaseArgs),
     /// Narrow the policy in force at once (fewer images, a stricter credential, a longer delay):
@@ -54,12 +57,23 @@ pub struct CancelArgs {
 }
 
 #[derive(Args)]
-pub struct SetReleaseArgs {
+pub struct RegisterArgs {
     #[command(flatten)]
     at: AppAt,
-    /// File holding the app owner's secp256k1 key (64 hex characters); it sends the transaction.
+    /// File holding the registry owner's secp256k1 key (64 hex characters); it sends the
+    /// transaction.
     #[arg(long, value_name = "FILE")]
-    owner_key: PathBuf,
+    registry_owner_key: PathBuf,
+    /// The app's owner.
+    #[arg(long)]
+    owner: String,
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
+/// A release policy's terms, as `register`, `set-release` and `restrict-release` take them.
+#[derive(Args)]
+pub struct PolicyArgs {
     /// What releases the app's partials.
     #[arg(long, value_parser = ["owner", "attestation", "both"])]
     credential: String,
@@ -69,9 +83,44 @@ pub struct SetReleaseArgs {
     /// An approved SEV-SNP guest, `<96 hex measurement>:<64 hex HOST_DATA>`; repeat for several.
     #[arg(long = "snp", value_name = "MEASUREMENT:HOST_DATA")]
     snps: Vec<String>,
-    /// Seconds later changes will wait (this change waits the delay in force now).
+    /// Seconds later changes will wait.
     #[arg(long)]
     delay: u64,
+}
+
+impl PolicyArgs {
+    /// The policy for `owner`, checked before any transaction.
+    fn policy(&self, owner: Address) -> Result<AppPolicy, CliError> {
+        let credential = match self.credential.as_str() {
+            "owner" => 1,
+            "attestation" => 2,
+            _ => 3,
+        };
+        let approved = approved_ids(&self.images, &self.snps)?;
+        if credential != 1 && approved.is_empty() {
+            return Err(CliError::bad(
+                "--credential attestation or both needs at least one --image or --snp",
+            ));
+        }
+        Ok(AppPolicy {
+            owner,
+            credential,
+            delay: self.delay,
+            approved,
+        })
+    }
+}
+
+#[derive(Args)]
+pub struct SetReleaseArgs {
+    #[command(flatten)]
+    at: AppAt,
+    /// File holding the app owner's secp256k1 key (64 hex characters); it sends the transaction.
+    #[arg(long, value_name = "FILE")]
+    owner_key: PathBuf,
+    /// The new policy (a proposal waits the delay in force now).
+    #[command(flatten)]
+    policy: PolicyArgs,
     /// Hand the app to another owner with this change (default: the same owner).
     #[arg(long)]
     new_owner: Option<String>,
@@ -80,6 +129,7 @@ pub struct SetReleaseArgs {
 pub fn run(cmd: AppCommand) -> Result<Value, CliError> {
     match cmd {
         AppCommand::Show(a) => show(a),
+        AppCommand::Register(a) => register(a),
         AppCommand::SetRelease(a) => set_release(a, false),
         AppCommand::RestrictRelease(a) => set_release(a, true),
         AppCommand::CancelRelease(a) => cancel(a),
@@ -158,6 +208,20 @@ fn approved_ids(images: &[String], snps: &[String]) -> Result<Vec<[u8; 32]>, Cli
     Ok(out)
 }
 
+fn register(a: RegisterArgs) -> Result<Value, CliError> {
+    let owner = crate::parse::address(&a.owner, "--owner")?;
+    let policy = a.policy.policy(owner)?;
+    let (rt, reg) = connect(&a.at, Some(&a.registry_owner_key))?;
+    let tx = rt
+        .block_on(reg.register_app(&a.at.app_id, &policy))
+        .map_err(error)?;
+    Ok(json!({
+        "app_id": a.at.app_id,
+        "tx": tx.to_string(),
+        "in_force": policy_json(&policy),
+    }))
+}
+
 /// `set-release` (a proposal, after the delay) or `restrict-release` (at once).
 fn set_release(a: SetReleaseArgs, restrict: bool) -> Result<Value, CliError> {
     if restrict && a.new_owner.is_some() {
@@ -165,17 +229,8 @@ fn set_release(a: SetReleaseArgs, restrict: bool) -> Result<Value, CliError> {
             "a restriction keeps the owner: no --new-owner",
         ));
     }
-    let credential = match a.credential.as_str() {
-        "owner" => 1,
-        "attestation" => 2,
-        _ => 3,
-    };
-    let approved = approved_ids(&a.images, &a.snps)?;
-    if credential != 1 && approved.is_empty() {
-        return Err(CliError::bad(
-            "--credential attestation or both needs at least one --image or --snp",
-        ));
-    }
+    // The terms are checked before anything is sent.
+    a.policy.policy(Address::ZERO)?;
     let (rt, reg) = connect(&a.at, Some(&a.owner_key))?;
     let owner: Address = match &a.new_owner {
         Some(o) => crate::parse::address(o, "--new-owner")?,
@@ -183,12 +238,7 @@ fn set_release(a: SetReleaseArgs, restrict: bool) -> Result<Value, CliError> {
             .sender()
             .ok_or_else(|| CliError::Failure("no wallet".into()))?,
     };
-    let policy = AppPolicy {
-        owner,
-        credential,
-        delay: a.delay,
-        approved,
-    };
+    let policy = a.policy.policy(owner)?;
     let tx = if restrict {
         rt.block_on(reg.restrict_release(&a.at.app_id, &policy))
     } else {

@@ -730,6 +730,65 @@ fn a_chain_devnet_anchors_its_epochs_and_encrypts_from_the_chain() {
     ]);
     std::thread::sleep(Duration::from_millis(2500));
     s.decrypt("msg.out2");
+    // The registry's owner (anvil's account 0 in a devnet) registers a TEE-only app in one
+    // step; it cannot take the demo app.
+    let registry_owner = path("registry-owner.key");
+    std::fs::write(&registry_owner, kms_chain::anvil::DEV_KEYS[0]).unwrap();
+    let tee = [
+        "--rpc-url",
+        rpc,
+        "--registry",
+        registry,
+        "--app-id",
+        "tee.app",
+        "--registry-owner-key",
+        &registry_owner,
+        "--owner",
+        manifest["demo_owner"].as_str().unwrap(),
+        "--credential",
+        "attestation",
+        "--image",
+        &image,
+        "--delay",
+        "86400",
+    ];
+    let out = kms_json(&[&["app", "register"], &tee[..]].concat());
+    assert_eq!(out["in_force"]["credential"], "attestation", "{out}");
+    let shown = kms_json(&[
+        "app",
+        "show",
+        "--rpc-url",
+        rpc,
+        "--registry",
+        registry,
+        "--app-id",
+        "tee.app",
+    ]);
+    assert_eq!(shown["in_force"]["delay_secs"], 86400, "{shown}");
+    let taken = kms(&[
+        "app",
+        "register",
+        "--rpc-url",
+        rpc,
+        "--registry",
+        registry,
+        "--app-id",
+        "demo",
+        "--registry-owner-key",
+        &registry_owner,
+        "--owner",
+        manifest["demo_owner"].as_str().unwrap(),
+        "--credential",
+        "owner",
+        "--delay",
+        "0",
+    ]);
+    assert_eq!(taken.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&taken.stderr).contains("AppIdTaken"),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
 
     let status = devnet.terminate();
     assert_eq!(status.code(), Some(0), "{}", devnet.output());
